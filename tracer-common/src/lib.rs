@@ -1,0 +1,190 @@
+//! Everything the kernel probes and the userspace collector must agree on: map names, map
+//! key/value layouts, syscall indices and the log-linear histogram bucket scheme.
+//!
+//! Layout rules (shared with the BPF verifier, so they are strict): `#[repr(C)]`, explicit
+//! padding fields, no `bool` or enums across the boundary, and a size assertion per struct.
+#![no_std]
+
+pub mod buckets;
+pub mod syscalls;
+
+/// Map names, shared so that `tracer/src/probe` finds exactly the maps `tracer-ebpf` declares.
+pub mod maps {
+    /// `HashMap<u32 tgid, u8>`: processes whose syscalls are counted.
+    pub const TARGET_TGIDS: &str = "TARGET_TGIDS";
+    /// `HashMap<u64 cgroup id, u8>`: cgroups (v2) whose processes are counted.
+    pub const TARGET_CGROUPS: &str = "TARGET_CGROUPS";
+    /// `HashMap<u64 pid_tgid, InFlight>`: syscalls entered but not yet returned, per thread.
+    pub const IN_FLIGHT: &str = "IN_FLIGHT";
+    /// `PerCpuHashMap<FdKey, FdStats>`: the counters, per (tgid, syscall, fd).
+    pub const FD_STATS: &str = "FD_STATS";
+    /// `PerCpuHashMap<FdKey, FdStats>` keyed with `fd = FD_OVERFLOW`: calls whose fd key did not
+    /// fit in `FD_STATS`, so per-syscall totals stay exact when the per-fd breakdown overflows.
+    pub const OVERFLOW_STATS: &str = "OVERFLOW_STATS";
+    /// `PerCpuHashMap<HistKey, u64>`: sparse histograms (payload size, latency, errno).
+    pub const HISTOGRAMS: &str = "HISTOGRAMS";
+    /// `HashMap<u32 tgid, ExitInfo>`: targeted processes that exited during the run.
+    pub const EXITS: &str = "EXITS";
+    /// `PerCpuArray<u64>`: loss counters, indexed by [`crate::counters`].
+    pub const COUNTERS: &str = "COUNTERS";
+}
+
+/// Map capacities. Bounded on purpose: what does not fit is counted, never silently dropped.
+pub mod capacity {
+    pub const TARGET_TGIDS: u32 = 65_536;
+    pub const TARGET_CGROUPS: u32 = 1_024;
+    pub const IN_FLIGHT: u32 = 65_536;
+    pub const FD_STATS: u32 = 65_536;
+    pub const OVERFLOW_STATS: u32 = 16_384;
+    pub const HISTOGRAMS: u32 = 131_072;
+    pub const EXITS: u32 = 65_536;
+}
+
+/// Indices into the `COUNTERS` per-CPU array: events the probes could not record in full.
+pub mod counters {
+    /// A call's (tgid, syscall, fd) key did not fit in `FD_STATS`; it went to `OVERFLOW_STATS`.
+    pub const FD_KEYS_OVERFLOWED: u32 = 0;
+    /// A call fitted in neither `FD_STATS` nor `OVERFLOW_STATS`: it is lost from the counts.
+    pub const CALLS_LOST: u32 = 1;
+    /// A histogram bucket could not be inserted: the histogram misses this sample.
+    pub const HISTOGRAM_SAMPLES_LOST: u32 = 2;
+    /// A syscall entry could not be remembered (`IN_FLIGHT` full): the call is not counted.
+    pub const IN_FLIGHT_FULL: u32 = 3;
+    /// A forked child of a target could not be added to `TARGET_TGIDS`: it is not traced.
+    pub const CHILDREN_NOT_TRACED: u32 = 4;
+    /// A target's exit could not be recorded in `EXITS`.
+    pub const EXITS_NOT_RECORDED: u32 = 5;
+    pub const COUNT: u32 = 6;
+}
+
+/// The fd value used in `OVERFLOW_STATS` keys (no real fd is negative).
+pub const FD_OVERFLOW: i32 = -1;
+
+/// `errno` value of EAGAIN (== EWOULDBLOCK on Linux), counted apart from other errors.
+pub const EAGAIN: i64 = 11;
+
+/// What a thread is doing between syscall entry and exit.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct InFlight {
+    /// `bpf_ktime_get_ns()` at entry.
+    pub start_ns: u64,
+    /// First syscall argument (the fd) truncated to 32 bits, as the kernel does.
+    pub fd: i32,
+    /// Index into [`syscalls::NAMES`].
+    pub syscall: u32,
+}
+const _: () = assert!(size_of::<InFlight>() == 16);
+
+/// Key of the per-fd counters.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FdKey {
+    pub tgid: u32,
+    pub fd: i32,
+    pub syscall: u32,
+    pub _pad: u32,
+}
+const _: () = assert!(size_of::<FdKey>() == 16);
+
+/// Counters of one (tgid, syscall, fd), per CPU. Sums of `ret`, never payload contents.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FdStats {
+    /// Completed calls (entry and exit both seen).
+    pub calls: u64,
+    /// Sum of positive return values: payload bytes moved.
+    pub bytes: u64,
+    /// Calls that returned a negative errno, EAGAIN included.
+    pub errors: u64,
+    /// Calls that returned -EAGAIN / -EWOULDBLOCK.
+    pub eagain: u64,
+    /// Calls that returned 0 (end of file, or an empty read/write).
+    pub zero_returns: u64,
+    /// Sum of exit-minus-entry times.
+    pub latency_total_ns: u64,
+    /// Largest exit-minus-entry time.
+    pub latency_max_ns: u64,
+}
+const _: () = assert!(size_of::<FdStats>() == 56);
+
+impl FdStats {
+    /// Adds one completed call that returned `ret` after `latency_ns`.
+    #[inline(always)]
+    pub fn record(&mut self, ret: i64, latency_ns: u64) {
+        self.calls += 1;
+        self.latency_total_ns += latency_ns;
+        if latency_ns > self.latency_max_ns {
+            self.latency_max_ns = latency_ns;
+        }
+        if ret > 0 {
+            self.bytes += ret.cast_unsigned();
+        } else if ret == 0 {
+            self.zero_returns += 1;
+        } else {
+            self.errors += 1;
+            if ret == -EAGAIN {
+                self.eagain += 1;
+            }
+        }
+    }
+
+    /// Adds another CPU's (or interval's) counters to these.
+    pub fn merge(&mut self, other: &Self) {
+        self.calls += other.calls;
+        self.bytes += other.bytes;
+        self.errors += other.errors;
+        self.eagain += other.eagain;
+        self.zero_returns += other.zero_returns;
+        self.latency_total_ns += other.latency_total_ns;
+        self.latency_max_ns = self.latency_max_ns.max(other.latency_max_ns);
+    }
+}
+
+/// Histogram kinds stored in `HISTOGRAMS`.
+pub mod hist_kind {
+    /// Payload size of calls with `ret > 0`, bucketed by [`crate::buckets::SIZE`].
+    pub const SIZE: u8 = 0;
+    /// Exit-minus-entry time in ns, bucketed by [`crate::buckets::LATENCY`].
+    pub const LATENCY: u8 = 1;
+    /// Error returns; the bucket is the errno itself.
+    pub const ERRNO: u8 = 2;
+}
+
+/// Key of one histogram bucket of one (tgid, syscall).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct HistKey {
+    pub tgid: u32,
+    pub syscall: u8,
+    /// One of [`hist_kind`].
+    pub kind: u8,
+    pub bucket: u16,
+}
+const _: () = assert!(size_of::<HistKey>() == 8);
+
+/// A targeted process that exited (its last thread did).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ExitInfo {
+    /// `bpf_ktime_get_ns()` (CLOCK_MONOTONIC) at exit.
+    pub exit_ns: u64,
+    /// The process name (`comm`) at exit, NUL-padded.
+    pub comm: [u8; 16],
+}
+const _: () = assert!(size_of::<ExitInfo>() == 24);
+
+#[cfg(feature = "user")]
+mod pod {
+    // SAFETY: all of these are #[repr(C)], made only of integers, with explicit padding, so every
+    // bit pattern is valid and there are no uninitialised bytes.
+    unsafe impl aya::Pod for super::InFlight {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::FdKey {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::FdStats {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::HistKey {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::ExitInfo {}
+}

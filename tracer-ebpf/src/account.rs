@@ -1,0 +1,130 @@
+//! The accounting shared by every attach mechanism: filter, remember the entry, count the exit.
+use aya_ebpf::{
+    bindings::BPF_NOEXIST,
+    helpers::{bpf_get_current_cgroup_id, bpf_get_current_pid_tgid, bpf_ktime_get_ns},
+};
+use tracer_common::{FD_OVERFLOW, FdKey, FdStats, HistKey, InFlight, buckets, counters, hist_kind};
+
+use crate::maps::{
+    FD_STATS, FILTER_BY_CGROUP, HISTOGRAMS, IN_FLIGHT, OVERFLOW_STATS, TARGET_CGROUPS,
+    TARGET_TGIDS, bump,
+};
+
+/// True when `tgid` (or, in cgroup mode, the current task's cgroup) is a target. This is the
+/// only map lookup an untargeted process pays per I/O syscall.
+#[inline(always)]
+pub fn is_target(tgid: u32) -> bool {
+    if TARGET_TGIDS.get_ptr(&tgid).is_some() {
+        return true;
+    }
+    // SAFETY: the helper has no preconditions.
+    FILTER_BY_CGROUP.load() != 0
+        && TARGET_CGROUPS.get_ptr(&unsafe { bpf_get_current_cgroup_id() }).is_some()
+}
+
+/// A traced syscall was entered with `fd` as its first argument.
+#[inline(always)]
+pub fn on_enter(syscall: u32, fd: u64) {
+    let pid_tgid = bpf_get_current_pid_tgid();
+    if !is_target((pid_tgid >> 32) as u32) {
+        return;
+    }
+    let entry = InFlight {
+        // SAFETY: the helper has no preconditions.
+        start_ns: unsafe { bpf_ktime_get_ns() },
+        fd: fd as i32,
+        syscall,
+    };
+    if IN_FLIGHT.insert(&pid_tgid, &entry, 0).is_err() {
+        bump(counters::IN_FLIGHT_FULL);
+    }
+}
+
+/// A syscall returned `ret`. Counted only if its entry was seen (so calls already blocked
+/// when tracing started are not counted half).
+#[inline(always)]
+pub fn on_exit(ret: i64) {
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let Some(entry) = IN_FLIGHT.get_ptr(&pid_tgid) else {
+        return;
+    };
+    // SAFETY: the pointer came from a successful lookup and is read before the delete below.
+    let entry = unsafe { *entry };
+    let _ = IN_FLIGHT.remove(&pid_tgid);
+    // SAFETY: the helper has no preconditions.
+    let latency_ns = unsafe { bpf_ktime_get_ns() }.wrapping_sub(entry.start_ns);
+    let tgid = (pid_tgid >> 32) as u32;
+
+    count_call(
+        &FdKey { tgid, fd: entry.fd, syscall: entry.syscall, _pad: 0 },
+        ret,
+        latency_ns,
+    );
+    let syscall = entry.syscall as u8;
+    add_sample(tgid, syscall, hist_kind::LATENCY, buckets::LATENCY.bucket(latency_ns));
+    if ret > 0 {
+        add_sample(tgid, syscall, hist_kind::SIZE, buckets::SIZE.bucket(ret.cast_unsigned()));
+    } else if ret < 0 {
+        let errno = if ret < -65_535 { 65_535 } else { (-ret) as u16 };
+        add_sample(tgid, syscall, hist_kind::ERRNO, errno);
+    }
+}
+
+/// Adds a call to its per-fd counters; when the fd key does not fit, to the per-syscall
+/// overflow counters, so totals stay exact; only when both are full is the call lost (counted).
+#[inline(always)]
+fn count_call(key: &FdKey, ret: i64, latency_ns: u64) {
+    if add_to(&FD_STATS, key, ret, latency_ns) {
+        return;
+    }
+    bump(counters::FD_KEYS_OVERFLOWED);
+    let overflow_key = FdKey { fd: FD_OVERFLOW, ..*key };
+    if !add_to(&OVERFLOW_STATS, &overflow_key, ret, latency_ns) {
+        bump(counters::CALLS_LOST);
+    }
+}
+
+#[inline(always)]
+fn add_to(
+    map: &aya_ebpf::maps::PerCpuHashMap<FdKey, FdStats>,
+    key: &FdKey,
+    ret: i64,
+    latency_ns: u64,
+) -> bool {
+    if let Some(stats) = map.get_ptr_mut(key) {
+        // SAFETY: this CPU's slot of a per-CPU value; no other program writes it concurrently.
+        unsafe { (*stats).record(ret, latency_ns) };
+        return true;
+    }
+    let mut fresh = FdStats::default();
+    fresh.record(ret, latency_ns);
+    if map.insert(key, &fresh, u64::from(BPF_NOEXIST)).is_ok() {
+        return true;
+    }
+    // Another CPU may have inserted the key between our lookup and insert: look again.
+    if let Some(stats) = map.get_ptr_mut(key) {
+        // SAFETY: as above.
+        unsafe { (*stats).record(ret, latency_ns) };
+        return true;
+    }
+    false
+}
+
+#[inline(always)]
+fn add_sample(tgid: u32, syscall: u8, kind: u8, bucket: u16) {
+    let key = HistKey { tgid, syscall, kind, bucket };
+    if let Some(count) = HISTOGRAMS.get_ptr_mut(&key) {
+        // SAFETY: this CPU's slot of a per-CPU value.
+        unsafe { *count += 1 };
+        return;
+    }
+    if HISTOGRAMS.insert(&key, &1, u64::from(BPF_NOEXIST)).is_ok() {
+        return;
+    }
+    if let Some(count) = HISTOGRAMS.get_ptr_mut(&key) {
+        // SAFETY: as above.
+        unsafe { *count += 1 };
+        return;
+    }
+    bump(counters::HISTOGRAM_SAMPLES_LOST);
+}

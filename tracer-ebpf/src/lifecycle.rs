@@ -1,0 +1,65 @@
+//! Following targets through fork and exit.
+//!
+//! `sched:sched_process_fork` runs in the parent: when the parent is a target, the child's pid
+//! becomes one. For a new thread that pid is a tid, which is harmless while the thread lives
+//! (no process can own that number as its tgid) and removed when the thread exits.
+//! `sched:sched_process_exit` runs in the exiting task; when its whole group is dead the target
+//! is recorded in `EXITS` and dropped, so a reused pid is not counted as the old process.
+//! Field offsets vary between kernels, so the collector reads them from the format files.
+use aya_ebpf::{
+    EbpfContext as _,
+    helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_ktime_get_ns},
+    macros::tracepoint,
+    programs::TracePointContext,
+};
+use tracer_common::{ExitInfo, counters};
+
+use crate::{
+    account::is_target,
+    maps::{EXIT_GROUP_DEAD_OFFSET, EXITS, FORK_CHILD_PID_OFFSET, TARGET_TGIDS, bump},
+};
+
+#[tracepoint]
+pub fn tracer_fork(ctx: TracePointContext) -> u32 {
+    if TARGET_TGIDS.get_ptr(&ctx.tgid()).is_none() {
+        return 0;
+    }
+    // SAFETY: the offset comes from this kernel's format file for this tracepoint.
+    let Ok(child) = (unsafe { ctx.read_at::<i32>(FORK_CHILD_PID_OFFSET.load() as usize) }) else {
+        return 0;
+    };
+    if TARGET_TGIDS.insert(&child.cast_unsigned(), &1, 0).is_err() {
+        bump(counters::CHILDREN_NOT_TRACED);
+    }
+    0
+}
+
+#[tracepoint]
+pub fn tracer_exit(ctx: TracePointContext) -> u32 {
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let tid = pid_tgid as u32;
+    let tgid = (pid_tgid >> 32) as u32;
+    if tid != tgid {
+        // A thread: drop the entry the fork handler may have added for it.
+        let _ = TARGET_TGIDS.remove(&tid);
+    }
+    let offset = EXIT_GROUP_DEAD_OFFSET.load();
+    if offset == 0 {
+        return 0;
+    }
+    // SAFETY: the offset comes from this kernel's format file for this tracepoint.
+    let group_dead = unsafe { ctx.read_at::<u8>(offset as usize) }.unwrap_or(0);
+    if group_dead == 0 || !is_target(tgid) {
+        return 0;
+    }
+    let exit = ExitInfo {
+        // SAFETY: the helper has no preconditions.
+        exit_ns: unsafe { bpf_ktime_get_ns() },
+        comm: bpf_get_current_comm().unwrap_or_default(),
+    };
+    if EXITS.insert(&tgid, &exit, 0).is_err() {
+        bump(counters::EXITS_NOT_RECORDED);
+    }
+    let _ = TARGET_TGIDS.remove(&tgid);
+    0
+}

@@ -1,0 +1,58 @@
+//! Every map and load-time setting of the probes, in one place. Names and capacities come from
+//! `tracer_common` so the collector opens exactly these.
+use aya_ebpf::{
+    Global,
+    macros::map,
+    maps::{HashMap, PerCpuArray, PerCpuHashMap},
+};
+use tracer_common::{ExitInfo, FdKey, FdStats, HistKey, InFlight, capacity, counters};
+
+#[map]
+pub static TARGET_TGIDS: HashMap<u32, u8> = HashMap::with_max_entries(capacity::TARGET_TGIDS, 0);
+
+#[map]
+pub static TARGET_CGROUPS: HashMap<u64, u8> =
+    HashMap::with_max_entries(capacity::TARGET_CGROUPS, 0);
+
+#[map]
+pub static IN_FLIGHT: HashMap<u64, InFlight> = HashMap::with_max_entries(capacity::IN_FLIGHT, 0);
+
+#[map]
+pub static FD_STATS: PerCpuHashMap<FdKey, FdStats> =
+    PerCpuHashMap::with_max_entries(capacity::FD_STATS, 0);
+
+#[map]
+pub static OVERFLOW_STATS: PerCpuHashMap<FdKey, FdStats> =
+    PerCpuHashMap::with_max_entries(capacity::OVERFLOW_STATS, 0);
+
+#[map]
+pub static HISTOGRAMS: PerCpuHashMap<HistKey, u64> =
+    PerCpuHashMap::with_max_entries(capacity::HISTOGRAMS, 0);
+
+#[map]
+pub static EXITS: HashMap<u32, ExitInfo> = HashMap::with_max_entries(capacity::EXITS, 0);
+
+#[map]
+pub static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(counters::COUNT, 0);
+
+/// 1 when targets are also selected by cgroup id (`TARGET_CGROUPS`), 0 for tgids only.
+#[unsafe(no_mangle)]
+pub static FILTER_BY_CGROUP: Global<u32> = Global::new(0);
+
+/// Offset of `child_pid` in the `sched:sched_process_fork` record (read from its format file).
+#[unsafe(no_mangle)]
+pub static FORK_CHILD_PID_OFFSET: Global<u32> = Global::new(20);
+
+/// Offset of `group_dead` in the `sched:sched_process_exit` record; 0 if the kernel lacks it.
+#[unsafe(no_mangle)]
+pub static EXIT_GROUP_DEAD_OFFSET: Global<u32> = Global::new(0);
+
+/// Adds one to a loss counter.
+#[inline(always)]
+pub fn bump(counter: u32) {
+    if let Some(value) = COUNTERS.get_ptr_mut(counter) {
+        // SAFETY: per-CPU slot, and BPF programs are not preempted by each other on one CPU
+        // for the same map slot in these program types.
+        unsafe { *value += 1 };
+    }
+}

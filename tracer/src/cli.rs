@@ -1,0 +1,22 @@
+//! The command line: one subcommand per job; each subcommand's arguments live next to the code
+//! that runs it and are validated there before any work starts.
+use clap::{Parser, Subcommand};
+
+/// What does a service mesh really do to your app's I/O, CPU and latency, and why?
+#[derive(Debug, Parser)]
+#[command(name = "tracer", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Record the I/O syscalls and CPU of processes into a run file.
+    Record(crate::collect::RecordArgs),
+    /// Print the summary of a recorded run.
+    Report(crate::collect::ReportArgs),
+    /// Make a known syscall mix (used by tests and benchmarks).
+    #[command(hide = true)]
+    Workload(crate::workload::WorkloadArgs),
+}

@@ -1,0 +1,27 @@
+//! tracer: what does a service mesh really do to an app's I/O, CPU and latency, and why?
+//!
+//! The data path is the module layout (see DESIGN.md):
+//! `probe` (kernel probes, the only module using aya) -> `collect` (the recording loop) ->
+//! `run` (the run file) -> `compare` (pure) -> `report` (pure renderers).
+//! `target` resolves PIDs, cgroups and pods; `agent` serves recordings over HTTP on a node;
+//! `demo` stages the mesh write-coalescing experiment on one machine; `workload` makes known
+//! syscall mixes for tests and benchmarks.
+
+pub mod cli;
+pub mod collect;
+pub mod error;
+pub mod hist;
+pub mod probe;
+pub mod run;
+pub mod workload;
+
+use std::process::ExitCode;
+
+/// Runs one command line.
+pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        cli::Command::Record(args) => collect::record(args),
+        cli::Command::Report(args) => collect::report(&args),
+        cli::Command::Workload(args) => workload::run(&args),
+    }
+}

@@ -1,0 +1,1 @@
+//! Kernel probes (stub: being written).

@@ -1,0 +1,499 @@
+//! The run file: everything one recording learned, as versioned, self-describing JSON.
+//!
+//! This is the contract between `record` (which writes it) and `compare`/`report`/`agent`
+//! (which read it). Field names say what a value is in the user's words, with units.
+//! Readers refuse a newer `schema`; writers replace the file atomically (temp file + rename),
+//! so a run file is always complete or absent.
+use std::{
+    fs,
+    io::Write as _,
+    path::{Path, PathBuf},
+};
+
+use serde::{Deserialize, Serialize};
+
+use crate::hist::Histogram;
+
+/// Version of the run-file layout. Bump on any change a reader of the old layout would misread.
+pub const SCHEMA: u32 = 1;
+/// Value of `kind`, so that other JSON files (a Fortio result, a comparison) are told apart.
+pub const KIND: &str = "tracer-run";
+
+/// One recording.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Run {
+    pub schema: u32,
+    pub kind: String,
+    pub tool: Tool,
+    pub host: Host,
+    pub probe: ProbeInfo,
+    /// User's name for the run (`--label`), e.g. "no-mesh" or "ambient run 2".
+    pub label: Option<String>,
+    /// Start, wall clock, RFC 3339 UTC.
+    pub started_at: String,
+    /// Start, CLOCK_MONOTONIC ns (the clock of the kernel's timestamps).
+    pub start_monotonic_ns: u64,
+    pub duration_ns: u64,
+    /// Why the recording stopped.
+    pub end_reason: EndReason,
+    /// What was asked for and how it was resolved to processes.
+    pub targets: Vec<Target>,
+    /// Every traced process (tgid) that made at least one traced syscall or was a target.
+    pub processes: Vec<Process>,
+    /// Counts the kernel side could not record in full; all zero in a complete run.
+    pub losses: Losses,
+    /// Totals per interval (normally 1 s) over all processes: rate and CPU over time.
+    pub intervals: Vec<Interval>,
+    /// Load-generator result attached to this run (`--load` or `record -- oha ...`).
+    pub load: Option<LoadResult>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Tool {
+    pub name: String,
+    pub version: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Host {
+    pub hostname: String,
+    /// `uname -r`.
+    pub kernel: String,
+    pub arch: String,
+    pub cpus: u32,
+}
+
+/// How the probes were attached, and what that cost.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ProbeInfo {
+    /// `fentry`, `tp_btf`, `raw_tracepoint` or `tracepoint`.
+    pub mechanism: String,
+    /// Mechanisms tried before this one and why each was not used.
+    pub fallbacks: Vec<Fallback>,
+    /// Kernel time spent in tracer's programs (BPF_ENABLE_STATS), when the kernel reported it.
+    pub overhead: Option<ProbeOverhead>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Fallback {
+    pub mechanism: String,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ProbeOverhead {
+    /// Total ns the kernel spent running tracer's programs during the run.
+    pub run_time_ns: u64,
+    /// Number of program runs (every syscall entry and exit on the machine, for raw
+    /// tracepoints; only traced syscalls for fentry and syscall tracepoints).
+    pub run_count: u64,
+    /// `run_time_ns / run_count`.
+    pub ns_per_run: f64,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    /// `--duration` elapsed.
+    Duration,
+    /// Ctrl-C (SIGINT).
+    Interrupted,
+    /// SIGTERM or SIGHUP.
+    Terminated,
+    /// The command given after `--` exited.
+    CommandExited,
+    /// Every `--pid` target exited.
+    TargetsExited,
+    /// Stopped through the agent API.
+    Cancelled,
+}
+
+/// One requested target.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Target {
+    /// As given: `pid:1234`, `command:curl`, `cgroup:/sys/fs/cgroup/...`, `pod:ns/name`.
+    pub spec: String,
+    /// Short display name: command name, pod name, ...
+    pub name: String,
+    /// Processes it resolved to when the recording started (children found later are in
+    /// `processes` with `parent_target`).
+    pub pids: Vec<u32>,
+    /// cgroup v2 path when the target is a cgroup, container or pod.
+    pub cgroup: Option<String>,
+    /// Target-level CPU (the cgroup's cpu usage, or the sum over its processes).
+    pub cpu: Option<Cpu>,
+    /// Exit status of the command, for `record -- CMD`.
+    pub exit_code: Option<i32>,
+}
+
+/// One traced process (tgid).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Process {
+    pub pid: u32,
+    /// Process name (`comm`), as of the end of the run or its exit.
+    pub name: String,
+    /// Index into `Run::targets` of the target it belongs to.
+    pub target: usize,
+    /// ns after the start of the run at which it exited, if it did.
+    pub exited_after_ns: Option<u64>,
+    /// Per-syscall totals, only for syscalls it made; exact.
+    pub syscalls: Vec<SyscallStats>,
+    /// Per-fd breakdown, most calls first.
+    pub fds: Vec<FdStats>,
+    /// On-CPU time of its threads.
+    pub cpu: Option<Cpu>,
+}
+
+/// Totals of one syscall in one process.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct SyscallStats {
+    /// `read`, `writev`, ...
+    pub syscall: String,
+    /// `read` for read-like (read, readv, recvfrom, recvmsg, pread64, recvmmsg), else `write`.
+    pub direction: Direction,
+    pub calls: u64,
+    /// Payload bytes: sum of positive return values.
+    pub bytes: u64,
+    /// Calls returning an error (EAGAIN included).
+    pub errors: u64,
+    /// Calls returning EAGAIN/EWOULDBLOCK.
+    pub eagain: u64,
+    /// Calls returning 0.
+    pub zero_returns: u64,
+    pub latency_total_ns: u64,
+    pub latency_max_ns: u64,
+    /// Error returns by errno, most frequent first.
+    pub errnos: Vec<ErrnoCount>,
+    /// Payload size per call with `ret > 0`, bytes.
+    pub size: Histogram,
+    /// Exit minus entry, ns.
+    pub latency: Histogram,
+}
+
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    #[default]
+    Read,
+    Write,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ErrnoCount {
+    pub errno: i32,
+    /// Symbolic name, e.g. `EBADF`.
+    pub name: String,
+    pub count: u64,
+}
+
+/// Counters of one (syscall, fd) in one process.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct FdStats {
+    /// -1 stands for calls whose fd did not fit in the kernel's per-fd map (see `Losses`).
+    pub fd: i32,
+    pub syscall: String,
+    /// What the fd was when last looked at.
+    pub kind: FdKind,
+    /// E.g. `tcp 127.0.0.1:41234 -> 127.0.0.1:8080`, `pipe:[1234]`, `/dev/null`.
+    pub description: String,
+    pub calls: u64,
+    pub bytes: u64,
+    pub errors: u64,
+    pub eagain: u64,
+    pub zero_returns: u64,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum FdKind {
+    Tcp,
+    Udp,
+    Unix,
+    Socket,
+    Pipe,
+    File,
+    Other,
+    /// Closed or its process gone before it could be looked at.
+    Unknown,
+    /// The overflow bucket (fd -1).
+    Overflow,
+}
+
+/// CPU used by a process or target.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Cpu {
+    /// `schedstat` (per-thread on-CPU ns), `cgroup` (cpu.stat / cpuacct.usage) or `rusage`.
+    pub source: String,
+    /// Total on-CPU time during the run.
+    pub on_cpu_ns: u64,
+    /// User and system time (clock-tick resolution), when known.
+    pub user_ns: Option<u64>,
+    pub system_ns: Option<u64>,
+    /// `on_cpu_ns / duration`.
+    pub average_cores: f64,
+    /// Highest per-interval value of `cores`.
+    pub peak_cores: f64,
+    /// Cores used in each interval of `Run::intervals`.
+    pub cores: Vec<f64>,
+}
+
+/// What the kernel could not fit; every field is zero in a complete run.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Losses {
+    /// Calls counted in the per-syscall totals but not in the per-fd breakdown (fd shown as -1).
+    pub fd_keys_overflowed: u64,
+    /// Calls not counted at all (both maps full).
+    pub calls_lost: u64,
+    /// Histogram samples dropped (the histogram map was full).
+    pub histogram_samples_lost: u64,
+    /// Syscall entries not remembered: those calls are not counted.
+    pub in_flight_full: u64,
+    /// Children of targets that could not be added as targets: their calls are not counted.
+    pub children_not_traced: u64,
+    /// Exits of targets that could not be recorded.
+    pub exits_not_recorded: u64,
+}
+
+impl Losses {
+    #[must_use]
+    pub fn is_complete(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// Totals over all traced processes in one interval.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Interval {
+    /// End of the interval, ns after the start of the run.
+    pub end_ns: u64,
+    pub read_calls: u64,
+    pub write_calls: u64,
+    pub read_bytes: u64,
+    pub write_bytes: u64,
+    /// Cores used by all targets in this interval.
+    pub cores: f64,
+}
+
+/// A load generator's result (Fortio, oha, or the demo's own client).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct LoadResult {
+    /// `fortio`, `oha` or `tracer-demo`.
+    pub tool: String,
+    /// File it was imported from, if any.
+    pub source: Option<String>,
+    /// Requests completed (successful or not).
+    pub requests: u64,
+    /// Requests that failed (non-2xx or transport errors).
+    pub errors: u64,
+    pub duration_ns: u64,
+    /// Achieved requests per second.
+    pub qps: f64,
+    /// Requested requests per second, when the generator was rate-limited.
+    pub target_qps: Option<f64>,
+    pub connections: Option<u32>,
+    pub latency: RequestLatency,
+    /// HTTP status code -> count.
+    pub status_codes: std::collections::BTreeMap<String, u64>,
+}
+
+/// Request latency as Fortio reports it. All ns.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct RequestLatency {
+    pub average_ns: f64,
+    pub min_ns: u64,
+    pub max_ns: u64,
+    pub p50_ns: u64,
+    pub p75_ns: u64,
+    pub p90_ns: u64,
+    pub p99_ns: u64,
+    pub p999_ns: u64,
+}
+
+/// Why a run file could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The file could not be opened or read.
+    #[error("cannot read run file {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    /// The file is empty.
+    #[error("run file {path} is empty: record it again")]
+    Empty { path: PathBuf },
+    /// The file is not JSON, or is cut short.
+    #[error("run file {path} is not valid JSON ({source}): it may be truncated; record it again")]
+    Json { path: PathBuf, source: serde_json::Error },
+    /// JSON, but not a tracer run.
+    #[error("{path} is not a tracer run file (it has no \"kind\": \"{KIND}\"): pass a file written by `tracer record`")]
+    WrongKind { path: PathBuf },
+    /// Written by a newer tracer.
+    #[error("run file {path} has schema {found}, newer than this tracer's {SCHEMA}: upgrade tracer to read it")]
+    NewerSchema { path: PathBuf, found: u64 },
+    /// Right kind and schema, but fields missing or of the wrong type.
+    #[error("run file {path} is damaged ({source}): record it again")]
+    Invalid { path: PathBuf, source: serde_json::Error },
+}
+
+impl Run {
+    /// Reads and checks a run file.
+    pub fn read(path: &Path) -> Result<Self, ReadError> {
+        let text = fs::read_to_string(path)
+            .map_err(|source| ReadError::Io { path: path.to_owned(), source })?;
+        Self::from_json(&text, path)
+    }
+
+    /// Parses a run file's text; `path` only names it in errors.
+    pub fn from_json(text: &str, path: &Path) -> Result<Self, ReadError> {
+        let path = path.to_owned();
+        if text.trim().is_empty() {
+            return Err(ReadError::Empty { path });
+        }
+        let value: serde_json::Value = serde_json::from_str(text)
+            .map_err(|source| ReadError::Json { path: path.clone(), source })?;
+        if value.get("kind").and_then(serde_json::Value::as_str) != Some(KIND) {
+            return Err(ReadError::WrongKind { path });
+        }
+        let found = value.get("schema").and_then(serde_json::Value::as_u64).unwrap_or(0);
+        if found > u64::from(SCHEMA) {
+            return Err(ReadError::NewerSchema { path, found });
+        }
+        serde_json::from_value(value).map_err(|source| ReadError::Invalid { path, source })
+    }
+
+    /// Writes the run atomically: to a temp file in the same directory, fsync, then rename.
+    pub fn write(&self, path: &Path) -> std::io::Result<()> {
+        let json = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
+        write_atomically(path, &json)
+    }
+}
+
+/// Replaces `path` with `bytes` so that readers see the old file, or the new one whole.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let name = path.file_name().ok_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, "the output path names no file")
+    })?;
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(name);
+    tmp_name.push(format!(".{}.tmp", std::process::id()));
+    let tmp = dir.join(tmp_name);
+    let result = (|| {
+        let mut file = fs::File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+impl Process {
+    /// Totals over the syscalls of one direction.
+    #[must_use]
+    pub fn totals(&self, direction: Direction) -> DirectionTotals {
+        let mut totals = DirectionTotals::default();
+        for stats in self.syscalls.iter().filter(|s| s.direction == direction) {
+            totals.calls += stats.calls;
+            totals.bytes += stats.bytes;
+            totals.errors += stats.errors;
+            totals.eagain += stats.eagain;
+            totals.zero_returns += stats.zero_returns;
+        }
+        totals
+    }
+
+    /// Finds a syscall's totals by name.
+    #[must_use]
+    pub fn syscall(&self, name: &str) -> Option<&SyscallStats> {
+        self.syscalls.iter().find(|s| s.syscall == name)
+    }
+}
+
+/// Totals over read-like or write-like syscalls.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DirectionTotals {
+    pub calls: u64,
+    pub bytes: u64,
+    pub errors: u64,
+    pub eagain: u64,
+    pub zero_returns: u64,
+}
+
+impl DirectionTotals {
+    /// Calls that moved at least one byte.
+    #[must_use]
+    pub fn successful_calls(&self) -> u64 {
+        self.calls - self.errors - self.zero_returns
+    }
+
+    /// Bytes per successful call (`ret > 0`), the write-coalescing measure; `None` without any.
+    #[must_use]
+    pub fn bytes_per_call(&self) -> Option<f64> {
+        let calls = self.successful_calls();
+        (calls > 0).then(|| self.bytes as f64 / calls as f64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn minimal() -> Run {
+        Run {
+            schema: SCHEMA,
+            kind: KIND.into(),
+            tool: Tool { name: "tracer".into(), version: "0.1.0".into() },
+            host: Host { hostname: "h".into(), kernel: "6.18".into(), arch: "x86_64".into(), cpus: 2 },
+            probe: ProbeInfo { mechanism: "raw_tracepoint".into(), fallbacks: vec![], overhead: None },
+            label: Some("no-mesh".into()),
+            started_at: "2026-11-27T00:00:00Z".into(),
+            start_monotonic_ns: 1,
+            duration_ns: 2,
+            end_reason: EndReason::Duration,
+            targets: vec![],
+            processes: vec![],
+            losses: Losses::default(),
+            intervals: vec![],
+            load: None,
+        }
+    }
+
+    #[test]
+    fn round_trips_through_an_atomic_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.json");
+        minimal().write(&path).unwrap();
+        assert_eq!(Run::read(&path).unwrap(), minimal());
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "temp file left behind");
+    }
+
+    #[test]
+    fn refuses_newer_schema_truncated_empty_and_foreign_files() {
+        let path = Path::new("x.json");
+        let mut newer = serde_json::to_value(minimal()).unwrap();
+        newer["schema"] = (SCHEMA + 1).into();
+        assert!(matches!(
+            Run::from_json(&newer.to_string(), path),
+            Err(ReadError::NewerSchema { found, .. }) if found == u64::from(SCHEMA) + 1
+        ));
+        let full = serde_json::to_string(&minimal()).unwrap();
+        assert!(matches!(Run::from_json(&full[..full.len() / 2], path), Err(ReadError::Json { .. })));
+        assert!(matches!(Run::from_json(" \n", path), Err(ReadError::Empty { .. })));
+        assert!(matches!(
+            Run::from_json(r#"{"DurationHistogram": {}}"#, path),
+            Err(ReadError::WrongKind { .. })
+        ));
+        let mut damaged = serde_json::to_value(minimal()).unwrap();
+        damaged.as_object_mut().unwrap().remove("processes");
+        assert!(matches!(Run::from_json(&damaged.to_string(), path), Err(ReadError::Invalid { .. })));
+    }
+
+    #[test]
+    fn bytes_per_read_counts_only_calls_that_moved_bytes() {
+        let totals = DirectionTotals { calls: 4, bytes: 716, errors: 1, eagain: 1, zero_returns: 1 };
+        assert_eq!(totals.bytes_per_call(), Some(358.0));
+    }
+}
