@@ -13,6 +13,7 @@ pub mod error;
 pub mod hist;
 pub mod probe;
 pub mod run;
+pub mod target;
 pub mod workload;
 
 use std::process::ExitCode;
