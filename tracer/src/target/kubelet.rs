@@ -86,7 +86,7 @@ pub fn find_pod(host_root: &Path, namespace: &str, name: &str) -> io::Result<Loo
         }
         match pod_namespace(&dir) {
             Some(found) if found == namespace => {
-                lookup.candidates.push(PodCandidate { uid, evidence: dir })
+                lookup.candidates.push(PodCandidate { uid, evidence: dir });
             }
             Some(_) => {}
             None => lookup.namespace_unknown.push(dir),
