@@ -35,6 +35,7 @@
 pub mod kubelet;
 pub mod layout;
 pub mod names;
+pub mod show;
 
 use std::{
     fs,
