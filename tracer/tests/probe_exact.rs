@@ -32,7 +32,7 @@ fn every_available_mechanism_counts_exactly_the_calls_made() {
                 continue;
             }
         };
-        probes.add_tgid(std::process::id()).unwrap();
+        probes.add_tgid(std::process::id(), 0).unwrap();
 
         let mut devnull = std::fs::OpenOptions::new().write(true).open("/dev/null").unwrap();
         let (mut reader, mut writer) = std::os::unix::net::UnixStream::pair().unwrap();

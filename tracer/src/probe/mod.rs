@@ -96,8 +96,10 @@ pub struct Snapshot {
     pub overflow_stats: BTreeMap<FdKey, FdStats>,
     /// Sparse histogram buckets.
     pub histograms: BTreeMap<HistKey, u64>,
-    /// Targeted processes that exited, with exit time and name.
+    /// Targeted processes that exited, with exit time, name and target.
     pub exits: BTreeMap<u32, ExitInfo>,
+    /// Live targeted tgids (and threads of targets) -> target index.
+    pub targets: BTreeMap<u32, u32>,
     /// Indexed by `tracer_common::counters`.
     pub losses: Vec<u64>,
 }
@@ -228,16 +230,16 @@ impl Probes {
         &self.fallbacks
     }
 
-    /// Starts counting a process (and, through fork, its later children).
-    pub fn add_tgid(&mut self, tgid: u32) -> anyhow::Result<()> {
-        let mut targets: HashMap<&mut MapData, u32, u8> = map_mut(&mut self.ebpf, maps::TARGET_TGIDS)?;
-        targets.insert(tgid, 1, 0).map_err(|e| anyhow::anyhow!("cannot add PID {tgid} to the targets: {e}"))
+    /// Starts counting a process (and, through fork, its later children) as part of `target`.
+    pub fn add_tgid(&mut self, tgid: u32, target: u32) -> anyhow::Result<()> {
+        let mut targets: HashMap<&mut MapData, u32, u32> = map_mut(&mut self.ebpf, maps::TARGET_TGIDS)?;
+        targets.insert(tgid, target, 0).map_err(|e| anyhow::anyhow!("cannot add PID {tgid} to the targets: {e}"))
     }
 
     /// Starts counting every process in a cgroup (v2 id), including ones started later.
-    pub fn add_cgroup(&mut self, cgroup_id: u64) -> anyhow::Result<()> {
-        let mut targets: HashMap<&mut MapData, u64, u8> = map_mut(&mut self.ebpf, maps::TARGET_CGROUPS)?;
-        targets.insert(cgroup_id, 1, 0).map_err(|e| anyhow::anyhow!("cannot add cgroup {cgroup_id} to the targets: {e}"))
+    pub fn add_cgroup(&mut self, cgroup_id: u64, target: u32) -> anyhow::Result<()> {
+        let mut targets: HashMap<&mut MapData, u64, u32> = map_mut(&mut self.ebpf, maps::TARGET_CGROUPS)?;
+        targets.insert(cgroup_id, target, 0).map_err(|e| anyhow::anyhow!("cannot add cgroup {cgroup_id} to the targets: {e}"))
     }
 
     /// Reads every map. Costs two syscalls per map entry; called once per interval.
@@ -256,6 +258,10 @@ impl Probes {
             },
             exits: {
                 let map: HashMap<&MapData, u32, ExitInfo> = map_ref(&self.ebpf, maps::EXITS)?;
+                map.iter().collect::<Result<_, _>>()?
+            },
+            targets: {
+                let map: HashMap<&MapData, u32, u32> = map_ref(&self.ebpf, maps::TARGET_TGIDS)?;
                 map.iter().collect::<Result<_, _>>()?
             },
             losses: {
