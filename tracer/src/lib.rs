@@ -7,6 +7,7 @@
 //! `demo` stages the mesh write-coalescing experiment on one machine; `workload` makes known
 //! syscall mixes for tests and benchmarks.
 
+pub mod agent;
 pub mod cli;
 pub mod collect;
 pub mod error;
@@ -25,5 +26,6 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         cli::Command::Report(args) => collect::report(&args),
         cli::Command::Workload(args) => workload::run(&args),
         cli::Command::Targets(args) => target::show::run(&args),
+        cli::Command::Agent(args) => agent::run(&args),
     }
 }
