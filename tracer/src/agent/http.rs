@@ -13,7 +13,8 @@ use std::sync::Arc;
 
 use axum::{
     Json, Router,
-    extract::{Path, State, rejection::JsonRejection},
+    body::Bytes,
+    extract::{Path, State},
     http::{HeaderMap, Method, StatusCode, Uri, header},
     response::{IntoResponse, Response},
     routing::{get, post},
@@ -136,17 +137,14 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 async fn start(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Result<Json<RecordingRequest>, JsonRejection>,
+    body: Bytes,
 ) -> Result<(StatusCode, [(header::HeaderName, String); 1], Json<Status>), ApiError> {
     authorize(&state, &headers)?;
-    let Json(request) = body.map_err(|rejection| {
-        ApiError::new(
-            rejection.status(),
-            format!(
-                "the body must be JSON like {{\"pods\": [\"default/fortio-7d9\"], \"duration\": \"30s\"}}: {}",
-                rejection.body_text()
-            ),
-        )
+    // Parsed whatever the Content-Type: `curl -d` sends form encoding by default.
+    let request: RecordingRequest = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request(format!(
+            "the body must be JSON like {{\"pods\": [\"default/fortio-7d9\"], \"duration\": \"30s\"}}: {e}"
+        ))
     })?;
     let status = state.recordings.start(request)?;
     let location = format!("/recordings/{}", status.id);

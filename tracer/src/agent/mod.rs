@@ -109,7 +109,15 @@ async fn bind(address: SocketAddr, flag: &str) -> anyhow::Result<TcpListener> {
 }
 
 async fn serve(args: &AgentArgs, token: Option<Arc<str>>) -> anyhow::Result<()> {
-    let node = std::env::var("NODE_NAME").unwrap_or_default();
+    // NODE_NAME comes from the downward API in the DaemonSet; elsewhere the host name will do.
+    let node = std::env::var("NODE_NAME")
+        .ok()
+        .or_else(|| {
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .ok()
+                .map(|h| h.trim().to_owned())
+        })
+        .unwrap_or_default();
     let metrics = Arc::new(metrics::Metrics::new(&node));
     let limits = Limits {
         max_active: usize::from(args.max_recordings),

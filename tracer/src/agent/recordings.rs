@@ -498,7 +498,10 @@ fn find<'a>(inner: &'a Inner, id: &str) -> Result<&'a Recording, ApiError> {
 impl ApiError {
     /// The HTTP status for an expected failure from the resolver or the recorder.
     #[must_use]
-    #[expect(clippy::needless_pass_by_value, reason = "called as map_err(ApiError::from_user)")]
+    #[expect(
+        clippy::needless_pass_by_value,
+        reason = "called as map_err(ApiError::from_user)"
+    )]
     pub fn from_user(error: anyhow::Error) -> Self {
         let status = match error.downcast_ref::<UserError>().map(|u| u.kind) {
             Some(ErrorKind::Usage | ErrorKind::BadInput) => StatusCode::BAD_REQUEST,
