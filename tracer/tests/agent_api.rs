@@ -321,7 +321,7 @@ fn status_of(agent: &Agent, id: &str) -> serde_json::Value {
 }
 
 fn wait_done(agent: &Agent, id: &str) -> serde_json::Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_mins(1);
     loop {
         let status = status_of(agent, id);
         if status["state"] == "done" || status["state"] == "failed" {
