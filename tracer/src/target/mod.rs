@@ -470,12 +470,12 @@ fn build_target(
     let v2_dir = hierarchies
         .v2
         .as_ref()
-        .map(|root| root.join(relative))
+        .map(|root| under(root, relative))
         .filter(|d| d.is_dir());
     let v1_dir = hierarchies
         .v1
         .iter()
-        .map(|h| h.dir.join(relative))
+        .map(|h| under(&h.dir, relative))
         .find(|d| d.is_dir());
     let Some(dir) = v2_dir.as_ref().or(v1_dir.as_ref()) else {
         return Err(user(
@@ -738,6 +738,11 @@ fn is_container_dir(path: &Path) -> bool {
 fn is_conmon_dir(path: &Path) -> bool {
     last_name(path)
         .is_some_and(|n| matches!(names::parse_cgroup_name(n), CgroupName::Conmon { .. }))
+}
+
+/// `root/relative`, without the trailing '/' `join` leaves for an empty `relative` (the root).
+fn under(root: &Path, relative: &Path) -> PathBuf {
+    if relative.as_os_str().is_empty() { root.to_owned() } else { root.join(relative) }
 }
 
 /// `/kubepods.slice/...`, the form `/proc/PID/cgroup` shows.
