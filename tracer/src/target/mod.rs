@@ -23,8 +23,9 @@
 //! - Kernel filter: `bpf_get_current_cgroup_id()` is the id (= inode number) of the cgroup v2
 //!   folder a task is directly in, i.e. a container's, not the pod's. [`CgroupTarget::cgroup_ids`]
 //!   lists the target folder and every descendant (re-read it to catch containers started
-//!   later); alternatively compare `bpf_get_current_ancestor_cgroup_id(cgroup_level)` with
-//!   `cgroup_id`, which also counts containers created after the start.
+//!   later); or, where the program type offers the helper, compare
+//!   `bpf_get_current_ancestor_cgroup_id(cgroup_level)` with `cgroup_id`, which also counts
+//!   containers created after the start without re-reading.
 //! - Without cgroup v2 for the pod (v1 hosts; hybrid hosts with the cgroupfs driver) there
 //!   are no ids: filter by [`CgroupTarget::pids`], re-read each interval.
 //! - CRI-O's monitor (`crio-conmon-<id>.scope`) is left out of ids and PIDs; it is not the app.
