@@ -1,5 +1,7 @@
 //! The agent's Prometheus metrics (text exposition): its own state, and the traffic of every
 //! finished recording, per target and direction, so dashboards can follow runs over time.
+use std::{collections::HashSet, sync::Mutex};
+
 use prometheus_client::{
     encoding::{EncodeLabelSet, text::encode},
     metrics::{counter::Counter, family::Family, gauge::Gauge, info::Info},
@@ -22,8 +24,14 @@ struct TrafficLabels {
     direction: String,
 }
 
+/// Distinct `target` label values kept; pods come and go with new names, and a label set
+/// once created is served forever, so later names are folded into `target="other"`.
+const MAX_TARGET_LABELS: usize = 200;
+
 /// Every metric the agent serves.
 pub struct Metrics {
+    /// Target names that have their own label value.
+    target_labels: Mutex<HashSet<String>>,
     registry: Registry,
     started: Counter,
     ended: Family<EndLabels, Counter>,
@@ -74,6 +82,7 @@ impl Metrics {
             bytes.clone(),
         );
         Self {
+            target_labels: Mutex::default(),
             registry,
             started,
             ended,
@@ -105,10 +114,11 @@ impl Metrics {
             .inc();
         let Some(run) = run else { return };
         for process in &run.processes {
-            let target = run
+            let name = run
                 .targets
                 .get(process.target)
-                .map_or_else(|| "unknown".to_owned(), |t| t.name.clone());
+                .map_or("unknown", |t| t.name.as_str());
+            let target = self.target_label(name);
             for syscall in &process.syscalls {
                 let direction = match syscall.direction {
                     Direction::Read => "read",
@@ -121,6 +131,21 @@ impl Metrics {
                 self.calls.get_or_create(&labels).inc_by(syscall.calls);
                 self.bytes.get_or_create(&labels).inc_by(syscall.bytes);
             }
+        }
+    }
+
+    /// `name`, or `other` once [`MAX_TARGET_LABELS`] names have their own label.
+    fn target_label(&self, name: &str) -> String {
+        let mut known = self
+            .target_labels
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if known.contains(name)
+            || (known.len() < MAX_TARGET_LABELS && known.insert(name.to_owned()))
+        {
+            name.to_owned()
+        } else {
+            "other".to_owned()
         }
     }
 
@@ -156,5 +181,22 @@ mod tests {
             "{text}"
         );
         assert!(text.ends_with("# EOF\n"), "{text}");
+    }
+
+    #[test]
+    fn target_labels_are_bounded() {
+        let metrics = Metrics::new("node-1");
+        for n in 0..MAX_TARGET_LABELS {
+            assert_eq!(
+                metrics.target_label(&format!("default/pod-{n}")),
+                format!("default/pod-{n}")
+            );
+        }
+        assert_eq!(metrics.target_label("default/one-too-many"), "other");
+        assert_eq!(
+            metrics.target_label("default/pod-7"),
+            "default/pod-7",
+            "known names keep their label"
+        );
     }
 }
