@@ -4,6 +4,14 @@
 //! Layout rules (shared with the BPF verifier, so they are strict): `#[repr(C)]`, explicit
 //! padding fields, no `bool` or enums across the boundary, and a size assertion per struct.
 #![no_std]
+#![expect(
+    clippy::inline_always,
+    reason = "called by the probes on every syscall: BPF wants straight-line code"
+)]
+#![expect(
+    clippy::pub_underscore_fields,
+    reason = "explicit padding fields of structs shared with the kernel"
+)]
 
 pub mod buckets;
 pub mod syscalls;
@@ -118,14 +126,14 @@ impl FdStats {
         if latency_ns > self.latency_max_ns {
             self.latency_max_ns = latency_ns;
         }
-        if ret > 0 {
-            self.bytes += ret.cast_unsigned();
-        } else if ret == 0 {
-            self.zero_returns += 1;
-        } else {
-            self.errors += 1;
-            if ret == -EAGAIN {
-                self.eagain += 1;
+        match ret {
+            1.. => self.bytes += ret.cast_unsigned(),
+            0 => self.zero_returns += 1,
+            _ => {
+                self.errors += 1;
+                if ret == -EAGAIN {
+                    self.eagain += 1;
+                }
             }
         }
     }
@@ -168,7 +176,7 @@ const _: () = assert!(size_of::<HistKey>() == 8);
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ExitInfo {
-    /// `bpf_ktime_get_ns()` (CLOCK_MONOTONIC) at exit.
+    /// `bpf_ktime_get_ns()` (`CLOCK_MONOTONIC`) at exit.
     pub exit_ns: u64,
     /// The process name (`comm`) at exit, NUL-padded.
     pub comm: [u8; 16],

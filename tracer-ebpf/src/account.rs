@@ -67,14 +67,29 @@ pub fn on_exit(ret: i64) {
     let tgid = (pid_tgid >> 32) as u32;
 
     count_call(
-        &FdKey { tgid, fd: entry.fd, syscall: entry.syscall, _pad: 0 },
+        &FdKey {
+            tgid,
+            fd: entry.fd,
+            syscall: entry.syscall,
+            _pad: 0,
+        },
         ret,
         latency_ns,
     );
     let syscall = entry.syscall as u8;
-    add_sample(tgid, syscall, hist_kind::LATENCY, buckets::LATENCY.bucket(latency_ns));
+    add_sample(
+        tgid,
+        syscall,
+        hist_kind::LATENCY,
+        buckets::LATENCY.bucket(latency_ns),
+    );
     if ret > 0 {
-        add_sample(tgid, syscall, hist_kind::SIZE, buckets::SIZE.bucket(ret.cast_unsigned()));
+        add_sample(
+            tgid,
+            syscall,
+            hist_kind::SIZE,
+            buckets::SIZE.bucket(ret.cast_unsigned()),
+        );
     } else if ret < 0 {
         let errno = if ret < -65_535 { 65_535 } else { (-ret) as u16 };
         add_sample(tgid, syscall, hist_kind::ERRNO, errno);
@@ -89,7 +104,10 @@ fn count_call(key: &FdKey, ret: i64, latency_ns: u64) {
         return;
     }
     bump(counters::FD_KEYS_OVERFLOWED);
-    let overflow_key = FdKey { fd: FD_OVERFLOW, ..*key };
+    let overflow_key = FdKey {
+        fd: FD_OVERFLOW,
+        ..*key
+    };
     if !add_to(&OVERFLOW_STATS, &overflow_key, ret, latency_ns) {
         bump(counters::CALLS_LOST);
     }
@@ -123,7 +141,12 @@ fn add_to(
 
 #[inline(always)]
 fn add_sample(tgid: u32, syscall: u8, kind: u8, bucket: u16) {
-    let key = HistKey { tgid, syscall, kind, bucket };
+    let key = HistKey {
+        tgid,
+        syscall,
+        kind,
+        bucket,
+    };
     if let Some(count) = HISTOGRAMS.get_ptr_mut(&key) {
         // SAFETY: this CPU's slot of a per-CPU value.
         unsafe { *count += 1 };

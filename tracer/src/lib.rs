@@ -20,7 +20,7 @@ use std::process::ExitCode;
 /// Runs one command line.
 pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        cli::Command::Record(args) => collect::record(args),
+        cli::Command::Record(args) => collect::record(&args),
         cli::Command::Report(args) => collect::report(&args),
         cli::Command::Workload(args) => workload::run(&args),
     }

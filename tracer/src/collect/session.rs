@@ -95,7 +95,11 @@ impl Session {
     }
 
     /// Adds a target; its processes are counted from now on. Returns the target's index.
-    pub fn add_target(&mut self, target: TargetSpec, existed_at_start: bool) -> anyhow::Result<usize> {
+    pub fn add_target(
+        &mut self,
+        target: TargetSpec,
+        existed_at_start: bool,
+    ) -> anyhow::Result<usize> {
         let index = self.targets.len();
         let index_u32 = u32::try_from(index)?;
         if let Some((_, cgroup_id)) = &target.cgroup {
@@ -126,19 +130,24 @@ impl Session {
         let dt = now.duration_since(self.last_tick).as_secs_f64().max(1e-9);
 
         // New processes (children) and their names and CPU.
-        for &pid in snapshot.targets.keys().chain(snapshot.fd_stats.keys().map(|k| &k.tgid)) {
+        for &pid in snapshot
+            .targets
+            .keys()
+            .chain(snapshot.fd_stats.keys().map(|k| &k.tgid))
+        {
             if !self.cpu.contains_key(&pid) && is_process(pid) {
                 self.cpu.insert(pid, ProcessCpu::new(false));
             }
         }
         for (&pid, cpu) in &mut self.cpu {
-            if cpu.sample(pid) {
-                if let Some(name) = read_comm(pid) {
-                    self.names.insert(pid, name);
-                }
+            if cpu.sample(pid)
+                && let Some(name) = read_comm(pid)
+            {
+                self.names.insert(pid, name);
             }
         }
-        self.fds.describe_new(snapshot.fd_stats.keys().map(|k| (k.tgid, k.fd)));
+        self.fds
+            .describe_new(snapshot.fd_stats.keys().map(|k| (k.tgid, k.fd)));
 
         // Interval totals.
         let mut totals = [0u64; 4];
@@ -181,7 +190,12 @@ impl Session {
             calls_per_s: (interval.read_calls + interval.write_calls) as f64 / dt,
             bytes_per_s: (interval.read_bytes + interval.write_bytes) as f64 / dt,
             top,
-            targets_gone: self.targets.iter().flat_map(|t| &t.pids).filter(|&&pid| !is_alive(pid, &snapshot)).count(),
+            targets_gone: self
+                .targets
+                .iter()
+                .flat_map(|t| &t.pids)
+                .filter(|&&pid| !is_alive(pid, &snapshot))
+                .count(),
         };
         self.intervals.push(interval);
         self.last_tick = now;
@@ -195,7 +209,11 @@ impl Session {
     /// Whether every process the targets started with has exited.
     #[must_use]
     pub fn all_initial_targets_gone(&self) -> bool {
-        let pids: Vec<u32> = self.targets.iter().flat_map(|t| t.pids.iter().copied()).collect();
+        let pids: Vec<u32> = self
+            .targets
+            .iter()
+            .flat_map(|t| t.pids.iter().copied())
+            .collect();
         !pids.is_empty() && pids.iter().all(|&pid| !is_alive(pid, &self.last_snapshot))
     }
 
@@ -209,7 +227,10 @@ impl Session {
         let mut run = Run {
             schema: run::SCHEMA,
             kind: run::KIND.into(),
-            tool: run::Tool { name: "tracer".into(), version: env!("CARGO_PKG_VERSION").into() },
+            tool: run::Tool {
+                name: "tracer".into(),
+                version: env!("CARGO_PKG_VERSION").into(),
+            },
             host: host_info(),
             probe: run::ProbeInfo {
                 mechanism: self.probes.mechanism().name().into(),
@@ -237,12 +258,23 @@ impl Session {
             .cpu
             .iter()
             .map(|(&pid, cpu)| {
-                let mut cores = self.cpu_series.remove(&pid).map(|(_, series)| series).unwrap_or_default();
+                let mut cores = self
+                    .cpu_series
+                    .remove(&pid)
+                    .map(|(_, series)| series)
+                    .unwrap_or_default();
                 cores.resize(intervals, 0.0);
                 (pid, process_cpu(cpu, duration, cores))
             })
             .collect();
-        run.processes = build_processes(&snapshot, &self.names, &cpu, &self.fds, self.start_monotonic_ns, &self.targets);
+        run.processes = build_processes(
+            &snapshot,
+            &self.names,
+            &cpu,
+            &self.fds,
+            self.start_monotonic_ns,
+            &self.targets,
+        );
         run.targets = self
             .targets
             .iter()
@@ -260,7 +292,11 @@ impl Session {
     }
 
     fn name_of(&self, pid: u32, snapshot: &Snapshot) -> String {
-        self.names.get(&pid).cloned().or_else(|| snapshot.exits.get(&pid).map(|e| comm_to_string(&e.comm))).unwrap_or_else(|| "?".into())
+        self.names
+            .get(&pid)
+            .cloned()
+            .or_else(|| snapshot.exits.get(&pid).map(|e| comm_to_string(&e.comm)))
+            .unwrap_or_else(|| "?".into())
     }
 }
 
@@ -277,8 +313,11 @@ fn build_processes(
     pids.extend(snapshot.exits.keys());
     pids.extend(targets.iter().flat_map(|t| t.pids.iter().copied()));
     pids.extend(cpu.keys());
-    let initial_target: HashMap<u32, usize> =
-        targets.iter().enumerate().flat_map(|(i, t)| t.pids.iter().map(move |&pid| (pid, i))).collect();
+    let initial_target: HashMap<u32, usize> = targets
+        .iter()
+        .enumerate()
+        .flat_map(|(i, t)| t.pids.iter().map(move |&pid| (pid, i)))
+        .collect();
 
     pids.into_iter()
         .map(|pid| {
@@ -310,23 +349,51 @@ fn build_processes(
 /// Per-syscall totals of one process: every fd, plus what overflowed the per-fd map.
 fn syscall_stats(snapshot: &Snapshot, pid: u32) -> Vec<run::SyscallStats> {
     let mut totals: BTreeMap<u32, tracer_common::FdStats> = BTreeMap::new();
-    let range = FdKey { tgid: pid, fd: i32::MIN, syscall: 0, _pad: 0 }..=FdKey { tgid: pid, fd: i32::MAX, syscall: u32::MAX, _pad: u32::MAX };
-    for (key, stats) in snapshot.fd_stats.range(range.clone()).chain(snapshot.overflow_stats.range(range)) {
+    let range = FdKey {
+        tgid: pid,
+        fd: i32::MIN,
+        syscall: 0,
+        _pad: 0,
+    }..=FdKey {
+        tgid: pid,
+        fd: i32::MAX,
+        syscall: u32::MAX,
+        _pad: u32::MAX,
+    };
+    for (key, stats) in snapshot
+        .fd_stats
+        .range(range.clone())
+        .chain(snapshot.overflow_stats.range(range))
+    {
         totals.entry(key.syscall).or_default().merge(stats);
     }
     totals
         .into_iter()
         .map(|(syscall, stats)| {
             let hist = |kind: u8| {
-                snapshot.histograms.iter().filter(move |(k, _)| k.tgid == pid && u32::from(k.syscall) == syscall && k.kind == kind).map(|(k, &count)| (k.bucket, count))
+                snapshot
+                    .histograms
+                    .iter()
+                    .filter(move |(k, _)| {
+                        k.tgid == pid && u32::from(k.syscall) == syscall && k.kind == kind
+                    })
+                    .map(|(k, &count)| (k.bucket, count))
             };
             let mut errnos: Vec<run::ErrnoCount> = hist(hist_kind::ERRNO)
-                .map(|(errno, count)| run::ErrnoCount { errno: i32::from(errno), name: errno_name(i32::from(errno)), count })
+                .map(|(errno, count)| run::ErrnoCount {
+                    errno: i32::from(errno),
+                    name: errno_name(i32::from(errno)),
+                    count,
+                })
                 .collect();
-            errnos.sort_by(|a, b| b.count.cmp(&a.count));
+            errnos.sort_by_key(|e| std::cmp::Reverse(e.count));
             run::SyscallStats {
                 syscall: syscalls::NAMES[syscall as usize].into(),
-                direction: if syscalls::is_read_like(syscall) { Direction::Read } else { Direction::Write },
+                direction: if syscalls::is_read_like(syscall) {
+                    Direction::Read
+                } else {
+                    Direction::Write
+                },
                 calls: stats.calls,
                 bytes: stats.bytes,
                 errors: stats.errors,
@@ -337,7 +404,8 @@ fn syscall_stats(snapshot: &Snapshot, pid: u32) -> Vec<run::SyscallStats> {
                 errnos,
                 size: Histogram::from_buckets(buckets::SIZE, hist(hist_kind::SIZE)),
                 latency: {
-                    let mut latency = Histogram::from_buckets(buckets::LATENCY, hist(hist_kind::LATENCY));
+                    let mut latency =
+                        Histogram::from_buckets(buckets::LATENCY, hist(hist_kind::LATENCY));
                     latency.percentiles.max = stats.latency_max_ns;
                     latency
                 },
@@ -374,7 +442,9 @@ fn fd_stats(snapshot: &Snapshot, pid: u32, fds: &FdDescriber) -> Vec<run::FdStat
 
 fn process_cpu(cpu: &ProcessCpu, duration: Duration, cores: Vec<f64>) -> run::Cpu {
     let on_cpu_ns = cpu.on_cpu_ns();
-    let (user_ns, system_ns) = cpu.user_system_ns().map_or((None, None), |(u, s)| (Some(u), Some(s)));
+    let (user_ns, system_ns) = cpu
+        .user_system_ns()
+        .map_or((None, None), |(u, s)| (Some(u), Some(s)));
     run::Cpu {
         source: "schedstat".into(),
         on_cpu_ns,
@@ -387,10 +457,23 @@ fn process_cpu(cpu: &ProcessCpu, duration: Duration, cores: Vec<f64>) -> run::Cp
 }
 
 /// A target's CPU: the sum over its processes, interval by interval.
-fn target_cpu(processes: &[run::Process], target: usize, duration: Duration, intervals: usize) -> Option<run::Cpu> {
-    let mut total = run::Cpu { source: "schedstat".into(), cores: vec![0.0; intervals], ..run::Cpu::default() };
+fn target_cpu(
+    processes: &[run::Process],
+    target: usize,
+    duration: Duration,
+    intervals: usize,
+) -> Option<run::Cpu> {
+    let mut total = run::Cpu {
+        source: "schedstat".into(),
+        cores: vec![0.0; intervals],
+        ..run::Cpu::default()
+    };
     let mut any = false;
-    for cpu in processes.iter().filter(|p| p.target == target).filter_map(|p| p.cpu.as_ref()) {
+    for cpu in processes
+        .iter()
+        .filter(|p| p.target == target)
+        .filter_map(|p| p.cpu.as_ref())
+    {
         any = true;
         total.on_cpu_ns += cpu.on_cpu_ns;
         for (sum, cores) in total.cores.iter_mut().zip(&cpu.cores) {
@@ -424,19 +507,26 @@ fn is_alive(pid: u32, snapshot: &Snapshot) -> bool {
     }
     // A zombie has exited; it only waits for its parent.
     std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        stat.rfind(')').and_then(|i| stat.get(i + 2..i + 3)).is_some_and(|state| state != "Z" && state != "X")
+        stat.rfind(')')
+            .and_then(|i| stat.get(i + 2..i + 3))
+            .is_some_and(|state| state != "Z" && state != "X")
     })
 }
 
 /// True if `pid` is a process (thread group leader), not another thread.
 fn is_process(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|status| {
-        status.lines().find_map(|l| l.strip_prefix("Tgid:")).is_some_and(|tgid| tgid.trim() == pid.to_string())
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("Tgid:"))
+            .is_some_and(|tgid| tgid.trim() == pid.to_string())
     })
 }
 
 fn read_comm(pid: u32) -> Option<String> {
-    std::fs::read_to_string(format!("/proc/{pid}/comm")).ok().map(|s| s.trim_end().to_owned())
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .ok()
+        .map(|s| s.trim_end().to_owned())
 }
 
 fn comm_to_string(comm: &[u8; 16]) -> String {
@@ -448,10 +538,13 @@ fn duration_ns(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
-/// CLOCK_MONOTONIC in ns: the clock of `bpf_ktime_get_ns`.
+/// `CLOCK_MONOTONIC` in ns: the clock of `bpf_ktime_get_ns`.
 #[must_use]
 pub fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: valid timespec pointer.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &raw mut ts) };
     u64::try_from(ts.tv_sec).unwrap_or(0) * 1_000_000_000 + u64::try_from(ts.tv_nsec).unwrap_or(0)
@@ -463,20 +556,27 @@ fn host_info() -> run::Host {
     // SAFETY: valid pointer.
     unsafe { libc::uname(&raw mut uts) };
     let field = |f: &[libc::c_char]| {
-        let bytes: Vec<u8> = f.iter().take_while(|&&c| c != 0).map(|&c| c.cast_unsigned()).collect();
+        let bytes: Vec<u8> = f
+            .iter()
+            .take_while(|&&c| c != 0)
+            .map(|&c| c.cast_unsigned())
+            .collect();
         String::from_utf8_lossy(&bytes).into_owned()
     };
     run::Host {
         hostname: field(&uts.nodename),
         kernel: field(&uts.release),
         arch: field(&uts.machine),
-        cpus: std::thread::available_parallelism().map_or(1, |n| u32::try_from(n.get()).unwrap_or(u32::MAX)),
+        cpus: std::thread::available_parallelism()
+            .map_or(1, |n| u32::try_from(n.get()).unwrap_or(u32::MAX)),
     }
 }
 
 /// RFC 3339 UTC with seconds, from the civil-from-days algorithm (no date crate needed).
 fn rfc3339(time: SystemTime) -> String {
-    let secs = time.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let secs = time
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     let days = i64::try_from(secs / 86_400).unwrap_or(0);
     let rem = secs % 86_400;
     let z = days + 719_468;
@@ -488,7 +588,12 @@ fn rfc3339(time: SystemTime) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// Symbolic errno names for the errors I/O syscalls return.
@@ -532,7 +637,7 @@ mod tests {
 
     #[test]
     fn formats_rfc3339() {
-        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_740_000);
+        let t = SystemTime::UNIX_EPOCH + Duration::from_mins(29_929_000);
         assert_eq!(rfc3339(t), "2026-11-27T00:40:00Z");
         assert_eq!(rfc3339(SystemTime::UNIX_EPOCH), "1970-01-01T00:00:00Z");
     }
