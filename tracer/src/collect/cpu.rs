@@ -118,16 +118,24 @@ mod tests {
         let mut cpu = ProcessCpu::new(true);
         assert!(cpu.sample(std::process::id()));
         let before = cpu.on_cpu_ns();
-        let start = std::time::Instant::now();
+        // Burn 50 ms of this thread's own CPU time (an independent clock), however busy the
+        // machine is.
+        let thread_cpu_ns = || {
+            let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+            // SAFETY: valid timespec pointer.
+            unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &raw mut ts) };
+            ts.tv_sec.cast_unsigned() * 1_000_000_000 + ts.tv_nsec.cast_unsigned()
+        };
+        let start = thread_cpu_ns();
         let mut x = 0u64;
-        while start.elapsed() < std::time::Duration::from_millis(50) {
+        while thread_cpu_ns() - start < 50_000_000 {
             x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
         }
         assert!(cpu.sample(std::process::id()));
         let spent = cpu.on_cpu_ns() - before;
-        assert!(spent >= 30_000_000, "burned 50 ms, counted {spent} ns");
+        assert!(spent >= 50_000_000, "burned 50 ms of CPU, counted {spent} ns");
         assert!(
-            before < 30_000_000,
+            before < 50_000_000,
             "time before the first sample must not count ({before} ns)"
         );
         assert!(!cpu.sample(u32::MAX - 1), "a missing process reports gone");
