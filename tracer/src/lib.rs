@@ -13,6 +13,7 @@ pub mod error;
 pub mod hist;
 pub mod probe;
 pub mod run;
+pub mod target;
 pub mod workload;
 
 use std::process::ExitCode;
@@ -23,5 +24,6 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         cli::Command::Record(args) => collect::record(&args),
         cli::Command::Report(args) => collect::report(&args),
         cli::Command::Workload(args) => workload::run(&args),
+        cli::Command::Targets(args) => target::show::run(&args),
     }
 }
