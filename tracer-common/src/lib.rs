@@ -34,6 +34,10 @@ pub mod maps {
     pub const HISTOGRAMS: &str = "HISTOGRAMS";
     /// `HashMap<u32 tgid, ExitInfo>`: targeted processes that exited during the run.
     pub const EXITS: &str = "EXITS";
+    /// `Array<u32>`: the distinct depths (below the cgroup v2 root) of the cgroups in
+    /// `TARGET_CGROUPS`, 0 = unused slot. A task matches when its ancestor at one of these
+    /// depths is a target, so containers started later in a pod are counted at once.
+    pub const CGROUP_LEVELS: &str = "CGROUP_LEVELS";
     /// `PerCpuArray<u64>`: loss counters, indexed by [`crate::counters`].
     pub const COUNTERS: &str = "COUNTERS";
 }
@@ -47,6 +51,7 @@ pub mod capacity {
     pub const OVERFLOW_STATS: u32 = 16_384;
     pub const HISTOGRAMS: u32 = 131_072;
     pub const EXITS: u32 = 65_536;
+    pub const CGROUP_LEVELS: u32 = 4;
 }
 
 /// Indices into the `COUNTERS` per-CPU array: events the probes could not record in full.

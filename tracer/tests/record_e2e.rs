@@ -340,7 +340,9 @@ fn read_latency_percentiles_match_what_the_reader_measured_within_5_percent() {
             "q{q}: tracer {reported} ns, reader measured {truth} ns"
         );
     }
-    assert!(measured[0] > 19e6, "the writer waited 20 ms: {measured:?}");
+    // On a busy machine a reader scheduled late finds the byte sooner, so only the median is
+    // held to the 20 ms the writer waits.
+    assert!(measured[4] > 19e6, "the writer waits 20 ms: {measured:?}");
 }
 
 /// Utime + stime of a process in ns, from /proc (an independent reading of its CPU).

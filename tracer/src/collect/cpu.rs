@@ -121,7 +121,10 @@ mod tests {
         // Burn 50 ms of this thread's own CPU time (an independent clock), however busy the
         // machine is.
         let thread_cpu_ns = || {
-            let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+            let mut ts = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
             // SAFETY: valid timespec pointer.
             unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &raw mut ts) };
             ts.tv_sec.cast_unsigned() * 1_000_000_000 + ts.tv_nsec.cast_unsigned()
@@ -133,7 +136,10 @@ mod tests {
         }
         assert!(cpu.sample(std::process::id()));
         let spent = cpu.on_cpu_ns() - before;
-        assert!(spent >= 50_000_000, "burned 50 ms of CPU, counted {spent} ns");
+        assert!(
+            spent >= 50_000_000,
+            "burned 50 ms of CPU, counted {spent} ns"
+        );
         assert!(
             before < 50_000_000,
             "time before the first sample must not count ({before} ns)"

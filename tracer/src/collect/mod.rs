@@ -52,6 +52,8 @@ pub struct RecordArgs {
     /// Process to trace, with its threads and later children (repeatable). NAME=PID names it.
     #[arg(long = "pid", value_name = "[NAME=]PID")]
     pub pids: Vec<String>,
+    #[command(flatten)]
+    pub cgroups: crate::target::TargetArgs,
     /// Stop after this long (e.g. 30s, 500ms, 2m). Default: until Ctrl-C or the targets exit.
     #[arg(long, value_parser = parse_duration)]
     pub duration: Option<Duration>,
@@ -163,17 +165,18 @@ fn check_writable(path: &Path) -> anyhow::Result<()> {
 
 /// `tracer record`.
 pub fn record(args: &RecordArgs) -> anyhow::Result<ExitCode> {
-    if args.pids.is_empty() && args.command.is_empty() {
-        return Err(user(
-            ErrorKind::Usage,
-            "nothing to record: give --pid PID, or a command after -- (tracer record -- curl http://example)",
-        ));
-    }
     let pids = args
         .pids
         .iter()
         .map(|p| parse_pid(p))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let cgroups = args.cgroups.resolve_all()?;
+    if pids.is_empty() && args.command.is_empty() && cgroups.is_empty() {
+        return Err(user(
+            ErrorKind::Usage,
+            "nothing to record: give --pid PID, --pod NAMESPACE/NAME, --container ID, --cgroup PATH, or a command after -- (tracer record -- curl http://example)",
+        ));
+    }
     for (_, pid) in &pids {
         if !Path::new(&format!("/proc/{pid}")).exists() {
             return Err(user(
@@ -184,10 +187,22 @@ pub fn record(args: &RecordArgs) -> anyhow::Result<ExitCode> {
     }
     check_writable(&args.output)?;
 
+    let mut targets: Vec<TargetSpec> = pids
+        .iter()
+        .map(|(name, pid)| pid_target(name.clone(), *pid))
+        .collect();
+    for cgroup in cgroups {
+        targets.push(TargetSpec {
+            spec: cgroup.spec.clone(),
+            name: cgroup.name.clone(),
+            pids: cgroup.pids().unwrap_or_default(),
+            cgroup: Some(cgroup),
+        });
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let (run, ended_early) = runtime.block_on(record_async(args, &pids))?;
+    let (run, ended_early) = runtime.block_on(record_async(args, targets))?;
     run.write(&args.output).map_err(|e| {
         user(
             ErrorKind::Output,
@@ -208,10 +223,48 @@ pub fn record(args: &RecordArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn record_async(
+fn pid_target(name: Option<String>, pid: u32) -> TargetSpec {
+    let name = name
+        .or_else(|| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .ok()
+                .map(|s| s.trim().to_owned())
+        })
+        .unwrap_or_else(|| pid.to_string());
+    TargetSpec {
+        spec: format!("pid:{pid}"),
+        name,
+        pids: vec![pid],
+        cgroup: None,
+    }
+}
+
+/// Starts the command after `--` held before exec, and adds it as a target before it runs.
+fn start_command(
     args: &RecordArgs,
-    pids: &[(Option<String>, u32)],
-) -> anyhow::Result<(Run, bool)> {
+    session: &mut Session,
+) -> anyhow::Result<command::TracedCommand> {
+    let program = &args.command[0];
+    let name = Path::new(program)
+        .file_name()
+        .map_or_else(|| program.clone(), |n| n.to_string_lossy().into_owned());
+    let spec = format!("command:{}", args.command.join(" "));
+    command::spawn_traced(&args.command, |pid| {
+        session
+            .add_target(
+                TargetSpec {
+                    spec,
+                    name,
+                    pids: vec![pid],
+                    cgroup: None,
+                },
+                false,
+            )
+            .map(|_| ())
+    })
+}
+
+async fn record_async(args: &RecordArgs, targets: Vec<TargetSpec>) -> anyhow::Result<(Run, bool)> {
     // Signals first, so a Ctrl-C during set-up still ends in a written file.
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;
@@ -220,56 +273,29 @@ async fn record_async(
     let options = ProbeOptions {
         mechanism: args.probe.mechanism(),
         btf_path: args.btf.clone(),
-        filter_by_cgroup: false,
+        filter_by_cgroup: targets
+            .iter()
+            .any(|t| t.cgroup.as_ref().is_some_and(|c| c.cgroup_id.is_some())),
     };
     let mut session = Session::start(&options, args.label.clone())?;
-    for (name, pid) in pids {
-        let name = name
-            .clone()
-            .or_else(|| {
-                std::fs::read_to_string(format!("/proc/{pid}/comm"))
-                    .ok()
-                    .map(|s| s.trim().to_owned())
-            })
-            .unwrap_or_else(|| pid.to_string());
-        session.add_target(
-            TargetSpec {
-                spec: format!("pid:{pid}"),
-                name,
-                pids: vec![*pid],
-                cgroup: None,
-            },
-            true,
-        )?;
+    let described = targets
+        .iter()
+        .map(|t| t.name.clone())
+        .collect::<Vec<_>>()
+        .join(", ");
+    for target in targets {
+        session.add_target(target, true)?;
     }
+    let command_target = session.target_count();
     let mut command = if args.command.is_empty() {
         None
     } else {
-        let spawned = command::spawn_traced(&args.command, |pid| {
-            let name = Path::new(&args.command[0]).file_name().map_or_else(
-                || args.command[0].clone(),
-                |n| n.to_string_lossy().into_owned(),
-            );
-            session
-                .add_target(
-                    TargetSpec {
-                        spec: format!("command:{}", args.command.join(" ")),
-                        name,
-                        pids: vec![pid],
-                        cgroup: None,
-                    },
-                    false,
-                )
-                .map(|_| ())
-        })?;
-        Some(spawned)
+        Some(start_command(args, &mut session)?)
     };
-    let command_target = pids.len();
-
     let what = if command.is_some() {
         format!("'{}' and its children", args.command.join(" "))
     } else {
-        format!("{} process(es) and their children", pids.len())
+        described
     };
     eprintln!(
         "tracer: recording {what} with {} probes{}",
@@ -284,7 +310,7 @@ async fn record_async(
     let mut ticker = tokio::time::interval(args.interval);
     ticker.tick().await;
     let end_reason = loop {
-        let sleep_until_deadline = async {
+        let until_deadline = async {
             match deadline {
                 Some(deadline) => tokio::time::sleep_until(deadline).await,
                 None => std::future::pending().await,
@@ -298,13 +324,12 @@ async fn record_async(
         };
         tokio::select! {
             _ = ticker.tick() => {
-                let tick = session.tick()?;
-                live.show(&tick);
+                live.show(&session.tick()?);
                 if command.is_none() && session.all_initial_targets_gone() {
                     break EndReason::TargetsExited;
                 }
             }
-            () = sleep_until_deadline => break EndReason::Duration,
+            () = until_deadline => break EndReason::Duration,
             code = command_exit => {
                 session.set_exit_code(command_target, code);
                 break EndReason::CommandExited;

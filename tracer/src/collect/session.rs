@@ -23,8 +23,10 @@ pub struct TargetSpec {
     pub name: String,
     /// Processes it starts with.
     pub pids: Vec<u32>,
-    /// cgroup v2 path and id, for cgroup-based targets.
-    pub cgroup: Option<(String, u64)>,
+    /// A pod, container or cgroup: counted in the kernel by cgroup v2 id (processes started
+    /// later included), or, on cgroup v1 only, by its PIDs re-read every interval; its CPU is
+    /// the cgroup's own counter.
+    pub cgroup: Option<crate::target::CgroupTarget>,
 }
 
 /// Live numbers for the per-interval view.
@@ -58,6 +60,9 @@ pub struct Session {
     last_cpu_ns: u64,
     /// Per process: on-CPU ns at the previous tick, and cores used in each interval so far.
     cpu_series: BTreeMap<u32, (u64, Vec<f64>)>,
+    /// Per cgroup target: its cgroup's CPU counter at the start and at the last tick, and
+    /// the cores used in each interval.
+    cgroup_cpu: HashMap<usize, (Option<u64>, Option<u64>, Vec<f64>)>,
     last_snapshot: Snapshot,
     exit_codes: HashMap<usize, i32>,
 }
@@ -83,6 +88,7 @@ impl Session {
             last_totals: [0; 4],
             last_cpu_ns: 0,
             cpu_series: BTreeMap::new(),
+            cgroup_cpu: HashMap::new(),
             last_snapshot: Snapshot::default(),
             exit_codes: HashMap::new(),
         })
@@ -102,8 +108,12 @@ impl Session {
     ) -> anyhow::Result<usize> {
         let index = self.targets.len();
         let index_u32 = u32::try_from(index)?;
-        if let Some((_, cgroup_id)) = &target.cgroup {
-            self.probes.add_cgroup(*cgroup_id, index_u32)?;
+        if let Some(cgroup) = &target.cgroup {
+            if let (Some(id), Some(level)) = (cgroup.cgroup_id, cgroup.cgroup_level) {
+                self.probes.add_cgroup(id, level, index_u32)?;
+            }
+            let usage = cgroup.read_cpu_usage_ns().ok();
+            self.cgroup_cpu.insert(index, (usage, usage, Vec::new()));
         }
         for &pid in &target.pids {
             self.probes.add_tgid(pid, index_u32)?;
@@ -118,6 +128,12 @@ impl Session {
         Ok(index)
     }
 
+    /// Number of targets added so far (the next target's index).
+    #[must_use]
+    pub fn target_count(&self) -> usize {
+        self.targets.len()
+    }
+
     /// Records a command target's exit status.
     pub fn set_exit_code(&mut self, target: usize, code: i32) {
         self.exit_codes.insert(target, code);
@@ -128,6 +144,36 @@ impl Session {
         let snapshot = self.probes.snapshot()?;
         let now = Instant::now();
         let dt = now.duration_since(self.last_tick).as_secs_f64().max(1e-9);
+
+        // cgroup targets: on cgroup v1 the kernel cannot filter by cgroup, so processes that
+        // appeared in it since the last interval are added by PID; and the cgroup's CPU.
+        let interval_index = self.intervals.len();
+        for index in 0..self.targets.len() {
+            let Some(cgroup) = self.targets[index].cgroup.clone() else {
+                continue;
+            };
+            if cgroup.cgroup_id.is_none() {
+                for pid in cgroup.pids().unwrap_or_default() {
+                    if let std::collections::btree_map::Entry::Vacant(entry) = self.cpu.entry(pid) {
+                        self.probes.add_tgid(pid, u32::try_from(index)?)?;
+                        entry.insert(ProcessCpu::new(false));
+                    }
+                }
+            }
+            if let Some((_, last, cores)) = self.cgroup_cpu.get_mut(&index) {
+                let now_ns = cgroup.read_cpu_usage_ns().ok();
+                cores.resize(interval_index, 0.0);
+                cores.push(match (now_ns, *last) {
+                    (Some(now_ns), Some(previous)) => {
+                        now_ns.saturating_sub(previous) as f64 / 1e9 / dt
+                    }
+                    _ => 0.0,
+                });
+                if now_ns.is_some() {
+                    *last = now_ns;
+                }
+            }
+        }
 
         // New processes (children) and their names and CPU.
         for &pid in snapshot
@@ -159,7 +205,6 @@ impl Session {
             *calls_by_pid.entry(key.tgid).or_default() += stats.calls;
         }
         let cpu_ns: u64 = self.cpu.values().map(ProcessCpu::on_cpu_ns).sum();
-        let interval_index = self.intervals.len();
         for (&pid, cpu) in &self.cpu {
             let on_cpu_ns = cpu.on_cpu_ns();
             let (previous_ns, series) = self.cpu_series.entry(pid).or_default();
@@ -208,10 +253,12 @@ impl Session {
 
     /// Whether every process the targets started with has exited.
     #[must_use]
+    /// Only `--pid` targets count: pods and cgroups outlive their processes.
     pub fn all_initial_targets_gone(&self) -> bool {
         let pids: Vec<u32> = self
             .targets
             .iter()
+            .filter(|t| t.cgroup.is_none())
             .flat_map(|t| t.pids.iter().copied())
             .collect();
         !pids.is_empty() && pids.iter().all(|&pid| !is_alive(pid, &self.last_snapshot))
@@ -283,8 +330,14 @@ impl Session {
                 spec: target.spec.clone(),
                 name: target.name.clone(),
                 pids: target.pids.clone(),
-                cgroup: target.cgroup.as_ref().map(|(path, _)| path.clone()),
-                cpu: target_cpu(&run.processes, index, duration, intervals),
+                cgroup: target.cgroup.as_ref().map(|c| c.cgroup_path.clone()),
+                cpu: self
+                    .cgroup_cpu
+                    .remove(&index)
+                    .and_then(|(first, last, cores)| {
+                        cgroup_cpu(first?, last?, cores, duration, intervals)
+                    })
+                    .or_else(|| target_cpu(&run.processes, index, duration, intervals)),
                 exit_code: self.exit_codes.get(&index).copied(),
             })
             .collect();
@@ -454,6 +507,27 @@ fn process_cpu(cpu: &ProcessCpu, duration: Duration, cores: Vec<f64>) -> run::Cp
         peak_cores: cores.iter().copied().fold(0.0, f64::max),
         cores,
     }
+}
+
+/// A cgroup target's CPU from its cgroup's own counter.
+fn cgroup_cpu(
+    first_ns: u64,
+    last_ns: u64,
+    mut cores: Vec<f64>,
+    duration: Duration,
+    intervals: usize,
+) -> Option<run::Cpu> {
+    cores.resize(intervals, 0.0);
+    let on_cpu_ns = last_ns.saturating_sub(first_ns);
+    Some(run::Cpu {
+        source: "cgroup".into(),
+        on_cpu_ns,
+        user_ns: None,
+        system_ns: None,
+        average_cores: on_cpu_ns as f64 / 1e9 / duration.as_secs_f64().max(1e-9),
+        peak_cores: cores.iter().copied().fold(0.0, f64::max),
+        cores,
+    })
 }
 
 /// A target's CPU: the sum over its processes, interval by interval.

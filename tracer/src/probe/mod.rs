@@ -281,13 +281,31 @@ impl Probes {
             .map_err(|e| anyhow::anyhow!("cannot add PID {tgid} to the targets: {e}"))
     }
 
-    /// Starts counting every process in a cgroup (v2 id), including ones started later.
-    pub fn add_cgroup(&mut self, cgroup_id: u64, target: u32) -> anyhow::Result<()> {
+    /// Starts counting every process in a cgroup v2 (by id, at `level` below the root) and
+    /// below it, including processes and child cgroups started later. Needs
+    /// `ProbeOptions::filter_by_cgroup`.
+    pub fn add_cgroup(&mut self, cgroup_id: u64, level: u32, target: u32) -> anyhow::Result<()> {
         let mut targets: HashMap<&mut MapData, u64, u32> =
             map_mut(&mut self.ebpf, maps::TARGET_CGROUPS)?;
         targets
             .insert(cgroup_id, target, 0)
-            .map_err(|e| anyhow::anyhow!("cannot add cgroup {cgroup_id} to the targets: {e}"))
+            .map_err(|e| anyhow::anyhow!("cannot add cgroup {cgroup_id} to the targets: {e}"))?;
+        let mut levels: aya::maps::Array<&mut MapData, u32> =
+            map_mut(&mut self.ebpf, maps::CGROUP_LEVELS)?;
+        for slot in 0..tracer_common::capacity::CGROUP_LEVELS {
+            match levels.get(&slot, 0)? {
+                existing if existing == level => return Ok(()),
+                0 => return Ok(levels.set(slot, level, 0)?),
+                _ => {}
+            }
+        }
+        Err(user(
+            ErrorKind::Usage,
+            format!(
+                "the target cgroups sit at more than {} different depths: record fewer kinds of targets at once",
+                tracer_common::capacity::CGROUP_LEVELS
+            ),
+        ))
     }
 
     /// Reads every map. Costs two syscalls per map entry; called once per interval.
