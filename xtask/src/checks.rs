@@ -56,7 +56,7 @@ pub fn run(args: &TestArgs) -> anyhow::Result<()> {
             failed.join("; ")
         );
     }
-    println!("test: all {total} checks passed");
+    println!("test: {total} of {total} checks passed");
     Ok(())
 }
 

@@ -12,7 +12,7 @@ use clap::{Parser, Subcommand};
 
 /// tracer's project tasks.
 #[derive(Debug, Parser)]
-#[command(name = "cargo xtask")]
+#[command(name = "xtask", bin_name = "cargo xtask")]
 struct Cli {
     #[command(subcommand)]
     task: Task,
