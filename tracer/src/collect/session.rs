@@ -141,7 +141,11 @@ impl Session {
 
     /// Samples the maps and CPU once; call once per interval.
     pub fn tick(&mut self) -> anyhow::Result<Tick> {
-        let snapshot = self.probes.snapshot()?;
+        self.sample(false)
+    }
+
+    fn sample(&mut self, with_histograms: bool) -> anyhow::Result<Tick> {
+        let snapshot = if with_histograms { self.probes.snapshot()? } else { self.probes.counts()? };
         let now = Instant::now();
         let dt = now.duration_since(self.last_tick).as_secs_f64().max(1e-9);
 
@@ -266,8 +270,8 @@ impl Session {
 
     /// Final sample, then the run. The probes are detached when this returns.
     pub fn finish(mut self, end_reason: EndReason) -> anyhow::Result<Run> {
-        // A last interval so the counts include everything up to now.
-        self.tick()?;
+        // A last interval so the counts include everything up to now, with the histograms.
+        self.sample(true)?;
         let cost = self.probes.cost();
         let duration = self.last_tick.duration_since(self.start);
         let snapshot = std::mem::take(&mut self.last_snapshot);

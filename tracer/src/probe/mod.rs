@@ -308,21 +308,24 @@ impl Probes {
         ))
     }
 
-    /// Reads every map. Costs two syscalls per map entry; called once per interval.
+    /// Reads every map. Costs two syscalls per map entry: called once, at the end.
     pub fn snapshot(&self) -> anyhow::Result<Snapshot> {
+        let mut snapshot = self.counts()?;
+        let map: PerCpuHashMap<&MapData, HistKey, u64> = map_ref(&self.ebpf, maps::HISTOGRAMS)?;
+        for entry in &map {
+            let (key, values) = entry?;
+            snapshot.histograms.insert(key, values.iter().sum());
+        }
+        Ok(snapshot)
+    }
+
+    /// Reads every map but the histograms (usually the largest): what the per-interval view,
+    /// CPU bookkeeping and exit detection need.
+    pub fn counts(&self) -> anyhow::Result<Snapshot> {
         Ok(Snapshot {
             fd_stats: read_fd_stats(&self.ebpf, maps::FD_STATS)?,
             overflow_stats: read_fd_stats(&self.ebpf, maps::OVERFLOW_STATS)?,
-            histograms: {
-                let map: PerCpuHashMap<&MapData, HistKey, u64> =
-                    map_ref(&self.ebpf, maps::HISTOGRAMS)?;
-                let mut out = BTreeMap::new();
-                for entry in &map {
-                    let (key, values) = entry?;
-                    out.insert(key, values.iter().sum());
-                }
-                out
-            },
+            histograms: BTreeMap::new(),
             exits: {
                 let map: HashMap<&MapData, u32, ExitInfo> = map_ref(&self.ebpf, maps::EXITS)?;
                 map.iter().collect::<Result<_, _>>()?
