@@ -184,9 +184,9 @@ impl Stat {
 /// A group's value against the baseline's.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct Change {
-    /// `(other - base) / base * 100`; `None` when the baseline is 0.
+    /// `(other - base) / base * 100`; `None` when only the baseline is 0.
     pub percent: Option<f64>,
-    /// `other / base`; `None` when the baseline is 0.
+    /// `other / base`; `None` when only the baseline is 0.
     pub factor: Option<f64>,
     /// With several runs on a side: whether the difference of the means is no larger than the
     /// larger run-to-run spread; `None` with one run per side (noise unknown).
@@ -197,11 +197,12 @@ impl Change {
     #[must_use]
     pub fn between(base: &Stat, other: &Stat) -> Self {
         let nonzero = base.mean.abs() > f64::EPSILON;
+        let both_zero = !nonzero && other.mean.abs() <= f64::EPSILON;
         let within_noise = (base.runs > 1 || other.runs > 1)
             .then(|| (other.mean - base.mean).abs() <= base.spread().max(other.spread()));
         Self {
-            percent: nonzero.then(|| (other.mean - base.mean) / base.mean * 100.0),
-            factor: nonzero.then(|| other.mean / base.mean),
+            percent: if both_zero { Some(0.0) } else { nonzero.then(|| (other.mean - base.mean) / base.mean * 100.0) },
+            factor: if both_zero { Some(1.0) } else { nonzero.then(|| other.mean / base.mean) },
             within_noise,
         }
     }

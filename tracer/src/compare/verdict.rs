@@ -2,28 +2,23 @@
 //! syscalls per request (4.0 → 1.6)", "11% slower on average and 5% slower on P90".
 use super::model::{Change, Comparison, Section, Stat, Table};
 
+
 /// A difference of less than this many percent is called "the same".
 const SAME_PERCENT: f64 = 0.5;
 
-/// One sentence per non-baseline group for the first section (the first process traced on
-/// every side), and one for the total over all traced processes when there is one.
+/// Per non-baseline group: one sentence for the first section (the first process traced on
+/// every side) with the request latency, and one for the total over all traced processes when
+/// there is one (the mesh's own proxies count too).
 #[must_use]
 pub fn sentences(comparison: &Comparison) -> Vec<String> {
     let Some(base) = comparison.groups.first() else { return Vec::new() };
     let mut out = Vec::new();
     for (index, group) in comparison.groups.iter().enumerate().skip(1) {
-        let mut scopes: Vec<&Section> = Vec::new();
-        if let Some(first) = comparison.sections.first().filter(|s| s.present(0) && s.present(index)) {
-            scopes.push(first);
-        }
-        if comparison.sections.len() > 1 {
-            scopes.extend(comparison.sections.last());
-        }
         let mut parts: Vec<String> = Vec::new();
-        for section in &scopes {
-            let io = io_parts(section, index);
+        if let Some(first) = comparison.sections.first().filter(|s| s.present(0) && s.present(index)) {
+            let io = io_parts(first, index);
             if !io.is_empty() {
-                parts.push(format!("{}: {}", section.name, io.join("; ")));
+                parts.push(format!("{}: {}", first.name, io.join("; ")));
             }
         }
         if let Some(load) = &comparison.load
@@ -31,10 +26,17 @@ pub fn sentences(comparison: &Comparison) -> Vec<String> {
         {
             parts.push(format!("request latency {latency}"));
         }
-        if parts.is_empty() {
-            continue;
+        if !parts.is_empty() {
+            out.push(format!("{} vs {}: {}.", group.label, base.label, parts.join("; ")));
         }
-        out.push(format!("{} vs {}: {}.", group.label, base.label, parts.join("; ")));
+        if comparison.sections.len() > 1
+            && let Some(total) = comparison.sections.last()
+        {
+            let io = io_parts(total, index);
+            if !io.is_empty() {
+                out.push(format!("{} vs {}, {}: {}.", group.label, base.label, total.name, io.join("; ")));
+            }
+        }
     }
     out
 }

@@ -13,7 +13,14 @@ fn grid(out: &mut String, grid: &Grid, level: &str) {
     let _ = writeln!(out, "{level} {}\n", escape(&grid.title));
     let header: Vec<String> = grid.header.iter().map(|h| escape(h)).collect();
     let _ = writeln!(out, "| {} |", header.join(" | "));
-    let rule: Vec<&str> = (0..header.len()).map(|i| if i == 0 { "---" } else { "---:" }).collect();
+    // Words left, numbers right.
+    let words = ["Differences", "group", "file", "probe"];
+    let rule: Vec<&str> = grid
+        .header
+        .iter()
+        .enumerate()
+        .map(|(i, h)| if i == 0 || words.contains(&h.as_str()) { "---" } else { "---:" })
+        .collect();
     let _ = writeln!(out, "| {} |", rule.join(" | "));
     for row in &grid.rows {
         let cells: Vec<String> = row.iter().map(|c| escape(&c.text)).collect();

@@ -131,3 +131,120 @@ pub fn emit(comparison: &Comparison, output: &OutputArgs) -> anyhow::Result<()> 
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compare::{Input, compare, sample};
+
+    fn blog_like() -> Comparison {
+        let mut direct = sample::direct("no-mesh", 1000, 400_000_000);
+        direct.load = Some(sample::load(1000, 0.89, 0.85));
+        let mut proxy = sample::proxied("ambient", 1000, 300_000_000);
+        proxy.load = Some(sample::load(1000, 0.80, 0.81));
+        let inputs = [Input { file: "no-mesh.json".into(), run: direct }, Input { file: "ambient.json".into(), run: proxy }];
+        compare(&inputs, &Options::default()).unwrap()
+    }
+
+    #[test]
+    fn text_aligns_columns_and_colours_only_when_asked() {
+        let comparison = blog_like();
+        let plain = render(&comparison, Format::Text, false);
+        assert!(!plain.contains('\x1b'));
+        let width = |start: &str| {
+            plain.lines().find(|l| l.starts_with(start)).map(|l| l.chars().count()).unwrap_or_default()
+        };
+        assert!(width("  I/O syscalls per request") > 0);
+        assert_eq!(width("  I/O syscalls per request"), width("  bytes per read"), "{plain}");
+        let colored = render(&comparison, Format::Text, true);
+        // Fewer syscalls per request is better (green), more CPU in total is worse (red).
+        assert!(colored.contains("\x1b[32m"), "{colored}");
+        assert!(colored.contains("\x1b[31m"), "{colored}");
+        assert_eq!(strip_ansi(&colored), plain);
+    }
+
+    fn strip_ansi(text: &str) -> String {
+        let mut out = String::new();
+        let mut chars = text.chars();
+        while let Some(c) = chars.next() {
+            if c == '\x1b' {
+                for c in chars.by_ref() {
+                    if c == 'm' {
+                        break;
+                    }
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn markdown_has_the_blog_table_and_sizes_side_by_side() {
+        let markdown = render(&blog_like(), Format::Markdown, false);
+        assert!(markdown.contains("| fortio run | Average | P50 | P75 | P90 | P99 | P99.9 | QPS | Errors | Differences |"));
+        assert!(markdown.contains("| ambient | 0.80ms | 0.64ms | 0.72ms | 0.81ms | 1.62ms | 2.43ms | 100 | 0 | 11% faster on average and 5% faster on P90 |"), "{markdown}");
+        assert!(markdown.contains("| 178 B | 1,000 (50%) | 0 (0%) |"));
+        assert!(markdown.contains("| 180 B | 1,000 (50%) | 0 (0%) |"));
+        assert!(markdown.contains("| 358–359 B | 0 (0%) | 1,000 (100%) |"));
+        assert!(markdown.contains("| coalescing factor (B/read ÷ baseline) | 1.00× | 2.00× |  |"));
+        assert!(markdown.contains("| CPU per request | 400 µs | 300 µs | −25% |"));
+    }
+
+    #[test]
+    fn json_is_versioned_and_carries_the_numbers() {
+        let value: serde_json::Value = serde_json::from_str(&render(&blog_like(), Format::Json, false)).unwrap();
+        assert_eq!(value["kind"], "tracer-comparison");
+        assert_eq!(value["schema"], 1);
+        let rows = value["sections"][0]["table"]["rows"].as_array().unwrap();
+        let factor = rows.iter().find(|r| r["metric"] == "coalescing_factor").unwrap();
+        assert_eq!(factor["values"][1]["mean"], 2.0);
+        assert_eq!(value["groups"][1]["runs"][0]["requests"], 1000);
+        assert!(value["verdict"][0].as_str().unwrap().starts_with("ambient vs no-mesh"));
+    }
+
+    #[test]
+    fn html_is_self_contained_with_svg_charts() {
+        let html = render(&blog_like(), Format::Html, false);
+        assert!(html.starts_with("<!DOCTYPE html>") && html.trim_end().ends_with("</html>"));
+        // Request CDF, syscalls over time, CPU over time; per section read and write sizes and a latency CDF.
+        let charts = html.matches("<svg").count();
+        assert_eq!(charts, 3 + 3 * 3, "{charts} charts");
+        assert!(html.contains("no-mesh: read payload sizes") || html.contains("client: read payload sizes"));
+        // Bars of both groups in their colours, and lines.
+        assert!(html.contains("fill=\"#0072B2\"") && html.contains("fill=\"#D55E00\""));
+        assert!(html.contains("<polyline"));
+        for fetch in ["src=", "href=", "<script", "@import", "url("] {
+            assert!(!html.contains(fetch), "HTML would fetch something: {fetch}");
+        }
+    }
+
+    #[test]
+    fn summary_lists_directions_syscalls_cpu_losses_and_probe() {
+        let mut run = sample::proxied("ambient", 1000, 300_000_000);
+        let summary = summary_text(&run, false);
+        assert!(summary.contains("probe mechanism raw_tracepoint"), "{summary}");
+        assert!(summary.contains("client (pid 200, target client)"), "{summary}");
+        assert!(summary.contains("reads  1,000 calls, 358,000 B, 358 B/call"), "{summary}");
+        assert!(summary.contains("recvfrom"), "{summary}");
+        assert!(summary.contains("CPU: 0.300 core-s"), "{summary}");
+        assert!(summary.contains("losses: none"), "{summary}");
+        run.losses.calls_lost = 7;
+        assert!(summary_text(&run, false).contains("calls not counted 7"));
+        assert!(!summary.contains('\x1b'));
+    }
+
+    #[test]
+    fn a_single_run_report_renders_in_every_format() {
+        let input = Input { file: "one.json".into(), run: sample::direct("direct", 10, 1_000_000) };
+        let summary = analyze::summarize(&input, &Options { group_by_label: false, requests: Some(10) });
+        for format in [Format::Text, Format::Markdown, Format::Json, Format::Html] {
+            let out = render(&summary, format, false);
+            assert!(out.contains("direct"), "{format:?}: {out}");
+            if format != Format::Json {
+                assert!(!out.contains("change"), "{format:?}: {out}");
+            }
+        }
+    }
+}
