@@ -71,7 +71,10 @@ pub(crate) fn read_inputs(runs: &[PathBuf], loads: &[PathBuf]) -> anyhow::Result
 pub fn run(args: &CompareArgs) -> anyhow::Result<ExitCode> {
     let inputs = read_inputs(&args.runs, &args.loads)?;
     let options = Options { group_by_label: args.group, requests: args.requests };
-    let comparison = compare(&inputs, &options).map_err(|error| user(ErrorKind::BadInput, error.to_string()))?;
+    let comparison = compare(&inputs, &options).map_err(|error| {
+        let kind = if matches!(error, CompareError::NotEnoughRuns) { ErrorKind::Usage } else { ErrorKind::BadInput };
+        user(kind, error.to_string())
+    })?;
     crate::report::emit(&comparison, &args.output)?;
     Ok(ExitCode::SUCCESS)
 }

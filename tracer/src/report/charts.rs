@@ -59,7 +59,8 @@ fn bounds(values: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
 /// A line chart; `None` when there is nothing to draw.
 pub(super) fn lines(title: &str, x_desc: &str, y_desc: &str, x_axis: Axis, series: &[Series]) -> Option<String> {
     let (x_low, x_high) = bounds(series.iter().flat_map(|s| s.points.iter().map(|p| p.0)))?;
-    let (_, y_high) = bounds(series.iter().flat_map(|s| s.points.iter().map(|p| p.1)))?;
+    let y_high = series.iter().flat_map(|s| s.points.iter().map(|p| p.1)).filter(|v| v.is_finite()).fold(0.0, f64::max);
+    let y_high = if y_high > 0.0 { y_high } else { 1.0 };
     let mut svg = String::new();
     let drawn = (|| -> Result<(), Box<dyn std::error::Error>> {
         let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
@@ -69,7 +70,7 @@ pub(super) fn lines(title: &str, x_desc: &str, y_desc: &str, x_axis: Axis, serie
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(70)
-            .build_cartesian_2d(x_low..x_high, 0.0..(y_high * 1.05).max(f64::EPSILON))?;
+            .build_cartesian_2d(x_low..x_high, 0.0..y_high * 1.1)?;
         chart
             .configure_mesh()
             .x_desc(x_desc)
@@ -101,7 +102,8 @@ pub(super) fn bars(title: &str, y_desc: &str, categories: &[String], series: &[(
     if categories.is_empty() || series.is_empty() {
         return None;
     }
-    let y_high = series.iter().flat_map(|(_, v)| v.iter().copied()).fold(0.0, f64::max).max(1.0) * 1.1;
+    // Headroom above the tallest bar for the legend.
+    let y_high = series.iter().flat_map(|(_, v)| v.iter().copied()).fold(0.0, f64::max).max(1.0) * 1.3;
     let count = categories.len() as f64;
     let width = 0.8 / series.len() as f64;
     let mut svg = String::new();
