@@ -6,15 +6,25 @@ use std::{
 };
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
 fn tracer(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tracer")).args(args).env_remove("NO_COLOR").output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_tracer"))
+        .args(args)
+        .env_remove("NO_COLOR")
+        .output()
+        .unwrap()
 }
 
 fn stdout(output: &Output) -> String {
-    assert!(output.status.success(), "failed: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     String::from_utf8(output.stdout.clone()).unwrap()
 }
 
@@ -30,7 +40,11 @@ const BAD_INPUT: i32 = 7;
 const USAGE: i32 = 2;
 
 fn synthetic() -> [String; 2] {
-    [fixture("synthetic-no-mesh.json"), fixture("synthetic-ambient.json")].map(|p| p.display().to_string())
+    [
+        fixture("synthetic-no-mesh.json"),
+        fixture("synthetic-ambient.json"),
+    ]
+    .map(|p| p.display().to_string())
 }
 
 #[test]
@@ -39,23 +53,43 @@ fn compare_renders_every_format_and_writes_files_atomically() {
     let text = stdout(&tracer(&["compare", &base, &other]));
     // Piped, not a terminal: no colour.
     assert!(!text.contains('\x1b'));
-    assert!(text.contains("ambient vs no-mesh: client: 33% fewer I/O syscalls per request (3.0 → 2.0)"), "{text}");
+    assert!(
+        text.contains("ambient vs no-mesh: client: 33% fewer I/O syscalls per request (3.0 → 2.0)"),
+        "{text}"
+    );
     let colored = stdout(&tracer(&["compare", &base, &other, "--color", "always"]));
     assert!(colored.contains("\x1b[32m"));
 
     let markdown = stdout(&tracer(&["compare", &base, &other, "--format", "markdown"]));
-    assert!(markdown.contains("| fortio run | Average | P50 | P75 | P90 | P99 |"), "{markdown}");
-    let json: serde_json::Value =
-        serde_json::from_str(&stdout(&tracer(&["compare", &base, &other, "--format", "json"]))).unwrap();
+    assert!(
+        markdown.contains("| fortio run | Average | P50 | P75 | P90 | P99 |"),
+        "{markdown}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&stdout(&tracer(&[
+        "compare", &base, &other, "--format", "json",
+    ])))
+    .unwrap();
     assert_eq!(json["kind"], "tracer-comparison");
 
     let dir = tempfile::tempdir().unwrap();
     let html = dir.path().join("report.html");
-    let out = tracer(&["compare", &base, &other, "--format", "html", "-o", html.to_str().unwrap()]);
+    let out = tracer(&[
+        "compare",
+        &base,
+        &other,
+        "--format",
+        "html",
+        "-o",
+        html.to_str().unwrap(),
+    ]);
     assert!(stdout(&out).is_empty());
     let page = std::fs::read_to_string(&html).unwrap();
     assert!(page.contains("<svg") && page.contains("</html>"));
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "temp file left behind");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "temp file left behind"
+    );
 }
 
 #[test]
@@ -65,11 +99,19 @@ fn report_shows_one_run_and_takes_a_load_result() {
     assert!(text.starts_with("tracer report: no-mesh"), "{text}");
     assert!(text.contains("bytes per read"));
     let fortio = fixture("fortio-http.json").display().to_string();
-    let markdown = stdout(&tracer(&["report", &base, "--load", &fortio, "--format", "markdown"]));
+    let markdown = stdout(&tracer(&[
+        "report", &base, "--load", &fortio, "--format", "markdown",
+    ]));
     // The Fortio fixture's 2000 requests replace the run's own 1000: 2000 reads / 2000 requests.
     assert!(markdown.contains("| 2,000 (fortio) |"), "{markdown}");
-    assert!(markdown.contains("| reads per request | 1.00 |"), "{markdown}");
-    assert!(markdown.contains("| no-mesh | 0.89ms | 0.64ms | 0.74ms | 0.85ms | 2.67ms | 4.10ms |"), "{markdown}");
+    assert!(
+        markdown.contains("| reads per request | 1.00 |"),
+        "{markdown}"
+    );
+    assert!(
+        markdown.contains("| no-mesh | 0.89ms | 0.64ms | 0.74ms | 0.85ms | 2.67ms | 4.10ms |"),
+        "{markdown}"
+    );
 }
 
 #[test]
@@ -88,12 +130,18 @@ fn bad_inputs_get_one_sentence_and_a_distinct_exit_code() {
     let newer = write("newer.json", &newer.to_string());
     let (code, message) = failure(&tracer(&["compare", &newer, &other]));
     assert_eq!(code, BAD_INPUT);
-    assert!(message.contains("has schema 99, newer than this tracer's"), "{message}");
+    assert!(
+        message.contains("has schema 99, newer than this tracer's"),
+        "{message}"
+    );
 
     let truncated = write("truncated.json", &original[..original.len() / 3]);
     let (code, message) = failure(&tracer(&["compare", &base, &truncated]));
     assert_eq!(code, BAD_INPUT);
-    assert!(message.contains("is not valid JSON") && message.contains("truncated.json"), "{message}");
+    assert!(
+        message.contains("is not valid JSON") && message.contains("truncated.json"),
+        "{message}"
+    );
 
     let mut foreign: serde_json::Value = serde_json::from_str(&original).unwrap();
     foreign["targets"][0]["name"] = "curl".into();
@@ -101,7 +149,10 @@ fn bad_inputs_get_one_sentence_and_a_distinct_exit_code() {
     let foreign = write("curl.json", &foreign.to_string());
     let (code, message) = failure(&tracer(&["compare", &foreign, &other]));
     assert_eq!(code, BAD_INPUT);
-    assert!(message.contains("no common target (curl traced curl; ambient traced client, haproxy)"), "{message}");
+    assert!(
+        message.contains("no common target (curl traced curl; ambient traced client, haproxy)"),
+        "{message}"
+    );
 
     let (code, message) = failure(&tracer(&["compare", &base]));
     assert_eq!(code, USAGE);
@@ -109,7 +160,10 @@ fn bad_inputs_get_one_sentence_and_a_distinct_exit_code() {
 
     let (code, message) = failure(&tracer(&["compare", &base, &other, "--load", &base]));
     assert_eq!(code, USAGE);
-    assert!(message.contains("1 --load files for 2 run files"), "{message}");
+    assert!(
+        message.contains("1 --load files for 2 run files"),
+        "{message}"
+    );
 
     // A run file where a load result belongs.
     let (code, message) = failure(&tracer(&["report", &base, "--load", &other]));
@@ -121,7 +175,16 @@ fn bad_inputs_get_one_sentence_and_a_distinct_exit_code() {
     assert_eq!(code, BAD_INPUT);
     assert!(message.contains("is not a tracer run file"), "{message}");
 
-    let (code, message) = failure(&tracer(&["compare", &base, &other, "-o", "/nonexistent/dir/out.txt"]));
+    let (code, message) = failure(&tracer(&[
+        "compare",
+        &base,
+        &other,
+        "-o",
+        "/nonexistent/dir/out.txt",
+    ]));
     assert_eq!(code, 6);
-    assert!(message.starts_with("tracer: cannot write /nonexistent/dir/out.txt"), "{message}");
+    assert!(
+        message.starts_with("tracer: cannot write /nonexistent/dir/out.txt"),
+        "{message}"
+    );
 }

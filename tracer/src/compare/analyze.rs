@@ -31,13 +31,19 @@ pub struct Options {
 #[derive(Debug, thiserror::Error)]
 pub enum CompareError {
     /// Fewer than two runs.
-    #[error("compare needs at least two run files (a baseline and another); for one run use `tracer report RUN.json`")]
+    #[error(
+        "compare needs at least two run files (a baseline and another); for one run use `tracer report RUN.json`"
+    )]
     NotEnoughRuns,
     /// `--group` put every run in the same group.
-    #[error("all runs have the label \"{label}\", so --group makes a single group: give the other setup's runs another `--label` when recording, or drop --group")]
+    #[error(
+        "all runs have the label \"{label}\", so --group makes a single group: give the other setup's runs another `--label` when recording, or drop --group"
+    )]
     OneGroup { label: String },
     /// The groups traced different programs.
-    #[error("the runs have no common target ({listing}): record the same program in every run so its numbers can be compared")]
+    #[error(
+        "the runs have no common target ({listing}): record the same program in every run so its numbers can be compared"
+    )]
     NoCommonTarget { listing: String },
 }
 
@@ -58,18 +64,28 @@ pub fn group_name(label: &str) -> String {
         }
     }
     // Only strip when the number was separated from the name: "http2" stays "http2".
-    if rest.len() == without_digits.len() || rest.is_empty() { trimmed.to_owned() } else { rest.to_owned() }
+    if rest.len() == without_digits.len() || rest.is_empty() {
+        trimmed.to_owned()
+    } else {
+        rest.to_owned()
+    }
 }
 
 /// The label shown for a run: its `--label`, else the file name without `.json`.
 fn run_label(input: &Input) -> String {
-    input.run.label.clone().filter(|l| !l.trim().is_empty()).unwrap_or_else(|| {
-        let name = std::path::Path::new(&input.file).file_name().map_or_else(
-            || input.file.clone(),
-            |n| n.to_string_lossy().into_owned(),
-        );
-        name.strip_suffix(".json").map(str::to_owned).unwrap_or(name)
-    })
+    input
+        .run
+        .label
+        .clone()
+        .filter(|l| !l.trim().is_empty())
+        .unwrap_or_else(|| {
+            let name = std::path::Path::new(&input.file)
+                .file_name()
+                .map_or_else(|| input.file.clone(), |n| n.to_string_lossy().into_owned());
+            name.strip_suffix(".json")
+                .map(str::to_owned)
+                .unwrap_or(name)
+        })
 }
 
 /// Compares two or more runs; the first run's group is the baseline.
@@ -79,7 +95,9 @@ pub fn compare(inputs: &[Input], options: &Options) -> Result<Comparison, Compar
     }
     let grouped = group(inputs, options.group_by_label);
     if grouped.len() < 2 {
-        return Err(CompareError::OneGroup { label: grouped[0].0.clone() });
+        return Err(CompareError::OneGroup {
+            label: grouped[0].0.clone(),
+        });
     }
     check_common_target(&grouped)?;
     Ok(build(&grouped, options))
@@ -111,8 +129,10 @@ fn group(inputs: &[Input], by_label: bool) -> Grouped<'_> {
 }
 
 fn target_names(runs: &[&Input]) -> Vec<String> {
-    let mut names: Vec<String> =
-        runs.iter().flat_map(|input| input.run.targets.iter().map(|t| t.name.clone())).collect();
+    let mut names: Vec<String> = runs
+        .iter()
+        .flat_map(|input| input.run.targets.iter().map(|t| t.name.clone()))
+        .collect();
     names.sort();
     names.dedup();
     names
@@ -120,7 +140,9 @@ fn target_names(runs: &[&Input]) -> Vec<String> {
 
 fn check_common_target(grouped: &Grouped<'_>) -> Result<(), CompareError> {
     let per_group: Vec<Vec<String>> = grouped.iter().map(|(_, runs)| target_names(runs)).collect();
-    let common = per_group[0].iter().any(|name| per_group.iter().all(|names| names.contains(name)));
+    let common = per_group[0]
+        .iter()
+        .any(|name| per_group.iter().all(|names| names.contains(name)));
     if common {
         return Ok(());
     }
@@ -128,7 +150,11 @@ fn check_common_target(grouped: &Grouped<'_>) -> Result<(), CompareError> {
         .iter()
         .zip(&per_group)
         .map(|((label, _), names)| {
-            let names = if names.is_empty() { "nothing".to_owned() } else { names.join(", ") };
+            let names = if names.is_empty() {
+                "nothing".to_owned()
+            } else {
+                names.join(", ")
+            };
             format!("{label} traced {names}")
         })
         .collect::<Vec<_>>()
@@ -175,7 +201,9 @@ fn aggregate(run: &Run, scope: &Scope) -> Option<Aggregate> {
         .iter()
         .filter(|p| match scope {
             Scope::All => true,
-            Scope::Process { target, process } => target_name(p.target) == target && p.name == *process,
+            Scope::Process { target, process } => {
+                target_name(p.target) == target && p.name == *process
+            }
         })
         .collect();
     if processes.is_empty() && *scope != Scope::All {
@@ -186,7 +214,10 @@ fn aggregate(run: &Run, scope: &Scope) -> Option<Aggregate> {
     for process in &processes {
         aggregate.pids.push(process.pid);
         for stats in &process.syscalls {
-            merge_stats(aggregate.syscalls.entry(stats.syscall.clone()).or_default(), stats);
+            merge_stats(
+                aggregate.syscalls.entry(stats.syscall.clone()).or_default(),
+                stats,
+            );
         }
         if let Some(cpu) = &process.cpu {
             *aggregate.on_cpu_ns.get_or_insert(0) += cpu.on_cpu_ns;
@@ -195,7 +226,10 @@ fn aggregate(run: &Run, scope: &Scope) -> Option<Aggregate> {
     }
     // The total prefers target-level CPU (a cgroup's usage covers processes that made no
     // traced syscall) when every target has it.
-    if *scope == Scope::All && !run.targets.is_empty() && run.targets.iter().all(|t| t.cpu.is_some()) {
+    if *scope == Scope::All
+        && !run.targets.is_empty()
+        && run.targets.iter().all(|t| t.cpu.is_some())
+    {
         cores_series.clear();
         let mut on_cpu_ns = 0;
         for cpu in run.targets.iter().filter_map(|t| t.cpu.as_ref()) {
@@ -217,11 +251,17 @@ fn add_series(sum: &mut Vec<f64>, cores: &[f64], peak: f64) {
         if sum.is_empty() {
             sum.push(0.0);
         }
-        sum.iter_mut().for_each(|v| *v += peak);
+        for v in sum.iter_mut() {
+            *v += peak;
+        }
         return;
     }
     if sum.len() < cores.len() {
-        let fill = if sum.len() == 1 && sum[0] > 0.0 { sum[0] } else { 0.0 };
+        let fill = if sum.len() == 1 && sum[0] > 0.0 {
+            sum[0]
+        } else {
+            0.0
+        };
         sum.resize(cores.len(), fill);
     }
     sum.iter_mut().zip(cores).for_each(|(s, c)| *s += c);
@@ -250,45 +290,160 @@ struct Spec {
 }
 
 const fn spec(metric: &'static str, label: &'static str, unit: Unit, better: Better) -> Spec {
-    Spec { metric, label, unit, better }
+    Spec {
+        metric,
+        label,
+        unit,
+        better,
+    }
 }
 
 const SECTION_SPECS: &[Spec] = &[
     spec("io_calls", "I/O syscalls", Unit::Count, Better::Neutral),
-    spec("io_calls_per_s", "I/O syscalls per second", Unit::PerSecond, Better::Neutral),
-    spec("io_calls_per_request", "I/O syscalls per request", Unit::PerRequest, Better::Lower),
-    spec("read_calls", "reads (read-like calls)", Unit::Count, Better::Neutral),
-    spec("read_calls_per_s", "reads per second", Unit::PerSecond, Better::Neutral),
-    spec("read_calls_per_request", "reads per request", Unit::PerRequest, Better::Lower),
-    spec("read_bytes_per_call", "bytes per read", Unit::Bytes, Better::Higher),
-    spec("coalescing_factor", "coalescing factor (B/read ÷ baseline)", Unit::Factor, Better::Higher),
-    spec("write_calls", "writes (write-like calls)", Unit::Count, Better::Neutral),
-    spec("write_calls_per_s", "writes per second", Unit::PerSecond, Better::Neutral),
-    spec("write_calls_per_request", "writes per request", Unit::PerRequest, Better::Lower),
-    spec("write_bytes_per_call", "bytes per write", Unit::Bytes, Better::Higher),
+    spec(
+        "io_calls_per_s",
+        "I/O syscalls per second",
+        Unit::PerSecond,
+        Better::Neutral,
+    ),
+    spec(
+        "io_calls_per_request",
+        "I/O syscalls per request",
+        Unit::PerRequest,
+        Better::Lower,
+    ),
+    spec(
+        "read_calls",
+        "reads (read-like calls)",
+        Unit::Count,
+        Better::Neutral,
+    ),
+    spec(
+        "read_calls_per_s",
+        "reads per second",
+        Unit::PerSecond,
+        Better::Neutral,
+    ),
+    spec(
+        "read_calls_per_request",
+        "reads per request",
+        Unit::PerRequest,
+        Better::Lower,
+    ),
+    spec(
+        "read_bytes_per_call",
+        "bytes per read",
+        Unit::Bytes,
+        Better::Higher,
+    ),
+    spec(
+        "coalescing_factor",
+        "coalescing factor (B/read ÷ baseline)",
+        Unit::Factor,
+        Better::Higher,
+    ),
+    spec(
+        "write_calls",
+        "writes (write-like calls)",
+        Unit::Count,
+        Better::Neutral,
+    ),
+    spec(
+        "write_calls_per_s",
+        "writes per second",
+        Unit::PerSecond,
+        Better::Neutral,
+    ),
+    spec(
+        "write_calls_per_request",
+        "writes per request",
+        Unit::PerRequest,
+        Better::Lower,
+    ),
+    spec(
+        "write_bytes_per_call",
+        "bytes per write",
+        Unit::Bytes,
+        Better::Higher,
+    ),
     spec("errors", "errors", Unit::Count, Better::Lower),
-    spec("eagain_share", "EAGAIN share of calls", Unit::Share, Better::Lower),
-    spec("cpu_core_seconds", "CPU core-seconds", Unit::CoreSeconds, Better::Neutral),
-    spec("cpu_average_cores", "CPU average cores", Unit::Cores, Better::Lower),
-    spec("cpu_peak_cores", "CPU peak cores (1 s windows)", Unit::Cores, Better::Lower),
-    spec("cpu_us_per_request", "CPU per request", Unit::MicrosecondsPerRequest, Better::Lower),
+    spec(
+        "eagain_share",
+        "EAGAIN share of calls",
+        Unit::Share,
+        Better::Lower,
+    ),
+    spec(
+        "cpu_core_seconds",
+        "CPU core-seconds",
+        Unit::CoreSeconds,
+        Better::Neutral,
+    ),
+    spec(
+        "cpu_average_cores",
+        "CPU average cores",
+        Unit::Cores,
+        Better::Lower,
+    ),
+    spec(
+        "cpu_peak_cores",
+        "CPU peak cores (1 s windows)",
+        Unit::Cores,
+        Better::Lower,
+    ),
+    spec(
+        "cpu_us_per_request",
+        "CPU per request",
+        Unit::MicrosecondsPerRequest,
+        Better::Lower,
+    ),
 ];
 
 const SYSCALL_SPECS: &[Spec] = &[
     spec("calls", "calls", Unit::Count, Better::Neutral),
-    spec("calls_per_request", "calls per request", Unit::PerRequest, Better::Lower),
-    spec("bytes_per_call", "bytes per call", Unit::Bytes, Better::Higher),
+    spec(
+        "calls_per_request",
+        "calls per request",
+        Unit::PerRequest,
+        Better::Lower,
+    ),
+    spec(
+        "bytes_per_call",
+        "bytes per call",
+        Unit::Bytes,
+        Better::Higher,
+    ),
     spec("errors", "errors", Unit::Count, Better::Lower),
     spec("eagain", "EAGAIN", Unit::Count, Better::Lower),
-    spec("latency_p50_ns", "latency p50", Unit::Nanoseconds, Better::Lower),
-    spec("latency_p90_ns", "latency p90", Unit::Nanoseconds, Better::Lower),
-    spec("latency_p99_ns", "latency p99", Unit::Nanoseconds, Better::Lower),
+    spec(
+        "latency_p50_ns",
+        "latency p50",
+        Unit::Nanoseconds,
+        Better::Lower,
+    ),
+    spec(
+        "latency_p90_ns",
+        "latency p90",
+        Unit::Nanoseconds,
+        Better::Lower,
+    ),
+    spec(
+        "latency_p99_ns",
+        "latency p99",
+        Unit::Nanoseconds,
+        Better::Lower,
+    ),
 ];
 
 const LOAD_SPECS: &[Spec] = &[
     spec("requests", "requests", Unit::Count, Better::Neutral),
     spec("errors", "failed requests", Unit::Count, Better::Lower),
-    spec("qps", "requests per second", Unit::RequestsPerSecond, Better::Higher),
+    spec(
+        "qps",
+        "requests per second",
+        Unit::RequestsPerSecond,
+        Better::Higher,
+    ),
     spec("average_ns", "average", Unit::Nanoseconds, Better::Lower),
     spec("p50_ns", "P50", Unit::Nanoseconds, Better::Lower),
     spec("p75_ns", "P75", Unit::Nanoseconds, Better::Lower),
@@ -301,9 +456,13 @@ type Values = BTreeMap<&'static str, f64>;
 
 fn direction_values(values: &mut Values, aggregate: &Aggregate, d: &Denominators) {
     let mut io_calls = 0;
-    for (direction, prefix) in [(Direction::Read, "read"), (Direction::Write, "write")] {
+    for direction in [Direction::Read, Direction::Write] {
         let mut totals = crate::run::DirectionTotals::default();
-        for stats in aggregate.syscalls.values().filter(|s| s.direction == direction) {
+        for stats in aggregate
+            .syscalls
+            .values()
+            .filter(|s| s.direction == direction)
+        {
             totals.calls += stats.calls;
             totals.bytes += stats.bytes;
             totals.errors += stats.errors;
@@ -313,11 +472,20 @@ fn direction_values(values: &mut Values, aggregate: &Aggregate, d: &Denominators
         io_calls += totals.calls;
         let calls = totals.calls as f64;
         let (calls_key, per_s_key, per_request_key, bytes_key) = if direction == Direction::Read {
-            ("read_calls", "read_calls_per_s", "read_calls_per_request", "read_bytes_per_call")
+            (
+                "read_calls",
+                "read_calls_per_s",
+                "read_calls_per_request",
+                "read_bytes_per_call",
+            )
         } else {
-            ("write_calls", "write_calls_per_s", "write_calls_per_request", "write_bytes_per_call")
+            (
+                "write_calls",
+                "write_calls_per_s",
+                "write_calls_per_request",
+                "write_bytes_per_call",
+            )
         };
-        debug_assert!(calls_key.starts_with(prefix));
         values.insert(calls_key, calls);
         put(values, per_s_key, per_second(calls, d));
         put(values, per_request_key, per_request(calls, d));
@@ -330,7 +498,11 @@ fn direction_values(values: &mut Values, aggregate: &Aggregate, d: &Denominators
     let errors: u64 = aggregate.syscalls.values().map(|s| s.errors).sum();
     let eagain: u64 = aggregate.syscalls.values().map(|s| s.eagain).sum();
     values.insert("errors", errors as f64);
-    put(values, "eagain_share", (io_calls > 0).then(|| eagain as f64 / io));
+    put(
+        values,
+        "eagain_share",
+        (io_calls > 0).then(|| eagain as f64 / io),
+    );
 }
 
 fn put(values: &mut Values, key: &'static str, value: Option<f64>) {
@@ -345,9 +517,17 @@ fn section_values(aggregate: &Aggregate, d: &Denominators) -> Values {
     if let Some(on_cpu_ns) = aggregate.on_cpu_ns {
         let core_seconds = on_cpu_ns as f64 / 1e9;
         values.insert("cpu_core_seconds", core_seconds);
-        put(&mut values, "cpu_average_cores", (d.seconds > 0.0).then(|| core_seconds / d.seconds));
+        put(
+            &mut values,
+            "cpu_average_cores",
+            (d.seconds > 0.0).then(|| core_seconds / d.seconds),
+        );
         put(&mut values, "cpu_peak_cores", aggregate.peak_cores);
-        put(&mut values, "cpu_us_per_request", per_request(on_cpu_ns as f64 / 1e3, d));
+        put(
+            &mut values,
+            "cpu_us_per_request",
+            per_request(on_cpu_ns as f64 / 1e3, d),
+        );
     }
     values
 }
@@ -357,8 +537,14 @@ fn syscall_values(stats: &SyscallStats, d: &Denominators) -> Values {
     let calls = stats.calls as f64;
     values.insert("calls", calls);
     put(&mut values, "calls_per_request", per_request(calls, d));
-    let successful = stats.calls.saturating_sub(stats.errors + stats.zero_returns);
-    put(&mut values, "bytes_per_call", (successful > 0).then(|| stats.bytes as f64 / successful as f64));
+    let successful = stats
+        .calls
+        .saturating_sub(stats.errors + stats.zero_returns);
+    put(
+        &mut values,
+        "bytes_per_call",
+        (successful > 0).then(|| stats.bytes as f64 / successful as f64),
+    );
     values.insert("errors", stats.errors as f64);
     values.insert("eagain", stats.eagain as f64);
     if stats.latency.count > 0 {
@@ -422,45 +608,71 @@ fn changes(values: &[Option<Stat>]) -> Vec<Option<Change>> {
     values
         .iter()
         .enumerate()
-        .map(|(index, value)| match (index, values.first().copied().flatten(), value) {
-            (0, ..) | (_, None, _) | (_, _, None) => None,
-            (_, Some(base), Some(other)) => Some(Change::between(&base, other)),
-        })
+        .map(
+            |(index, value)| match (index, values.first().copied().flatten(), value) {
+                (0, ..) | (_, None, _) | (_, _, None) => None,
+                (_, Some(base), Some(other)) => Some(Change::between(&base, other)),
+            },
+        )
         .collect()
 }
 
 /// Fills the coalescing-factor row from the bytes-per-read row: B/read(group) ÷ B/read(base).
 fn fill_coalescing(table: &mut Table) {
-    let bytes = table.row("read_bytes_per_call").map(|row| row.values.clone());
+    let bytes = table
+        .row("read_bytes_per_call")
+        .map(|row| row.values.clone());
     let Some(bytes) = bytes.filter(|b| b.len() > 1) else {
         // A factor needs a baseline and another group.
         table.rows.retain(|row| row.metric != "coalescing_factor");
         return;
     };
-    let Some(row) = table.rows.iter_mut().find(|row| row.metric == "coalescing_factor") else { return };
+    let Some(row) = table
+        .rows
+        .iter_mut()
+        .find(|row| row.metric == "coalescing_factor")
+    else {
+        return;
+    };
     let base = bytes[0].map(|s| s.mean).filter(|b| *b > 0.0);
     row.values = bytes
         .iter()
         .map(|stat| {
             let (base, stat) = (base?, (*stat)?);
-            Some(Stat { mean: stat.mean / base, min: stat.min / base, max: stat.max / base, runs: stat.runs })
+            Some(Stat {
+                mean: stat.mean / base,
+                min: stat.min / base,
+                max: stat.max / base,
+                runs: stat.runs,
+            })
         })
         .collect();
     // The factor is itself the change; its noise call is the bytes-per-read row's.
     row.changes = vec![None; row.values.len()];
-    table.rows.retain(|row| row.metric != "coalescing_factor" || row.values.iter().any(Option::is_some));
+    table
+        .rows
+        .retain(|row| row.metric != "coalescing_factor" || row.values.iter().any(Option::is_some));
 }
 
 fn build(grouped: &[(String, Vec<&Input>)], options: &Options) -> Comparison {
     let mut notes = Vec::new();
     let groups: Vec<Group> = grouped
         .iter()
-        .map(|(label, runs)| Group { label: label.clone(), runs: runs.iter().map(|i| run_info(i, options)).collect() })
+        .map(|(label, runs)| Group {
+            label: label.clone(),
+            runs: runs.iter().map(|i| run_info(i, options)).collect(),
+        })
         .collect();
     let denominators: Vec<Vec<Denominators>> = groups
         .iter()
         .map(|g| {
-            g.runs.iter().map(|r| Denominators { seconds: r.duration_ns as f64 / 1e9, requests: r.requests }).collect()
+            g.runs
+                .iter()
+                .map(|r| Denominators {
+                    seconds: r.duration_ns as f64 / 1e9,
+                    requests: r.requests,
+                })
+                .collect()
         })
         .collect();
 
@@ -473,9 +685,15 @@ fn build(grouped: &[(String, Vec<&Input>)], options: &Options) -> Comparison {
         sections.push(section(&Scope::All, grouped, &denominators));
     }
 
-    let load_per_group: Vec<Vec<Values>> =
-        grouped.iter().map(|(_, runs)| runs.iter().map(|i| load_values(&i.run)).collect()).collect();
-    let load = load_per_group.iter().flatten().any(|v| !v.is_empty()).then(|| build_table(LOAD_SPECS, &load_per_group));
+    let load_per_group: Vec<Vec<Values>> = grouped
+        .iter()
+        .map(|(_, runs)| runs.iter().map(|i| load_values(&i.run)).collect())
+        .collect();
+    let load = load_per_group
+        .iter()
+        .flatten()
+        .any(|v| !v.is_empty())
+        .then(|| build_table(LOAD_SPECS, &load_per_group));
 
     for (group, runs) in groups.iter().zip(grouped.iter().map(|(_, runs)| runs)) {
         for (info, input) in group.runs.iter().zip(runs) {
@@ -558,29 +776,55 @@ fn scopes(grouped: &[(String, Vec<&Input>)]) -> Vec<Scope> {
     let mut scopes: Vec<Scope> = Vec::new();
     for input in grouped.iter().flat_map(|(_, runs)| runs) {
         for process in &input.run.processes {
-            let target = input.run.targets.get(process.target).map_or_else(|| "?".to_owned(), |t| t.name.clone());
-            let scope = Scope::Process { target, process: process.name.clone() };
+            let target = input
+                .run
+                .targets
+                .get(process.target)
+                .map_or_else(|| "?".to_owned(), |t| t.name.clone());
+            let scope = Scope::Process {
+                target,
+                process: process.name.clone(),
+            };
             if !scopes.contains(&scope) {
                 scopes.push(scope);
             }
         }
     }
     let in_every_group = |scope: &Scope| {
-        grouped.iter().all(|(_, runs)| runs.iter().any(|input| aggregate(&input.run, scope).is_some()))
+        grouped.iter().all(|(_, runs)| {
+            runs.iter()
+                .any(|input| aggregate(&input.run, scope).is_some())
+        })
     };
-    let (mut common, others): (Vec<Scope>, Vec<Scope>) = scopes.into_iter().partition(in_every_group);
+    let (mut common, others): (Vec<Scope>, Vec<Scope>) =
+        scopes.into_iter().partition(in_every_group);
     common.extend(others);
     common
 }
 
-fn section(scope: &Scope, grouped: &[(String, Vec<&Input>)], denominators: &[Vec<Denominators>]) -> Section {
-    let aggregates: Vec<Vec<Option<Aggregate>>> =
-        grouped.iter().map(|(_, runs)| runs.iter().map(|input| aggregate(&input.run, scope)).collect()).collect();
+fn section(
+    scope: &Scope,
+    grouped: &[(String, Vec<&Input>)],
+    denominators: &[Vec<Denominators>],
+) -> Section {
+    let aggregates: Vec<Vec<Option<Aggregate>>> = grouped
+        .iter()
+        .map(|(_, runs)| {
+            runs.iter()
+                .map(|input| aggregate(&input.run, scope))
+                .collect()
+        })
+        .collect();
 
     let values: Vec<Vec<Values>> = aggregates
         .iter()
         .zip(denominators)
-        .map(|(runs, ds)| runs.iter().zip(ds).filter_map(|(a, d)| a.as_ref().map(|a| section_values(a, d))).collect())
+        .map(|(runs, ds)| {
+            runs.iter()
+                .zip(ds)
+                .filter_map(|(a, d)| a.as_ref().map(|a| section_values(a, d)))
+                .collect()
+        })
         .collect();
     let mut table = build_table(SECTION_SPECS, &values);
     fill_coalescing(&mut table);
@@ -589,7 +833,11 @@ fn section(scope: &Scope, grouped: &[(String, Vec<&Input>)], denominators: &[Vec
         .iter()
         .flatten()
         .flatten()
-        .flat_map(|a| a.syscalls.values().map(|s| (s.direction, s.syscall.clone())))
+        .flat_map(|a| {
+            a.syscalls
+                .values()
+                .map(|s| (s.direction, s.syscall.clone()))
+        })
         .collect();
     names.sort();
     names.dedup();
@@ -605,7 +853,8 @@ fn section(scope: &Scope, grouped: &[(String, Vec<&Input>)], denominators: &[Vec
                         .zip(ds)
                         .filter_map(|(a, d)| {
                             let stats = a.as_ref()?.syscalls.get(&name)?;
-                            max_relative_error = max_relative_error.max(stats.latency.max_relative_error);
+                            max_relative_error =
+                                max_relative_error.max(stats.latency.max_relative_error);
                             Some(syscall_values(stats, d))
                         })
                         .collect()
@@ -624,17 +873,24 @@ fn section(scope: &Scope, grouped: &[(String, Vec<&Input>)], denominators: &[Vec
         aggregates
             .iter()
             .map(|runs| {
-                runs.iter().flatten().flat_map(|a| a.syscalls.values()).filter(|s| s.direction == direction).fold(
-                    Histogram::default(),
-                    |sum, s| sum.merged(if latency { &s.latency } else { &s.size }),
-                )
+                runs.iter()
+                    .flatten()
+                    .flat_map(|a| a.syscalls.values())
+                    .filter(|s| s.direction == direction)
+                    .fold(Histogram::default(), |sum, s| {
+                        sum.merged(if latency { &s.latency } else { &s.size })
+                    })
             })
             .collect()
     };
 
     let (name, target, process) = match scope {
         Scope::Process { target, process } => {
-            let name = if target == process { process.clone() } else { format!("{process} (target {target})") };
+            let name = if target == process {
+                process.clone()
+            } else {
+                format!("{process} (target {target})")
+            };
             (name, Some(target.clone()), Some(process.clone()))
         }
         Scope::All => ("all traced processes".to_owned(), None, None),
@@ -646,7 +902,11 @@ fn section(scope: &Scope, grouped: &[(String, Vec<&Input>)], denominators: &[Vec
         pids: aggregates
             .iter()
             .map(|runs| {
-                let mut pids: Vec<u32> = runs.iter().flatten().flat_map(|a| a.pids.iter().copied()).collect();
+                let mut pids: Vec<u32> = runs
+                    .iter()
+                    .flatten()
+                    .flat_map(|a| a.pids.iter().copied())
+                    .collect();
                 pids.sort_unstable();
                 pids.dedup();
                 pids
@@ -662,21 +922,41 @@ fn section(scope: &Scope, grouped: &[(String, Vec<&Input>)], denominators: &[Vec
 }
 
 #[cfg(test)]
+#[expect(
+    clippy::float_cmp,
+    reason = "the expected values are exact in binary floating point"
+)]
 mod tests {
     use super::*;
     use crate::compare::sample;
 
     fn input(run: Run) -> Input {
-        Input { file: format!("{}.json", run.label.clone().unwrap_or_default()), run }
+        Input {
+            file: format!("{}.json", run.label.clone().unwrap_or_default()),
+            run,
+        }
     }
 
     fn mean(section: &Section, metric: &str, group: usize) -> f64 {
-        section.row(metric).and_then(|r| r.values[group]).map(|s| s.mean).unwrap_or(f64::NAN)
+        section
+            .row(metric)
+            .and_then(|r| r.values[group])
+            .map_or(f64::NAN, |s| s.mean)
     }
 
     fn direct_vs_proxy(requests: Option<u64>) -> Comparison {
-        let inputs = [input(sample::direct("direct", 1000, 400_000_000)), input(sample::proxied("proxy", 1000, 300_000_000))];
-        compare(&inputs, &Options { group_by_label: false, requests }).unwrap()
+        let inputs = [
+            input(sample::direct("direct", 1000, 400_000_000)),
+            input(sample::proxied("proxy", 1000, 300_000_000)),
+        ];
+        compare(
+            &inputs,
+            &Options {
+                group_by_label: false,
+                requests,
+            },
+        )
+        .unwrap()
     }
 
     #[test]
@@ -698,15 +978,27 @@ mod tests {
         assert!((io.percent.unwrap() + 100.0 / 3.0).abs() < 1e-9);
         assert_eq!(io.within_noise, None, "one run per side: noise unknown");
         // Sizes side by side: 178 and 180 exact on the direct side, 358 through the proxy.
-        let lows = |h: &Histogram| h.buckets.iter().map(|b| (b.low, b.width, b.count)).collect::<Vec<_>>();
-        assert_eq!(lows(&client.read_sizes[0]), [(178, 1, 1000), (180, 1, 1000)]);
+        let lows = |h: &Histogram| {
+            h.buckets
+                .iter()
+                .map(|b| (b.low, b.width, b.count))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            lows(&client.read_sizes[0]),
+            [(178, 1, 1000), (180, 1, 1000)]
+        );
         assert_eq!(client.read_sizes[1].count, 1000);
     }
 
     #[test]
     fn processes_are_matched_by_target_then_name_and_summed_in_a_total() {
         let comparison = direct_vs_proxy(Some(1000));
-        let names: Vec<&str> = comparison.sections.iter().map(|s| s.name.as_str()).collect();
+        let names: Vec<&str> = comparison
+            .sections
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect();
         assert_eq!(names, ["client", "haproxy", "all traced processes"]);
         let proxy = &comparison.sections[1];
         assert!(!proxy.present(0) && proxy.present(1));
@@ -725,16 +1017,31 @@ mod tests {
         let client = &comparison.sections[0];
         assert!(client.row("io_calls_per_request").is_none());
         assert!(client.row("cpu_us_per_request").is_none());
-        assert!(comparison.notes.iter().any(|n| n.contains("no request count")));
-        assert!(comparison.verdict[0].contains("I/O syscalls per second"), "{:?}", comparison.verdict);
+        assert!(
+            comparison
+                .notes
+                .iter()
+                .any(|n| n.contains("no request count"))
+        );
+        assert!(
+            comparison.verdict[0].contains("I/O syscalls per second"),
+            "{:?}",
+            comparison.verdict
+        );
 
         let mut direct = sample::direct("direct", 1000, 400_000_000);
         direct.load = Some(sample::load(500, 0.89, 0.85));
         let mut proxy = sample::proxied("proxy", 1000, 300_000_000);
         proxy.load = Some(sample::load(500, 0.80, 0.81));
         let comparison = compare(&[input(direct), input(proxy)], &Options::default()).unwrap();
-        assert_eq!(comparison.groups[0].runs[0].requests_from.as_deref(), Some("fortio"));
-        assert_eq!(mean(&comparison.sections[0], "read_calls_per_request", 0), 4.0);
+        assert_eq!(
+            comparison.groups[0].runs[0].requests_from.as_deref(),
+            Some("fortio")
+        );
+        assert_eq!(
+            mean(&comparison.sections[0], "read_calls_per_request", 0),
+            4.0
+        );
     }
 
     #[test]
@@ -758,26 +1065,59 @@ mod tests {
 
     #[test]
     fn groups_show_mean_and_spread_and_call_small_differences_noise() {
-        let runs: Vec<Input> = [("no-mesh run 1", 400), ("no-mesh run 2", 410), ("no-mesh run 3", 390)]
+        let runs: Vec<Input> = [
+            ("no-mesh run 1", 400),
+            ("no-mesh run 2", 410),
+            ("no-mesh run 3", 390),
+        ]
+        .iter()
+        .map(|&(label, cpu_ms)| input(sample::direct(label, 1000, cpu_ms * 1_000_000)))
+        .chain(
+            [
+                ("ambient run 1", 395),
+                ("ambient run 2", 300),
+                ("ambient run 3", 405),
+            ]
             .iter()
-            .map(|&(label, cpu_ms)| input(sample::direct(label, 1000, cpu_ms * 1_000_000)))
-            .chain(
-                [("ambient run 1", 395), ("ambient run 2", 300), ("ambient run 3", 405)]
-                    .iter()
-                    .map(|&(label, cpu_ms)| input(sample::direct(label, 1000, cpu_ms * 1_000_000))),
-            )
-            .collect();
-        let comparison = compare(&runs, &Options { group_by_label: true, requests: Some(1000) }).unwrap();
-        assert_eq!(comparison.groups.iter().map(|g| (g.label.as_str(), g.runs.len())).collect::<Vec<_>>(), [("no-mesh", 3), ("ambient", 3)]);
+            .map(|&(label, cpu_ms)| input(sample::direct(label, 1000, cpu_ms * 1_000_000))),
+        )
+        .collect();
+        let comparison = compare(
+            &runs,
+            &Options {
+                group_by_label: true,
+                requests: Some(1000),
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            comparison
+                .groups
+                .iter()
+                .map(|g| (g.label.as_str(), g.runs.len()))
+                .collect::<Vec<_>>(),
+            [("no-mesh", 3), ("ambient", 3)]
+        );
         let row = comparison.sections[0].row("cpu_us_per_request").unwrap();
         let base = row.values[0].unwrap();
-        assert_eq!((base.mean, base.min, base.max, base.runs), (400.0, 390.0, 410.0, 3));
+        assert_eq!(
+            (base.mean, base.min, base.max, base.runs),
+            (400.0, 390.0, 410.0, 3)
+        );
         // Ambient mean 366.7 is 33 below, inside ambient's 105 µs run-to-run range.
         assert_eq!(row.changes[1].unwrap().within_noise, Some(true));
-        assert!(comparison.verdict[0].contains("(within run-to-run noise)"), "{:?}", comparison.verdict);
+        assert!(
+            comparison.verdict[0].contains("(within run-to-run noise)"),
+            "{:?}",
+            comparison.verdict
+        );
         // Identical I/O: the same, and no noise needed to say so.
         assert_eq!(row.changes[1].unwrap().is_better(Better::Lower), None);
-        let io = comparison.sections[0].row("io_calls_per_request").unwrap().changes[1].unwrap();
+        let io = comparison.sections[0]
+            .row("io_calls_per_request")
+            .unwrap()
+            .changes[1]
+            .unwrap();
         assert_eq!(io.percent, Some(0.0));
     }
 
@@ -799,15 +1139,37 @@ mod tests {
     #[test]
     fn runs_that_cannot_be_compared_are_refused_with_a_reason() {
         let one = [input(sample::direct("a", 10, 1))];
-        assert!(matches!(compare(&one, &Options::default()), Err(CompareError::NotEnoughRuns)));
+        assert!(matches!(
+            compare(&one, &Options::default()),
+            Err(CompareError::NotEnoughRuns)
+        ));
 
-        let same = [input(sample::direct("a run 1", 10, 1)), input(sample::direct("a run 2", 10, 1))];
-        let error = compare(&same, &Options { group_by_label: true, requests: None }).unwrap_err();
-        assert!(error.to_string().starts_with("all runs have the label \"a\""), "{error}");
+        let same = [
+            input(sample::direct("a run 1", 10, 1)),
+            input(sample::direct("a run 2", 10, 1)),
+        ];
+        let error = compare(
+            &same,
+            &Options {
+                group_by_label: true,
+                requests: None,
+            },
+        )
+        .unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("all runs have the label \"a\""),
+            "{error}"
+        );
 
         let mut other = sample::direct("b", 10, 1);
         other.targets[0].name = "curl".into();
-        let error = compare(&[input(sample::direct("a", 10, 1)), input(other)], &Options::default()).unwrap_err();
+        let error = compare(
+            &[input(sample::direct("a", 10, 1)), input(other)],
+            &Options::default(),
+        )
+        .unwrap_err();
         assert_eq!(
             error.to_string(),
             "the runs have no common target (a traced client; b traced curl): record the same program in every run so its numbers can be compared"
@@ -816,11 +1178,20 @@ mod tests {
 
     #[test]
     fn a_single_run_is_summarized_without_change_columns() {
-        let summary = summarize(&input(sample::proxied("proxy", 100, 1_000_000)), &Options::default());
+        let summary = summarize(
+            &input(sample::proxied("proxy", 100, 1_000_000)),
+            &Options::default(),
+        );
         assert_eq!(summary.groups.len(), 1);
         assert!(summary.verdict.is_empty());
         let client = &summary.sections[0];
-        assert!(client.table.rows.iter().all(|r| r.values.len() == 1 && r.changes == [None]));
+        assert!(
+            client
+                .table
+                .rows
+                .iter()
+                .all(|r| r.values.len() == 1 && r.changes == [None])
+        );
         assert!(client.row("coalescing_factor").is_none());
     }
 }

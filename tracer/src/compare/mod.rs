@@ -7,9 +7,9 @@
 //! `verdict`; rendering is `report`'s job.
 pub mod analyze;
 pub mod model;
-pub mod verdict;
 #[cfg(test)]
 pub(crate) mod sample;
+pub mod verdict;
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -63,16 +63,26 @@ pub(crate) fn read_inputs(runs: &[PathBuf], loads: &[PathBuf]) -> anyhow::Result
         if let Some(load) = loads.get(index) {
             run.load = Some(crate::load::import(load)?);
         }
-        inputs.push(Input { file: path.display().to_string(), run });
+        inputs.push(Input {
+            file: path.display().to_string(),
+            run,
+        });
     }
     Ok(inputs)
 }
 
 pub fn run(args: &CompareArgs) -> anyhow::Result<ExitCode> {
     let inputs = read_inputs(&args.runs, &args.loads)?;
-    let options = Options { group_by_label: args.group, requests: args.requests };
+    let options = Options {
+        group_by_label: args.group,
+        requests: args.requests,
+    };
     let comparison = compare(&inputs, &options).map_err(|error| {
-        let kind = if matches!(error, CompareError::NotEnoughRuns) { ErrorKind::Usage } else { ErrorKind::BadInput };
+        let kind = if matches!(error, CompareError::NotEnoughRuns) {
+            ErrorKind::Usage
+        } else {
+            ErrorKind::BadInput
+        };
         user(kind, error.to_string())
     })?;
     crate::report::emit(&comparison, &args.output)?;

@@ -171,7 +171,12 @@ impl Stat {
         }
         let min = values.iter().copied().fold(f64::INFINITY, f64::min);
         let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        Some(Self { mean: values.iter().sum::<f64>() / values.len() as f64, min, max, runs: values.len() })
+        Some(Self {
+            mean: values.iter().sum::<f64>() / values.len() as f64,
+            min,
+            max,
+            runs: values.len(),
+        })
     }
 
     /// Run-to-run spread: the range (max - min) of the group's runs.
@@ -201,8 +206,16 @@ impl Change {
         let within_noise = (base.runs > 1 || other.runs > 1)
             .then(|| (other.mean - base.mean).abs() <= base.spread().max(other.spread()));
         Self {
-            percent: if both_zero { Some(0.0) } else { nonzero.then(|| (other.mean - base.mean) / base.mean * 100.0) },
-            factor: if both_zero { Some(1.0) } else { nonzero.then(|| other.mean / base.mean) },
+            percent: if both_zero {
+                Some(0.0)
+            } else {
+                nonzero.then(|| (other.mean - base.mean) / base.mean * 100.0)
+            },
+            factor: if both_zero {
+                Some(1.0)
+            } else {
+                nonzero.then(|| other.mean / base.mean)
+            },
             within_noise,
         }
     }

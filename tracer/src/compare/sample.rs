@@ -5,13 +5,20 @@ use tracer_common::buckets::{LATENCY, SIZE};
 use crate::{
     hist::Histogram,
     run::{
-        Cpu, Direction, EndReason, Host, Interval, LoadResult, Losses, ProbeInfo, Process, RequestLatency, Run,
-        SyscallStats, Target, Tool,
+        Cpu, Direction, EndReason, Host, Interval, LoadResult, Losses, ProbeInfo, Process,
+        RequestLatency, Run, SyscallStats, Target, Tool,
     },
 };
 
 /// One syscall's totals: `(size, count)` of successful calls, each taking `latency_ns`.
-pub fn syscall(name: &str, direction: Direction, sizes: &[(u64, u64)], errors: u64, eagain: u64, latency_ns: u64) -> SyscallStats {
+pub fn syscall(
+    name: &str,
+    direction: Direction,
+    sizes: &[(u64, u64)],
+    errors: u64,
+    eagain: u64,
+    latency_ns: u64,
+) -> SyscallStats {
     let calls: u64 = sizes.iter().map(|(_, n)| n).sum::<u64>() + errors;
     SyscallStats {
         syscall: name.into(),
@@ -29,7 +36,14 @@ pub fn syscall(name: &str, direction: Direction, sizes: &[(u64, u64)], errors: u
     }
 }
 
-pub fn process(pid: u32, name: &str, target: usize, syscalls: Vec<SyscallStats>, on_cpu_ns: u64, seconds: u64) -> Process {
+pub fn process(
+    pid: u32,
+    name: &str,
+    target: usize,
+    syscalls: Vec<SyscallStats>,
+    on_cpu_ns: u64,
+    seconds: u64,
+) -> Process {
     Process {
         pid,
         name: name.into(),
@@ -50,7 +64,11 @@ pub fn process(pid: u32, name: &str, target: usize, syscalls: Vec<SyscallStats>,
 }
 
 pub fn load(requests: u64, average_ms: f64, p90_ms: f64) -> LoadResult {
-    #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "test values")]
+    #[expect(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "test values"
+    )]
     let ns = |ms: f64| (ms * 1e6) as u64;
     LoadResult {
         tool: "fortio".into(),
@@ -76,15 +94,32 @@ pub fn load(requests: u64, average_ms: f64, p90_ms: f64) -> LoadResult {
 }
 
 /// A run of `processes` over `targets`, 10 s long, with 10 one-second intervals.
-pub fn run(label: &str, targets: &[&str], processes: Vec<Process>, load: Option<LoadResult>) -> Run {
+pub fn run(
+    label: &str,
+    targets: &[&str],
+    processes: Vec<Process>,
+    load: Option<LoadResult>,
+) -> Run {
     let calls = |d| processes.iter().map(|p| p.totals(d).calls).sum::<u64>();
     let (reads, writes) = (calls(Direction::Read), calls(Direction::Write));
     Run {
         schema: crate::run::SCHEMA,
         kind: crate::run::KIND.into(),
-        tool: Tool { name: "tracer".into(), version: "0.1.0".into() },
-        host: Host { hostname: "test".into(), kernel: "6.12".into(), arch: "x86_64".into(), cpus: 2 },
-        probe: ProbeInfo { mechanism: "raw_tracepoint".into(), fallbacks: vec![], overhead: None },
+        tool: Tool {
+            name: "tracer".into(),
+            version: "0.1.0".into(),
+        },
+        host: Host {
+            hostname: "test".into(),
+            kernel: "6.12".into(),
+            arch: "x86_64".into(),
+            cpus: 2,
+        },
+        probe: ProbeInfo {
+            mechanism: "raw_tracepoint".into(),
+            fallbacks: vec![],
+            overhead: None,
+        },
         label: Some(label.into()),
         started_at: "2026-11-27T00:00:00Z".into(),
         start_monotonic_ns: 1,
@@ -125,7 +160,14 @@ pub fn direct(label: &str, responses: u64, on_cpu_ns: u64) -> Run {
         "client",
         0,
         vec![
-            syscall("read", Direction::Read, &[(180, responses), (178, responses)], 0, 0, 2_000),
+            syscall(
+                "read",
+                Direction::Read,
+                &[(180, responses), (178, responses)],
+                0,
+                0,
+                2_000,
+            ),
             syscall("write", Direction::Write, &[(118, responses)], 0, 0, 5_000),
         ],
         on_cpu_ns,
@@ -153,8 +195,22 @@ pub fn proxied(label: &str, responses: u64, on_cpu_ns: u64) -> Run {
         "haproxy",
         1,
         vec![
-            syscall("recvfrom", Direction::Read, &[(118, responses), (358, responses)], responses, responses, 3_000),
-            syscall("sendto", Direction::Write, &[(118, responses), (358, responses)], 0, 0, 6_000),
+            syscall(
+                "recvfrom",
+                Direction::Read,
+                &[(118, responses), (358, responses)],
+                responses,
+                responses,
+                3_000,
+            ),
+            syscall(
+                "sendto",
+                Direction::Write,
+                &[(118, responses), (358, responses)],
+                0,
+                0,
+                6_000,
+            ),
         ],
         on_cpu_ns / 2,
         10,

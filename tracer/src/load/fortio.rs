@@ -15,7 +15,11 @@ pub(super) fn parse(doc: &Doc<'_>) -> anyhow::Result<LoadResult> {
     for (slot, wanted) in values.iter_mut().zip(PERCENTILES) {
         let found = percentiles
             .iter()
-            .find(|p| p.get("Percentile").and_then(serde_json::Value::as_f64).is_some_and(|p| (p - wanted).abs() < 1e-6))
+            .find(|p| {
+                p.get("Percentile")
+                    .and_then(serde_json::Value::as_f64)
+                    .is_some_and(|p| (p - wanted).abs() < 1e-6)
+            })
             .ok_or_else(|| {
                 doc.bad(
                     "DurationHistogram.Percentiles",
@@ -26,10 +30,15 @@ pub(super) fn parse(doc: &Doc<'_>) -> anyhow::Result<LoadResult> {
             .get("Value")
             .and_then(serde_json::Value::as_f64)
             .filter(|v| v.is_finite() && *v >= 0.0)
-            .ok_or_else(|| doc.bad(&format!("DurationHistogram.Percentiles[{wanted}].Value"), "is not a non-negative number"))?;
+            .ok_or_else(|| {
+                doc.bad(
+                    &format!("DurationHistogram.Percentiles[{wanted}].Value"),
+                    "is not a non-negative number",
+                )
+            })?;
         *slot = seconds_to_ns(seconds);
     }
-    let [p50_ns, p75_ns, p90_ns, p99_ns, p999_ns] = values;
+    let [p50_ns, p75_ns, p90_ns, p99_ns, p99_9_ns] = values;
     let status_codes = doc.status_codes("RetCodes")?;
     // gRPC runs report health states instead of HTTP codes.
     let grpc_ok = |code: &str| matches!(code, "SERVING" | "OK" | "1");
@@ -42,7 +51,12 @@ pub(super) fn parse(doc: &Doc<'_>) -> anyhow::Result<LoadResult> {
     let target_qps = doc
         .root
         .get("RequestedQPS")
-        .and_then(|qps| qps.as_str().map(str::parse::<f64>).and_then(Result::ok).or_else(|| qps.as_f64()))
+        .and_then(|qps| {
+            qps.as_str()
+                .map(str::parse::<f64>)
+                .and_then(Result::ok)
+                .or_else(|| qps.as_f64())
+        })
         .filter(|qps| *qps > 0.0);
     Ok(LoadResult {
         tool: "fortio".into(),
@@ -52,7 +66,11 @@ pub(super) fn parse(doc: &Doc<'_>) -> anyhow::Result<LoadResult> {
         duration_ns: doc.count("ActualDuration")?,
         qps: doc.number("ActualQPS")?,
         target_qps,
-        connections: doc.root.get("NumThreads").and_then(serde_json::Value::as_u64).and_then(|n| u32::try_from(n).ok()),
+        connections: doc
+            .root
+            .get("NumThreads")
+            .and_then(serde_json::Value::as_u64)
+            .and_then(|n| u32::try_from(n).ok()),
         latency: RequestLatency {
             average_ns: doc.number("DurationHistogram.Avg")? * 1e9,
             min_ns: seconds_to_ns(doc.number("DurationHistogram.Min")?),
@@ -61,7 +79,7 @@ pub(super) fn parse(doc: &Doc<'_>) -> anyhow::Result<LoadResult> {
             p75_ns,
             p90_ns,
             p99_ns,
-            p999_ns,
+            p999_ns: p99_9_ns,
         },
         status_codes,
     })

@@ -22,7 +22,10 @@ pub fn import(path: &Path) -> anyhow::Result<LoadResult> {
     let text = std::fs::read_to_string(path).map_err(|error| {
         user(
             ErrorKind::BadInput,
-            format!("cannot read load-generator result {}: {error}", path.display()),
+            format!(
+                "cannot read load-generator result {}: {error}",
+                path.display()
+            ),
         )
     })?;
     let mut result = parse(&text, path)?;
@@ -42,7 +45,11 @@ pub fn parse(text: &str, path: &Path) -> anyhow::Result<LoadResult> {
             ),
         )
     })?;
-    let doc = |tool| Doc { path, tool, root: &root };
+    let doc = |tool| Doc {
+        path,
+        tool,
+        root: &root,
+    };
     if root.get("DurationHistogram").is_some() {
         fortio::parse(&doc("Fortio"))
     } else if root.get("summary").is_some() && root.get("latencyPercentiles").is_some() {
@@ -72,7 +79,9 @@ impl Doc<'_> {
     fn value(&self, dotted: &str) -> anyhow::Result<&Value> {
         let mut value = self.root;
         for key in dotted.split('.') {
-            value = value.get(key).ok_or_else(|| self.bad(dotted, "is missing"))?;
+            value = value
+                .get(key)
+                .ok_or_else(|| self.bad(dotted, "is missing"))?;
         }
         Ok(value)
     }
@@ -96,11 +105,15 @@ impl Doc<'_> {
     }
 
     fn count(&self, dotted: &str) -> anyhow::Result<u64> {
-        self.value(dotted)?.as_u64().ok_or_else(|| self.bad(dotted, "is not a whole number"))
+        self.value(dotted)?
+            .as_u64()
+            .ok_or_else(|| self.bad(dotted, "is not a whole number"))
     }
 
     fn object(&self, dotted: &str) -> anyhow::Result<&serde_json::Map<String, Value>> {
-        self.value(dotted)?.as_object().ok_or_else(|| self.bad(dotted, "is not an object"))
+        self.value(dotted)?
+            .as_object()
+            .ok_or_else(|| self.bad(dotted, "is not an object"))
     }
 
     /// An error naming the file and the field.
@@ -116,7 +129,10 @@ impl Doc<'_> {
     }
 
     /// `status code -> count` from a JSON object whose values must be counts.
-    fn status_codes(&self, dotted: &str) -> anyhow::Result<std::collections::BTreeMap<String, u64>> {
+    fn status_codes(
+        &self,
+        dotted: &str,
+    ) -> anyhow::Result<std::collections::BTreeMap<String, u64>> {
         self.object(dotted)?
             .iter()
             .map(|(code, count)| {
@@ -130,14 +146,19 @@ impl Doc<'_> {
 }
 
 /// Seconds (as load generators write them) to whole ns.
-#[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "checked non-negative, far below u64::MAX ns")]
+#[expect(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    reason = "checked non-negative, far below u64::MAX ns"
+)]
 fn seconds_to_ns(seconds: f64) -> u64 {
     (seconds * 1e9).round() as u64
 }
 
 /// True for HTTP status codes that count as success (2xx and 3xx).
 fn is_success(code: &str) -> bool {
-    code.parse::<u16>().is_ok_and(|code| (200..400).contains(&code))
+    code.parse::<u16>()
+        .is_ok_and(|code| (200..400).contains(&code))
 }
 
 #[cfg(test)]
@@ -165,7 +186,10 @@ mod tests {
         let p90 = hist["Percentiles"][2]["Value"].as_f64().unwrap();
         assert_eq!(hist["Percentiles"][2]["Percentile"].as_f64(), Some(90.0));
         assert_eq!(load.latency.p90_ns, seconds_to_ns(p90));
-        assert!(load.latency.p50_ns <= load.latency.p75_ns && load.latency.p99_ns <= load.latency.p999_ns);
+        assert!(
+            load.latency.p50_ns <= load.latency.p75_ns
+                && load.latency.p99_ns <= load.latency.p999_ns
+        );
         let non_200: u64 = value["RetCodes"]
             .as_object()
             .unwrap()
@@ -176,31 +200,51 @@ mod tests {
         assert!(non_200 > 0, "fixture should have some failed requests");
         assert_eq!(load.errors, non_200);
         assert_eq!(load.duration_ns, value["ActualDuration"].as_u64().unwrap());
-        assert_eq!(load.target_qps, value["RequestedQPS"].as_str().unwrap().parse().ok());
-        assert_eq!(load.connections, Some(u32::try_from(value["NumThreads"].as_u64().unwrap()).unwrap()));
+        assert_eq!(
+            load.target_qps,
+            value["RequestedQPS"].as_str().unwrap().parse().ok()
+        );
+        assert_eq!(
+            load.connections,
+            Some(u32::try_from(value["NumThreads"].as_u64().unwrap()).unwrap())
+        );
     }
 
     #[test]
     fn oha_result_counts_requests_from_status_codes_and_errors() {
         let load = parse(OHA, Path::new("o.json")).unwrap();
         let value: Value = serde_json::from_str(OHA).unwrap();
-        let statuses: u64 =
-            value["statusCodeDistribution"].as_object().unwrap().values().map(|n| n.as_u64().unwrap()).sum();
-        let errors: u64 =
-            value["errorDistribution"].as_object().unwrap().values().map(|n| n.as_u64().unwrap()).sum();
+        let statuses: u64 = value["statusCodeDistribution"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|n| n.as_u64().unwrap())
+            .sum();
+        let errors: u64 = value["errorDistribution"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|n| n.as_u64().unwrap())
+            .sum();
         assert_eq!(load.tool, "oha");
         assert_eq!(load.requests, statuses + errors);
         assert!(load.requests > 0);
         let p99 = value["latencyPercentiles"]["p99"].as_f64().unwrap();
         assert_eq!(load.latency.p99_ns, seconds_to_ns(p99));
-        assert!(load.latency.min_ns <= load.latency.p50_ns && load.latency.p50_ns <= load.latency.max_ns);
+        assert!(
+            load.latency.min_ns <= load.latency.p50_ns
+                && load.latency.p50_ns <= load.latency.max_ns
+        );
         assert!((load.qps - value["summary"]["requestsPerSec"].as_f64().unwrap()).abs() < 1e-9);
     }
 
     #[test]
     fn missing_or_mistyped_fields_are_named() {
         let mut value: Value = serde_json::from_str(FORTIO).unwrap();
-        value["DurationHistogram"].as_object_mut().unwrap().remove("Count");
+        value["DurationHistogram"]
+            .as_object_mut()
+            .unwrap()
+            .remove("Count");
         let error = parse(&value.to_string(), Path::new("f.json")).unwrap_err();
         assert_eq!(
             message(&error),
@@ -208,25 +252,40 @@ mod tests {
         );
 
         let mut value: Value = serde_json::from_str(FORTIO).unwrap();
-        value["DurationHistogram"]["Percentiles"].as_array_mut().unwrap().remove(0);
+        value["DurationHistogram"]["Percentiles"]
+            .as_array_mut()
+            .unwrap()
+            .remove(0);
         let text = message(&parse(&value.to_string(), Path::new("f.json")).unwrap_err());
         assert!(text.contains("50"), "{text}");
 
         let mut value: Value = serde_json::from_str(OHA).unwrap();
         value["latencyPercentiles"]["p90"] = "fast".into();
         let text = message(&parse(&value.to_string(), Path::new("o.json")).unwrap_err());
-        assert!(text.contains("\"latencyPercentiles.p90\" is not a non-negative number"), "{text}");
+        assert!(
+            text.contains("\"latencyPercentiles.p90\" is not a non-negative number"),
+            "{text}"
+        );
     }
 
     #[test]
     fn foreign_and_truncated_files_are_refused() {
         let text = message(&parse(r#"{"kind":"tracer-run"}"#, Path::new("run.json")).unwrap_err());
-        assert!(text.starts_with("run.json is neither a Fortio result"), "{text}");
+        assert!(
+            text.starts_with("run.json is neither a Fortio result"),
+            "{text}"
+        );
         let text = message(&parse(&FORTIO[..FORTIO.len() / 2], Path::new("f.json")).unwrap_err());
-        assert!(text.starts_with("load-generator result f.json is not valid JSON"), "{text}");
+        assert!(
+            text.starts_with("load-generator result f.json is not valid JSON"),
+            "{text}"
+        );
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("none.json");
-        assert!(message(&import(&missing).unwrap_err()).starts_with("cannot read load-generator result"));
+        assert!(
+            message(&import(&missing).unwrap_err())
+                .starts_with("cannot read load-generator result")
+        );
     }
 
     #[test]
@@ -234,6 +293,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("oha.json");
         std::fs::write(&path, OHA).unwrap();
-        assert_eq!(import(&path).unwrap().source, Some(path.display().to_string()));
+        assert_eq!(
+            import(&path).unwrap().source,
+            Some(path.display().to_string())
+        );
     }
 }

@@ -7,8 +7,11 @@ pub(super) fn parse(doc: &Doc<'_>) -> anyhow::Result<LoadResult> {
     let status_codes = doc.status_codes("statusCodeDistribution")?;
     let transport_errors: u64 = doc.status_codes("errorDistribution")?.values().sum();
     let answered: u64 = status_codes.values().sum();
-    let failed_statuses: u64 =
-        status_codes.iter().filter(|(code, _)| !is_success(code)).map(|(_, count)| count).sum();
+    let failed_statuses: u64 = status_codes
+        .iter()
+        .filter(|(code, _)| !is_success(code))
+        .map(|(_, count)| count)
+        .sum();
     let percentile = |name: &str| doc.number_in("latencyPercentiles", name).map(seconds_to_ns);
     Ok(LoadResult {
         tool: "oha".into(),

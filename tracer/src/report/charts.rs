@@ -36,7 +36,7 @@ pub(super) enum Axis {
 fn axis_label(axis: Axis, value: f64) -> String {
     match axis {
         Axis::Plain => {
-            if value.abs() >= 1000.0 || value == value.round() {
+            if value.abs() >= 1000.0 || (value - value.round()).abs() < 1e-9 {
                 format!("{value:.0}")
             } else {
                 format!("{value:.2}")
@@ -49,17 +49,33 @@ fn axis_label(axis: Axis, value: f64) -> String {
 fn bounds(values: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
     let (low, high) = values
         .filter(|v| v.is_finite())
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        });
     if low > high {
         return None;
     }
-    if (high - low).abs() < f64::EPSILON { Some((low - 0.5, high + 0.5)) } else { Some((low, high)) }
+    if (high - low).abs() < f64::EPSILON {
+        Some((low - 0.5, high + 0.5))
+    } else {
+        Some((low, high))
+    }
 }
 
 /// A line chart; `None` when there is nothing to draw.
-pub(super) fn lines(title: &str, x_desc: &str, y_desc: &str, x_axis: Axis, series: &[Series]) -> Option<String> {
+pub(super) fn lines(
+    title: &str,
+    x_desc: &str,
+    y_desc: &str,
+    x_axis: Axis,
+    series: &[Series],
+) -> Option<String> {
     let (x_low, x_high) = bounds(series.iter().flat_map(|s| s.points.iter().map(|p| p.0)))?;
-    let y_high = series.iter().flat_map(|s| s.points.iter().map(|p| p.1)).filter(|v| v.is_finite()).fold(0.0, f64::max);
+    let y_high = series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.1))
+        .filter(|v| v.is_finite())
+        .fold(0.0, f64::max);
     let y_high = if y_high > 0.0 { y_high } else { 1.0 };
     let mut svg = String::new();
     let drawn = (|| -> Result<(), Box<dyn std::error::Error>> {
@@ -83,7 +99,9 @@ pub(super) fn lines(title: &str, x_desc: &str, y_desc: &str, x_axis: Axis, serie
             chart
                 .draw_series(LineSeries::new(line.points.iter().copied(), style))?
                 .label(line.label.as_str())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color(index).stroke_width(2)));
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], color(index).stroke_width(2))
+                });
         }
         chart
             .configure_series_labels()
@@ -98,12 +116,22 @@ pub(super) fn lines(title: &str, x_desc: &str, y_desc: &str, x_axis: Axis, serie
 }
 
 /// Grouped bars: one cluster per category, one bar per series; values in percent.
-pub(super) fn bars(title: &str, y_desc: &str, categories: &[String], series: &[(String, Vec<f64>)]) -> Option<String> {
+pub(super) fn bars(
+    title: &str,
+    y_desc: &str,
+    categories: &[String],
+    series: &[(String, Vec<f64>)],
+) -> Option<String> {
     if categories.is_empty() || series.is_empty() {
         return None;
     }
     // Headroom above the tallest bar for the legend.
-    let y_high = series.iter().flat_map(|(_, v)| v.iter().copied()).fold(0.0, f64::max).max(1.0) * 1.3;
+    let y_high = series
+        .iter()
+        .flat_map(|(_, v)| v.iter().copied())
+        .fold(0.0, f64::max)
+        .max(1.0)
+        * 1.3;
     let count = categories.len() as f64;
     let width = 0.8 / series.len() as f64;
     let mut svg = String::new();
@@ -122,7 +150,11 @@ pub(super) fn bars(title: &str, y_desc: &str, categories: &[String], series: &[(
             .x_labels(categories.len())
             .x_label_formatter(&|x| {
                 let nearest = x.round();
-                #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "checked in range")]
+                #[expect(
+                    clippy::cast_possible_truncation,
+                    clippy::cast_sign_loss,
+                    reason = "checked in range"
+                )]
                 let index = nearest as usize;
                 if (x - nearest).abs() < 1e-6 && nearest >= 0.0 && index < categories.len() {
                     categories[index].clone()
@@ -141,7 +173,9 @@ pub(super) fn bars(title: &str, y_desc: &str, categories: &[String], series: &[(
                     Rectangle::new([(x, 0.0), (x + width * 0.95, *value)], style)
                 }))?
                 .label(label.as_str())
-                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], color(index).filled()));
+                .legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 5), (x + 12, y + 5)], color(index).filled())
+                });
         }
         chart
             .configure_series_labels()

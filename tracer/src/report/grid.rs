@@ -26,7 +26,10 @@ pub struct Cell {
 
 impl Cell {
     fn plain(text: impl Into<String>) -> Self {
-        Self { text: text.into(), tone: Tone::Plain }
+        Self {
+            text: text.into(),
+            tone: Tone::Plain,
+        }
     }
 }
 
@@ -55,7 +58,11 @@ fn header(first: &str, groups: &[Group]) -> Vec<String> {
 fn row_cells(label: String, row: &Row) -> Vec<Cell> {
     let mut cells = vec![Cell::plain(label)];
     for (index, value) in row.values.iter().enumerate() {
-        cells.push(Cell::plain(value.as_ref().map_or_else(|| MISSING.to_owned(), |s| units::stat(row.unit, s))));
+        cells.push(Cell::plain(
+            value
+                .as_ref()
+                .map_or_else(|| MISSING.to_owned(), |s| units::stat(row.unit, s)),
+        ));
         if index > 0 {
             cells.push(match row.changes.get(index).copied().flatten() {
                 Some(change) => Cell {
@@ -83,7 +90,11 @@ pub fn metrics(title: &str, table: &Table, groups: &[Group]) -> Grid {
     Grid {
         title: title.to_owned(),
         header: header("", groups),
-        rows: table.rows.iter().map(|row| row_cells(row.label.clone(), row)).collect(),
+        rows: table
+            .rows
+            .iter()
+            .map(|row| row_cells(row.label.clone(), row))
+            .collect(),
         note: None,
     }
 }
@@ -122,35 +133,66 @@ pub fn sizes(title: &str, histograms: &[Histogram], groups: &[Group]) -> Option<
     if histograms.iter().all(|h| h.count == 0) {
         return None;
     }
-    let mut buckets: Vec<(u64, u64)> =
-        histograms.iter().flat_map(|h| h.buckets.iter().map(|b| (b.low, b.width))).collect();
+    let mut buckets: Vec<(u64, u64)> = histograms
+        .iter()
+        .flat_map(|h| h.buckets.iter().map(|b| (b.low, b.width)))
+        .collect();
     buckets.sort_unstable();
     buckets.dedup();
     let share = |h: &Histogram, low: u64| -> f64 {
-        let count = h.buckets.iter().find(|b| b.low == low).map_or(0, |b| b.count);
-        if h.count == 0 { 0.0 } else { count as f64 / h.count as f64 }
+        let count = h
+            .buckets
+            .iter()
+            .find(|b| b.low == low)
+            .map_or(0, |b| b.count);
+        if h.count == 0 {
+            0.0
+        } else {
+            count as f64 / h.count as f64
+        }
     };
     if buckets.len() > MAX_SIZE_ROWS {
         // Keep the sizes that matter most to any group, in size order.
         let mut ranked: Vec<(f64, (u64, u64))> = buckets
             .iter()
-            .map(|&(low, width)| (histograms.iter().map(|h| share(h, low)).fold(0.0, f64::max), (low, width)))
+            .map(|&(low, width)| {
+                (
+                    histograms.iter().map(|h| share(h, low)).fold(0.0, f64::max),
+                    (low, width),
+                )
+            })
             .collect();
         ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
-        buckets = ranked.into_iter().take(MAX_SIZE_ROWS).map(|(_, b)| b).collect();
+        buckets = ranked
+            .into_iter()
+            .take(MAX_SIZE_ROWS)
+            .map(|(_, b)| b)
+            .collect();
         buckets.sort_unstable();
     }
     let mut rows: Vec<Vec<Cell>> = buckets
         .iter()
         .map(|&(low, width)| {
-            let label = if width <= 1 { format!("{low} B") } else { format!("{low}–{} B", low + width - 1) };
+            let label = if width <= 1 {
+                format!("{low} B")
+            } else {
+                format!("{low}–{} B", low + width - 1)
+            };
             let mut cells = vec![Cell::plain(label)];
             for h in histograms {
-                let count = h.buckets.iter().find(|b| b.low == low).map_or(0, |b| b.count);
+                let count = h
+                    .buckets
+                    .iter()
+                    .find(|b| b.low == low)
+                    .map_or(0, |b| b.count);
                 cells.push(Cell::plain(if h.count == 0 {
                     MISSING.to_owned()
                 } else {
-                    format!("{} ({:.0}%)", units::thousands(count), share(h, low) * 100.0)
+                    format!(
+                        "{} ({:.0}%)",
+                        units::thousands(count),
+                        share(h, low) * 100.0
+                    )
                 }));
             }
             cells
@@ -158,9 +200,19 @@ pub fn sizes(title: &str, histograms: &[Histogram], groups: &[Group]) -> Option<
         .collect();
     let shown: Vec<u64> = histograms
         .iter()
-        .map(|h| h.buckets.iter().filter(|b| buckets.iter().any(|&(low, _)| low == b.low)).map(|b| b.count).sum())
+        .map(|h| {
+            h.buckets
+                .iter()
+                .filter(|b| buckets.iter().any(|&(low, _)| low == b.low))
+                .map(|b| b.count)
+                .sum()
+        })
         .collect();
-    if shown.iter().zip(histograms).any(|(shown, h)| *shown < h.count) {
+    if shown
+        .iter()
+        .zip(histograms)
+        .any(|(shown, h)| *shown < h.count)
+    {
         let mut cells = vec![Cell::plain("other sizes")];
         for (shown, h) in shown.iter().zip(histograms) {
             cells.push(Cell::plain(units::thousands(h.count - shown)));
@@ -169,9 +221,14 @@ pub fn sizes(title: &str, histograms: &[Histogram], groups: &[Group]) -> Option<
     }
     Some(Grid {
         title: title.to_owned(),
-        header: std::iter::once("size".to_owned()).chain(groups.iter().map(|g| g.label.clone())).collect(),
+        header: std::iter::once("size".to_owned())
+            .chain(groups.iter().map(|g| g.label.clone()))
+            .collect(),
         rows,
-        note: Some("calls that moved bytes, summed over each group's runs; sizes below 256 B are exact".to_owned()),
+        note: Some(
+            "calls that moved bytes, summed over each group's runs; sizes below 256 B are exact"
+                .to_owned(),
+        ),
     })
 }
 
@@ -185,7 +242,11 @@ pub fn runs(comparison: &Comparison) -> Grid {
         .enumerate()
         .flat_map(|(index, group)| {
             group.runs.iter().map(move |run| {
-                let label = if baseline && index == 0 { format!("{} (baseline)", run.label) } else { run.label.clone() };
+                let label = if baseline && index == 0 {
+                    format!("{} (baseline)", run.label)
+                } else {
+                    run.label.clone()
+                };
                 let requests = match (&run.requests, &run.requests_from) {
                     (Some(n), Some(from)) => format!("{} ({from})", units::thousands(*n)),
                     (Some(n), None) => units::thousands(*n),
@@ -204,7 +265,9 @@ pub fn runs(comparison: &Comparison) -> Grid {
         .collect();
     Grid {
         title: "Runs".to_owned(),
-        header: ["run", "group", "file", "duration", "requests", "probe"].map(str::to_owned).to_vec(),
+        header: ["run", "group", "file", "duration", "requests", "probe"]
+            .map(str::to_owned)
+            .to_vec(),
         rows,
         note: None,
     }
@@ -221,7 +284,10 @@ pub fn latency_runs(comparison: &Comparison) -> Option<Grid> {
         .flat_map(|g| &g.runs)
         .find_map(|r| r.load.as_ref().map(|l| l.tool.clone()))
         .unwrap_or_else(|| "load".to_owned());
-    let base_stats = |metric: &str| load.row(metric).and_then(|r| r.values.first().copied().flatten());
+    let base_stats = |metric: &str| {
+        load.row(metric)
+            .and_then(|r| r.values.first().copied().flatten())
+    };
     let mut rows = Vec::new();
     for (index, group) in comparison.groups.iter().enumerate() {
         for run in &group.runs {
@@ -250,7 +316,10 @@ pub fn latency_runs(comparison: &Comparison) -> Option<Grid> {
                             let other = Stat::of(&[value])?;
                             let mut row = load.row(metric)?.clone();
                             row.values = vec![Some(base), Some(other)];
-                            row.changes = vec![None, Some(crate::compare::model::Change::between(&base, &other))];
+                            row.changes = vec![
+                                None,
+                                Some(crate::compare::model::Change::between(&base, &other)),
+                            ];
                             Some(row)
                         })
                         .collect(),
@@ -281,7 +350,11 @@ pub fn latency_runs(comparison: &Comparison) -> Option<Grid> {
                     .and_then(|r| r.values.get(index).copied().flatten())
                     .map_or_else(|| MISSING.to_owned(), |s| units::value(unit, s.mean))
             };
-            let differences = if index == 0 { String::new() } else { verdict::latency_phrase(load, index).unwrap_or_default() };
+            let differences = if index == 0 {
+                String::new()
+            } else {
+                verdict::latency_phrase(load, index).unwrap_or_default()
+            };
             rows.push(vec![
                 Cell::plain(format!("{} (mean of {})", group.label, group.runs.len())),
                 Cell::plain(mean("average_ns")),
@@ -299,9 +372,20 @@ pub fn latency_runs(comparison: &Comparison) -> Option<Grid> {
     let first = format!("{tool} run");
     Some(Grid {
         title: format!("Request latency ({tool})"),
-        header: [first.as_str(), "Average", "P50", "P75", "P90", "P99", "P99.9", "QPS", "Errors", "Differences"]
-            .map(str::to_owned)
-            .to_vec(),
+        header: [
+            first.as_str(),
+            "Average",
+            "P50",
+            "P75",
+            "P90",
+            "P99",
+            "P99.9",
+            "QPS",
+            "Errors",
+            "Differences",
+        ]
+        .map(str::to_owned)
+        .to_vec(),
         rows,
         note: None,
     })

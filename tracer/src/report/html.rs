@@ -79,7 +79,10 @@ fn cdf(histogram: &Histogram) -> Vec<(f64, f64)> {
     }
     for bucket in &histogram.buckets {
         seen += bucket.count;
-        points.push((((bucket.low + bucket.width) as f64).log10(), seen as f64 / histogram.count as f64));
+        points.push((
+            ((bucket.low + bucket.width) as f64).log10(),
+            seen as f64 / histogram.count as f64,
+        ));
     }
     points
 }
@@ -92,11 +95,21 @@ fn size_chart(title: &str, histograms: &[Histogram], labels: &[String]) -> Optio
         return None;
     }
     let share = |h: &Histogram, low: u64| {
-        let count = h.buckets.iter().find(|b| b.low == low).map_or(0, |b| b.count);
-        if h.count == 0 { 0.0 } else { count as f64 * 100.0 / h.count as f64 }
+        let count = h
+            .buckets
+            .iter()
+            .find(|b| b.low == low)
+            .map_or(0, |b| b.count);
+        if h.count == 0 {
+            0.0
+        } else {
+            count as f64 * 100.0 / h.count as f64
+        }
     };
-    let mut buckets: Vec<(u64, u64)> =
-        histograms.iter().flat_map(|h| h.buckets.iter().map(|b| (b.low, b.width))).collect();
+    let mut buckets: Vec<(u64, u64)> = histograms
+        .iter()
+        .flat_map(|h| h.buckets.iter().map(|b| (b.low, b.width)))
+        .collect();
     buckets.sort_unstable();
     buckets.dedup();
     if buckets.len() > CHART_SIZE_BUCKETS {
@@ -109,12 +122,23 @@ fn size_chart(title: &str, histograms: &[Histogram], labels: &[String]) -> Optio
     }
     let categories: Vec<String> = buckets
         .iter()
-        .map(|&(low, width)| if width <= 1 { format!("{low} B") } else { format!("{low}–{} B", low + width - 1) })
+        .map(|&(low, width)| {
+            if width <= 1 {
+                format!("{low} B")
+            } else {
+                format!("{low}–{} B", low + width - 1)
+            }
+        })
         .collect();
     let series: Vec<(String, Vec<f64>)> = histograms
         .iter()
         .zip(labels)
-        .map(|(h, label)| (label.clone(), buckets.iter().map(|&(low, _)| share(h, low)).collect()))
+        .map(|(h, label)| {
+            (
+                label.clone(),
+                buckets.iter().map(|&(low, _)| share(h, low)).collect(),
+            )
+        })
         .collect();
     charts::bars(title, "% of calls", &categories, &series)
 }
@@ -124,7 +148,15 @@ pub(super) fn render(comparison: &Comparison) -> String {
     let title = match comparison.groups.as_slice() {
         [only] => format!("tracer report: {}", only.label),
         [base, others @ ..] => {
-            format!("tracer compare: {} (baseline) vs {}", base.label, others.iter().map(|g| g.label.as_str()).collect::<Vec<_>>().join(", "))
+            format!(
+                "tracer compare: {} (baseline) vs {}",
+                base.label,
+                others
+                    .iter()
+                    .map(|g| g.label.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
         }
         [] => "tracer report".to_owned(),
     };
@@ -164,51 +196,126 @@ pub(super) fn render(comparison: &Comparison) -> String {
                 ];
                 Some(Series {
                     label: run.label.clone(),
-                    points: points.iter().map(|&(ns, q)| (ns.max(1.0).log10(), q)).collect(),
+                    points: points
+                        .iter()
+                        .map(|&(ns, q)| (ns.max(1.0).log10(), q))
+                        .collect(),
                 })
             })
             .collect();
         figure(
             &mut out,
-            charts::lines("Request latency CDF (load generator percentiles)", "latency", "share of requests", Axis::Log10Nanoseconds, &series),
+            charts::lines(
+                "Request latency CDF (load generator percentiles)",
+                "latency",
+                "share of requests",
+                Axis::Log10Nanoseconds,
+                &series,
+            ),
         );
     }
 
-    let runs: Vec<_> = comparison.groups.iter().flat_map(|g| &g.runs).filter(|r| !r.intervals.is_empty()).collect();
+    let runs: Vec<_> = comparison
+        .groups
+        .iter()
+        .flat_map(|g| &g.runs)
+        .filter(|r| !r.intervals.is_empty())
+        .collect();
     if !runs.is_empty() {
         out.push_str("<h2>Over time</h2>\n");
         let rate: Vec<Series> = runs
             .iter()
-            .map(|r| Series { label: r.label.clone(), points: r.intervals.iter().map(|p| (p.end_s, p.syscalls_per_s)).collect() })
+            .map(|r| Series {
+                label: r.label.clone(),
+                points: r
+                    .intervals
+                    .iter()
+                    .map(|p| (p.end_s, p.syscalls_per_s))
+                    .collect(),
+            })
             .collect();
-        figure(&mut out, charts::lines("I/O syscalls per second (all traced processes)", "seconds", "syscalls/s", Axis::Plain, &rate));
+        figure(
+            &mut out,
+            charts::lines(
+                "I/O syscalls per second (all traced processes)",
+                "seconds",
+                "syscalls/s",
+                Axis::Plain,
+                &rate,
+            ),
+        );
         let cpu: Vec<Series> = runs
             .iter()
-            .map(|r| Series { label: r.label.clone(), points: r.intervals.iter().map(|p| (p.end_s, p.cores)).collect() })
+            .map(|r| Series {
+                label: r.label.clone(),
+                points: r.intervals.iter().map(|p| (p.end_s, p.cores)).collect(),
+            })
             .collect();
-        figure(&mut out, charts::lines("CPU (cores used by the targets)", "seconds", "cores", Axis::Plain, &cpu));
+        figure(
+            &mut out,
+            charts::lines(
+                "CPU (cores used by the targets)",
+                "seconds",
+                "cores",
+                Axis::Plain,
+                &cpu,
+            ),
+        );
     }
 
     for section in &comparison.sections {
         let _ = writeln!(out, "<h2>{}</h2>", escape(&section.name));
-        table(&mut out, &grid::metrics("I/O, write coalescing and CPU", &section.table, &comparison.groups));
-        for (name, histograms) in [("read", &section.read_sizes), ("write", &section.write_sizes)] {
-            figure(&mut out, size_chart(&format!("{}: {name} payload sizes", section.name), histograms, &labels));
-            if let Some(sizes) = grid::sizes(&format!("{name} payload sizes"), histograms, &comparison.groups) {
+        table(
+            &mut out,
+            &grid::metrics(
+                "I/O, write coalescing and CPU",
+                &section.table,
+                &comparison.groups,
+            ),
+        );
+        for (name, histograms) in [
+            ("read", &section.read_sizes),
+            ("write", &section.write_sizes),
+        ] {
+            figure(
+                &mut out,
+                size_chart(
+                    &format!("{}: {name} payload sizes", section.name),
+                    histograms,
+                    &labels,
+                ),
+            );
+            if let Some(sizes) = grid::sizes(
+                &format!("{name} payload sizes"),
+                histograms,
+                &comparison.groups,
+            ) {
                 table(&mut out, &sizes);
             }
         }
         let mut latency: Vec<Series> = Vec::new();
-        for (name, histograms) in [("reads", &section.read_latency), ("writes", &section.write_latency)] {
+        for (name, histograms) in [
+            ("reads", &section.read_latency),
+            ("writes", &section.write_latency),
+        ] {
             for (histogram, label) in histograms.iter().zip(&labels) {
                 if histogram.count > 0 {
-                    latency.push(Series { label: format!("{label} {name}"), points: cdf(histogram) });
+                    latency.push(Series {
+                        label: format!("{label} {name}"),
+                        points: cdf(histogram),
+                    });
                 }
             }
         }
         figure(
             &mut out,
-            charts::lines(&format!("{}: syscall latency CDF", section.name), "latency", "share of calls", Axis::Log10Nanoseconds, &latency),
+            charts::lines(
+                &format!("{}: syscall latency CDF", section.name),
+                "latency",
+                "share of calls",
+                Axis::Log10Nanoseconds,
+                &latency,
+            ),
         );
         if let Some(syscalls) = grid::syscalls(section, &comparison.groups) {
             table(&mut out, &syscalls);

@@ -19,7 +19,13 @@ fn grid(out: &mut String, grid: &Grid, level: &str) {
         .header
         .iter()
         .enumerate()
-        .map(|(i, h)| if i == 0 || words.contains(&h.as_str()) { "---" } else { "---:" })
+        .map(|(i, h)| {
+            if i == 0 || words.contains(&h.as_str()) {
+                "---"
+            } else {
+                "---:"
+            }
+        })
         .collect();
     let _ = writeln!(out, "| {} |", rule.join(" | "));
     for row in &grid.rows {
@@ -39,7 +45,11 @@ pub(super) fn render(comparison: &Comparison) -> String {
         [base, others @ ..] => format!(
             "tracer compare: {} (baseline) vs {}",
             base.label,
-            others.iter().map(|g| g.label.as_str()).collect::<Vec<_>>().join(", ")
+            others
+                .iter()
+                .map(|g| g.label.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
         [] => "tracer report".to_owned(),
     };
@@ -55,11 +65,20 @@ pub(super) fn render(comparison: &Comparison) -> String {
         grid(&mut out, &latency, "###");
     }
     for section in &comparison.sections {
-        grid(&mut out, &grid::metrics(&section.name, &section.table, &comparison.groups), "###");
-        for (name, histograms) in [("read", &section.read_sizes), ("write", &section.write_sizes)] {
-            if let Some(sizes) =
-                grid::sizes(&format!("{}: {name} payload sizes", section.name), histograms, &comparison.groups)
-            {
+        grid(
+            &mut out,
+            &grid::metrics(&section.name, &section.table, &comparison.groups),
+            "###",
+        );
+        for (name, histograms) in [
+            ("read", &section.read_sizes),
+            ("write", &section.write_sizes),
+        ] {
+            if let Some(sizes) = grid::sizes(
+                &format!("{}: {name} payload sizes", section.name),
+                histograms,
+                &comparison.groups,
+            ) {
                 grid(&mut out, &sizes, "####");
             }
         }

@@ -39,7 +39,7 @@ pub enum Format {
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum Color {
-    /// Colour when writing text to a terminal and NO_COLOR is not set.
+    /// Colour when writing text to a terminal and `NO_COLOR` is not set.
     #[default]
     Auto,
     Always,
@@ -78,7 +78,13 @@ pub struct ReportArgs {
 pub fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
     let loads: Vec<PathBuf> = args.load.iter().cloned().collect();
     let inputs = crate::compare::read_inputs(std::slice::from_ref(&args.run), &loads)?;
-    let comparison = analyze::summarize(&inputs[0], &Options { group_by_label: false, requests: args.requests });
+    let comparison = analyze::summarize(
+        &inputs[0],
+        &Options {
+            group_by_label: false,
+            requests: args.requests,
+        },
+    );
     emit(&comparison, &args.output)?;
     Ok(ExitCode::SUCCESS)
 }
@@ -115,20 +121,28 @@ pub fn emit(comparison: &Comparison, output: &OutputArgs) -> anyhow::Result<()> 
         }
     };
     let rendered = render(comparison, output.format, color);
-    match &output.output {
-        Some(path) => crate::run::write_atomically(path, rendered.as_bytes()).map_err(|error| {
-            user(ErrorKind::Output, format!("cannot write {}: {error}; choose another -o path", path.display()))
-        }),
-        None => {
-            let mut stdout = std::io::stdout().lock();
-            match stdout.write_all(rendered.as_bytes()).and_then(|()| stdout.flush()) {
-                // A closed pipe (`| head`) is the reader's choice, not a failure.
-                Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => {
-                    Err(user(ErrorKind::Output, format!("cannot write the report to standard output: {error}")))
-                }
-                _ => Ok(()),
-            }
-        }
+    if let Some(path) = &output.output {
+        return crate::run::write_atomically(path, rendered.as_bytes()).map_err(|error| {
+            user(
+                ErrorKind::Output,
+                format!(
+                    "cannot write {}: {error}; choose another -o path",
+                    path.display()
+                ),
+            )
+        });
+    }
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(rendered.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        // A closed pipe (`| head`) is the reader's choice, not a failure.
+        Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => Err(user(
+            ErrorKind::Output,
+            format!("cannot write the report to standard output: {error}"),
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -142,7 +156,16 @@ mod tests {
         direct.load = Some(sample::load(1000, 0.89, 0.85));
         let mut proxy = sample::proxied("ambient", 1000, 300_000_000);
         proxy.load = Some(sample::load(1000, 0.80, 0.81));
-        let inputs = [Input { file: "no-mesh.json".into(), run: direct }, Input { file: "ambient.json".into(), run: proxy }];
+        let inputs = [
+            Input {
+                file: "no-mesh.json".into(),
+                run: direct,
+            },
+            Input {
+                file: "ambient.json".into(),
+                run: proxy,
+            },
+        ];
         compare(&inputs, &Options::default()).unwrap()
     }
 
@@ -152,10 +175,18 @@ mod tests {
         let plain = render(&comparison, Format::Text, false);
         assert!(!plain.contains('\x1b'));
         let width = |start: &str| {
-            plain.lines().find(|l| l.starts_with(start)).map(|l| l.chars().count()).unwrap_or_default()
+            plain
+                .lines()
+                .find(|l| l.starts_with(start))
+                .map(|l| l.chars().count())
+                .unwrap_or_default()
         };
         assert!(width("  I/O syscalls per request") > 0);
-        assert_eq!(width("  I/O syscalls per request"), width("  bytes per read"), "{plain}");
+        assert_eq!(
+            width("  I/O syscalls per request"),
+            width("  bytes per read"),
+            "{plain}"
+        );
         let colored = render(&comparison, Format::Text, true);
         // Fewer syscalls per request is better (green), more CPU in total is worse (red).
         assert!(colored.contains("\x1b[32m"), "{colored}");
@@ -183,7 +214,9 @@ mod tests {
     #[test]
     fn markdown_has_the_blog_table_and_sizes_side_by_side() {
         let markdown = render(&blog_like(), Format::Markdown, false);
-        assert!(markdown.contains("| fortio run | Average | P50 | P75 | P90 | P99 | P99.9 | QPS | Errors | Differences |"));
+        assert!(markdown.contains(
+            "| fortio run | Average | P50 | P75 | P90 | P99 | P99.9 | QPS | Errors | Differences |"
+        ));
         assert!(markdown.contains("| ambient | 0.80ms | 0.64ms | 0.72ms | 0.81ms | 1.62ms | 2.43ms | 100 | 0 | 11% faster on average and 5% faster on P90 |"), "{markdown}");
         assert!(markdown.contains("| 178 B | 1,000 (50%) | 0 (0%) |"));
         assert!(markdown.contains("| 180 B | 1,000 (50%) | 0 (0%) |"));
@@ -194,14 +227,23 @@ mod tests {
 
     #[test]
     fn json_is_versioned_and_carries_the_numbers() {
-        let value: serde_json::Value = serde_json::from_str(&render(&blog_like(), Format::Json, false)).unwrap();
+        let value: serde_json::Value =
+            serde_json::from_str(&render(&blog_like(), Format::Json, false)).unwrap();
         assert_eq!(value["kind"], "tracer-comparison");
         assert_eq!(value["schema"], 1);
         let rows = value["sections"][0]["table"]["rows"].as_array().unwrap();
-        let factor = rows.iter().find(|r| r["metric"] == "coalescing_factor").unwrap();
+        let factor = rows
+            .iter()
+            .find(|r| r["metric"] == "coalescing_factor")
+            .unwrap();
         assert_eq!(factor["values"][1]["mean"], 2.0);
         assert_eq!(value["groups"][1]["runs"][0]["requests"], 1000);
-        assert!(value["verdict"][0].as_str().unwrap().starts_with("ambient vs no-mesh"));
+        assert!(
+            value["verdict"][0]
+                .as_str()
+                .unwrap()
+                .starts_with("ambient vs no-mesh")
+        );
     }
 
     #[test]
@@ -211,7 +253,10 @@ mod tests {
         // Request CDF, syscalls over time, CPU over time; per section read and write sizes and a latency CDF.
         let charts = html.matches("<svg").count();
         assert_eq!(charts, 3 + 3 * 3, "{charts} charts");
-        assert!(html.contains("no-mesh: read payload sizes") || html.contains("client: read payload sizes"));
+        assert!(
+            html.contains("no-mesh: read payload sizes")
+                || html.contains("client: read payload sizes")
+        );
         // Bars of both groups in their colours, and lines.
         assert!(html.contains("fill=\"#0072B2\"") && html.contains("fill=\"#D55E00\""));
         assert!(html.contains("<polyline"));
@@ -224,9 +269,18 @@ mod tests {
     fn summary_lists_directions_syscalls_cpu_losses_and_probe() {
         let mut run = sample::proxied("ambient", 1000, 300_000_000);
         let summary = summary_text(&run, false);
-        assert!(summary.contains("probe mechanism raw_tracepoint"), "{summary}");
-        assert!(summary.contains("client (pid 200, target client)"), "{summary}");
-        assert!(summary.contains("reads  1,000 calls, 358,000 B, 358 B/call"), "{summary}");
+        assert!(
+            summary.contains("probe mechanism raw_tracepoint"),
+            "{summary}"
+        );
+        assert!(
+            summary.contains("client (pid 200, target client)"),
+            "{summary}"
+        );
+        assert!(
+            summary.contains("reads  1,000 calls, 358,000 B, 358 B/call"),
+            "{summary}"
+        );
         assert!(summary.contains("recvfrom"), "{summary}");
         assert!(summary.contains("CPU: 0.300 core-s"), "{summary}");
         assert!(summary.contains("losses: none"), "{summary}");
@@ -237,8 +291,17 @@ mod tests {
 
     #[test]
     fn a_single_run_report_renders_in_every_format() {
-        let input = Input { file: "one.json".into(), run: sample::direct("direct", 10, 1_000_000) };
-        let summary = analyze::summarize(&input, &Options { group_by_label: false, requests: Some(10) });
+        let input = Input {
+            file: "one.json".into(),
+            run: sample::direct("direct", 10, 1_000_000),
+        };
+        let summary = analyze::summarize(
+            &input,
+            &Options {
+                group_by_label: false,
+                requests: Some(10),
+            },
+        );
         for format in [Format::Text, Format::Markdown, Format::Json, Format::Html] {
             let out = render(&summary, format, false);
             assert!(out.contains("direct"), "{format:?}: {out}");

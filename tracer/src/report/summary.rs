@@ -16,7 +16,11 @@ const TOP_FDS: usize = 5;
 #[must_use]
 pub fn summary_text(run: &Run, color: bool) -> String {
     let mut out = String::new();
-    let label = run.label.as_deref().map(|l| format!(" \"{l}\"")).unwrap_or_default();
+    let label = run
+        .label
+        .as_deref()
+        .map(|l| format!(" \"{l}\""))
+        .unwrap_or_default();
     let _ = writeln!(
         out,
         "tracer: run{label} lasted {} (ended: {:?}), {} process(es), probe mechanism {}",
@@ -53,7 +57,11 @@ pub fn summary_text(run: &Run, color: bool) -> String {
             out,
             "losses: calls not counted {}, calls without fd detail {}, histogram samples dropped {}, \
              entries not remembered {}, children not traced {}, exits not recorded {}",
-            l.calls_lost, l.fd_keys_overflowed, l.histogram_samples_lost, l.in_flight_full, l.children_not_traced,
+            l.calls_lost,
+            l.fd_keys_overflowed,
+            l.histogram_samples_lost,
+            l.in_flight_full,
+            l.children_not_traced,
             l.exits_not_recorded
         );
     }
@@ -70,18 +78,28 @@ pub fn summary_text(run: &Run, color: bool) -> String {
 }
 
 fn process_summary(out: &mut String, run: &Run, process: &Process, color: bool) {
-    let target = run.targets.get(process.target).map_or("?", |t| t.name.as_str());
+    let target = run
+        .targets
+        .get(process.target)
+        .map_or("?", |t| t.name.as_str());
     let exited = process
         .exited_after_ns
         .map(|ns| format!(", exited after {}", units::duration_ns(ns as f64)))
         .unwrap_or_default();
-    let _ = writeln!(out, "\n{} (pid {}, target {target}{exited})", process.name, process.pid);
+    let _ = writeln!(
+        out,
+        "\n{} (pid {}, target {target}{exited})",
+        process.name, process.pid
+    );
     for (direction, name) in [(Direction::Read, "reads "), (Direction::Write, "writes")] {
         let totals = process.totals(direction);
         if totals.calls == 0 {
             continue;
         }
-        let per_call = totals.bytes_per_call().map_or_else(|| "—".to_owned(), |b| format!("{} B/call", units::number(b)));
+        let per_call = totals.bytes_per_call().map_or_else(
+            || "—".to_owned(),
+            |b| format!("{} B/call", units::number(b)),
+        );
         let _ = writeln!(
             out,
             "  {name} {} calls, {} B, {per_call}, {} errors ({} EAGAIN), {} returned 0",
@@ -100,11 +118,19 @@ fn process_summary(out: &mut String, run: &Run, process: &Process, color: bool) 
             .map(|s| {
                 error = error.max(s.latency.max_relative_error);
                 let successful = s.calls.saturating_sub(s.errors + s.zero_returns);
-                let per_call = if successful > 0 { units::number(s.bytes as f64 / successful as f64) } else { "—".to_owned() };
+                let per_call = if successful > 0 {
+                    units::number(s.bytes as f64 / successful as f64)
+                } else {
+                    "—".to_owned()
+                };
                 let errors = if s.errnos.is_empty() {
                     units::thousands(s.errors)
                 } else {
-                    let names: Vec<String> = s.errnos.iter().map(|e| format!("{} {}", e.name, e.count)).collect();
+                    let names: Vec<String> = s
+                        .errnos
+                        .iter()
+                        .map(|e| format!("{} {}", e.name, e.count))
+                        .collect();
                     format!("{} ({})", units::thousands(s.errors), names.join(", "))
                 };
                 let cells = [
@@ -116,14 +142,24 @@ fn process_summary(out: &mut String, run: &Run, process: &Process, color: bool) 
                     units::duration_ns(s.latency.percentiles.p50 as f64),
                     units::duration_ns(s.latency.percentiles.p99 as f64),
                 ];
-                cells.into_iter().map(|text| Cell { text, tone: Tone::Plain }).collect()
+                cells
+                    .into_iter()
+                    .map(|text| Cell {
+                        text,
+                        tone: Tone::Plain,
+                    })
+                    .collect()
             })
             .collect();
         text::grid(
             out,
             &Grid {
                 title: String::new(),
-                header: ["syscall", "calls", "bytes", "B/call", "errors", "p50", "p99"].map(str::to_owned).to_vec(),
+                header: [
+                    "syscall", "calls", "bytes", "B/call", "errors", "p50", "p99",
+                ]
+                .map(str::to_owned)
+                .to_vec(),
                 rows,
                 note: Some(format!("latency percentiles within ±{:.1}%", error * 100.0)),
             },
@@ -135,7 +171,7 @@ fn process_summary(out: &mut String, run: &Run, process: &Process, color: bool) 
         }
     }
     let mut fds: Vec<_> = process.fds.iter().collect();
-    fds.sort_by(|a, b| b.calls.cmp(&a.calls));
+    fds.sort_by_key(|fd| std::cmp::Reverse(fd.calls));
     if !fds.is_empty() {
         let _ = writeln!(out, "  busiest fds:");
         for fd in fds.iter().take(TOP_FDS) {

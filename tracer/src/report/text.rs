@@ -80,7 +80,11 @@ pub(super) fn render(comparison: &Comparison, color: bool) -> String {
         [base, others @ ..] => format!(
             "tracer compare: {} (baseline) vs {}",
             base.label,
-            others.iter().map(|g| g.label.as_str()).collect::<Vec<_>>().join(", ")
+            others
+                .iter()
+                .map(|g| g.label.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
         [] => "tracer report".to_owned(),
     };
@@ -97,7 +101,15 @@ pub(super) fn render(comparison: &Comparison, color: bool) -> String {
         grid(&mut out, &latency, color);
     }
     if let Some(load) = &comparison.load {
-        grid(&mut out, &grid::metrics("Request latency and rate, per group", load, &comparison.groups), color);
+        grid(
+            &mut out,
+            &grid::metrics(
+                "Request latency and rate, per group",
+                load,
+                &comparison.groups,
+            ),
+            color,
+        );
     }
     for section in &comparison.sections {
         let pids = section
@@ -106,16 +118,36 @@ pub(super) fn render(comparison: &Comparison, color: bool) -> String {
             .zip(&comparison.groups)
             .filter(|(pids, _)| !pids.is_empty())
             .map(|(pids, group)| {
-                format!("{} {}", group.label, pids.iter().map(u32::to_string).collect::<Vec<_>>().join(","))
+                format!(
+                    "{} {}",
+                    group.label,
+                    pids.iter()
+                        .map(u32::to_string)
+                        .collect::<Vec<_>>()
+                        .join(",")
+                )
             })
             .collect::<Vec<_>>()
             .join("; ");
-        let title = if pids.is_empty() { section.name.clone() } else { format!("{} (pids: {pids})", section.name) };
-        grid(&mut out, &grid::metrics(&title, &section.table, &comparison.groups), color);
-        for (name, histograms) in [("read", &section.read_sizes), ("write", &section.write_sizes)] {
-            if let Some(sizes) =
-                grid::sizes(&format!("{}: {name} payload sizes", section.name), histograms, &comparison.groups)
-            {
+        let title = if pids.is_empty() {
+            section.name.clone()
+        } else {
+            format!("{} (pids: {pids})", section.name)
+        };
+        grid(
+            &mut out,
+            &grid::metrics(&title, &section.table, &comparison.groups),
+            color,
+        );
+        for (name, histograms) in [
+            ("read", &section.read_sizes),
+            ("write", &section.write_sizes),
+        ] {
+            if let Some(sizes) = grid::sizes(
+                &format!("{}: {name} payload sizes", section.name),
+                histograms,
+                &comparison.groups,
+            ) {
                 grid(&mut out, &sizes, color);
             }
         }

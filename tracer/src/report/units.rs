@@ -20,7 +20,11 @@ pub fn thousands(value: u64) -> String {
 pub fn number(value: f64) -> String {
     let magnitude = value.abs();
     if magnitude >= 1000.0 {
-        #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "display of a non-negative count")]
+        #[expect(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "display of a non-negative count"
+        )]
         let whole = magnitude.round() as u64;
         let sign = if value < 0.0 { "-" } else { "" };
         format!("{sign}{}", thousands(whole))
@@ -59,14 +63,21 @@ pub fn milliseconds(ns: f64) -> String {
 pub fn value(unit: Unit, value: f64) -> String {
     match unit {
         Unit::Count => {
-            #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "counts are whole and non-negative")]
+            #[expect(
+                clippy::cast_possible_truncation,
+                clippy::cast_sign_loss,
+                reason = "counts are whole and non-negative"
+            )]
             let whole = value.round().max(0.0) as u64;
             // A mean over runs may not be whole.
-            if (value - value.round()).abs() > 1e-9 { number(value) } else { thousands(whole) }
+            if (value - value.round()).abs() > 1e-9 {
+                number(value)
+            } else {
+                thousands(whole)
+            }
         }
         Unit::PerSecond => format!("{}/s", number(value)),
-        Unit::RequestsPerSecond => number(value),
-        Unit::PerRequest => number(value),
+        Unit::RequestsPerSecond | Unit::PerRequest => number(value),
         Unit::Bytes => format!("{} B", number(value)),
         Unit::Factor => format!("{value:.2}×"),
         Unit::Share => format!("{:.1}%", value * 100.0),
@@ -100,7 +111,9 @@ pub fn change(unit: Unit, change: &Change) -> String {
     if unit == Unit::Factor {
         return String::new();
     }
-    let Some(percent) = change.percent else { return "new".to_owned() };
+    let Some(percent) = change.percent else {
+        return "new".to_owned();
+    };
     let mut text = if percent.abs() < 0.5 {
         "same".to_owned()
     } else if percent.abs() >= 1000.0 {
@@ -130,9 +143,18 @@ mod tests {
         assert_eq!(milliseconds(890_000.0), "0.89ms");
         assert_eq!(value(Unit::Share, 0.125), "12.5%");
         assert_eq!(value(Unit::Count, 2.5), "2.50");
-        let two_runs = Stat { mean: 10.0, min: 9.0, max: 11.0, runs: 2 };
+        let two_runs = Stat {
+            mean: 10.0,
+            min: 9.0,
+            max: 11.0,
+            runs: 2,
+        };
         assert_eq!(stat(Unit::PerRequest, &two_runs), "10.0 ±1.00");
-        let noisy = Change { percent: Some(-25.0), factor: Some(0.75), within_noise: Some(true) };
+        let noisy = Change {
+            percent: Some(-25.0),
+            factor: Some(0.75),
+            within_noise: Some(true),
+        };
         assert_eq!(change(Unit::Count, &noisy), "−25% (noise)");
     }
 }
