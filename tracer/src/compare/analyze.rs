@@ -798,6 +798,18 @@ fn scopes(grouped: &[(String, Vec<&Input>)]) -> Vec<Scope> {
     };
     let (mut common, others): (Vec<Scope>, Vec<Scope>) =
         scopes.into_iter().partition(in_every_group);
+    // The busiest common process first: the verdict speaks about it (the load generator or
+    // the app, not the shell that started it).
+    let baseline_calls = |scope: &Scope| -> u64 {
+        grouped[0]
+            .1
+            .iter()
+            .filter_map(|input| aggregate(&input.run, scope))
+            .flat_map(|a| a.syscalls.into_values())
+            .map(|s| s.calls)
+            .sum()
+    };
+    common.sort_by_cached_key(|scope| std::cmp::Reverse(baseline_calls(scope)));
     common.extend(others);
     common
 }
@@ -1119,6 +1131,30 @@ mod tests {
             .changes[1]
             .unwrap();
         assert_eq!(io.percent, Some(0.0));
+    }
+
+    #[test]
+    fn the_busiest_common_process_comes_first() {
+        let with_shell = |mut run: Run| {
+            let shell = sample::process(
+                99,
+                "sh",
+                0,
+                vec![sample::syscall("read", Direction::Read, &[(10, 3)], 0, 0, 1_000)],
+                1,
+                10,
+            );
+            run.processes.insert(0, shell);
+            input(run)
+        };
+        let inputs = [
+            with_shell(sample::direct("direct", 100, 1)),
+            with_shell(sample::direct("again", 100, 1)),
+        ];
+        let comparison = compare(&inputs, &Options::default()).unwrap();
+        let names: Vec<&str> = comparison.sections.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["client", "sh (target client)", "all traced processes"]);
+        assert!(comparison.verdict[0].starts_with("again vs direct: client:"), "{:?}", comparison.verdict);
     }
 
     #[test]
