@@ -116,6 +116,12 @@ fn group(inputs: &[Input], by_label: bool) -> Grouped<'_> {
     for input in inputs {
         let label = run_label(input);
         if !by_label {
+            // Two runs recorded with the same --label still need telling apart.
+            let label = if groups.iter().any(|(existing, _)| *existing == label) {
+                format!("{label} ({})", input.file)
+            } else {
+                label
+            };
             groups.push((label, vec![input]));
             continue;
         }
@@ -1155,6 +1161,17 @@ mod tests {
         let names: Vec<&str> = comparison.sections.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(names, ["client", "sh (target client)", "all traced processes"]);
         assert!(comparison.verdict[0].starts_with("again vs direct: client:"), "{:?}", comparison.verdict);
+    }
+
+    #[test]
+    fn runs_with_the_same_label_are_told_apart_by_file() {
+        let inputs = [
+            input(sample::direct("direct", 10, 1)),
+            Input { file: "second.json".into(), run: sample::direct("direct", 10, 1) },
+        ];
+        let comparison = compare(&inputs, &Options::default()).unwrap();
+        let labels: Vec<&str> = comparison.groups.iter().map(|g| g.label.as_str()).collect();
+        assert_eq!(labels, ["direct", "direct (second.json)"]);
     }
 
     #[test]
