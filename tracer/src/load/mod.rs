@@ -289,6 +289,17 @@ mod tests {
     }
 
     #[test]
+    fn an_oha_run_without_any_response_is_refused() {
+        let text = include_str!("../../tests/fixtures/oha-all-failed.json");
+        let message = message(&parse(text, Path::new("o.json")).unwrap_err());
+        assert!(
+            message.starts_with("o.json: oha got no response to any of its 20 requests"),
+            "{message}"
+        );
+        assert!(message.contains("Connection refused"), "{message}");
+    }
+
+    #[test]
     fn import_records_the_source_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("oha.json");
