@@ -568,6 +568,10 @@ fn load_values(run: &Run) -> Values {
         values.insert("requests", load.requests as f64);
         values.insert("errors", load.errors as f64);
         values.insert("qps", load.qps);
+        if !has_latency(load) {
+            // `record --requests N` gives a count without a latency.
+            return values;
+        }
         values.insert("average_ns", latency.average_ns);
         values.insert("p50_ns", latency.p50_ns as f64);
         values.insert("p75_ns", latency.p75_ns as f64);
@@ -576,6 +580,12 @@ fn load_values(run: &Run) -> Values {
         values.insert("p999_ns", latency.p999_ns as f64);
     }
     values
+}
+
+/// Whether a load result measured request latency (a bare request count does not).
+#[must_use]
+pub fn has_latency(load: &crate::run::LoadResult) -> bool {
+    load.latency.p50_ns > 0 || load.latency.average_ns > 0.0
 }
 
 /// Builds rows from per-group, per-run values: mean and spread per group, change against
@@ -1063,6 +1073,34 @@ mod tests {
     }
 
     #[test]
+    fn a_bare_request_count_gives_per_request_values_but_no_latency() {
+        let counted = |mut run: Run| {
+            run.load = Some(crate::run::LoadResult {
+                tool: "manual".into(),
+                requests: 1000,
+                ..crate::run::LoadResult::default()
+            });
+            input(run)
+        };
+        let inputs = [
+            counted(sample::direct("direct", 1000, 400_000_000)),
+            counted(sample::proxied("proxy", 1000, 300_000_000)),
+        ];
+        let comparison = compare(&inputs, &Options::default()).unwrap();
+        assert_eq!(
+            mean(&comparison.sections[0], "read_calls_per_request", 1),
+            1.0
+        );
+        let load = comparison.load.as_ref().unwrap();
+        assert!(load.row("requests").is_some() && load.row("p50_ns").is_none());
+        assert!(
+            !comparison.verdict[0].contains("latency"),
+            "{:?}",
+            comparison.verdict
+        );
+    }
+
+    #[test]
     fn verdict_states_syscalls_bytes_cpu_and_latency_in_words() {
         let mut direct = sample::direct("no-mesh", 1000, 400_000_000);
         direct.load = Some(sample::load(1000, 0.89, 0.85));
@@ -1146,7 +1184,14 @@ mod tests {
                 99,
                 "sh",
                 0,
-                vec![sample::syscall("read", Direction::Read, &[(10, 3)], 0, 0, 1_000)],
+                vec![sample::syscall(
+                    "read",
+                    Direction::Read,
+                    &[(10, 3)],
+                    0,
+                    0,
+                    1_000,
+                )],
                 1,
                 10,
             );
@@ -1158,16 +1203,30 @@ mod tests {
             with_shell(sample::direct("again", 100, 1)),
         ];
         let comparison = compare(&inputs, &Options::default()).unwrap();
-        let names: Vec<&str> = comparison.sections.iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(names, ["client", "sh (target client)", "all traced processes"]);
-        assert!(comparison.verdict[0].starts_with("again vs direct: client:"), "{:?}", comparison.verdict);
+        let names: Vec<&str> = comparison
+            .sections
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect();
+        assert_eq!(
+            names,
+            ["client", "sh (target client)", "all traced processes"]
+        );
+        assert!(
+            comparison.verdict[0].starts_with("again vs direct: client:"),
+            "{:?}",
+            comparison.verdict
+        );
     }
 
     #[test]
     fn runs_with_the_same_label_are_told_apart_by_file() {
         let inputs = [
             input(sample::direct("direct", 10, 1)),
-            Input { file: "second.json".into(), run: sample::direct("direct", 10, 1) },
+            Input {
+                file: "second.json".into(),
+                run: sample::direct("direct", 10, 1),
+            },
         ];
         let comparison = compare(&inputs, &Options::default()).unwrap();
         let labels: Vec<&str> = comparison.groups.iter().map(|g| g.label.as_str()).collect();

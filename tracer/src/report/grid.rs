@@ -2,6 +2,7 @@
 //! Markdown and HTML lay out the same content each in their own way.
 use crate::{
     compare::{
+        analyze,
         model::{Comparison, Group, Row, Stat, Table, Unit},
         verdict,
     },
@@ -277,7 +278,10 @@ pub fn runs(comparison: &Comparison) -> Grid {
 /// several runs) with Average, P50, P75, P90, P99 and the differences against the baseline.
 #[must_use]
 pub fn latency_runs(comparison: &Comparison) -> Option<Grid> {
-    let load = comparison.load.as_ref()?;
+    let load = comparison
+        .load
+        .as_ref()
+        .filter(|load| load.row("p50_ns").is_some())?;
     let tool = comparison
         .groups
         .iter()
@@ -291,10 +295,10 @@ pub fn latency_runs(comparison: &Comparison) -> Option<Grid> {
     let mut rows = Vec::new();
     for (index, group) in comparison.groups.iter().enumerate() {
         for run in &group.runs {
-            let Some(result) = &run.load else {
+            let Some(result) = run.load.as_ref().filter(|l| analyze::has_latency(l)) else {
                 let mut cells = vec![Cell::plain(run.label.clone())];
                 cells.extend((0..8).map(|_| Cell::plain(MISSING)));
-                cells.push(Cell::plain("no load-generator result"));
+                cells.push(Cell::plain("no request latency"));
                 rows.push(cells);
                 continue;
             };

@@ -7,7 +7,10 @@ use super::{
     charts::{self, Axis, Series},
     grid::{self, Grid, Tone},
 };
-use crate::{compare::model::Comparison, hist::Histogram};
+use crate::{
+    compare::{analyze, model::Comparison},
+    hist::Histogram,
+};
 
 fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -184,7 +187,11 @@ pub(super) fn render(comparison: &Comparison) -> String {
             .iter()
             .flat_map(|g| &g.runs)
             .filter_map(|run| {
-                let l = &run.load.as_ref()?.latency;
+                let l = &run
+                    .load
+                    .as_ref()
+                    .filter(|l| analyze::has_latency(l))?
+                    .latency;
                 let points = [
                     (l.min_ns as f64, 0.0),
                     (l.p50_ns as f64, 0.5),
