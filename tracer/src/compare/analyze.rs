@@ -182,6 +182,17 @@ struct Aggregate {
     syscalls: BTreeMap<String, SyscallStats>,
     on_cpu_ns: Option<u64>,
     peak_cores: Option<f64>,
+    /// Read-like calls on fds known to be sockets (from the per-fd breakdown).
+    socket_reads: crate::run::DirectionTotals,
+}
+
+/// Whether an fd kind is a socket, where write coalescing shows.
+fn is_socket(kind: crate::run::FdKind) -> bool {
+    use crate::run::FdKind;
+    matches!(
+        kind,
+        FdKind::Tcp | FdKind::Udp | FdKind::Unix | FdKind::Socket
+    )
 }
 
 fn merge_stats(into: &mut SyscallStats, from: &SyscallStats) {
@@ -219,6 +230,19 @@ fn aggregate(run: &Run, scope: &Scope) -> Option<Aggregate> {
     let mut cores_series: Vec<f64> = Vec::new();
     for process in &processes {
         aggregate.pids.push(process.pid);
+        for fd in process.fds.iter().filter(|fd| is_socket(fd.kind)) {
+            if process
+                .syscall(&fd.syscall)
+                .is_some_and(|s| s.direction == Direction::Read)
+            {
+                let totals = &mut aggregate.socket_reads;
+                totals.calls += fd.calls;
+                totals.bytes += fd.bytes;
+                totals.errors += fd.errors;
+                totals.eagain += fd.eagain;
+                totals.zero_returns += fd.zero_returns;
+            }
+        }
         for stats in &process.syscalls {
             merge_stats(
                 aggregate.syscalls.entry(stats.syscall.clone()).or_default(),
@@ -339,6 +363,18 @@ const SECTION_SPECS: &[Spec] = &[
     spec(
         "read_bytes_per_call",
         "bytes per read",
+        Unit::Bytes,
+        Better::Higher,
+    ),
+    spec(
+        "socket_read_calls_per_request",
+        "socket reads per request",
+        Unit::PerRequest,
+        Better::Lower,
+    ),
+    spec(
+        "socket_read_bytes_per_call",
+        "bytes per socket read",
         Unit::Bytes,
         Better::Higher,
     ),
@@ -520,6 +556,19 @@ fn put(values: &mut Values, key: &'static str, value: Option<f64>) {
 fn section_values(aggregate: &Aggregate, d: &Denominators) -> Values {
     let mut values = Values::new();
     direction_values(&mut values, aggregate, d);
+    let sockets = &aggregate.socket_reads;
+    if sockets.calls > 0 {
+        put(
+            &mut values,
+            "socket_read_calls_per_request",
+            per_request(sockets.calls as f64, d),
+        );
+        put(
+            &mut values,
+            "socket_read_bytes_per_call",
+            sockets.bytes_per_call(),
+        );
+    }
     if let Some(on_cpu_ns) = aggregate.on_cpu_ns {
         let core_seconds = on_cpu_ns as f64 / 1e9;
         values.insert("cpu_core_seconds", core_seconds);
@@ -635,9 +684,22 @@ fn changes(values: &[Option<Stat>]) -> Vec<Option<Change>> {
 
 /// Fills the coalescing-factor row from the bytes-per-read row: B/read(group) ÷ B/read(base).
 fn fill_coalescing(table: &mut Table) {
-    let bytes = table
-        .row("read_bytes_per_call")
-        .map(|row| row.values.clone());
+    // Socket reads when every group has them (file reads say nothing about coalescing).
+    let socket = table
+        .row("socket_read_bytes_per_call")
+        .filter(|row| row.values.iter().all(Option::is_some));
+    let (bytes, label) = match socket {
+        Some(row) => (
+            Some(row.values.clone()),
+            "coalescing factor (B/socket read ÷ baseline)",
+        ),
+        None => (
+            table
+                .row("read_bytes_per_call")
+                .map(|row| row.values.clone()),
+            "coalescing factor (B/read ÷ baseline)",
+        ),
+    };
     let Some(bytes) = bytes.filter(|b| b.len() > 1) else {
         // A factor needs a baseline and another group.
         table.rows.retain(|row| row.metric != "coalescing_factor");
@@ -650,6 +712,7 @@ fn fill_coalescing(table: &mut Table) {
     else {
         return;
     };
+    label.clone_into(&mut row.label);
     let base = bytes[0].map(|s| s.mean).filter(|b| *b > 0.0);
     row.values = bytes
         .iter()
@@ -1095,6 +1158,65 @@ mod tests {
         assert!(load.row("requests").is_some() && load.row("p50_ns").is_none());
         assert!(
             !comparison.verdict[0].contains("latency"),
+            "{:?}",
+            comparison.verdict
+        );
+    }
+
+    #[test]
+    fn coalescing_uses_socket_reads_when_fds_are_known() {
+        use crate::run::{FdKind, FdStats};
+        // The client also reads ten 4 KiB blocks of a file, which must not dilute B/read.
+        let with_file_reads = |mut run: Run, socket_calls: u64, socket_bytes: u64| {
+            let client = &mut run.processes[0];
+            let read = client
+                .syscalls
+                .iter_mut()
+                .find(|s| s.syscall == "read")
+                .unwrap();
+            read.calls += 10;
+            read.bytes += 40_960;
+            let fd = |fd, kind, calls, bytes| FdStats {
+                fd,
+                syscall: "read".into(),
+                kind,
+                description: String::new(),
+                calls,
+                bytes,
+                errors: 0,
+                eagain: 0,
+                zero_returns: 0,
+            };
+            client.fds = vec![
+                fd(3, FdKind::Tcp, socket_calls, socket_bytes),
+                fd(7, FdKind::File, 10, 40_960),
+            ];
+            input(run)
+        };
+        let inputs = [
+            with_file_reads(sample::direct("direct", 1000, 1), 2000, 358_000),
+            with_file_reads(sample::proxied("proxy", 1000, 1), 1000, 358_000),
+        ];
+        let comparison = compare(
+            &inputs,
+            &Options {
+                group_by_label: false,
+                requests: Some(1000),
+            },
+        )
+        .unwrap();
+        let client = &comparison.sections[0];
+        assert_eq!(mean(client, "socket_read_bytes_per_call", 0), 179.0);
+        assert_eq!(mean(client, "socket_read_bytes_per_call", 1), 358.0);
+        assert_eq!(
+            mean(client, "read_bytes_per_call", 0),
+            (358_000.0 + 40_960.0) / 2010.0
+        );
+        let factor = client.row("coalescing_factor").unwrap();
+        assert_eq!(factor.label, "coalescing factor (B/socket read ÷ baseline)");
+        assert_eq!(factor.values[1].unwrap().mean, 2.0);
+        assert!(
+            comparison.verdict[0].contains("socket reads carry 2.0× more bytes (179 → 358 B)"),
             "{:?}",
             comparison.verdict
         );

@@ -125,23 +125,26 @@ fn io_parts(section: &Section, group: usize) -> Vec<String> {
             )
         });
     }
-    if let Some((base, other, change)) = pair(table, "read_bytes_per_call", group)
+    let reads = pair(table, "socket_read_bytes_per_call", group)
+        .map(|p| ("socket reads", p))
+        .or_else(|| pair(table, "read_bytes_per_call", group).map(|p| ("reads", p)));
+    if let Some((reads, (base, other, change))) = reads
         && let Some(factor) = change.factor
     {
         let numbers = format!("({:.0} → {:.0} B)", base.mean, other.mean);
         parts.push(if (factor - 1.0).abs() < 0.05 {
             format!(
-                "reads carry about the same bytes {numbers}{}",
+                "{reads} carry about the same bytes {numbers}{}",
                 noise(&change)
             )
         } else if factor > 1.0 {
             format!(
-                "reads carry {factor:.1}× more bytes {numbers}{}",
+                "{reads} carry {factor:.1}× more bytes {numbers}{}",
                 noise(&change)
             )
         } else {
             format!(
-                "reads carry {:.0}% fewer bytes {numbers}{}",
+                "{reads} carry {:.0}% fewer bytes {numbers}{}",
                 (1.0 - factor) * 100.0,
                 noise(&change)
             )
