@@ -798,6 +798,11 @@ fn build(grouped: &[(String, Vec<&Input>)], options: &Options) -> Comparison {
         }
     }
     notes.push(
+        "socket reads are told from the per-fd breakdown, which knows an fd's kind as it was last seen: \
+         calls on an fd number used for a file and later for a socket count as socket reads"
+            .to_owned(),
+    );
+    notes.push(
         "syscall latency percentiles are histogram bucket midpoints, within the stated relative error; payload sizes below 256 B are exact"
             .to_owned(),
     );

@@ -125,6 +125,9 @@ pub fn syscalls(section: &crate::compare::model::Section, groups: &[Group]) -> O
     })
 }
 
+/// Share of a group's calls below which a size is summed into "other sizes" when there are
+/// more sizes than rows.
+const MIN_SHARE: f64 = 0.01;
 /// Buckets shown one per row; the rest are summed in an "other sizes" row.
 const MAX_SIZE_ROWS: usize = 24;
 
@@ -152,6 +155,12 @@ pub fn sizes(title: &str, histograms: &[Histogram], groups: &[Group]) -> Option<
             count as f64 / h.count as f64
         }
     };
+    if buckets.len() > MAX_SIZE_ROWS {
+        // Many sizes (file reads, varied messages): the ones under 1% of every group's calls
+        // go to "other sizes".
+        let top = |low: u64| histograms.iter().map(|h| share(h, low)).fold(0.0, f64::max);
+        buckets.retain(|&(low, _)| top(low) >= MIN_SHARE);
+    }
     if buckets.len() > MAX_SIZE_ROWS {
         // Keep the sizes that matter most to any group, in size order.
         let mut ranked: Vec<(f64, (u64, u64))> = buckets
