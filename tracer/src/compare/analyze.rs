@@ -231,6 +231,17 @@ fn aggregate(run: &Run, scope: &Scope) -> Option<Aggregate> {
     for process in &processes {
         aggregate.pids.push(process.pid);
         for fd in process.fds.iter().filter(|fd| is_socket(fd.kind)) {
+            // An fd's kind is as last seen, and fd numbers are reused: a read() on an fd that
+            // also saw recv*() was most likely a file's, before the number became this
+            // socket's. recv*() only works on sockets; pread64 never does.
+            let recv_family = |name: &str| name.starts_with("recv");
+            let has_recv = process
+                .fds
+                .iter()
+                .any(|other| other.fd == fd.fd && recv_family(&other.syscall));
+            if fd.syscall == "pread64" || (has_recv && !recv_family(&fd.syscall)) {
+                continue;
+            }
             if process
                 .syscall(&fd.syscall)
                 .is_some_and(|s| s.direction == Direction::Read)
@@ -798,8 +809,9 @@ fn build(grouped: &[(String, Vec<&Input>)], options: &Options) -> Comparison {
         }
     }
     notes.push(
-        "socket reads are told from the per-fd breakdown, which knows an fd's kind as it was last seen: \
-         calls on an fd number used for a file and later for a socket count as socket reads"
+        "socket reads are told from the per-fd breakdown, which knows an fd's kind as it was last seen; \
+         read() calls on an fd number that also saw recv*() are left out of them as most likely a file's, \
+         before the number was reused for the socket"
             .to_owned(),
     );
     notes.push(

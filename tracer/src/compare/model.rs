@@ -203,8 +203,11 @@ impl Change {
     pub fn between(base: &Stat, other: &Stat) -> Self {
         let nonzero = base.mean.abs() > f64::EPSILON;
         let both_zero = !nonzero && other.mean.abs() <= f64::EPSILON;
-        let within_noise = (base.runs > 1 || other.runs > 1)
-            .then(|| (other.mean - base.mean).abs() <= base.spread().max(other.spread()));
+        let within_noise = (base.runs > 1 || other.runs > 1).then(|| {
+            let difference = (other.mean - base.mean).abs();
+            // No difference at all is "the same", not noise.
+            difference > 0.0 && difference <= base.spread().max(other.spread())
+        });
         Self {
             percent: if both_zero {
                 Some(0.0)

@@ -92,7 +92,7 @@ pub fn value(unit: Unit, value: f64) -> String {
 #[must_use]
 pub fn stat(unit: Unit, stat: &Stat) -> String {
     let mean = value(unit, stat.mean);
-    if stat.runs > 1 {
+    if stat.runs > 1 && stat.spread() > 0.0 {
         let half_range = stat.spread() / 2.0;
         let spread = match unit {
             Unit::Count => number(half_range),
