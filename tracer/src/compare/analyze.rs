@@ -910,6 +910,54 @@ fn scopes(grouped: &[(String, Vec<&Input>)]) -> Vec<Scope> {
     common
 }
 
+/// One table per syscall made in any run, read-like first.
+type Aggregates = [Vec<Option<Aggregate>>];
+
+fn syscall_tables(
+    aggregates: &Aggregates,
+    denominators: &[Vec<Denominators>],
+) -> Vec<SyscallTable> {
+    let mut names: Vec<(Direction, String)> = aggregates
+        .iter()
+        .flatten()
+        .flatten()
+        .flat_map(|a| {
+            a.syscalls
+                .values()
+                .map(|s| (s.direction, s.syscall.clone()))
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+        .into_iter()
+        .map(|(direction, name)| {
+            let mut max_relative_error: f64 = 0.0;
+            let values: Vec<Vec<Values>> = aggregates
+                .iter()
+                .zip(denominators)
+                .map(|(runs, ds)| {
+                    runs.iter()
+                        .zip(ds)
+                        .filter_map(|(a, d)| {
+                            let stats = a.as_ref()?.syscalls.get(&name)?;
+                            max_relative_error =
+                                max_relative_error.max(stats.latency.max_relative_error);
+                            Some(syscall_values(stats, d))
+                        })
+                        .collect()
+                })
+                .collect();
+            SyscallTable {
+                syscall: name,
+                direction,
+                latency_max_relative_error: max_relative_error,
+                table: build_table(SYSCALL_SPECS, &values),
+            }
+        })
+        .collect()
+}
+
 fn section(
     scope: &Scope,
     grouped: &[(String, Vec<&Input>)],
@@ -937,45 +985,7 @@ fn section(
     let mut table = build_table(SECTION_SPECS, &values);
     fill_coalescing(&mut table);
 
-    let mut names: Vec<(Direction, String)> = aggregates
-        .iter()
-        .flatten()
-        .flatten()
-        .flat_map(|a| {
-            a.syscalls
-                .values()
-                .map(|s| (s.direction, s.syscall.clone()))
-        })
-        .collect();
-    names.sort();
-    names.dedup();
-    let syscalls = names
-        .into_iter()
-        .map(|(direction, name)| {
-            let mut max_relative_error: f64 = 0.0;
-            let values: Vec<Vec<Values>> = aggregates
-                .iter()
-                .zip(denominators)
-                .map(|(runs, ds)| {
-                    runs.iter()
-                        .zip(ds)
-                        .filter_map(|(a, d)| {
-                            let stats = a.as_ref()?.syscalls.get(&name)?;
-                            max_relative_error =
-                                max_relative_error.max(stats.latency.max_relative_error);
-                            Some(syscall_values(stats, d))
-                        })
-                        .collect()
-                })
-                .collect();
-            SyscallTable {
-                syscall: name,
-                direction,
-                latency_max_relative_error: max_relative_error,
-                table: build_table(SYSCALL_SPECS, &values),
-            }
-        })
-        .collect();
+    let syscalls = syscall_tables(&aggregates, denominators);
 
     let histogram = |direction: Direction, latency: bool| -> Vec<Histogram> {
         aggregates

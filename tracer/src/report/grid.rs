@@ -3,10 +3,11 @@
 use crate::{
     compare::{
         analyze,
-        model::{Comparison, Group, Row, Stat, Table, Unit},
+        model::{Comparison, Group, Row, RunInfo, Stat, Table, Unit},
         verdict,
     },
     hist::Histogram,
+    run::LoadResult,
 };
 
 use super::units;
@@ -44,6 +45,24 @@ pub struct Grid {
 }
 
 const MISSING: &str = "—";
+
+/// "tracer compare: no-mesh (baseline) vs ambient", or "tracer report: no-mesh" for one run.
+#[must_use]
+pub fn title(comparison: &Comparison) -> String {
+    match comparison.groups.as_slice() {
+        [only] => format!("tracer report: {}", only.label),
+        [base, others @ ..] => format!(
+            "tracer compare: {} (baseline) vs {}",
+            base.label,
+            others
+                .iter()
+                .map(|g| g.label.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        [] => "tracer report".to_owned(),
+    }
+}
 
 fn header(first: &str, groups: &[Group]) -> Vec<String> {
     let mut header = vec![first.to_owned()];
@@ -131,12 +150,9 @@ const MIN_SHARE: f64 = 0.01;
 /// Buckets shown one per row; the rest are summed in an "other sizes" row.
 const MAX_SIZE_ROWS: usize = 24;
 
-/// Payload sizes side by side: calls per size, and their share of the group's calls.
-#[must_use]
-pub fn sizes(title: &str, histograms: &[Histogram], groups: &[Group]) -> Option<Grid> {
-    if histograms.iter().all(|h| h.count == 0) {
-        return None;
-    }
+/// The `(low, width)` buckets shown as rows: all of them when few, else the ones that hold at
+/// least 1% of some group's calls, at most [`MAX_SIZE_ROWS`], in size order.
+fn size_rows(histograms: &[Histogram]) -> Vec<(u64, u64)> {
     let mut buckets: Vec<(u64, u64)> = histograms
         .iter()
         .flat_map(|h| h.buckets.iter().map(|b| (b.low, b.width)))
@@ -180,6 +196,28 @@ pub fn sizes(title: &str, histograms: &[Histogram], groups: &[Group]) -> Option<
             .collect();
         buckets.sort_unstable();
     }
+    buckets
+}
+
+/// Payload sizes side by side: calls per size, and their share of the group's calls.
+#[must_use]
+pub fn sizes(title: &str, histograms: &[Histogram], groups: &[Group]) -> Option<Grid> {
+    if histograms.iter().all(|h| h.count == 0) {
+        return None;
+    }
+    let buckets = size_rows(histograms);
+    let share = |h: &Histogram, low: u64| -> f64 {
+        let count = h
+            .buckets
+            .iter()
+            .find(|b| b.low == low)
+            .map_or(0, |b| b.count);
+        if h.count == 0 {
+            0.0
+        } else {
+            count as f64 / h.count as f64
+        }
+    };
     let mut rows: Vec<Vec<Cell>> = buckets
         .iter()
         .map(|&(low, width)| {
@@ -283,6 +321,54 @@ pub fn runs(comparison: &Comparison) -> Grid {
     }
 }
 
+/// One run's row in the blog's request-latency table; differences against the baseline mean.
+fn run_latency_row(load: &Table, run: &RunInfo, result: &LoadResult, index: usize) -> Vec<Cell> {
+    let base_stats = |metric: &str| {
+        load.row(metric)
+            .and_then(|r| r.values.first().copied().flatten())
+    };
+    let latency = &result.latency;
+    let values = [
+        ("average_ns", latency.average_ns),
+        ("p90_ns", latency.p90_ns as f64),
+        ("p99_ns", latency.p99_ns as f64),
+    ];
+    let differences = if index == 0 {
+        String::new()
+    } else {
+        // This run against the baseline group's mean.
+        let table = Table {
+            rows: values
+                .iter()
+                .filter_map(|&(metric, value)| {
+                    let base = base_stats(metric)?;
+                    let other = Stat::of(&[value])?;
+                    let mut row = load.row(metric)?.clone();
+                    row.values = vec![Some(base), Some(other)];
+                    row.changes = vec![
+                        None,
+                        Some(crate::compare::model::Change::between(&base, &other)),
+                    ];
+                    Some(row)
+                })
+                .collect(),
+        };
+        verdict::latency_phrase(&table, 1).unwrap_or_default()
+    };
+    vec![
+        Cell::plain(run.label.clone()),
+        Cell::plain(units::milliseconds(latency.average_ns)),
+        Cell::plain(units::milliseconds(latency.p50_ns as f64)),
+        Cell::plain(units::milliseconds(latency.p75_ns as f64)),
+        Cell::plain(units::milliseconds(latency.p90_ns as f64)),
+        Cell::plain(units::milliseconds(latency.p99_ns as f64)),
+        Cell::plain(units::milliseconds(latency.p999_ns as f64)),
+        Cell::plain(units::number(result.qps)),
+        Cell::plain(units::thousands(result.errors)),
+        Cell::plain(differences),
+    ]
+}
+
 /// Request latency in the blog's shape: a row per run (and per group mean when a group has
 /// several runs) with Average, P50, P75, P90, P99 and the differences against the baseline.
 #[must_use]
@@ -297,10 +383,6 @@ pub fn latency_runs(comparison: &Comparison) -> Option<Grid> {
         .flat_map(|g| &g.runs)
         .find_map(|r| r.load.as_ref().map(|l| l.tool.clone()))
         .unwrap_or_else(|| "load".to_owned());
-    let base_stats = |metric: &str| {
-        load.row(metric)
-            .and_then(|r| r.values.first().copied().flatten())
-    };
     let mut rows = Vec::new();
     for (index, group) in comparison.groups.iter().enumerate() {
         for run in &group.runs {
@@ -311,46 +393,7 @@ pub fn latency_runs(comparison: &Comparison) -> Option<Grid> {
                 rows.push(cells);
                 continue;
             };
-            let latency = &result.latency;
-            let values = [
-                ("average_ns", latency.average_ns),
-                ("p90_ns", latency.p90_ns as f64),
-                ("p99_ns", latency.p99_ns as f64),
-            ];
-            let differences = if index == 0 {
-                String::new()
-            } else {
-                // This run against the baseline group's mean.
-                let table = Table {
-                    rows: values
-                        .iter()
-                        .filter_map(|&(metric, value)| {
-                            let base = base_stats(metric)?;
-                            let other = Stat::of(&[value])?;
-                            let mut row = load.row(metric)?.clone();
-                            row.values = vec![Some(base), Some(other)];
-                            row.changes = vec![
-                                None,
-                                Some(crate::compare::model::Change::between(&base, &other)),
-                            ];
-                            Some(row)
-                        })
-                        .collect(),
-                };
-                verdict::latency_phrase(&table, 1).unwrap_or_default()
-            };
-            rows.push(vec![
-                Cell::plain(run.label.clone()),
-                Cell::plain(units::milliseconds(latency.average_ns)),
-                Cell::plain(units::milliseconds(latency.p50_ns as f64)),
-                Cell::plain(units::milliseconds(latency.p75_ns as f64)),
-                Cell::plain(units::milliseconds(latency.p90_ns as f64)),
-                Cell::plain(units::milliseconds(latency.p99_ns as f64)),
-                Cell::plain(units::milliseconds(latency.p999_ns as f64)),
-                Cell::plain(units::number(result.qps)),
-                Cell::plain(units::thousands(result.errors)),
-                Cell::plain(differences),
-            ]);
+            rows.push(run_latency_row(load, run, result, index));
         }
         if group.runs.len() > 1 {
             let mean = |metric: &str| {

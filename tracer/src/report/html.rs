@@ -8,7 +8,10 @@ use super::{
     grid::{self, Grid, Tone},
 };
 use crate::{
-    compare::{analyze, model::Comparison},
+    compare::{
+        analyze,
+        model::{Comparison, Section},
+    },
     hist::Histogram,
 };
 
@@ -147,22 +150,7 @@ fn size_chart(title: &str, histograms: &[Histogram], labels: &[String]) -> Optio
 }
 
 pub(super) fn render(comparison: &Comparison) -> String {
-    let labels: Vec<String> = comparison.groups.iter().map(|g| g.label.clone()).collect();
-    let title = match comparison.groups.as_slice() {
-        [only] => format!("tracer report: {}", only.label),
-        [base, others @ ..] => {
-            format!(
-                "tracer compare: {} (baseline) vs {}",
-                base.label,
-                others
-                    .iter()
-                    .map(|g| g.label.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        }
-        [] => "tracer report".to_owned(),
-    };
+    let title = grid::title(comparison);
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -178,10 +166,27 @@ pub(super) fn render(comparison: &Comparison) -> String {
         out.push_str("</ul>\n");
     }
     table(&mut out, &grid::runs(comparison));
+    request_latency(&mut out, comparison);
+    over_time(&mut out, comparison);
+    for section in &comparison.sections {
+        process_section(&mut out, comparison, section);
+    }
+    if !comparison.notes.is_empty() {
+        out.push_str("<h2>Notes</h2>\n<ul>\n");
+        for note in &comparison.notes {
+            let _ = writeln!(out, "<li>{}</li>", escape(note));
+        }
+        out.push_str("</ul>\n");
+    }
+    out.push_str("</body>\n</html>\n");
+    out
+}
 
+/// The load generator's table in the blog's shape and a CDF drawn from its percentiles.
+fn request_latency(out: &mut String, comparison: &Comparison) {
     if let Some(latency) = grid::latency_runs(comparison) {
         out.push_str("<h2>Request latency</h2>\n");
-        table(&mut out, &latency);
+        table(out, &latency);
         let series: Vec<Series> = comparison
             .groups
             .iter()
@@ -211,7 +216,7 @@ pub(super) fn render(comparison: &Comparison) -> String {
             })
             .collect();
         figure(
-            &mut out,
+            out,
             charts::lines(
                 "Request latency CDF (load generator percentiles)",
                 "latency",
@@ -221,7 +226,10 @@ pub(super) fn render(comparison: &Comparison) -> String {
             ),
         );
     }
+}
 
+/// Syscall rate and CPU per interval, one line per run.
+fn over_time(out: &mut String, comparison: &Comparison) {
     let runs: Vec<_> = comparison
         .groups
         .iter()
@@ -242,7 +250,7 @@ pub(super) fn render(comparison: &Comparison) -> String {
             })
             .collect();
         figure(
-            &mut out,
+            out,
             charts::lines(
                 "I/O syscalls per second (all traced processes)",
                 "seconds",
@@ -259,7 +267,7 @@ pub(super) fn render(comparison: &Comparison) -> String {
             })
             .collect();
         figure(
-            &mut out,
+            out,
             charts::lines(
                 "CPU (cores used by the targets)",
                 "seconds",
@@ -269,72 +277,65 @@ pub(super) fn render(comparison: &Comparison) -> String {
             ),
         );
     }
+}
 
-    for section in &comparison.sections {
-        let _ = writeln!(out, "<h2>{}</h2>", escape(&section.name));
-        table(
-            &mut out,
-            &grid::metrics(
-                "I/O, write coalescing and CPU",
-                &section.table,
-                &comparison.groups,
-            ),
-        );
-        for (name, histograms) in [
-            ("read", &section.read_sizes),
-            ("write", &section.write_sizes),
-        ] {
-            figure(
-                &mut out,
-                size_chart(
-                    &format!("{}: {name} payload sizes", section.name),
-                    histograms,
-                    &labels,
-                ),
-            );
-            if let Some(sizes) = grid::sizes(
-                &format!("{name} payload sizes"),
-                histograms,
-                &comparison.groups,
-            ) {
-                table(&mut out, &sizes);
-            }
-        }
-        let mut latency: Vec<Series> = Vec::new();
-        for (name, histograms) in [
-            ("reads", &section.read_latency),
-            ("writes", &section.write_latency),
-        ] {
-            for (histogram, label) in histograms.iter().zip(&labels) {
-                if histogram.count > 0 {
-                    latency.push(Series {
-                        label: format!("{label} {name}"),
-                        points: cdf(histogram),
-                    });
-                }
-            }
-        }
+/// One traced process: its table, payload sizes (chart and table), latency CDF, per syscall.
+fn process_section(out: &mut String, comparison: &Comparison, section: &Section) {
+    let labels: Vec<String> = comparison.groups.iter().map(|g| g.label.clone()).collect();
+    let _ = writeln!(out, "<h2>{}</h2>", escape(&section.name));
+    table(
+        out,
+        &grid::metrics(
+            "I/O, write coalescing and CPU",
+            &section.table,
+            &comparison.groups,
+        ),
+    );
+    for (name, histograms) in [
+        ("read", &section.read_sizes),
+        ("write", &section.write_sizes),
+    ] {
         figure(
-            &mut out,
-            charts::lines(
-                &format!("{}: syscall latency CDF", section.name),
-                "latency",
-                "share of calls",
-                Axis::Log10Nanoseconds,
-                &latency,
+            out,
+            size_chart(
+                &format!("{}: {name} payload sizes", section.name),
+                histograms,
+                &labels,
             ),
         );
-        if let Some(syscalls) = grid::syscalls(section, &comparison.groups) {
-            table(&mut out, &syscalls);
+        if let Some(sizes) = grid::sizes(
+            &format!("{name} payload sizes"),
+            histograms,
+            &comparison.groups,
+        ) {
+            table(out, &sizes);
         }
     }
-    if !comparison.notes.is_empty() {
-        out.push_str("<h2>Notes</h2>\n<ul>\n");
-        for note in &comparison.notes {
-            let _ = writeln!(out, "<li>{}</li>", escape(note));
+    let mut latency: Vec<Series> = Vec::new();
+    for (name, histograms) in [
+        ("reads", &section.read_latency),
+        ("writes", &section.write_latency),
+    ] {
+        for (histogram, label) in histograms.iter().zip(&labels) {
+            if histogram.count > 0 {
+                latency.push(Series {
+                    label: format!("{label} {name}"),
+                    points: cdf(histogram),
+                });
+            }
         }
-        out.push_str("</ul>\n");
     }
-    out.push_str("</body>\n</html>\n");
-    out
+    figure(
+        out,
+        charts::lines(
+            &format!("{}: syscall latency CDF", section.name),
+            "latency",
+            "share of calls",
+            Axis::Log10Nanoseconds,
+            &latency,
+        ),
+    );
+    if let Some(syscalls) = grid::syscalls(section, &comparison.groups) {
+        table(out, &syscalls);
+    }
 }

@@ -40,19 +40,7 @@ fn grid(out: &mut String, grid: &Grid, level: &str) {
 
 pub(super) fn render(comparison: &Comparison) -> String {
     let mut out = String::new();
-    let title = match comparison.groups.as_slice() {
-        [only] => format!("tracer report: {}", only.label),
-        [base, others @ ..] => format!(
-            "tracer compare: {} (baseline) vs {}",
-            base.label,
-            others
-                .iter()
-                .map(|g| g.label.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-        [] => "tracer report".to_owned(),
-    };
+    let title = grid::title(comparison);
     let _ = writeln!(out, "## {}\n", escape(&title));
     if !comparison.verdict.is_empty() {
         for sentence in &comparison.verdict {

@@ -110,66 +110,7 @@ fn process_summary(out: &mut String, run: &Run, process: &Process, color: bool) 
             units::thousands(totals.zero_returns),
         );
     }
-    if !process.syscalls.is_empty() {
-        let mut error: f64 = 0.0;
-        let rows = process
-            .syscalls
-            .iter()
-            .map(|s| {
-                error = error.max(s.latency.max_relative_error);
-                let successful = s.calls.saturating_sub(s.errors + s.zero_returns);
-                let per_call = if successful > 0 {
-                    units::number(s.bytes as f64 / successful as f64)
-                } else {
-                    "—".to_owned()
-                };
-                let errors = if s.errnos.is_empty() {
-                    units::thousands(s.errors)
-                } else {
-                    let names: Vec<String> = s
-                        .errnos
-                        .iter()
-                        .map(|e| format!("{} {}", e.name, e.count))
-                        .collect();
-                    format!("{} ({})", units::thousands(s.errors), names.join(", "))
-                };
-                let cells = [
-                    s.syscall.clone(),
-                    units::thousands(s.calls),
-                    units::thousands(s.bytes),
-                    per_call,
-                    errors,
-                    units::duration_ns(s.latency.percentiles.p50 as f64),
-                    units::duration_ns(s.latency.percentiles.p99 as f64),
-                ];
-                cells
-                    .into_iter()
-                    .map(|text| Cell {
-                        text,
-                        tone: Tone::Plain,
-                    })
-                    .collect()
-            })
-            .collect();
-        text::grid(
-            out,
-            &Grid {
-                title: String::new(),
-                header: [
-                    "syscall", "calls", "bytes", "B/call", "errors", "p50", "p99",
-                ]
-                .map(str::to_owned)
-                .to_vec(),
-                rows,
-                note: Some(format!("latency percentiles within ±{:.1}%", error * 100.0)),
-            },
-            color,
-        );
-        // The grid starts with an empty title line and ends with a blank line; keep it compact.
-        if out.ends_with("\n\n") {
-            out.pop();
-        }
-    }
+    syscall_table(out, process, color);
     let mut fds: Vec<_> = process.fds.iter().collect();
     fds.sort_by_key(|fd| std::cmp::Reverse(fd.calls));
     if !fds.is_empty() {
@@ -195,5 +136,70 @@ fn process_summary(out: &mut String, run: &Run, process: &Process, color: bool) 
             cpu.peak_cores,
             cpu.source
         );
+    }
+}
+
+/// Per syscall: calls, bytes, B/call, errors by errno, latency p50 and p99.
+fn syscall_table(out: &mut String, process: &Process, color: bool) {
+    if process.syscalls.is_empty() {
+        return;
+    }
+    let mut error: f64 = 0.0;
+    let rows = process
+        .syscalls
+        .iter()
+        .map(|s| {
+            error = error.max(s.latency.max_relative_error);
+            let successful = s.calls.saturating_sub(s.errors + s.zero_returns);
+            let per_call = if successful > 0 {
+                units::number(s.bytes as f64 / successful as f64)
+            } else {
+                "—".to_owned()
+            };
+            let errors = if s.errnos.is_empty() {
+                units::thousands(s.errors)
+            } else {
+                let names: Vec<String> = s
+                    .errnos
+                    .iter()
+                    .map(|e| format!("{} {}", e.name, e.count))
+                    .collect();
+                format!("{} ({})", units::thousands(s.errors), names.join(", "))
+            };
+            let cells = [
+                s.syscall.clone(),
+                units::thousands(s.calls),
+                units::thousands(s.bytes),
+                per_call,
+                errors,
+                units::duration_ns(s.latency.percentiles.p50 as f64),
+                units::duration_ns(s.latency.percentiles.p99 as f64),
+            ];
+            cells
+                .into_iter()
+                .map(|text| Cell {
+                    text,
+                    tone: Tone::Plain,
+                })
+                .collect()
+        })
+        .collect();
+    text::grid(
+        out,
+        &Grid {
+            title: String::new(),
+            header: [
+                "syscall", "calls", "bytes", "B/call", "errors", "p50", "p99",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
+            rows,
+            note: Some(format!("latency percentiles within ±{:.1}%", error * 100.0)),
+        },
+        color,
+    );
+    // The grid starts with an empty title line and ends with a blank line; keep it compact.
+    if out.ends_with("\n\n") {
+        out.pop();
     }
 }

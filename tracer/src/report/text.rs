@@ -75,19 +75,7 @@ fn pad(line: &mut String, text: &str, width: usize, left: bool) {
 pub(super) fn render(comparison: &Comparison, color: bool) -> String {
     let mut out = String::new();
     let (bold, reset) = if color { (BOLD, RESET) } else { ("", "") };
-    let title = match comparison.groups.as_slice() {
-        [only] => format!("tracer report: {}", only.label),
-        [base, others @ ..] => format!(
-            "tracer compare: {} (baseline) vs {}",
-            base.label,
-            others
-                .iter()
-                .map(|g| g.label.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-        [] => "tracer report".to_owned(),
-    };
+    let title = grid::title(comparison);
     let _ = writeln!(out, "{bold}{title}{reset}\n");
     grid(&mut out, &grid::runs(comparison), color);
     if !comparison.verdict.is_empty() {
