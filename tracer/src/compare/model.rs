@@ -227,7 +227,8 @@ impl Change {
     #[must_use]
     pub fn is_better(&self, better: Better) -> Option<bool> {
         let percent = self.percent?;
-        if percent.abs() < 0.5 || self.within_noise == Some(true) {
+        // Changes of a percent or two are not worth a colour.
+        if percent.abs() < 2.0 || self.within_noise == Some(true) {
             return None;
         }
         match better {

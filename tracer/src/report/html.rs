@@ -94,7 +94,7 @@ fn cdf(histogram: &Histogram) -> Vec<(f64, f64)> {
 }
 
 /// Size buckets shown in a chart (the largest shares; a chart of dozens is unreadable).
-const CHART_SIZE_BUCKETS: usize = 12;
+const CHART_SIZE_BUCKETS: usize = 8;
 
 fn size_chart(title: &str, histograms: &[Histogram], labels: &[String]) -> Option<String> {
     if histograms.iter().all(|h| h.count == 0) {
@@ -118,6 +118,8 @@ fn size_chart(title: &str, histograms: &[Histogram], labels: &[String]) -> Optio
         .collect();
     buckets.sort_unstable();
     buckets.dedup();
+    // Sizes under 1% of every group's calls are left out: unreadable as bars.
+    buckets.retain(|&(low, _)| histograms.iter().any(|h| share(h, low) >= 1.0));
     if buckets.len() > CHART_SIZE_BUCKETS {
         buckets.sort_by(|a, b| {
             let top = |low| histograms.iter().map(|h| share(h, low)).fold(0.0, f64::max);
