@@ -18,6 +18,8 @@ pub enum Command {
     Report(crate::report::ReportArgs),
     /// Compare runs (e.g. no mesh vs mesh): syscalls, write coalescing, CPU and latency.
     Compare(crate::compare::CompareArgs),
+    /// Show what --pod, --container and --cgroup resolve to on this node (cgroups, PIDs, CPU).
+    Targets(crate::target::show::TargetsArgs),
     /// Make a known syscall mix (used by tests and benchmarks).
     #[command(hide = true)]
     Workload(crate::workload::WorkloadArgs),

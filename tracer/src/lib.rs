@@ -16,6 +16,7 @@ pub mod load;
 pub mod probe;
 pub mod report;
 pub mod run;
+pub mod target;
 pub mod workload;
 
 use std::process::ExitCode;
@@ -23,9 +24,10 @@ use std::process::ExitCode;
 /// Runs one command line.
 pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        cli::Command::Record(args) => collect::record(args),
+        cli::Command::Record(args) => collect::record(&args),
         cli::Command::Report(args) => report::run(&args),
         cli::Command::Compare(args) => compare::run(&args),
         cli::Command::Workload(args) => workload::run(&args),
+        cli::Command::Targets(args) => target::show::run(&args),
     }
 }
