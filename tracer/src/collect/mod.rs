@@ -83,12 +83,6 @@ pub struct RecordArgs {
     pub command: Vec<String>,
 }
 
-#[derive(Debug, clap::Args)]
-pub struct ReportArgs {
-    /// Run file written by `tracer record`.
-    pub run: PathBuf,
-}
-
 /// Parses `30s`, `500ms`, `2m`, `1h`, `1.5s` or a plain number of seconds; must be > 0.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
@@ -352,13 +346,6 @@ async fn record_async(args: &RecordArgs, targets: Vec<TargetSpec>) -> anyhow::Re
         });
     }
     Ok((run, ended_early))
-}
-
-/// `tracer report` (summary of one run).
-pub fn report(args: &ReportArgs) -> anyhow::Result<ExitCode> {
-    let run = Run::read(&args.run)?;
-    summary::print(&run, &args.run);
-    Ok(ExitCode::SUCCESS)
 }
 
 #[cfg(test)]
