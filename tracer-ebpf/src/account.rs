@@ -79,7 +79,11 @@ pub fn on_enter(syscall: u32, fd: u64) {
         }
         return;
     }
-    let entry = InFlight { start_ns, fd: fd as i32, syscall };
+    let entry = InFlight {
+        start_ns,
+        fd: fd as i32,
+        syscall,
+    };
     if IN_FLIGHT.insert(&pid_tgid, &entry, 0).is_err() {
         bump(counters::IN_FLIGHT_FULL);
     }
