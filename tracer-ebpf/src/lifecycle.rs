@@ -16,7 +16,7 @@ use tracer_common::{ExitInfo, counters};
 
 use crate::{
     account::target_of,
-    maps::{EXIT_GROUP_DEAD_OFFSET, EXITS, FORK_CHILD_PID_OFFSET, TARGET_TGIDS, bump},
+    maps::{EXIT_GROUP_DEAD_OFFSET, EXITS, FORK_CHILD_PID_OFFSET, IN_FLIGHT, TARGET_TGIDS, bump},
 };
 
 #[tracepoint]
@@ -30,7 +30,10 @@ pub fn tracer_fork(ctx: TracePointContext) -> u32 {
     let Ok(child) = (unsafe { ctx.read_at::<i32>(FORK_CHILD_PID_OFFSET.load() as usize) }) else {
         return 0;
     };
-    if TARGET_TGIDS.insert(&child.cast_unsigned(), &target, 0).is_err() {
+    if TARGET_TGIDS
+        .insert(&child.cast_unsigned(), &target, 0)
+        .is_err()
+    {
         bump(counters::CHILDREN_NOT_TRACED);
     }
     0
@@ -41,6 +44,8 @@ pub fn tracer_exit(ctx: TracePointContext) -> u32 {
     let pid_tgid = bpf_get_current_pid_tgid();
     let tid = pid_tgid as u32;
     let tgid = (pid_tgid >> 32) as u32;
+    // The thread's syscall slot (see account::on_enter) goes with it.
+    let _ = IN_FLIGHT.remove(&pid_tgid);
     if tid != tgid {
         // A thread: drop the entry the fork handler may have added for it.
         let _ = TARGET_TGIDS.remove(&tid);

@@ -10,9 +10,12 @@
 pub mod agent;
 pub mod cli;
 pub mod collect;
+pub mod compare;
 pub mod error;
 pub mod hist;
+pub mod load;
 pub mod probe;
+pub mod report;
 pub mod run;
 pub mod target;
 pub mod workload;
@@ -22,8 +25,9 @@ use std::process::ExitCode;
 /// Runs one command line.
 pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        cli::Command::Record(args) => collect::record(args),
-        cli::Command::Report(args) => collect::report(&args),
+        cli::Command::Record(args) => collect::record(&args),
+        cli::Command::Report(args) => report::run(&args),
+        cli::Command::Compare(args) => compare::run(&args),
         cli::Command::Workload(args) => workload::run(&args),
         cli::Command::Targets(args) => target::show::run(&args),
         cli::Command::Agent(args) => agent::run(&args),
