@@ -451,7 +451,8 @@ fn http(address: &str, method: &str, path: &str, body: &str) -> (u16, String) {
 }
 
 /// The whole path for `--pod` on a node: the agent resolves the pod from kubelet's folders
-/// and the kubepods cgroup, records it, and the run holds the pod's writer and nothing else.
+/// and the kubepods cgroup, records it, and the run holds the pod's writers (one that joined
+/// after the start too) and nothing else.
 #[test]
 fn agent_records_a_pod_by_name_and_nothing_else() {
     if !is_root() {
@@ -516,6 +517,16 @@ fn agent_records_a_pod_by_name_and_nothing_else() {
         r#"{"pods": ["default/writer-pod"], "duration": "2s"}"#,
     );
     assert_eq!(code, 202, "{body}");
+    // A process that joins the pod after the start (like `kubectl exec`): counted by cgroup.
+    loop {
+        let (_, status) = http(&api, "GET", "/recordings/rec-1", "");
+        if status.contains("\"state\":\"running\"") {
+            break;
+        }
+        assert!(!status.contains("\"state\":\"failed\""), "{status}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let late = made.spawn_into(&app_dir, writer_script);
     let deadline = std::time::Instant::now() + Duration::from_mins(1);
     let run = loop {
         let (code, body) = http(&api, "GET", "/recordings/rec-1/run", "");
@@ -551,4 +562,18 @@ fn agent_records_a_pod_by_name_and_nothing_else() {
     eprintln!("pod writer: {calls} writes in {} ns", run["duration_ns"]);
     assert!(calls > 0);
     assert_eq!(write["bytes"].as_u64().unwrap(), 3 * calls);
+    let late = processes
+        .iter()
+        .find(|p| p["pid"] == late)
+        .expect("the process that joined later is in the run");
+    let late_write = late["syscalls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["syscall"] == "write")
+        .expect("it wrote");
+    assert_eq!(
+        late_write["bytes"].as_u64().unwrap(),
+        3 * late_write["calls"].as_u64().unwrap()
+    );
 }

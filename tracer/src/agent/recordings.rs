@@ -193,7 +193,7 @@ impl Recordings {
                         spec: t.spec.clone(),
                         name: t.name.clone(),
                         pids: t.pids.clone(),
-                        cgroup: t.cgroup.as_ref().map(|(path, _)| path.clone()),
+                        cgroup: t.cgroup.as_ref().map(|c| c.cgroup_path.clone()),
                     })
                     .collect(),
                 duration_ns: u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX),
@@ -265,15 +265,14 @@ impl Recordings {
         }
         let mut targets = Vec::new();
         for target in resolved {
-            // The kernel matches a task's own (leaf) cgroup, so the pod's processes are
-            // added by PID too; their children follow them by fork.
+            // The session counts the cgroup (and, on cgroup v1, re-reads its PIDs); the PIDs
+            // now are for the status and the run's target list.
             let pids = target.pids().map_err(ApiError::from_user)?;
-            let cgroup = target.cgroup_id.map(|id| (target.cgroup_path.clone(), id));
             targets.push(TargetSpec {
-                spec: target.spec,
-                name: target.name,
+                spec: target.spec.clone(),
+                name: target.name.clone(),
                 pids,
-                cgroup,
+                cgroup: Some(target),
             });
         }
         for &pid in &request.pids {
@@ -300,7 +299,11 @@ impl Recordings {
     /// The worker: probes, session and sampling loop, all on this thread.
     fn work(&self, id: u64, work: Work, cancelled: &mpsc::Receiver<()>) {
         let result = (|| -> anyhow::Result<Run> {
-            let filter_by_cgroup = work.targets.iter().any(|t| t.cgroup.is_some());
+            // Only cgroup v2 ids can be matched in the kernel; v1 targets go by PID.
+            let filter_by_cgroup = work
+                .targets
+                .iter()
+                .any(|t| t.cgroup.as_ref().is_some_and(|c| c.cgroup_id.is_some()));
             let options = ProbeOptions {
                 mechanism: None,
                 btf_path: None,
