@@ -454,6 +454,10 @@ fn http(address: &str, method: &str, path: &str, body: &str) -> (u16, String) {
 /// and the kubepods cgroup, records it, and the run holds the pod's writers (one that joined
 /// after the start too) and nothing else.
 #[test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one scenario: node, agent, recording and run checked in order"
+)]
 fn agent_records_a_pod_by_name_and_nothing_else() {
     if !is_root() {
         eprintln!("skipped: needs root to make cgroups and load the probes");
