@@ -581,3 +581,114 @@ fn agent_records_a_pod_by_name_and_nothing_else() {
         3 * late_write["calls"].as_u64().unwrap()
     );
 }
+
+/// The README's command on a node: `tracer record --pod NS/NAME ... -o run.json`, with the host
+/// mounted elsewhere (`--host-root`), two pods at once (app and a ztunnel-like proxy).
+#[test]
+fn record_two_pods_by_name_like_the_readme() {
+    if !is_root() {
+        eprintln!("skipped: needs root to make cgroups and load the probes");
+        return;
+    }
+    let Some(v2) = v2_mount() else {
+        eprintln!("skipped: no cgroup v2 hierarchy on this machine");
+        return;
+    };
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let top = format!("tracer-test-{}-{n}", std::process::id());
+    let (app_uid, proxy_uid) = (test_uid(), test_uid().replace("-4", "-5"));
+    let mut made = Made::new();
+    let script = "exec >/dev/null; while :; do echo hi; sleep 0.05; done";
+    let mut pids = Vec::new();
+    for (uid, qos, id) in [
+        (&app_uid, "burstable", "f1"),
+        (&proxy_uid, "besteffort", "f2"),
+    ] {
+        let dir = made.mkdirs(
+            &v2,
+            &format!(
+                "{top}/kubepods.slice/kubepods-{qos}.slice/kubepods-{qos}-pod{}.slice/cri-containerd-{:0<64}.scope",
+                uid.replace('-', "_"),
+                format!("{id}{n}")
+            ),
+        );
+        pids.push(made.spawn_into(&dir, script));
+    }
+    let host = tempfile::tempdir().unwrap();
+    for (namespace, name, uid) in [
+        ("default", "fortio-xyz", &app_uid),
+        ("istio-system", "ztunnel-abc", &proxy_uid),
+    ] {
+        fs::create_dir_all(
+            host.path()
+                .join(format!("var/log/pods/{namespace}_{name}_{uid}/c")),
+        )
+        .unwrap();
+    }
+    let run_file = host.path().join("run.json");
+    let output = Command::new(env!("CARGO_BIN_EXE_tracer"))
+        .args([
+            "record",
+            "--pod",
+            "default/fortio-xyz",
+            "--pod",
+            "istio-system/ztunnel-abc",
+        ])
+        .args([
+            "--duration",
+            "2s",
+            "--quiet",
+            "--cgroup-root",
+            "/sys/fs/cgroup",
+            "--host-root",
+        ])
+        .arg(host.path())
+        .arg("-o")
+        .arg(&run_file)
+        .env_remove("TRACER_HOST_ROOT")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let run: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&run_file).unwrap()).unwrap();
+    let names: Vec<_> = run["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(names, ["default/fortio-xyz", "istio-system/ztunnel-abc"]);
+    for (index, pid) in pids.iter().enumerate() {
+        let process = run["processes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["pid"] == *pid)
+            .unwrap_or_else(|| panic!("pid {pid} of target {index} is not in the run"));
+        assert_eq!(
+            process["target"], index,
+            "pid {pid} is counted for its own pod"
+        );
+        let write = process["syscalls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["syscall"] == "write")
+            .expect("it wrote");
+        assert_eq!(
+            write["bytes"].as_u64().unwrap(),
+            3 * write["calls"].as_u64().unwrap()
+        );
+        // Pod CPU comes from the pod cgroup's own counter.
+        assert_eq!(
+            run["targets"][index]["cpu"]["source"], "cgroup",
+            "{}",
+            run["targets"][index]
+        );
+    }
+}
