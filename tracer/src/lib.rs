@@ -9,6 +9,7 @@
 
 pub mod cli;
 pub mod collect;
+pub mod demo;
 pub mod error;
 pub mod hist;
 pub mod probe;
@@ -23,5 +24,6 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         cli::Command::Record(args) => collect::record(args),
         cli::Command::Report(args) => collect::report(&args),
         cli::Command::Workload(args) => workload::run(&args),
+        cli::Command::Demo(args) => demo::run(*args),
     }
 }
