@@ -75,9 +75,14 @@ pub struct OrchestrateArgs {
     /// Do not attach `tracer record`; report only the client's own read counts.
     #[arg(long)]
     pub no_record: bool,
-    /// Time the service spends between writing headers and body (see `demo serve`).
-    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = super::parse_duration)]
+    /// Time the service spends between writing headers and body (see `demo serve`): long
+    /// enough that the client, without a mesh, reads the headers before the body is sent.
+    #[arg(long, value_name = "DURATION", default_value = "50us", value_parser = super::parse_duration)]
     pub body_delay: Duration,
+    /// The service-side proxy's tunnel coalescing window (see `demo proxy`): stands in for a
+    /// real node proxy's per-hop latency; 0 forwards each read as soon as the writer is free.
+    #[arg(long, value_name = "DURATION", default_value = "200us", value_parser = super::parse_duration)]
+    pub coalesce_window: Duration,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -216,6 +221,8 @@ fn run_mode(
                     tunnel_address.clone(),
                     "--target".into(),
                     format!("127.0.0.1:{SERVICE_PORT}"),
+                    "--coalesce-window".into(),
+                    format!("{}us", args.coalesce_window.as_micros()),
                 ]),
                 false,
                 false,
