@@ -150,7 +150,7 @@ fn proxy_pair_carries_many_streams_byte_for_byte_and_passes_half_close() {
             std::thread::spawn(move || {
                 // Distinct, position-dependent bytes per stream catch reordering and mixing.
                 let sent: Vec<u8> =
-                    (0..300_000_u32).map(|i| (i.wrapping_mul(31) as u8) ^ stream.wrapping_mul(97)).collect();
+                    (0..300_000_u32).map(|i| i.to_le_bytes()[0].wrapping_mul(31) ^ stream.wrapping_mul(97)).collect();
                 let mut socket = TcpStream::connect(entry).unwrap();
                 socket.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
                 let mut reader = socket.try_clone().unwrap();

@@ -127,7 +127,9 @@ pub fn run(args: &LoadArgs) -> anyhow::Result<ExitCode> {
 fn generate(args: &LoadArgs) -> anyhow::Result<(LoadResult, ConnectionTally)> {
     let connections = args.connections;
     let mut sockets = Vec::new();
-    if !args.connection_close {
+    if args.connection_close {
+        sockets.resize_with(connections as usize, || None);
+    } else {
         for _ in 0..connections {
             sockets.push(Some(connect(args.target).map_err(|error| {
                 crate::error::user(
@@ -136,8 +138,6 @@ fn generate(args: &LoadArgs) -> anyhow::Result<(LoadResult, ConnectionTally)> {
                 )
             })?));
         }
-    } else {
-        sockets.resize_with(connections as usize, || None);
     }
     if args.wait_for_go {
         println!("{CONNECTED_LINE}");
@@ -232,19 +232,16 @@ fn drive(
             }
             Ok(status)
         })();
-        match outcome {
-            Ok(status) => {
-                let elapsed_ns = u64::try_from(sent_at.elapsed().as_nanos()).unwrap_or(u64::MAX);
-                tally.latency_ns.saturating_record(elapsed_ns);
-                *tally.status_codes.entry(status.to_string()).or_default() += 1;
-                if !(200..300).contains(&status) {
-                    tally.errors += 1;
-                }
-            }
-            Err(_) => {
+        if let Ok(status) = outcome {
+            let elapsed_ns = u64::try_from(sent_at.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            tally.latency_ns.saturating_record(elapsed_ns);
+            *tally.status_codes.entry(status.to_string()).or_default() += 1;
+            if !(200..300).contains(&status) {
                 tally.errors += 1;
-                *tally.status_codes.entry("-1".into()).or_default() += 1;
             }
+        } else {
+            tally.errors += 1;
+            *tally.status_codes.entry("-1".into()).or_default() += 1;
         }
     }
     Ok(tally)

@@ -3,7 +3,7 @@
 //! orchestrator turns those signals into an orderly return, see `orchestrate`).
 //!
 //! Names carry the orchestrator's PID (`tracer-demo-<pid>-a`, veth `tdemo<pid>a`), so two
-//! demos never clash, and the guard deletes only what it created itself. A SIGKILLed demo
+//! demos never clash, and the guard deletes only what it created itself. A demo killed by SIGKILL
 //! cannot clean up; its leftovers are named after its PID and can be removed with
 //! `ip netns del tracer-demo-<pid>-a` (and `-b`).
 use std::{

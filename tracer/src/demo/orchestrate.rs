@@ -36,7 +36,7 @@ const SERVICE_PORT: u16 = 9080;
 const TUNNEL_PORT: u16 = 15008;
 const OUTBOUND_PORT: u16 = 15001;
 /// The recorder loads and attaches eBPF programs before it says it is recording.
-const RECORD_READY_TIMEOUT: Duration = Duration::from_secs(60);
+const RECORD_READY_TIMEOUT: Duration = Duration::from_mins(1);
 /// Start of the recorder's stderr line once its probes are attached.
 pub const RECORDING_LINE: &str = "tracer: recording";
 
@@ -192,7 +192,6 @@ fn run_mode(
         all.extend(demo_args.iter().map(OsString::from));
         Nodes::command_in(namespace, exe.as_os_str(), all)
     };
-    let service_address = format!("{}:{SERVICE_PORT}", netns::NODE_B_ADDRESS);
     let service = children.spawn(
         "details",
         in_ns(&nodes.b, &[
@@ -208,46 +207,8 @@ fn run_mode(
     wait_ready(&mut children, service)?;
     let mut proxies = Vec::new();
     let target = match mode {
-        Mode::NoMesh => service_address,
-        Mode::Mesh => {
-            let tunnel_address = format!("{}:{TUNNEL_PORT}", netns::NODE_B_ADDRESS);
-            let inbound = children.spawn(
-                "proxy-b",
-                in_ns(&nodes.b, &[
-                    "proxy".into(),
-                    "--role".into(),
-                    "inbound".into(),
-                    "--listen".into(),
-                    tunnel_address.clone(),
-                    "--target".into(),
-                    format!("127.0.0.1:{SERVICE_PORT}"),
-                    "--coalesce-window".into(),
-                    format!("{}us", args.coalesce_window.as_micros()),
-                ]),
-                false,
-                false,
-            )?;
-            wait_ready(&mut children, inbound)?;
-            let outbound_address = format!("127.0.0.1:{OUTBOUND_PORT}");
-            let outbound = children.spawn(
-                "proxy-a",
-                in_ns(&nodes.a, &[
-                    "proxy".into(),
-                    "--role".into(),
-                    "outbound".into(),
-                    "--listen".into(),
-                    outbound_address.clone(),
-                    "--peer".into(),
-                    tunnel_address,
-                ]),
-                false,
-                false,
-            )?;
-            wait_ready(&mut children, outbound)?;
-            proxies.push(("proxy-a", children.pid(outbound)));
-            proxies.push(("proxy-b", children.pid(inbound)));
-            outbound_address
-        }
+        Mode::NoMesh => format!("{}:{SERVICE_PORT}", netns::NODE_B_ADDRESS),
+        Mode::Mesh => start_proxies(args, nodes, &in_ns, &mut children, &mut proxies)?,
     };
 
     let stem = stem(mode, index);
@@ -288,7 +249,7 @@ fn run_mode(
 
     let run_file = if let Some(recorder) = recorder {
         children.signal(recorder, libc::SIGINT);
-        let status = children.wait_exit(recorder, Duration::from_secs(60))?;
+        let status = children.wait_exit(recorder, Duration::from_mins(1))?;
         if !status.success() {
             anyhow::bail!("`tracer record` failed ({status}); its output is above");
         }
@@ -308,6 +269,54 @@ fn run_mode(
         load: load_result,
         client_reads,
     })
+}
+
+/// Starts proxy-b (service node) then proxy-a (client node); returns where the client connects
+/// and pushes (name, PID) of both for the recorder.
+fn start_proxies(
+    args: &OrchestrateArgs,
+    nodes: &Nodes,
+    in_ns: &dyn Fn(&str, &[String]) -> Command,
+    children: &mut Children,
+    proxies: &mut Vec<(&'static str, u32)>,
+) -> anyhow::Result<String> {
+    let tunnel_address = format!("{}:{TUNNEL_PORT}", netns::NODE_B_ADDRESS);
+    let inbound = children.spawn(
+        "proxy-b",
+        in_ns(&nodes.b, &[
+            "proxy".into(),
+            "--role".into(),
+            "inbound".into(),
+            "--listen".into(),
+            tunnel_address.clone(),
+            "--target".into(),
+            format!("127.0.0.1:{SERVICE_PORT}"),
+            "--coalesce-window".into(),
+            format!("{}us", args.coalesce_window.as_micros()),
+        ]),
+        false,
+        false,
+    )?;
+    wait_ready(children, inbound)?;
+    let outbound_address = format!("127.0.0.1:{OUTBOUND_PORT}");
+    let outbound = children.spawn(
+        "proxy-a",
+        in_ns(&nodes.a, &[
+            "proxy".into(),
+            "--role".into(),
+            "outbound".into(),
+            "--listen".into(),
+            outbound_address.clone(),
+            "--peer".into(),
+            tunnel_address,
+        ]),
+        false,
+        false,
+    )?;
+    wait_ready(children, outbound)?;
+    proxies.push(("proxy-a", children.pid(outbound)));
+    proxies.push(("proxy-b", children.pid(inbound)));
+    Ok(outbound_address)
 }
 
 fn wait_ready(children: &mut Children, index: usize) -> anyhow::Result<()> {

@@ -265,7 +265,9 @@ impl Tunnel {
                 at += FRAME_HEADER_BYTES + payload.len();
                 match kind {
                     OPEN => {
-                        if on_open(id).is_none() {
+                        let opened = on_open(id).is_some();
+                        if !opened {
+                            // The service refused: tell the peer the stream is over.
                             let _ = self.send(id, CLOSE, &[]);
                         }
                     }

@@ -1,7 +1,7 @@
 //! `tracer demo serve`: a stand-in for Bookinfo's "details" service as the blog found it.
 //!
 //! Each response goes out in TWO writes, headers (180 B) then body (178 B), with `TCP_NODELAY`
-//! on, exactly like WEBrick after the TCP_NODELAY fix: nothing in the server merges them, so a
+//! on, exactly like `WEBrick` after the `TCP_NODELAY` fix: nothing in the server merges them, so a
 //! client on the other end sees them as two reads unless something in between coalesces them.
 //! Keep-alive is honoured, and so is `Connection: close`. One thread per connection keeps the
 //! syscalls per request exact: one read for the request, two writes for the response.
@@ -56,7 +56,7 @@ pub fn serve(listener: &TcpListener, body_delay: Duration) -> anyhow::Result<Exi
     }
 }
 
-/// Stands for the app's work between the two writes (WEBrick renders and writes the body after
+/// Stands for the app's work between the two writes (`WEBrick` renders and writes the body after
 /// the headers). A sleep rather than a busy wait: on a small machine a spinning server would
 /// keep the client off the CPU and hide the very gap it stands for.
 fn render_body(duration: Duration) {
