@@ -21,7 +21,10 @@ fn leftovers(pid: u32) -> Vec<String> {
         .filter(|name| name.starts_with(&format!("tracer-demo-{pid}-")))
         .map(str::to_owned)
         .collect();
-    let links = Command::new("ip").args(["-o", "link", "show"]).output().unwrap();
+    let links = Command::new("ip")
+        .args(["-o", "link", "show"])
+        .output()
+        .unwrap();
     found.extend(
         String::from_utf8_lossy(&links.stdout)
             .lines()
@@ -43,14 +46,24 @@ fn spawn_demo(duration: &str, out: &std::path::Path) -> Child {
 
 #[test]
 fn a_normal_run_leaves_no_namespace_or_veth_behind() {
-    assert!(is_root(), "this test creates network namespaces: run it as root (CI does)");
+    assert!(
+        is_root(),
+        "this test creates network namespaces: run it as root (CI does)"
+    );
     let out = tempfile::tempdir().unwrap();
     let child = spawn_demo("1s", out.path());
     let pid = child.id();
     let output = child.wait_with_output().unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(stdout.contains(&format!("tracer-demo-{pid}-a")), "the demo names its nodes: {stdout}");
+    assert!(
+        stdout.contains(&format!("tracer-demo-{pid}-a")),
+        "the demo names its nodes: {stdout}"
+    );
     assert!(stdout.contains("mesh 1"), "both modes ran: {stdout}");
     assert_eq!(leftovers(pid), Vec::<String>::new());
 }
@@ -58,7 +71,10 @@ fn a_normal_run_leaves_no_namespace_or_veth_behind() {
 /// Starts a long demo, waits until it is inside `phase` (a line of its output), checks the
 /// nodes exist, sends `signal`, and checks everything is gone.
 fn interrupted_mid_run(signal: libc::c_int, duration: &str, phase: &str) {
-    assert!(is_root(), "this test creates network namespaces: run it as root (CI does)");
+    assert!(
+        is_root(),
+        "this test creates network namespaces: run it as root (CI does)"
+    );
     let out = tempfile::tempdir().unwrap();
     let mut child = spawn_demo(duration, out.path());
     let pid = child.id();
@@ -72,10 +88,17 @@ fn interrupted_mid_run(signal: libc::c_int, duration: &str, phase: &str) {
             break;
         }
     }
-    assert!(seen.iter().any(|line| line.contains(phase)), "never reached {phase:?}: {seen:?}");
+    assert!(
+        seen.iter().any(|line| line.contains(phase)),
+        "never reached {phase:?}: {seen:?}"
+    );
     // The check below must be able to fail: right now the nodes exist.
     let present = leftovers(pid);
-    assert_eq!(present.len(), 2, "expected both namespaces mid-run, found {present:?}");
+    assert_eq!(
+        present.len(),
+        2,
+        "expected both namespaces mid-run, found {present:?}"
+    );
     // SAFETY: kill has no memory-safety preconditions; the PID is our unreaped child.
     unsafe {
         libc::kill(libc::pid_t::try_from(pid).unwrap(), signal);

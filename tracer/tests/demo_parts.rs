@@ -31,7 +31,10 @@ fn start(args: &[&str]) -> (Running, SocketAddr) {
     let stdout = child.stdout.take().unwrap();
     let mut line = String::new();
     BufReader::new(stdout).read_line(&mut line).unwrap();
-    let address = line.trim().strip_prefix("tracer-demo: ready ").unwrap_or_else(|| panic!("not a ready line: {line:?}"));
+    let address = line
+        .trim()
+        .strip_prefix("tracer-demo: ready ")
+        .unwrap_or_else(|| panic!("not a ready line: {line:?}"));
     (Running(child), address.parse().unwrap())
 }
 
@@ -53,11 +56,16 @@ fn service_sends_headers_then_body_as_two_writes_of_180_and_178_bytes() {
         assert!(buffer.starts_with(b"{\"id\":0,\"author\":\"William Shakespeare\""));
     }
     // Connection: close is honoured: the response, then end of stream.
-    socket.write_all(b"GET /details/0 HTTP/1.1\r\nConnection: close\r\n\r\n").unwrap();
+    socket
+        .write_all(b"GET /details/0 HTTP/1.1\r\nConnection: close\r\n\r\n")
+        .unwrap();
     let mut rest = Vec::new();
     socket.read_to_end(&mut rest).unwrap();
     assert_eq!(rest.len(), 358);
-    assert!(rest.starts_with(b"HTTP/1.1 200 OK\r\n") && rest[..180].windows(17).any(|w| w == b"Connection: close"));
+    assert!(
+        rest.starts_with(b"HTTP/1.1 200 OK\r\n")
+            && rest[..180].windows(17).any(|w| w == b"Connection: close")
+    );
 }
 
 #[test]
@@ -75,7 +83,9 @@ fn service_write_syscalls_are_exactly_180_and_178_bytes_under_strace() {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
     let strace_pid = child.id();
     let strace_child = Running(child);
     let address: SocketAddr = line.trim().rsplit(' ').next().unwrap().parse().unwrap();
@@ -91,13 +101,16 @@ fn service_write_syscalls_are_exactly_180_and_178_bytes_under_strace() {
     }
     // The last one closes: end of stream means the service got past its last write, so strace
     // has logged that write's result.
-    socket.write_all(b"GET /details/0 HTTP/1.1\r\nConnection: close\r\n\r\n").unwrap();
+    socket
+        .write_all(b"GET /details/0 HTTP/1.1\r\nConnection: close\r\n\r\n")
+        .unwrap();
     let mut last = Vec::new();
     socket.read_to_end(&mut last).unwrap();
     assert_eq!(last.len(), 358);
     drop(socket);
     // Kill the service, not strace, so strace sees it exit and flushes its log.
-    let children = std::fs::read_to_string(format!("/proc/{strace_pid}/task/{strace_pid}/children")).unwrap();
+    let children =
+        std::fs::read_to_string(format!("/proc/{strace_pid}/task/{strace_pid}/children")).unwrap();
     let service: i32 = children.split_whitespace().next().unwrap().parse().unwrap();
     // SAFETY: kill has no memory-safety preconditions; the PID is strace's live child.
     unsafe {
@@ -108,7 +121,9 @@ fn service_write_syscalls_are_exactly_180_and_178_bytes_under_strace() {
     let trace = std::fs::read_to_string(&log).unwrap();
     let sizes: Vec<&str> = trace
         .lines()
-        .filter(|line| line.contains("sendto(") || line.contains("write(") || line.contains("writev("))
+        .filter(|line| {
+            line.contains("sendto(") || line.contains("write(") || line.contains("writev(")
+        })
         .filter(|line| !line.contains("write(1,")) // the ready line
         .filter_map(|line| line.rsplit("= ").next())
         .collect();
@@ -140,19 +155,36 @@ fn echo_server() -> SocketAddr {
 fn proxy_pair_carries_many_streams_byte_for_byte_and_passes_half_close() {
     let echo = echo_server();
     let (_inbound, tunnel) = start(&[
-        "proxy", "--role", "inbound", "--listen", "127.0.0.1:0", "--target", &echo.to_string(),
-        "--coalesce-window", "100us",
+        "proxy",
+        "--role",
+        "inbound",
+        "--listen",
+        "127.0.0.1:0",
+        "--target",
+        &echo.to_string(),
+        "--coalesce-window",
+        "100us",
     ]);
-    let (_outbound, entry) =
-        start(&["proxy", "--role", "outbound", "--listen", "127.0.0.1:0", "--peer", &tunnel.to_string()]);
+    let (_outbound, entry) = start(&[
+        "proxy",
+        "--role",
+        "outbound",
+        "--listen",
+        "127.0.0.1:0",
+        "--peer",
+        &tunnel.to_string(),
+    ]);
     let clients: Vec<_> = (0..6_u8)
         .map(|stream| {
             std::thread::spawn(move || {
                 // Distinct, position-dependent bytes per stream catch reordering and mixing.
-                let sent: Vec<u8> =
-                    (0..300_000_u32).map(|i| i.to_le_bytes()[0].wrapping_mul(31) ^ stream.wrapping_mul(97)).collect();
+                let sent: Vec<u8> = (0..300_000_u32)
+                    .map(|i| i.to_le_bytes()[0].wrapping_mul(31) ^ stream.wrapping_mul(97))
+                    .collect();
                 let mut socket = TcpStream::connect(entry).unwrap();
-                socket.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+                socket
+                    .set_read_timeout(Some(Duration::from_secs(30)))
+                    .unwrap();
                 let mut reader = socket.try_clone().unwrap();
                 let collector = std::thread::spawn(move || {
                     let mut got = Vec::new();
@@ -180,19 +212,36 @@ fn load_generator_keeps_its_rate_and_writes_a_load_result() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("load.json");
     let output = Command::new(TRACER)
-        .args(["demo", "load", "--target", &address.to_string(), "--qps", "50", "--connections", "5"])
+        .args([
+            "demo",
+            "load",
+            "--target",
+            &address.to_string(),
+            "--qps",
+            "50",
+            "--connections",
+            "5",
+        ])
         .args(["--duration", "1s", "--json"])
         .arg(&json)
         .output()
         .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let result: tracer::run::LoadResult = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let result: tracer::run::LoadResult =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(result.tool, "tracer-demo");
     assert_eq!(result.requests, 50, "1 s at 50 qps");
     assert_eq!(result.errors, 0);
     assert_eq!(result.status_codes.get("200"), Some(&50));
     assert!(result.latency.min_ns > 0 && result.latency.min_ns <= result.latency.p50_ns);
-    assert!(result.latency.p50_ns <= result.latency.p99_ns && result.latency.p99_ns <= result.latency.max_ns);
+    assert!(
+        result.latency.p50_ns <= result.latency.p99_ns
+            && result.latency.p99_ns <= result.latency.max_ns
+    );
     let stdout = String::from_utf8_lossy(&output.stdout);
     let reads = stdout
         .lines()
@@ -210,7 +259,20 @@ fn bad_arguments_get_one_sentence_and_a_usage_exit_code() {
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("--qps must be a positive number"), "{stderr}");
-    let output = Command::new(TRACER).args(["demo", "load", "--target", "127.0.0.1:9", "--duration", "1s"]).output().unwrap();
+    assert!(
+        stderr.contains("--qps must be a positive number"),
+        "{stderr}"
+    );
+    let output = Command::new(TRACER)
+        .args([
+            "demo",
+            "load",
+            "--target",
+            "127.0.0.1:9",
+            "--duration",
+            "1s",
+        ])
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(3), "nothing listens on port 9");
 }

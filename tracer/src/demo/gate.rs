@@ -18,7 +18,10 @@ pub struct GateArgs {
 
 pub fn run(args: &GateArgs) -> anyhow::Result<ExitCode> {
     let Some((program, rest)) = args.command.split_first() else {
-        return Err(crate::error::user(crate::error::ErrorKind::Usage, "give the command to run after --"));
+        return Err(crate::error::user(
+            crate::error::ErrorKind::Usage,
+            "give the command to run after --",
+        ));
     };
     println!("{WAITING_LINE}");
     let mut line = String::new();

@@ -50,7 +50,10 @@ const _: () = assert!(REQUEST_KEEP_ALIVE.len() == 118);
 /// Where the blank line that ends a header block finishes, if the block is complete.
 #[must_use]
 pub fn header_end(bytes: &[u8]) -> Option<usize> {
-    bytes.windows(4).position(|w| w == b"\r\n\r\n").map(|at| at + 4)
+    bytes
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|at| at + 4)
 }
 
 /// Whether a header block carries `Connection: close` (names and values case-insensitive).
@@ -58,7 +61,9 @@ pub fn header_end(bytes: &[u8]) -> Option<usize> {
 pub fn wants_close(headers: &[u8]) -> bool {
     headers.split(|&b| b == b'\n').any(|line| {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let Some(colon) = line.iter().position(|&b| b == b':') else { return false };
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
+            return false;
+        };
         let (name, value) = line.split_at(colon);
         name.eq_ignore_ascii_case(b"connection")
             && value[1..].trim_ascii().eq_ignore_ascii_case(b"close")
@@ -105,7 +110,12 @@ mod tests {
         assert_eq!(content_length(HEADERS_KEEP_ALIVE), BODY.len());
         assert_eq!(status_code(HEADERS_KEEP_ALIVE), Some(200));
         assert_eq!(header_end(&HEADERS_CLOSE[..179]), None);
-        assert!(wants_close(b"GET / HTTP/1.1\r\nconnection:   CLOSE \r\n\r\n"));
-        assert_eq!(content_length(b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n"), 0);
+        assert!(wants_close(
+            b"GET / HTTP/1.1\r\nconnection:   CLOSE \r\n\r\n"
+        ));
+        assert_eq!(
+            content_length(b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n"),
+            0
+        );
     }
 }

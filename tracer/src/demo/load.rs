@@ -57,7 +57,8 @@ pub struct LoadArgs {
 
 impl LoadArgs {
     fn validate(&self) -> anyhow::Result<()> {
-        let usage = |message: &str| Err(crate::error::user(crate::error::ErrorKind::Usage, message));
+        let usage =
+            |message: &str| Err(crate::error::user(crate::error::ErrorKind::Usage, message));
         if !(self.qps.is_finite() && self.qps > 0.0) {
             return usage("--qps must be a positive number of requests per second");
         }
@@ -116,7 +117,10 @@ pub fn run(args: &LoadArgs) -> anyhow::Result<ExitCode> {
         crate::run::write_atomically(path, &json).map_err(|error| {
             crate::error::user(
                 crate::error::ErrorKind::Output,
-                format!("cannot write {}: {error}; pick a writable --json path", path.display()),
+                format!(
+                    "cannot write {}: {error}; pick a writable --json path",
+                    path.display()
+                ),
             )
         })?;
     }
@@ -134,7 +138,10 @@ fn generate(args: &LoadArgs) -> anyhow::Result<(LoadResult, ConnectionTally)> {
             sockets.push(Some(connect(args.target).map_err(|error| {
                 crate::error::user(
                     crate::error::ErrorKind::TargetNotFound,
-                    format!("cannot connect to {}: {error}; is the service running?", args.target),
+                    format!(
+                        "cannot connect to {}: {error}; is the service running?",
+                        args.target
+                    ),
                 )
             })?));
         }
@@ -157,13 +164,22 @@ fn generate(args: &LoadArgs) -> anyhow::Result<(LoadResult, ConnectionTally)> {
             let target = args.target;
             let close = args.connection_close;
             std::thread::spawn(move || {
-                drive(target, socket, close, start + offset, per_connection_period, end)
+                drive(
+                    target,
+                    socket,
+                    close,
+                    start + offset,
+                    per_connection_period,
+                    end,
+                )
             })
         })
         .collect();
     let mut total = ConnectionTally::new()?;
     for thread in threads {
-        let tally = thread.join().map_err(|_| anyhow::anyhow!("a load thread panicked"))??;
+        let tally = thread
+            .join()
+            .map_err(|_| anyhow::anyhow!("a load thread panicked"))??;
         total.merge(&tally)?;
     }
     let duration = start.elapsed();
@@ -224,7 +240,11 @@ fn drive(
                 Some(stream) => stream,
                 None => connect(target)?,
             };
-            let request = if close { http::REQUEST_CLOSE } else { http::REQUEST_KEEP_ALIVE };
+            let request = if close {
+                http::REQUEST_CLOSE
+            } else {
+                http::REQUEST_KEEP_ALIVE
+            };
             stream.write_all(request)?;
             let status = read_response(&mut stream, &mut buffer, &mut tally)?;
             if !close {
@@ -257,7 +277,9 @@ fn read_response(
     let mut needed = None;
     loop {
         if filled == buffer.len() {
-            return Err(std::io::Error::other("response larger than the demo expects"));
+            return Err(std::io::Error::other(
+                "response larger than the demo expects",
+            ));
         }
         let n = stream.read(&mut buffer[filled..])?;
         tally.read_calls += 1;
@@ -324,8 +346,12 @@ pub fn parse_client_reads(line: &str) -> Option<(u64, u64, u64)> {
 pub fn read_result(path: &std::path::Path) -> anyhow::Result<LoadResult> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the load result {}", path.display()))?;
-    serde_json::from_str(&text)
-        .with_context(|| format!("{} is not a load result written by `tracer demo load`", path.display()))
+    serde_json::from_str(&text).with_context(|| {
+        format!(
+            "{} is not a load result written by `tracer demo load`",
+            path.display()
+        )
+    })
 }
 
 #[cfg(test)]
@@ -336,7 +362,10 @@ mod tests {
     fn reads_back_its_own_client_reads_line() {
         let line = format!("{CLIENT_READS_PREFIX} calls=4 bytes=716 responses=2");
         assert_eq!(parse_client_reads(&line), Some((4, 716, 2)));
-        assert_eq!(parse_client_reads("tracer-demo: client-reads calls=x"), None);
+        assert_eq!(
+            parse_client_reads("tracer-demo: client-reads calls=x"),
+            None
+        );
     }
 
     #[test]

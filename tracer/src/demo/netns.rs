@@ -50,14 +50,30 @@ impl Nodes {
     /// if a later step fails.
     pub fn create(pid: u32) -> anyhow::Result<Self> {
         let (a, b, veth_a, veth_b) = Self::names(pid);
-        let mut nodes = Self { a, b, veth_a, veth_b, created: Vec::new() };
+        let mut nodes = Self {
+            a,
+            b,
+            veth_a,
+            veth_b,
+            created: Vec::new(),
+        };
         for namespace in [nodes.a.clone(), nodes.b.clone()] {
             ip(["netns", "add", namespace.as_str()])?;
             nodes.created.push(namespace);
         }
         ip([
-            "link", "add", &nodes.veth_a, "netns", &nodes.a, "type", "veth", "peer", "name",
-            &nodes.veth_b, "netns", &nodes.b,
+            "link",
+            "add",
+            &nodes.veth_a,
+            "netns",
+            &nodes.a,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &nodes.veth_b,
+            "netns",
+            &nodes.b,
         ])?;
         for (namespace, veth, address) in [
             (&nodes.a, &nodes.veth_a, NODE_A_ADDRESS),
@@ -79,7 +95,10 @@ impl Nodes {
         S: AsRef<OsStr>,
     {
         let mut command = Command::new("ip");
-        command.args(["netns", "exec", namespace]).arg(program).args(args);
+        command
+            .args(["netns", "exec", namespace])
+            .arg(program)
+            .args(args);
         command
     }
 }
@@ -106,7 +125,11 @@ where
     S: AsRef<OsStr>,
 {
     let mut command = Command::new("ip");
-    command.args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+    command
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
     let shown = format!("{command:?}").replace('"', "");
     let output = command.output().map_err(|error| {
         user(
@@ -123,12 +146,17 @@ where
     } else {
         ErrorKind::KernelUnsupported
     };
-    Err(user(kind, format!("`{shown}` failed: {message}; the demo needs root (network namespaces)")))
+    Err(user(
+        kind,
+        format!("`{shown}` failed: {message}; the demo needs root (network namespaces)"),
+    ))
 }
 
 /// Namespaces whose name starts with `prefix` (from `ip netns list`).
 pub fn list_namespaces(prefix: &str) -> Vec<String> {
-    let Ok(output) = Command::new("ip").args(["netns", "list"]).output() else { return vec![] };
+    let Ok(output) = Command::new("ip").args(["netns", "list"]).output() else {
+        return vec![];
+    };
     String::from_utf8_lossy(&output.stdout)
         .lines()
         .filter_map(|line| line.split_whitespace().next())
@@ -146,7 +174,10 @@ mod tests {
         let (a, b, veth_a, veth_b) = Nodes::names(4_194_304);
         assert_eq!(a, "tracer-demo-4194304-a");
         assert_eq!(b, "tracer-demo-4194304-b");
-        assert!(veth_a.len() <= 15 && veth_b.len() <= 15, "{veth_a} {veth_b}");
+        assert!(
+            veth_a.len() <= 15 && veth_b.len() <= 15,
+            "{veth_a} {veth_b}"
+        );
         assert_ne!(veth_a, veth_b);
     }
 }

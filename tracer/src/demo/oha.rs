@@ -14,12 +14,18 @@ use crate::{
 /// Imports an oha JSON result file.
 pub fn import(path: &Path) -> anyhow::Result<LoadResult> {
     let text = std::fs::read_to_string(path).map_err(|error| {
-        user(ErrorKind::BadInput, format!("cannot read oha's result {}: {error}", path.display()))
+        user(
+            ErrorKind::BadInput,
+            format!("cannot read oha's result {}: {error}", path.display()),
+        )
     })?;
     parse(&text).ok_or_else(|| {
         user(
             ErrorKind::BadInput,
-            format!("{} is not an oha JSON result (oha --output-format json)", path.display()),
+            format!(
+                "{} is not an oha JSON result (oha --output-format json)",
+                path.display()
+            ),
         )
     })
 }
@@ -29,7 +35,11 @@ fn ns(seconds: f64) -> u64 {
     let ns = (seconds * 1e9).round();
     if ns.is_finite() && ns > 0.0 {
         // In range: checked above, and u64 holds 584 years of ns.
-        #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "checked positive and finite")]
+        #[expect(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "checked positive and finite"
+        )]
         let ns = ns as u64;
         ns
     } else {
@@ -43,7 +53,10 @@ fn parse(text: &str) -> Option<LoadResult> {
     let percentiles = root.get("latencyPercentiles")?;
     let seconds = |value: &Value, key: &str| value.get(key).and_then(Value::as_f64).unwrap_or(0.0);
     let mut status_codes = BTreeMap::new();
-    if let Some(codes) = root.get("statusCodeDistribution").and_then(Value::as_object) {
+    if let Some(codes) = root
+        .get("statusCodeDistribution")
+        .and_then(Value::as_object)
+    {
         for (code, count) in codes {
             status_codes.insert(code.clone(), count.as_u64().unwrap_or(0));
         }

@@ -27,7 +27,10 @@ use std::{
 use anyhow::Context as _;
 
 use super::{
-    load, netns::{self, Nodes}, procs::{self, Children, Interrupted, Line}, summary::{self, ModeRun},
+    load,
+    netns::{self, Nodes},
+    procs::{self, Children, Interrupted, Line},
+    summary::{self, ModeRun},
 };
 use crate::error::{ErrorKind, user};
 
@@ -108,7 +111,12 @@ pub fn run(args: &OrchestrateArgs) -> anyhow::Result<ExitCode> {
         let nodes = Nodes::create(std::process::id())?;
         println!(
             "tracer demo: nodes {} ({}) and {} ({}) joined by veth {}<->{}",
-            nodes.a, netns::NODE_A_ADDRESS, nodes.b, netns::NODE_B_ADDRESS, nodes.veth_a, nodes.veth_b
+            nodes.a,
+            netns::NODE_A_ADDRESS,
+            nodes.b,
+            netns::NODE_B_ADDRESS,
+            nodes.veth_a,
+            nodes.veth_b
         );
         let outcome = run_all(args, &nodes);
         drop(nodes);
@@ -124,8 +132,12 @@ pub fn run(args: &OrchestrateArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn validate(args: &OrchestrateArgs) -> anyhow::Result<()> {
-    if !(args.qps.is_finite() && args.qps > 0.0) || args.connections == 0 || args.duration.is_zero() {
-        return Err(user(ErrorKind::Usage, "--qps, --connections and --duration must be positive"));
+    if !(args.qps.is_finite() && args.qps > 0.0) || args.connections == 0 || args.duration.is_zero()
+    {
+        return Err(user(
+            ErrorKind::Usage,
+            "--qps, --connections and --duration must be positive",
+        ));
     }
     // SAFETY: geteuid has no preconditions and cannot fail.
     if unsafe { libc::geteuid() } != 0 {
@@ -143,7 +155,10 @@ fn validate(args: &OrchestrateArgs) -> anyhow::Result<()> {
     fs::create_dir_all(&args.output).map_err(|error| {
         user(
             ErrorKind::Output,
-            format!("cannot create the output folder {}: {error}; pick another with -o", args.output.display()),
+            format!(
+                "cannot create the output folder {}: {error}; pick another with -o",
+                args.output.display()
+            ),
         )
     })
 }
@@ -162,7 +177,11 @@ fn run_all(args: &OrchestrateArgs, nodes: &Nodes) -> anyhow::Result<ExitCode> {
                 args.qps,
                 args.connections,
                 args.duration,
-                if args.connection_close { ", Connection: close" } else { "" }
+                if args.connection_close {
+                    ", Connection: close"
+                } else {
+                    ""
+                }
             );
             let result = run_mode(args, nodes, &exe, mode, index, &mut record)?;
             results.push(result);
@@ -194,13 +213,16 @@ fn run_mode(
     };
     let service = children.spawn(
         "details",
-        in_ns(&nodes.b, &[
-            "serve".into(),
-            "--listen".into(),
-            format!("0.0.0.0:{SERVICE_PORT}"),
-            "--body-delay".into(),
-            format!("{}us", args.body_delay.as_micros()),
-        ]),
+        in_ns(
+            &nodes.b,
+            &[
+                "serve".into(),
+                "--listen".into(),
+                format!("0.0.0.0:{SERVICE_PORT}"),
+                "--body-delay".into(),
+                format!("{}us", args.body_delay.as_micros()),
+            ],
+        ),
         false,
         false,
     )?;
@@ -219,6 +241,12 @@ fn run_mode(
 
     let mut targets = vec![("client", client_pid)];
     targets.extend(proxies.iter().copied());
+    let pids: Vec<String> = targets
+        .iter()
+        .chain(&[("details", children.pid(service))])
+        .map(|(name, pid)| format!("{name}={pid}"))
+        .collect();
+    println!("    pids: {}", pids.join(" "));
     let recorder = if *record {
         let recorder = start_recorder(exe, &mut children, &targets, &stem, &run_path)?;
         if recorder.is_none() {
@@ -283,17 +311,20 @@ fn start_proxies(
     let tunnel_address = format!("{}:{TUNNEL_PORT}", netns::NODE_B_ADDRESS);
     let inbound = children.spawn(
         "proxy-b",
-        in_ns(&nodes.b, &[
-            "proxy".into(),
-            "--role".into(),
-            "inbound".into(),
-            "--listen".into(),
-            tunnel_address.clone(),
-            "--target".into(),
-            format!("127.0.0.1:{SERVICE_PORT}"),
-            "--coalesce-window".into(),
-            format!("{}us", args.coalesce_window.as_micros()),
-        ]),
+        in_ns(
+            &nodes.b,
+            &[
+                "proxy".into(),
+                "--role".into(),
+                "inbound".into(),
+                "--listen".into(),
+                tunnel_address.clone(),
+                "--target".into(),
+                format!("127.0.0.1:{SERVICE_PORT}"),
+                "--coalesce-window".into(),
+                format!("{}us", args.coalesce_window.as_micros()),
+            ],
+        ),
         false,
         false,
     )?;
@@ -301,15 +332,18 @@ fn start_proxies(
     let outbound_address = format!("127.0.0.1:{OUTBOUND_PORT}");
     let outbound = children.spawn(
         "proxy-a",
-        in_ns(&nodes.a, &[
-            "proxy".into(),
-            "--role".into(),
-            "outbound".into(),
-            "--listen".into(),
-            outbound_address.clone(),
-            "--peer".into(),
-            tunnel_address,
-        ]),
+        in_ns(
+            &nodes.a,
+            &[
+                "proxy".into(),
+                "--role".into(),
+                "outbound".into(),
+                "--listen".into(),
+                outbound_address.clone(),
+                "--peer".into(),
+                tunnel_address,
+            ],
+        ),
         false,
         false,
     )?;
@@ -320,9 +354,11 @@ fn start_proxies(
 }
 
 fn wait_ready(children: &mut Children, index: usize) -> anyhow::Result<()> {
-    children.wait_for_line(index, procs::READY_TIMEOUT, |line| {
-        matches!(line, Line::Stdout(text) if text.starts_with(super::READY_PREFIX))
-    })?;
+    children.wait_for_line(
+        index,
+        procs::READY_TIMEOUT,
+        |line| matches!(line, Line::Stdout(text) if text.starts_with(super::READY_PREFIX)),
+    )?;
     Ok(())
 }
 
@@ -339,8 +375,17 @@ fn start_client(
     match args.client {
         Client::Tracer => {
             let mut load_args: Vec<OsString> = [
-                "demo", "load", "--wait-for-go", "--target", target, "--qps", &args.qps.to_string(),
-                "--connections", &args.connections.to_string(), "--duration", &duration,
+                "demo",
+                "load",
+                "--wait-for-go",
+                "--target",
+                target,
+                "--qps",
+                &args.qps.to_string(),
+                "--connections",
+                &args.connections.to_string(),
+                "--duration",
+                &duration,
             ]
             .iter()
             .map(OsString::from)
@@ -350,21 +395,36 @@ fn start_client(
             if args.connection_close {
                 load_args.push("--connection-close".into());
             }
-            let client = children.spawn("client", Nodes::command_in(&nodes.a, exe.as_os_str(), load_args), true, true)?;
-            children.wait_for_line(client, procs::READY_TIMEOUT, |line| {
-                matches!(line, Line::Stdout(text) if text == load::CONNECTED_LINE)
-            })?;
+            let client = children.spawn(
+                "client",
+                Nodes::command_in(&nodes.a, exe.as_os_str(), load_args),
+                true,
+                true,
+            )?;
+            children.wait_for_line(
+                client,
+                procs::READY_TIMEOUT,
+                |line| matches!(line, Line::Stdout(text) if text == load::CONNECTED_LINE),
+            )?;
             Ok(client)
         }
         Client::Oha => {
             // oha cannot wait for a go signal itself: the gate holds its PID until "go" and
             // then execs it, so the recorder is attached before oha's first syscall.
             let oha = which::which("oha").context("oha is not on PATH")?;
-            let mut gate_args: Vec<OsString> = vec!["demo".into(), "gate".into(), "--".into(), oha.into()];
+            let mut gate_args: Vec<OsString> =
+                vec!["demo".into(), "gate".into(), "--".into(), oha.into()];
             gate_args.extend(
                 [
-                    "--no-tui", "--output-format", "json", "-z", &duration, "-q", &args.qps.to_string(),
-                    "-c", &args.connections.to_string(),
+                    "--no-tui",
+                    "--output-format",
+                    "json",
+                    "-z",
+                    &duration,
+                    "-q",
+                    &args.qps.to_string(),
+                    "-c",
+                    &args.connections.to_string(),
                 ]
                 .iter()
                 .map(OsString::from),
@@ -372,13 +432,21 @@ fn start_client(
             gate_args.push("-o".into());
             gate_args.push(load_path.as_os_str().to_owned());
             if args.connection_close {
-                gate_args.extend(["--disable-keepalive", "-H", "Connection: close"].map(OsString::from));
+                gate_args
+                    .extend(["--disable-keepalive", "-H", "Connection: close"].map(OsString::from));
             }
             gate_args.push(format!("http://{target}/details/0").into());
-            let client = children.spawn("client", Nodes::command_in(&nodes.a, exe.as_os_str(), gate_args), true, true)?;
-            children.wait_for_line(client, procs::READY_TIMEOUT, |line| {
-                matches!(line, Line::Stdout(text) if text == super::gate::WAITING_LINE)
-            })?;
+            let client = children.spawn(
+                "client",
+                Nodes::command_in(&nodes.a, exe.as_os_str(), gate_args),
+                true,
+                true,
+            )?;
+            children.wait_for_line(
+                client,
+                procs::READY_TIMEOUT,
+                |line| matches!(line, Line::Stdout(text) if text == super::gate::WAITING_LINE),
+            )?;
             Ok(client)
         }
     }
@@ -400,9 +468,11 @@ fn start_recorder(
     }
     command.args(["--label", label]).arg("-o").arg(run_path);
     let recorder = children.spawn("tracer record", command, false, false)?;
-    match children.wait_for_line(recorder, RECORD_READY_TIMEOUT, |line| {
-        matches!(line, Line::Stderr(text) if text.starts_with(RECORDING_LINE))
-    }) {
+    match children.wait_for_line(
+        recorder,
+        RECORD_READY_TIMEOUT,
+        |line| matches!(line, Line::Stderr(text) if text.starts_with(RECORDING_LINE)),
+    ) {
         Ok(_) => Ok(Some(recorder)),
         Err(error) if error.is::<Interrupted>() => Err(error),
         Err(error) => {
@@ -419,9 +489,14 @@ fn start_recorder(
 fn report(args: &OrchestrateArgs, exe: &Path, results: &[ModeRun]) -> anyhow::Result<()> {
     println!();
     print!("{}", summary::render(results));
-    let run_files: Vec<&Path> = results.iter().filter_map(|r| r.run_file.as_deref()).collect();
+    let run_files: Vec<&Path> = results
+        .iter()
+        .filter_map(|r| r.run_file.as_deref())
+        .collect();
     if run_files.len() != results.len() {
-        println!("\nNo eBPF recording: reports need run files; the table above is the client's own count.");
+        println!(
+            "\nNo eBPF recording: reports need run files; the table above is the client's own count."
+        );
         return Ok(());
     }
     let mut ordered: Vec<&Path> = results
@@ -429,7 +504,12 @@ fn report(args: &OrchestrateArgs, exe: &Path, results: &[ModeRun]) -> anyhow::Re
         .filter(|r| r.label == Mode::NoMesh.label())
         .filter_map(|r| r.run_file.as_deref())
         .collect();
-    ordered.extend(results.iter().filter(|r| r.label == Mode::Mesh.label()).filter_map(|r| r.run_file.as_deref()));
+    ordered.extend(
+        results
+            .iter()
+            .filter(|r| r.label == Mode::Mesh.label())
+            .filter_map(|r| r.run_file.as_deref()),
+    );
     let compare = |format: &str, output: Option<&Path>| -> anyhow::Result<std::process::Output> {
         let mut command = Command::new(exe);
         command.arg("compare").args(&ordered);
@@ -446,7 +526,10 @@ fn report(args: &OrchestrateArgs, exe: &Path, results: &[ModeRun]) -> anyhow::Re
     if !text.status.success() {
         println!(
             "\n`tracer compare` is not available in this build ({}); the table above is the demo's own.",
-            String::from_utf8_lossy(&text.stderr).lines().next().unwrap_or("no message")
+            String::from_utf8_lossy(&text.stderr)
+                .lines()
+                .next()
+                .unwrap_or("no message")
         );
         return Ok(());
     }

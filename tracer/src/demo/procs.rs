@@ -77,9 +77,19 @@ pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Children {
     /// Starts `command` with piped output (and stdin when `with_stdin`); returns its index.
-    pub fn spawn(&mut self, name: &str, mut command: Command, with_stdin: bool, echo: bool) -> anyhow::Result<usize> {
+    pub fn spawn(
+        &mut self,
+        name: &str,
+        mut command: Command,
+        with_stdin: bool,
+        echo: bool,
+    ) -> anyhow::Result<usize> {
         command
-            .stdin(if with_stdin { Stdio::piped() } else { Stdio::null() })
+            .stdin(if with_stdin {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0);
@@ -92,7 +102,9 @@ impl Children {
                 Ok(())
             });
         }
-        let mut child = command.spawn().with_context(|| format!("cannot start {name} ({command:?})"))?;
+        let mut child = command
+            .spawn()
+            .with_context(|| format!("cannot start {name} ({command:?})"))?;
         let (sender, lines) = mpsc::channel();
         if let Some(stdout) = child.stdout.take() {
             forward_lines(stdout, sender.clone(), Line::Stdout);
@@ -101,7 +113,14 @@ impl Children {
             forward_lines(stderr, sender, Line::Stderr);
         }
         let stdin = child.stdin.take();
-        self.list.push(Spawned { name: name.to_owned(), child, stdin, lines, seen: Vec::new(), echo });
+        self.list.push(Spawned {
+            name: name.to_owned(),
+            child,
+            stdin,
+            lines,
+            seen: Vec::new(),
+            echo,
+        });
         Ok(self.list.len() - 1)
     }
 
@@ -149,7 +168,9 @@ impl Children {
                 Err(RecvTimeoutError::Timeout) => {}
             }
             if Instant::now() >= deadline {
-                return Err(child.failure(&format!("did not get ready within {} s", timeout.as_secs())));
+                return Err(
+                    child.failure(&format!("did not get ready within {} s", timeout.as_secs()))
+                );
             }
         }
     }
@@ -169,7 +190,10 @@ impl Children {
                 }
                 Err(RecvTimeoutError::Disconnected) => {
                     // Output closed: the process is exiting.
-                    return child.child.wait().with_context(|| format!("cannot wait for {}", child.name));
+                    return child
+                        .child
+                        .wait()
+                        .with_context(|| format!("cannot wait for {}", child.name));
                 }
                 Err(RecvTimeoutError::Timeout) => {}
             }
@@ -181,7 +205,9 @@ impl Children {
 
     /// Sends a signal to one child.
     pub fn signal(&self, index: usize, signal: libc::c_int) {
-        let Ok(pid) = libc::pid_t::try_from(self.pid(index)) else { return };
+        let Ok(pid) = libc::pid_t::try_from(self.pid(index)) else {
+            return;
+        };
         // SAFETY: kill has no memory-safety preconditions; the PID is our own unreaped child,
         // so it cannot have been reused by another process.
         unsafe {
@@ -242,7 +268,11 @@ fn describe(status: Option<ExitStatus>) -> String {
     status.map_or_else(|| "status unknown".to_owned(), |status| status.to_string())
 }
 
-fn forward_lines<R: Read + Send + 'static>(stream: R, sender: Sender<Line>, wrap: fn(String) -> Line) {
+fn forward_lines<R: Read + Send + 'static>(
+    stream: R,
+    sender: Sender<Line>,
+    wrap: fn(String) -> Line,
+) {
     std::thread::spawn(move || {
         for line in BufReader::new(stream).lines() {
             let Ok(line) = line else { break };

@@ -16,11 +16,12 @@
 //! ```
 //!
 //! Where the write coalescing comes from: each proxy forwards what ONE read returned as ONE
-//! frame, and reads the tunnel through a large buffer, so a single tunnel read returns every
-//! frame that has arrived; the DATA of one stream found in one tunnel read is written to the
-//! app in ONE write. When the service's two writes (headers, body) are both in flight before the
-//! client-side proxy gets to read the tunnel, the client receives them as one 358 B segment
-//! and reads them in one call. See `coalescing` notes in the demo's README section of DESIGN.
+//! frame; one writer thread per tunnel writes every frame queued so far in ONE write (as an
+//! HTTP/2 connection task does); the tunnel is read through a large buffer, and the DATA of one
+//! stream found in one tunnel read is written to the app in ONE write. So whenever the
+//! service's two writes are both queued before the tunnel writer gets to write, they travel as
+//! one segment and the client reads them in one call. `--coalesce-window` sets how long the
+//! writer waits for company; why the demo needs it is explained in the `demo` module notes.
 use std::{
     collections::HashMap,
     io::{Read as _, Write as _},
@@ -82,7 +83,10 @@ pub fn run(args: &ProxyArgs) -> anyhow::Result<ExitCode> {
     let listener = TcpListener::bind(args.listen).map_err(|error| {
         crate::error::user(
             crate::error::ErrorKind::Usage,
-            format!("cannot listen on {}: {error}; pick another --listen address", args.listen),
+            format!(
+                "cannot listen on {}: {error}; pick another --listen address",
+                args.listen
+            ),
         )
     })?;
     if !args.coalesce_window.is_zero() {
@@ -122,7 +126,9 @@ fn connect_tunnel(peer: SocketAddr, patience: Duration) -> anyhow::Result<TcpStr
             Err(error) if Instant::now() >= deadline => {
                 return Err(crate::error::user(
                     crate::error::ErrorKind::TargetNotFound,
-                    format!("cannot reach the peer proxy at {peer}: {error}; start the inbound proxy first"),
+                    format!(
+                        "cannot reach the peer proxy at {peer}: {error}; start the inbound proxy first"
+                    ),
                 ));
             }
             Err(_) => std::thread::sleep(Duration::from_millis(20)),
@@ -131,7 +137,11 @@ fn connect_tunnel(peer: SocketAddr, patience: Duration) -> anyhow::Result<TcpStr
 }
 
 /// Client's node: every accepted app connection becomes a stream of the one tunnel.
-pub fn outbound(listener: &TcpListener, tunnel_socket: &TcpStream, window: Duration) -> anyhow::Result<ExitCode> {
+pub fn outbound(
+    listener: &TcpListener,
+    tunnel_socket: &TcpStream,
+    window: Duration,
+) -> anyhow::Result<ExitCode> {
     let tunnel = Arc::new(Tunnel::new(tunnel_socket.try_clone()?, window));
     let reader = {
         let tunnel = Arc::clone(&tunnel);
@@ -148,7 +158,9 @@ pub fn outbound(listener: &TcpListener, tunnel_socket: &TcpStream, window: Durat
         let id = next_id.fetch_add(1, Ordering::Relaxed);
         let app = Arc::new(app);
         tunnel.insert(id, Arc::clone(&app));
-        tunnel.send(id, OPEN, &[]).context("the tunnel to the peer proxy broke")?;
+        tunnel
+            .send(id, OPEN, &[])
+            .context("the tunnel to the peer proxy broke")?;
         let tunnel = Arc::clone(&tunnel);
         std::thread::spawn(move || tunnel.pump_to_tunnel(id, &app));
     }
@@ -156,11 +168,19 @@ pub fn outbound(listener: &TcpListener, tunnel_socket: &TcpStream, window: Durat
 }
 
 /// Service's node: serves any number of tunnels; each OPEN connects to `target`.
-pub fn inbound(listener: &TcpListener, target: SocketAddr, window: Duration) -> anyhow::Result<ExitCode> {
+pub fn inbound(
+    listener: &TcpListener,
+    target: SocketAddr,
+    window: Duration,
+) -> anyhow::Result<ExitCode> {
     for tunnel_socket in listener.incoming() {
-        let Ok(tunnel_socket) = tunnel_socket else { continue };
+        let Ok(tunnel_socket) = tunnel_socket else {
+            continue;
+        };
         let _ = tunnel_socket.set_nodelay(true);
-        let Ok(writer) = tunnel_socket.try_clone() else { continue };
+        let Ok(writer) = tunnel_socket.try_clone() else {
+            continue;
+        };
         let tunnel = Arc::new(Tunnel::new(writer, window));
         std::thread::spawn(move || {
             let opener = Arc::clone(&tunnel);
@@ -198,11 +218,21 @@ impl Tunnel {
     fn new(writer: TcpStream, window: Duration) -> Self {
         let (frames, queue) = mpsc::channel();
         std::thread::spawn(move || write_tunnel(writer, &queue, window));
-        Self { frames: Mutex::new(frames), streams: Mutex::new(HashMap::new()) }
+        Self {
+            frames: Mutex::new(frames),
+            streams: Mutex::new(HashMap::new()),
+        }
     }
 
     fn insert(&self, id: u32, socket: Arc<TcpStream>) {
-        self.lock_streams().insert(id, Stream { socket, sent_close: false, got_close: false });
+        self.lock_streams().insert(
+            id,
+            Stream {
+                socket,
+                sent_close: false,
+                got_close: false,
+            },
+        );
     }
 
     fn lock_streams(&self) -> std::sync::MutexGuard<'_, HashMap<u32, Stream>> {
@@ -215,7 +245,9 @@ impl Tunnel {
         let mut frame = Vec::with_capacity(FRAME_HEADER_BYTES + payload.len());
         encode_frame(&mut frame, id, kind, payload);
         let frames = self.frames.lock().unwrap_or_else(PoisonError::into_inner);
-        frames.send(frame).map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))
+        frames
+            .send(frame)
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))
     }
 
     /// App socket -> tunnel: what one read returned becomes one DATA frame.
@@ -299,7 +331,9 @@ impl Tunnel {
 
     /// Writes a stream's pending bytes to its app socket in one write.
     fn flush(&self, id: u32, pending: &mut HashMap<u32, Vec<u8>>) {
-        let Some(bytes) = pending.get_mut(&id) else { return };
+        let Some(bytes) = pending.get_mut(&id) else {
+            return;
+        };
         if bytes.is_empty() {
             return;
         }

@@ -31,7 +31,10 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     let listener = TcpListener::bind(args.listen).map_err(|error| {
         crate::error::user(
             crate::error::ErrorKind::Usage,
-            format!("cannot listen on {}: {error}; pick another --listen address", args.listen),
+            format!(
+                "cannot listen on {}: {error}; pick another --listen address",
+                args.listen
+            ),
         )
     })?;
     if !args.body_delay.is_zero() {
@@ -81,7 +84,11 @@ fn handle(mut socket: TcpStream, body_delay: Duration) -> std::io::Result<()> {
             continue;
         };
         let close = http::wants_close(&buffer[..end]);
-        let headers = if close { http::HEADERS_CLOSE } else { http::HEADERS_KEEP_ALIVE };
+        let headers = if close {
+            http::HEADERS_CLOSE
+        } else {
+            http::HEADERS_KEEP_ALIVE
+        };
         socket.write_all(headers)?;
         if !body_delay.is_zero() {
             render_body(body_delay);

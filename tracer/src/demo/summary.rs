@@ -33,9 +33,11 @@ pub struct ProcessFigures {
 
 /// The processes of a run that belong to the target named `name`.
 pub fn processes_named<'a>(run: &'a Run, name: &'a str) -> impl Iterator<Item = &'a Process> + 'a {
-    run.processes
-        .iter()
-        .filter(move |process| run.targets.get(process.target).is_some_and(|target| target.name == name))
+    run.processes.iter().filter(move |process| {
+        run.targets
+            .get(process.target)
+            .is_some_and(|target| target.name == name)
+    })
 }
 
 /// Read-like calls of a process on TCP sockets (all read-like calls when the run has no fds).
@@ -46,7 +48,9 @@ pub fn socket_reads(process: &Process) -> DirectionTotals {
     }
     let mut totals = DirectionTotals::default();
     for fd in &process.fds {
-        let is_read = process.syscall(&fd.syscall).is_some_and(|s| s.direction == Direction::Read);
+        let is_read = process
+            .syscall(&fd.syscall)
+            .is_some_and(|s| s.direction == Direction::Read);
         if is_read && fd.kind == FdKind::Tcp {
             totals.calls += fd.calls;
             totals.bytes += fd.bytes;
@@ -105,32 +109,69 @@ pub fn render(results: &[ModeRun]) -> String {
     let _ = writeln!(
         out,
         "{:<10} {:>8} {:>11} {:>7} {:>10} {:>10} {:>11} {:>11} {:>8} {:>8} {:>8} {:>8}",
-        "mode", "requests", "reads/resp", "B/read", "calls/req", "client", "mesh cost", "mesh cost", "avg", "p50",
-        "p90", "p99"
+        "mode",
+        "requests",
+        "reads/resp",
+        "B/read",
+        "calls/req",
+        "client",
+        "mesh cost",
+        "mesh cost",
+        "avg",
+        "p50",
+        "p90",
+        "p99"
     );
     let _ = writeln!(
         out,
         "{:<10} {:>8} {:>11} {:>7} {:>10} {:>10} {:>11} {:>11} {:>8} {:>8} {:>8} {:>8}",
-        "", "", "(client)", "", "(client)", "µs CPU/req", "µs CPU/req", "calls/req", "ms", "ms", "ms", "ms"
+        "",
+        "",
+        "(client)",
+        "",
+        "(client)",
+        "µs CPU/req",
+        "µs CPU/req",
+        "calls/req",
+        "ms",
+        "ms",
+        "ms",
+        "ms"
     );
     for result in results {
         let requests = result.load.requests;
-        let run = result.run_file.as_ref().and_then(|path| Run::read(path).ok());
-        let client = run.as_ref().and_then(|run| figures(run, "client", requests));
+        let run = result
+            .run_file
+            .as_ref()
+            .and_then(|path| Run::read(path).ok());
+        let client = run
+            .as_ref()
+            .and_then(|run| figures(run, "client", requests));
         let proxies: Vec<ProcessFigures> = run
             .as_ref()
-            .map(|run| ["proxy-a", "proxy-b"].iter().filter_map(|name| figures(run, name, requests)).collect())
+            .map(|run| {
+                ["proxy-a", "proxy-b"]
+                    .iter()
+                    .filter_map(|name| figures(run, name, requests))
+                    .collect()
+            })
             .unwrap_or_default();
         let (reads_per_response, bytes_per_read) = match (client, result.client_reads) {
             (Some(client), _) => (Some(client.reads_per_request), client.bytes_per_read),
-            (None, Some((calls, bytes, responses))) if responses > 0 && calls > 0 => {
-                (Some(calls as f64 / responses as f64), Some(bytes as f64 / calls as f64))
-            }
+            (None, Some((calls, bytes, responses))) if responses > 0 && calls > 0 => (
+                Some(calls as f64 / responses as f64),
+                Some(bytes as f64 / calls as f64),
+            ),
             _ => (None, None),
         };
-        let mesh_cpu = (!proxies.is_empty())
-            .then(|| proxies.iter().map(|p| p.cpu_us_per_request.unwrap_or(0.0)).sum::<f64>());
-        let mesh_calls = (!proxies.is_empty()).then(|| proxies.iter().map(|p| p.syscalls_per_request).sum::<f64>());
+        let mesh_cpu = (!proxies.is_empty()).then(|| {
+            proxies
+                .iter()
+                .map(|p| p.cpu_us_per_request.unwrap_or(0.0))
+                .sum::<f64>()
+        });
+        let mesh_calls = (!proxies.is_empty())
+            .then(|| proxies.iter().map(|p| p.syscalls_per_request).sum::<f64>());
         let ms = |ns: f64| format!("{:.3}", ns / 1e6);
         let latency = &result.load.latency;
         let _ = writeln!(
@@ -155,4 +196,110 @@ pub fn render(results: &[ModeRun]) -> String {
 
 fn number(value: Option<f64>, decimals: usize) -> String {
     value.map_or_else(|| "-".to_owned(), |value| format!("{value:.decimals$}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run::{Cpu, FdStats, SyscallStats, Target};
+
+    fn syscall(name: &str, direction: Direction, calls: u64, bytes: u64) -> SyscallStats {
+        SyscallStats {
+            syscall: name.into(),
+            direction,
+            calls,
+            bytes,
+            ..SyscallStats::default()
+        }
+    }
+
+    fn fd(fd: i32, name: &str, kind: FdKind, calls: u64, bytes: u64) -> FdStats {
+        FdStats {
+            fd,
+            syscall: name.into(),
+            kind,
+            description: String::new(),
+            calls,
+            bytes,
+            errors: 0,
+            eagain: 0,
+            zero_returns: 0,
+        }
+    }
+
+    fn process(pid: u32, target: usize, cpu_ns: u64) -> Process {
+        Process {
+            pid,
+            name: "tracer".into(),
+            target,
+            exited_after_ns: None,
+            // 200 socket reads of 180/178 B plus the one 3 B read of "go" on stdin.
+            syscalls: vec![
+                syscall("recvfrom", Direction::Read, 200, 35_800),
+                syscall("read", Direction::Read, 1, 3),
+                syscall("sendto", Direction::Write, 100, 11_800),
+            ],
+            fds: vec![
+                fd(5, "recvfrom", FdKind::Tcp, 200, 35_800),
+                fd(0, "read", FdKind::Pipe, 1, 3),
+                fd(5, "sendto", FdKind::Tcp, 100, 11_800),
+            ],
+            cpu: Some(Cpu {
+                on_cpu_ns: cpu_ns,
+                ..Cpu::default()
+            }),
+        }
+    }
+
+    fn target(name: &str) -> Target {
+        Target {
+            spec: format!("pid:{name}"),
+            name: name.into(),
+            pids: vec![],
+            cgroup: None,
+            cpu: None,
+            exit_code: None,
+        }
+    }
+
+    #[test]
+    fn figures_count_socket_reads_per_request_and_cpu_per_target() {
+        let mut run: Run = serde_json::from_value(serde_json::json!({
+            "schema": 1, "kind": "tracer-run",
+            "tool": {"name": "tracer", "version": "0"},
+            "host": {"hostname": "h", "kernel": "k", "arch": "x86_64", "cpus": 2},
+            "probe": {"mechanism": "fentry", "fallbacks": [], "overhead": null},
+            "label": "no-mesh", "started_at": "", "start_monotonic_ns": 0, "duration_ns": 1,
+            "end_reason": "interrupted", "targets": [], "processes": [],
+            "losses": {"fd_keys_overflowed": 0, "calls_lost": 0, "histogram_samples_lost": 0,
+                "in_flight_full": 0, "children_not_traced": 0, "exits_not_recorded": 0},
+            "intervals": [], "load": null
+        }))
+        .unwrap();
+        run.targets = vec![target("client"), target("proxy-a")];
+        run.processes = vec![
+            process(1, 0, 5_000_000),
+            process(2, 1, 2_000_000),
+            process(3, 1, 1_000_000),
+        ];
+        let client = figures(&run, "client", 100).unwrap();
+        assert!(
+            (client.reads_per_request - 2.0).abs() < 1e-9,
+            "the stdin read is not a socket read"
+        );
+        assert_eq!(client.bytes_per_read, Some(179.0));
+        assert!(
+            (client.syscalls_per_request - 3.01).abs() < 1e-9,
+            "all I/O syscalls count as calls"
+        );
+        assert_eq!(client.cpu_us_per_request, Some(50.0));
+        let proxies = figures(&run, "proxy-a", 100).unwrap();
+        assert_eq!(
+            proxies.cpu_us_per_request,
+            Some(30.0),
+            "both processes of the target"
+        );
+        assert!(figures(&run, "proxy-b", 100).is_none());
+        assert!(figures(&run, "client", 0).is_none());
+    }
 }
