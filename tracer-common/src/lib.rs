@@ -10,9 +10,10 @@ pub mod syscalls;
 
 /// Map names, shared so that `tracer/src/probe` finds exactly the maps `tracer-ebpf` declares.
 pub mod maps {
-    /// `HashMap<u32 tgid, u8>`: processes whose syscalls are counted.
+    /// `HashMap<u32 tgid, u32 target index>`: processes whose syscalls are counted, and the
+    /// target (as given on the command line) each belongs to; children inherit it.
     pub const TARGET_TGIDS: &str = "TARGET_TGIDS";
-    /// `HashMap<u64 cgroup id, u8>`: cgroups (v2) whose processes are counted.
+    /// `HashMap<u64 cgroup id, u32 target index>`: cgroups (v2) whose processes are counted.
     pub const TARGET_CGROUPS: &str = "TARGET_CGROUPS";
     /// `HashMap<u64 pid_tgid, InFlight>`: syscalls entered but not yet returned, per thread.
     pub const IN_FLIGHT: &str = "IN_FLIGHT";
@@ -171,8 +172,11 @@ pub struct ExitInfo {
     pub exit_ns: u64,
     /// The process name (`comm`) at exit, NUL-padded.
     pub comm: [u8; 16],
+    /// Index of the target it belonged to.
+    pub target: u32,
+    pub _pad: u32,
 }
-const _: () = assert!(size_of::<ExitInfo>() == 24);
+const _: () = assert!(size_of::<ExitInfo>() == 32);
 
 #[cfg(feature = "user")]
 mod pod {

@@ -10,23 +10,34 @@ use crate::maps::{
     TARGET_TGIDS, bump,
 };
 
-/// True when `tgid` (or, in cgroup mode, the current task's cgroup) is a target. This is the
-/// only map lookup an untargeted process pays per I/O syscall.
+/// The target `tgid` belongs to, if any. In tgid mode this is the only map lookup an
+/// untargeted process pays per I/O syscall. In cgroup mode a process found through its cgroup
+/// is added to `TARGET_TGIDS`, so it pays the cgroup lookup once and the collector learns
+/// which processes each cgroup target had.
 #[inline(always)]
-pub fn is_target(tgid: u32) -> bool {
-    if TARGET_TGIDS.get_ptr(&tgid).is_some() {
-        return true;
+pub fn target_of(tgid: u32) -> Option<u32> {
+    if let Some(target) = TARGET_TGIDS.get_ptr(&tgid) {
+        // SAFETY: pointer from a successful lookup, read at once.
+        return Some(unsafe { *target });
+    }
+    if FILTER_BY_CGROUP.load() == 0 {
+        return None;
     }
     // SAFETY: the helper has no preconditions.
-    FILTER_BY_CGROUP.load() != 0
-        && TARGET_CGROUPS.get_ptr(&unsafe { bpf_get_current_cgroup_id() }).is_some()
+    let cgroup = unsafe { bpf_get_current_cgroup_id() };
+    // SAFETY: pointer from a successful lookup, read at once.
+    let target = unsafe { *TARGET_CGROUPS.get_ptr(&cgroup)? };
+    if TARGET_TGIDS.insert(&tgid, &target, 0).is_err() {
+        bump(counters::CHILDREN_NOT_TRACED);
+    }
+    Some(target)
 }
 
 /// A traced syscall was entered with `fd` as its first argument.
 #[inline(always)]
 pub fn on_enter(syscall: u32, fd: u64) {
     let pid_tgid = bpf_get_current_pid_tgid();
-    if !is_target((pid_tgid >> 32) as u32) {
+    if target_of((pid_tgid >> 32) as u32).is_none() {
         return;
     }
     let entry = InFlight {

@@ -8,10 +8,10 @@ use aya_ebpf::{
 use tracer_common::{ExitInfo, FdKey, FdStats, HistKey, InFlight, capacity, counters};
 
 #[map]
-pub static TARGET_TGIDS: HashMap<u32, u8> = HashMap::with_max_entries(capacity::TARGET_TGIDS, 0);
+pub static TARGET_TGIDS: HashMap<u32, u32> = HashMap::with_max_entries(capacity::TARGET_TGIDS, 0);
 
 #[map]
-pub static TARGET_CGROUPS: HashMap<u64, u8> =
+pub static TARGET_CGROUPS: HashMap<u64, u32> =
     HashMap::with_max_entries(capacity::TARGET_CGROUPS, 0);
 
 #[map]

@@ -1,16 +1,281 @@
-//! The recording loop (stub: being written).
-use std::process::ExitCode;
+//! `tracer record`: validate the request, attach the probes, add the targets, then sample once
+//! per interval until the duration ends, a signal arrives, the command exits or every target
+//! is gone — and in every one of those cases write the run file and print the summary.
+mod command;
+mod cpu;
+mod fds;
+mod live;
+mod session;
+mod summary;
 
-#[derive(Debug, clap::Args)]
-pub struct RecordArgs {}
+use std::{
+    path::{Path, PathBuf},
+    process::ExitCode,
+    time::Duration,
+};
 
-#[derive(Debug, clap::Args)]
-pub struct ReportArgs {}
+pub use session::{Session, TargetSpec, Tick, monotonic_ns};
+use tokio::signal::unix::{SignalKind, signal};
 
-pub fn record(_args: RecordArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not yet")
+use crate::{
+    error::{ErrorKind, user},
+    probe::{Mechanism, ProbeOptions},
+    run::{EndReason, Run},
+};
+
+/// Which attach mechanism to use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProbeChoice {
+    /// The cheapest one this kernel allows.
+    Auto,
+    Fentry,
+    #[value(name = "tp-btf")]
+    TpBtf,
+    Raw,
+    Tracepoint,
 }
 
-pub fn report(_args: &ReportArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not yet")
+impl ProbeChoice {
+    fn mechanism(self) -> Option<Mechanism> {
+        match self {
+            Self::Auto => None,
+            Self::Fentry => Some(Mechanism::Fentry),
+            Self::TpBtf => Some(Mechanism::TpBtf),
+            Self::Raw => Some(Mechanism::RawTracepoint),
+            Self::Tracepoint => Some(Mechanism::Tracepoint),
+        }
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RecordArgs {
+    /// Process to trace, with its threads and later children (repeatable). NAME=PID names it.
+    #[arg(long = "pid", value_name = "[NAME=]PID")]
+    pub pids: Vec<String>,
+    /// Stop after this long (e.g. 30s, 500ms, 2m). Default: until Ctrl-C or the targets exit.
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Sampling interval for the live view, CPU and the per-interval series.
+    #[arg(long, value_parser = parse_duration, default_value = "1s")]
+    pub interval: Duration,
+    /// Name of this run in comparisons, e.g. "no-mesh" or "ambient".
+    #[arg(long)]
+    pub label: Option<String>,
+    /// Run file to write (replaced atomically).
+    #[arg(short, long, default_value = "tracer-run.json")]
+    pub output: PathBuf,
+    /// Attach mechanism.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub probe: ProbeChoice,
+    /// Kernel BTF file (for the fentry and tp-btf mechanisms).
+    #[arg(long, value_name = "FILE")]
+    pub btf: Option<PathBuf>,
+    /// Number of requests the load generator made during the run (enables per-request values).
+    #[arg(long)]
+    pub requests: Option<u64>,
+    /// No live view; only the summary at the end.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Command to run and trace with its children, until it exits.
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    /// Run file written by `tracer record`.
+    pub run: PathBuf,
+}
+
+/// Parses `30s`, `500ms`, `2m`, `1h`, `1.5s` or a plain number of seconds; must be > 0.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("'{text}' is not a duration: write it like 30s, 500ms, 2m or 1h"))?;
+    let seconds = match unit {
+        "" | "s" => value,
+        "ms" => value / 1e3,
+        "us" | "µs" => value / 1e6,
+        "m" | "min" => value * 60.0,
+        "h" => value * 3600.0,
+        _ => return Err(format!("'{text}' has an unknown unit '{unit}': use ms, s, m or h")),
+    };
+    if !(seconds > 0.0) || !seconds.is_finite() || seconds > 31.0 * 86_400.0 {
+        return Err(format!("'{text}' is not a usable duration: it must be more than 0 and at most 31 days"));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+/// What `--pid` values name: (name, pid).
+fn parse_pid(text: &str) -> anyhow::Result<(Option<String>, u32)> {
+    let (name, pid) = match text.split_once('=') {
+        Some((name, pid)) => (Some(name.to_owned()), pid),
+        None => (None, text),
+    };
+    let pid: u32 = pid.trim().parse().ok().filter(|&p| p > 0).ok_or_else(|| {
+        user(ErrorKind::Usage, format!("--pid {text}: '{pid}' is not a process ID; give a positive number, optionally as NAME=PID"))
+    })?;
+    Ok((name, pid))
+}
+
+/// Fails early (before any recording) if the run file could not be written.
+fn check_writable(path: &Path) -> anyhow::Result<()> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    if path.is_dir() {
+        return Err(user(ErrorKind::Output, format!("-o {}: is a folder; give a file name such as {}/run.json", path.display(), path.display())));
+    }
+    let probe = dir.join(format!(".tracer-write-check-{}", std::process::id()));
+    match std::fs::File::create(&probe) {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(e) => Err(user(ErrorKind::Output, format!("cannot write the run file in {} ({e}): choose another -o path", dir.display()))),
+    }
+}
+
+/// `tracer record`.
+pub fn record(args: RecordArgs) -> anyhow::Result<ExitCode> {
+    if args.pids.is_empty() && args.command.is_empty() {
+        return Err(user(ErrorKind::Usage, "nothing to record: give --pid PID, or a command after -- (tracer record -- curl http://example)"));
+    }
+    let pids = args.pids.iter().map(|p| parse_pid(p)).collect::<anyhow::Result<Vec<_>>>()?;
+    for (_, pid) in &pids {
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            return Err(user(ErrorKind::TargetNotFound, format!("no process with PID {pid} is running: check the number with ps or pgrep")));
+        }
+    }
+    check_writable(&args.output)?;
+
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let (run, ended_early) = runtime.block_on(record_async(&args, &pids))?;
+    run.write(&args.output).map_err(|e| {
+        user(ErrorKind::Output, format!("cannot write the run file {} ({e}); nothing was written", args.output.display()))
+    })?;
+    summary::print(&run, &args.output);
+    if ended_early {
+        eprintln!(
+            "tracer: every target exited before --duration ended; the run covers {:.1} s",
+            run.duration_ns as f64 / 1e9
+        );
+        return Ok(ExitCode::from(ErrorKind::EndedEarly.exit_code()));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn record_async(args: &RecordArgs, pids: &[(Option<String>, u32)]) -> anyhow::Result<(Run, bool)> {
+    // Signals first, so a Ctrl-C during set-up still ends in a written file.
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut hangup = signal(SignalKind::hangup())?;
+
+    let options = ProbeOptions { mechanism: args.probe.mechanism(), btf_path: args.btf.clone(), filter_by_cgroup: false };
+    let mut session = Session::start(&options, args.label.clone())?;
+    for (name, pid) in pids {
+        let name = name.clone().or_else(|| std::fs::read_to_string(format!("/proc/{pid}/comm")).ok().map(|s| s.trim().to_owned())).unwrap_or_else(|| pid.to_string());
+        session.add_target(TargetSpec { spec: format!("pid:{pid}"), name, pids: vec![*pid], cgroup: None }, true)?;
+    }
+    let mut command = if args.command.is_empty() {
+        None
+    } else {
+        let spawned = command::spawn_traced(&args.command, |pid| {
+            let name = Path::new(&args.command[0]).file_name().map_or_else(|| args.command[0].clone(), |n| n.to_string_lossy().into_owned());
+            session
+                .add_target(TargetSpec { spec: format!("command:{}", args.command.join(" ")), name, pids: vec![pid], cgroup: None }, false)
+                .map(|_| ())
+        })?;
+        Some(spawned)
+    };
+    let command_target = pids.len();
+
+    let what = if command.is_some() { format!("'{}' and its children", args.command.join(" ")) } else { format!("{} process(es) and their children", pids.len()) };
+    eprintln!("tracer: recording {what} with {} probes{}", session.mechanism(), args.duration.map(|d| format!(" for {:.1} s", d.as_secs_f64())).unwrap_or_default());
+
+    let mut live = live::LiveView::new(args.quiet, args.duration);
+    let deadline = args.duration.map(|d| tokio::time::Instant::now() + d);
+    let mut ticker = tokio::time::interval(args.interval);
+    ticker.tick().await;
+    let end_reason = loop {
+        let sleep_until_deadline = async {
+            match deadline {
+                Some(deadline) => tokio::time::sleep_until(deadline).await,
+                None => std::future::pending().await,
+            }
+        };
+        let command_exit = async {
+            match command.as_mut() {
+                Some(command) => command.exited().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = ticker.tick() => {
+                let tick = session.tick()?;
+                live.show(&tick);
+                if command.is_none() && session.all_initial_targets_gone() {
+                    break EndReason::TargetsExited;
+                }
+            }
+            () = sleep_until_deadline => break EndReason::Duration,
+            code = command_exit => {
+                session.set_exit_code(command_target, code);
+                break EndReason::CommandExited;
+            }
+            _ = interrupt.recv() => break EndReason::Interrupted,
+            _ = terminate.recv() => break EndReason::Terminated,
+            _ = hangup.recv() => break EndReason::Terminated,
+        }
+    };
+    live.finish();
+    let ended_early = end_reason == EndReason::TargetsExited && args.duration.is_some();
+    let mut run = session.finish(end_reason)?;
+    if let Some(requests) = args.requests {
+        run.load = Some(crate::run::LoadResult {
+            tool: "manual".into(),
+            requests,
+            duration_ns: run.duration_ns,
+            qps: requests as f64 / (run.duration_ns as f64 / 1e9).max(1e-9),
+            ..crate::run::LoadResult::default()
+        });
+    }
+    Ok((run, ended_early))
+}
+
+/// `tracer report` (summary of one run).
+pub fn report(args: &ReportArgs) -> anyhow::Result<ExitCode> {
+    let run = Run::read(&args.run)?;
+    summary::print(&run, &args.run);
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_durations_and_refuses_nonsense() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
+        for bad in ["0", "-1", "10x", "", "s", "0ms", "1e9h", "nan"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?} must be refused");
+        }
+    }
+
+    #[test]
+    fn parses_pids_with_and_without_names() {
+        assert_eq!(parse_pid("123").unwrap(), (None, 123));
+        assert_eq!(parse_pid("client=42").unwrap(), (Some("client".into()), 42));
+        for bad in ["abc", "0", "-5", "x=", ""] {
+            let error = parse_pid(bad).unwrap_err();
+            assert_eq!(crate::error::describe(&error).0, ErrorKind::Usage.exit_code(), "{bad:?}");
+        }
+    }
 }
