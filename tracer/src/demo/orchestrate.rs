@@ -466,7 +466,7 @@ fn start_recorder(
     for (name, pid) in targets {
         command.arg("--pid").arg(format!("{name}={pid}"));
     }
-    command.args(["--label", label]).arg("-o").arg(run_path);
+    command.args(["--quiet", "--label", label]).arg("-o").arg(run_path);
     let recorder = children.spawn("tracer record", command, false, false)?;
     match children.wait_for_line(
         recorder,
