@@ -40,7 +40,11 @@ pub fn processes_named<'a>(run: &'a Run, name: &'a str) -> impl Iterator<Item = 
     })
 }
 
-/// Read-like calls of a process on TCP sockets (all read-like calls when the run has no fds).
+/// Read-like calls of a process on sockets (all read-like calls when the run has no fds).
+///
+/// Short-lived connections (`--connection-close`) are often closed before the recorder looks
+/// at the fd, so `Unknown` (and the overflow bucket) count as sockets; pipes, files and the
+/// like never do - the load generator's one read of "go" on stdin stays out.
 #[must_use]
 pub fn socket_reads(process: &Process) -> DirectionTotals {
     if process.fds.is_empty() {
@@ -51,7 +55,8 @@ pub fn socket_reads(process: &Process) -> DirectionTotals {
         let is_read = process
             .syscall(&fd.syscall)
             .is_some_and(|s| s.direction == Direction::Read);
-        if is_read && fd.kind == FdKind::Tcp {
+        let socket_like = matches!(fd.kind, FdKind::Tcp | FdKind::Socket | FdKind::Unknown | FdKind::Overflow);
+        if is_read && socket_like {
             totals.calls += fd.calls;
             totals.bytes += fd.bytes;
             totals.errors += fd.errors;
@@ -240,7 +245,9 @@ mod tests {
                 syscall("sendto", Direction::Write, 100, 11_800),
             ],
             fds: vec![
-                fd(5, "recvfrom", FdKind::Tcp, 200, 35_800),
+                fd(5, "recvfrom", FdKind::Tcp, 150, 26_850),
+                // A connection closed before the recorder looked at it.
+                fd(6, "recvfrom", FdKind::Unknown, 50, 8_950),
                 fd(0, "read", FdKind::Pipe, 1, 3),
                 fd(5, "sendto", FdKind::Tcp, 100, 11_800),
             ],
