@@ -196,6 +196,14 @@ pub fn render(results: &[ModeRun]) -> String {
             ms(latency.p99_ns as f64),
         );
     }
+    if results.iter().any(|r| r.load.tool == "oha") && recorded {
+        let _ = writeln!(
+            out,
+            "note: oha reads its CA certificates at start on an fd number it later uses for a \
+             socket; the per-fd kind is the last one seen, so those file reads (the same number \
+             in every run) are counted as socket reads here - `tracer compare` shows recvfrom alone"
+        );
+    }
     out
 }
 
