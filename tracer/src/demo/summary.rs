@@ -55,7 +55,10 @@ pub fn socket_reads(process: &Process) -> DirectionTotals {
         let is_read = process
             .syscall(&fd.syscall)
             .is_some_and(|s| s.direction == Direction::Read);
-        let socket_like = matches!(fd.kind, FdKind::Tcp | FdKind::Socket | FdKind::Unknown | FdKind::Overflow);
+        let socket_like = matches!(
+            fd.kind,
+            FdKind::Tcp | FdKind::Socket | FdKind::Unknown | FdKind::Overflow
+        );
         if is_read && socket_like {
             totals.calls += fd.calls;
             totals.bytes += fd.bytes;
@@ -97,6 +100,19 @@ pub fn figures(run: &Run, name: &str, requests: u64) -> Option<ProcessFigures> {
     })
 }
 
+/// Column widths of the table (the first column is left-aligned).
+const COLUMN_WIDTHS: [usize; 12] = [10, 8, 11, 7, 10, 10, 11, 11, 8, 8, 8, 8];
+
+fn push_row(out: &mut String, cells: &[String; 12]) {
+    for (index, (cell, width)) in cells.iter().zip(COLUMN_WIDTHS).enumerate() {
+        let _ = match index {
+            0 => write!(out, "{cell:<width$}"),
+            _ => write!(out, " {cell:>width$}"),
+        };
+    }
+    out.push('\n');
+}
+
 /// Renders the table.
 #[must_use]
 pub fn render(results: &[ModeRun]) -> String {
@@ -111,90 +127,44 @@ pub fn render(results: &[ModeRun]) -> String {
             "NOT recorded with eBPF: reads counted by the load generator itself"
         }
     );
-    let _ = writeln!(
-        out,
-        "{:<10} {:>8} {:>11} {:>7} {:>10} {:>10} {:>11} {:>11} {:>8} {:>8} {:>8} {:>8}",
-        "mode",
-        "requests",
-        "reads/resp",
-        "B/read",
-        "calls/req",
-        "client",
-        "mesh cost",
-        "mesh cost",
-        "avg",
-        "p50",
-        "p90",
-        "p99"
+    push_row(
+        &mut out,
+        &[
+            "mode",
+            "requests",
+            "reads/resp",
+            "B/read",
+            "calls/req",
+            "client",
+            "mesh cost",
+            "mesh cost",
+            "avg",
+            "p50",
+            "p90",
+            "p99",
+        ]
+        .map(String::from),
     );
-    let _ = writeln!(
-        out,
-        "{:<10} {:>8} {:>11} {:>7} {:>10} {:>10} {:>11} {:>11} {:>8} {:>8} {:>8} {:>8}",
-        "",
-        "",
-        "(client)",
-        "",
-        "(client)",
-        "µs CPU/req",
-        "µs CPU/req",
-        "calls/req",
-        "ms",
-        "ms",
-        "ms",
-        "ms"
+    push_row(
+        &mut out,
+        &[
+            "",
+            "",
+            "(client)",
+            "",
+            "(client)",
+            "µs CPU/req",
+            "µs CPU/req",
+            "calls/req",
+            "ms",
+            "ms",
+            "ms",
+            "ms",
+        ]
+        .map(String::from),
     );
     for result in results {
-        let requests = result.load.requests;
-        let run = result
-            .run_file
-            .as_ref()
-            .and_then(|path| Run::read(path).ok());
-        let client = run
-            .as_ref()
-            .and_then(|run| figures(run, "client", requests));
-        let proxies: Vec<ProcessFigures> = run
-            .as_ref()
-            .map(|run| {
-                ["proxy-a", "proxy-b"]
-                    .iter()
-                    .filter_map(|name| figures(run, name, requests))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let (reads_per_response, bytes_per_read) = match (client, result.client_reads) {
-            (Some(client), _) => (Some(client.reads_per_request), client.bytes_per_read),
-            (None, Some((calls, bytes, responses))) if responses > 0 && calls > 0 => (
-                Some(calls as f64 / responses as f64),
-                Some(bytes as f64 / calls as f64),
-            ),
-            _ => (None, None),
-        };
-        let mesh_cpu = (!proxies.is_empty()).then(|| {
-            proxies
-                .iter()
-                .map(|p| p.cpu_us_per_request.unwrap_or(0.0))
-                .sum::<f64>()
-        });
-        let mesh_calls = (!proxies.is_empty())
-            .then(|| proxies.iter().map(|p| p.syscalls_per_request).sum::<f64>());
-        let ms = |ns: f64| format!("{:.3}", ns / 1e6);
-        let latency = &result.load.latency;
-        let _ = writeln!(
-            out,
-            "{:<10} {:>8} {:>11} {:>7} {:>10} {:>10} {:>11} {:>11} {:>8} {:>8} {:>8} {:>8}",
-            format!("{} {}", result.label, result.index),
-            requests,
-            number(reads_per_response, 2),
-            number(bytes_per_read, 1),
-            number(client.map(|c| c.syscalls_per_request), 2),
-            number(client.and_then(|c| c.cpu_us_per_request), 1),
-            number(mesh_cpu, 1),
-            number(mesh_calls, 2),
-            ms(latency.average_ns),
-            ms(latency.p50_ns as f64),
-            ms(latency.p90_ns as f64),
-            ms(latency.p99_ns as f64),
-        );
+        push_row(&mut out, &row(result));
     }
     if results.iter().any(|r| r.load.tool == "oha") && recorded {
         let _ = writeln!(
@@ -205,6 +175,59 @@ pub fn render(results: &[ModeRun]) -> String {
         );
     }
     out
+}
+
+/// The cells of one mode's run.
+fn row(result: &ModeRun) -> [String; 12] {
+    let requests = result.load.requests;
+    let run = result
+        .run_file
+        .as_ref()
+        .and_then(|path| Run::read(path).ok());
+    let client = run
+        .as_ref()
+        .and_then(|run| figures(run, "client", requests));
+    let proxies: Vec<ProcessFigures> = run
+        .as_ref()
+        .map(|run| {
+            ["proxy-a", "proxy-b"]
+                .iter()
+                .filter_map(|name| figures(run, name, requests))
+                .collect()
+        })
+        .unwrap_or_default();
+    let (reads_per_response, bytes_per_read) = match (client, result.client_reads) {
+        (Some(client), _) => (Some(client.reads_per_request), client.bytes_per_read),
+        (None, Some((calls, bytes, responses))) if responses > 0 && calls > 0 => (
+            Some(calls as f64 / responses as f64),
+            Some(bytes as f64 / calls as f64),
+        ),
+        _ => (None, None),
+    };
+    let mesh_cpu = (!proxies.is_empty()).then(|| {
+        proxies
+            .iter()
+            .map(|p| p.cpu_us_per_request.unwrap_or(0.0))
+            .sum::<f64>()
+    });
+    let mesh_calls =
+        (!proxies.is_empty()).then(|| proxies.iter().map(|p| p.syscalls_per_request).sum::<f64>());
+    let ms = |ns: f64| format!("{:.3}", ns / 1e6);
+    let latency = &result.load.latency;
+    [
+        format!("{} {}", result.label, result.index),
+        requests.to_string(),
+        number(reads_per_response, 2),
+        number(bytes_per_read, 1),
+        number(client.map(|c| c.syscalls_per_request), 2),
+        number(client.and_then(|c| c.cpu_us_per_request), 1),
+        number(mesh_cpu, 1),
+        number(mesh_calls, 2),
+        ms(latency.average_ns),
+        ms(latency.p50_ns as f64),
+        ms(latency.p90_ns as f64),
+        ms(latency.p99_ns as f64),
+    ]
 }
 
 fn number(value: Option<f64>, decimals: usize) -> String {
