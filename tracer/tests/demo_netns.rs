@@ -118,3 +118,41 @@ fn sigterm_during_the_mesh_run_removes_namespaces_and_veth() {
     // Each mode runs 3 s: the signal lands while the mesh load is running.
     interrupted_mid_run(libc::SIGTERM, "3s", "== mesh run 1/1");
 }
+
+/// A namespace with the demo's name that the demo did not create is refused and left alone.
+#[test]
+fn a_namespace_it_did_not_create_is_neither_reused_nor_deleted() {
+    assert!(
+        is_root(),
+        "this test creates network namespaces: run it as root (CI does)"
+    );
+    // Above PID_MAX_LIMIT (4194304), so no live demo can own these names.
+    let fake_pid = 9_000_000 + std::process::id() % 100_000;
+    let (a, b, _, _) = tracer::demo::netns::Nodes::names(fake_pid);
+    let added = Command::new("ip")
+        .args(["netns", "add", &a])
+        .status()
+        .unwrap();
+    assert!(added.success());
+    let error = tracer::demo::netns::Nodes::create(fake_pid).unwrap_err();
+    let (code, message) = tracer::error::describe(&error);
+    let still_there = leftovers(fake_pid);
+    let _ = Command::new("ip").args(["netns", "del", &a]).status();
+    assert_eq!(
+        code,
+        tracer::error::ErrorKind::Busy.exit_code(),
+        "{message}"
+    );
+    assert!(message.contains(&format!("ip netns del {a}")), "{message}");
+    assert_eq!(
+        still_there,
+        vec![a],
+        "the foreign namespace stays, and {b} was never made"
+    );
+
+    // And what it does create, it removes when dropped.
+    let nodes = tracer::demo::netns::Nodes::create(fake_pid).unwrap();
+    assert_eq!(leftovers(fake_pid).len(), 2);
+    drop(nodes);
+    assert_eq!(leftovers(fake_pid), Vec::<String>::new());
+}

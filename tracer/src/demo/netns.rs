@@ -58,6 +58,16 @@ impl Nodes {
             created: Vec::new(),
         };
         for namespace in [nodes.a.clone(), nodes.b.clone()] {
+            if list_namespaces(&namespace).contains(&namespace) {
+                // Not ours to reuse or delete: a killed demo with our PID left it behind.
+                return Err(user(
+                    ErrorKind::Busy,
+                    format!(
+                        "network namespace {namespace} already exists (left by a demo that was \
+                         killed?): remove it with `ip netns del {namespace}` and run again"
+                    ),
+                ));
+            }
             ip(["netns", "add", namespace.as_str()])?;
             nodes.created.push(namespace);
         }

@@ -188,6 +188,10 @@ fn run_all(args: &OrchestrateArgs, nodes: &Nodes) -> anyhow::Result<ExitCode> {
         }
     }
     report(args, &exe, &results)?;
+    println!(
+        "tracer demo: run files, load results and reports are in {}",
+        args.output.display()
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -466,7 +470,10 @@ fn start_recorder(
     for (name, pid) in targets {
         command.arg("--pid").arg(format!("{name}={pid}"));
     }
-    command.args(["--quiet", "--label", label]).arg("-o").arg(run_path);
+    command
+        .args(["--quiet", "--label", label])
+        .arg("-o")
+        .arg(run_path);
     let recorder = children.spawn("tracer record", command, false, false)?;
     match children.wait_for_line(
         recorder,
