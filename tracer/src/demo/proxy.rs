@@ -202,7 +202,7 @@ pub fn inbound(
 /// One tunnel connection and the streams it carries.
 struct Tunnel {
     /// Encoded frames for the tunnel writer thread, which alone writes the tunnel socket.
-    frames: Mutex<Sender<Vec<u8>>>,
+    frames: Sender<Vec<u8>>,
     streams: Mutex<HashMap<u32, Stream>>,
 }
 
@@ -219,7 +219,7 @@ impl Tunnel {
         let (frames, queue) = mpsc::channel();
         std::thread::spawn(move || write_tunnel(writer, &queue, window));
         Self {
-            frames: Mutex::new(frames),
+            frames,
             streams: Mutex::new(HashMap::new()),
         }
     }
@@ -244,8 +244,7 @@ impl Tunnel {
     fn send(&self, id: u32, kind: u8, payload: &[u8]) -> std::io::Result<()> {
         let mut frame = Vec::with_capacity(FRAME_HEADER_BYTES + payload.len());
         encode_frame(&mut frame, id, kind, payload);
-        let frames = self.frames.lock().unwrap_or_else(PoisonError::into_inner);
-        frames
+        self.frames
             .send(frame)
             .map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))
     }
@@ -312,6 +311,7 @@ impl Tunnel {
                     }
                     CLOSE => {
                         self.flush(id, &mut pending);
+                        pending.remove(&id);
                         self.peer_closed(id);
                     }
                     _ => {} // Unknown kinds are skipped: the length still frames them.
