@@ -74,7 +74,7 @@ pub struct ProxyArgs {
     /// How long the tunnel writer holds a frame read from an app socket for more frames to
     /// send with it in one write (0: send what is queued at once). Stands in for the time a
     /// real node proxy spends between reading a socket and writing the tunnel (task hand-off,
-    /// TLS, HTTP/2 framing); see the module notes.
+    /// TLS, HTTP/2 framing), in which ztunnel finds an app's second write queued behind the first.
     #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = super::parse_duration)]
     pub coalesce_window: Duration,
 }
