@@ -4,6 +4,14 @@
 //! Layout rules (shared with the BPF verifier, so they are strict): `#[repr(C)]`, explicit
 //! padding fields, no `bool` or enums across the boundary, and a size assertion per struct.
 #![no_std]
+#![expect(
+    clippy::inline_always,
+    reason = "called by the probes on every syscall: BPF wants straight-line code"
+)]
+#![expect(
+    clippy::pub_underscore_fields,
+    reason = "explicit padding fields of structs shared with the kernel"
+)]
 
 pub mod buckets;
 pub mod syscalls;
@@ -26,6 +34,10 @@ pub mod maps {
     pub const HISTOGRAMS: &str = "HISTOGRAMS";
     /// `HashMap<u32 tgid, ExitInfo>`: targeted processes that exited during the run.
     pub const EXITS: &str = "EXITS";
+    /// `Array<u32>`: the distinct depths (below the cgroup v2 root) of the cgroups in
+    /// `TARGET_CGROUPS`, 0 = unused slot. A task matches when its ancestor at one of these
+    /// depths is a target, so containers started later in a pod are counted at once.
+    pub const CGROUP_LEVELS: &str = "CGROUP_LEVELS";
     /// `PerCpuArray<u64>`: loss counters, indexed by [`crate::counters`].
     pub const COUNTERS: &str = "COUNTERS";
 }
@@ -39,6 +51,7 @@ pub mod capacity {
     pub const OVERFLOW_STATS: u32 = 16_384;
     pub const HISTOGRAMS: u32 = 131_072;
     pub const EXITS: u32 = 65_536;
+    pub const CGROUP_LEVELS: u32 = 4;
 }
 
 /// Indices into the `COUNTERS` per-CPU array: events the probes could not record in full.
@@ -118,14 +131,14 @@ impl FdStats {
         if latency_ns > self.latency_max_ns {
             self.latency_max_ns = latency_ns;
         }
-        if ret > 0 {
-            self.bytes += ret.cast_unsigned();
-        } else if ret == 0 {
-            self.zero_returns += 1;
-        } else {
-            self.errors += 1;
-            if ret == -EAGAIN {
-                self.eagain += 1;
+        match ret {
+            1.. => self.bytes += ret.cast_unsigned(),
+            0 => self.zero_returns += 1,
+            _ => {
+                self.errors += 1;
+                if ret == -EAGAIN {
+                    self.eagain += 1;
+                }
             }
         }
     }
@@ -168,7 +181,7 @@ const _: () = assert!(size_of::<HistKey>() == 8);
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ExitInfo {
-    /// `bpf_ktime_get_ns()` (CLOCK_MONOTONIC) at exit.
+    /// `bpf_ktime_get_ns()` (`CLOCK_MONOTONIC`) at exit.
     pub exit_ns: u64,
     /// The process name (`comm`) at exit, NUL-padded.
     pub comm: [u8; 16],

@@ -30,7 +30,10 @@ pub fn tracer_fork(ctx: TracePointContext) -> u32 {
     let Ok(child) = (unsafe { ctx.read_at::<i32>(FORK_CHILD_PID_OFFSET.load() as usize) }) else {
         return 0;
     };
-    if TARGET_TGIDS.insert(&child.cast_unsigned(), &target, 0).is_err() {
+    if TARGET_TGIDS
+        .insert(&child.cast_unsigned(), &target, 0)
+        .is_err()
+    {
         bump(counters::CHILDREN_NOT_TRACED);
     }
     0

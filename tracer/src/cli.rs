@@ -16,6 +16,8 @@ pub enum Command {
     Record(crate::collect::RecordArgs),
     /// Print the summary of a recorded run.
     Report(crate::collect::ReportArgs),
+    /// Show what --pod, --container and --cgroup resolve to on this node (cgroups, PIDs, CPU).
+    Targets(crate::target::show::TargetsArgs),
     /// Make a known syscall mix (used by tests and benchmarks).
     #[command(hide = true)]
     Workload(crate::workload::WorkloadArgs),

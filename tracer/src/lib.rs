@@ -14,6 +14,7 @@ pub mod error;
 pub mod hist;
 pub mod probe;
 pub mod run;
+pub mod target;
 pub mod workload;
 
 use std::process::ExitCode;
@@ -21,9 +22,10 @@ use std::process::ExitCode;
 /// Runs one command line.
 pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        cli::Command::Record(args) => collect::record(args),
+        cli::Command::Record(args) => collect::record(&args),
         cli::Command::Report(args) => collect::report(&args),
         cli::Command::Workload(args) => workload::run(&args),
+        cli::Command::Targets(args) => target::show::run(&args),
         cli::Command::Demo(args) => demo::run(*args),
     }
 }

@@ -56,7 +56,8 @@ pub enum Kind {
 }
 
 fn check(ret: isize, what: &str) -> anyhow::Result<usize> {
-    usize::try_from(ret).map_err(|_| anyhow::anyhow!("{what} failed: {}", std::io::Error::last_os_error()))
+    usize::try_from(ret)
+        .map_err(|_| anyhow::anyhow!("{what} failed: {}", std::io::Error::last_os_error()))
 }
 
 fn wait_for_sigusr1() -> anyhow::Result<()> {
@@ -81,8 +82,24 @@ pub fn run(args: &WorkloadArgs) -> anyhow::Result<ExitCode> {
         wait_for_sigusr1()?;
     }
     match args.kind {
-        Kind::Mix { writes, writevs, datagrams, pipe_reads, messages, bad_writes, child_writes } => {
-            mix(writes, writevs, datagrams, pipe_reads, messages, bad_writes, child_writes)?;
+        Kind::Mix {
+            writes,
+            writevs,
+            datagrams,
+            pipe_reads,
+            messages,
+            bad_writes,
+            child_writes,
+        } => {
+            mix(
+                writes,
+                writevs,
+                datagrams,
+                pipe_reads,
+                messages,
+                bad_writes,
+                child_writes,
+            )?;
         }
         Kind::PingPong { count, size } => ping_pong(count, size)?,
         Kind::Burn { seconds } => {
@@ -98,15 +115,29 @@ pub fn run(args: &WorkloadArgs) -> anyhow::Result<ExitCode> {
 }
 
 #[expect(clippy::similar_names, reason = "sender/receiver pairs")]
-fn mix(writes: u32, writevs: u32, datagrams: u32, pipe_reads: u32, messages: u32, bad_writes: u32, child_writes: u32) -> anyhow::Result<()> {
+fn mix(
+    writes: u32,
+    writevs: u32,
+    datagrams: u32,
+    pipe_reads: u32,
+    messages: u32,
+    bad_writes: u32,
+    child_writes: u32,
+) -> anyhow::Result<()> {
     let devnull = std::fs::OpenOptions::new().write(true).open("/dev/null")?;
     let fd = devnull.as_raw_fd();
     let buf = [0x5au8; 512];
     for _ in 0..writes {
         // SAFETY: valid buffer of at least 100 bytes.
-        check(unsafe { libc::write(fd, buf.as_ptr().cast(), 100) }, "write")?;
+        check(
+            unsafe { libc::write(fd, buf.as_ptr().cast(), 100) },
+            "write",
+        )?;
     }
-    let iov = [libc::iovec { iov_base: buf.as_ptr().cast_mut().cast(), iov_len: 64 }; 3];
+    let iov = [libc::iovec {
+        iov_base: buf.as_ptr().cast_mut().cast(),
+        iov_len: 64,
+    }; 3];
     for _ in 0..writevs {
         // SAFETY: three valid iovecs.
         check(unsafe { libc::writev(fd, iov.as_ptr(), 3) }, "writev")?;
@@ -118,9 +149,33 @@ fn mix(writes: u32, writevs: u32, datagrams: u32, pipe_reads: u32, messages: u32
     let mut incoming = [0u8; 1024];
     for _ in 0..datagrams {
         // SAFETY: valid buffers; null address for a connected socket.
-        check(unsafe { libc::sendto(sender.as_raw_fd(), buf.as_ptr().cast(), 512, 0, std::ptr::null(), 0) }, "sendto")?;
+        check(
+            unsafe {
+                libc::sendto(
+                    sender.as_raw_fd(),
+                    buf.as_ptr().cast(),
+                    512,
+                    0,
+                    std::ptr::null(),
+                    0,
+                )
+            },
+            "sendto",
+        )?;
         // SAFETY: as above.
-        check(unsafe { libc::recvfrom(receiver.as_raw_fd(), incoming.as_mut_ptr().cast(), incoming.len(), 0, std::ptr::null_mut(), std::ptr::null_mut()) }, "recvfrom")?;
+        check(
+            unsafe {
+                libc::recvfrom(
+                    receiver.as_raw_fd(),
+                    incoming.as_mut_ptr().cast(),
+                    incoming.len(),
+                    0,
+                    std::ptr::null_mut(),
+                    std::ptr::null_mut(),
+                )
+            },
+            "recvfrom",
+        )?;
     }
 
     let mut pipe = [0; 2];
@@ -130,24 +185,42 @@ fn mix(writes: u32, writevs: u32, datagrams: u32, pipe_reads: u32, messages: u32
     }
     for _ in 0..pipe_reads {
         // SAFETY: valid buffers and fds.
-        check(unsafe { libc::write(pipe[1], buf.as_ptr().cast(), 10) }, "pipe write")?;
+        check(
+            unsafe { libc::write(pipe[1], buf.as_ptr().cast(), 10) },
+            "pipe write",
+        )?;
         // SAFETY: as above.
-        check(unsafe { libc::read(pipe[0], incoming.as_mut_ptr().cast(), incoming.len()) }, "pipe read")?;
+        check(
+            unsafe { libc::read(pipe[0], incoming.as_mut_ptr().cast(), incoming.len()) },
+            "pipe read",
+        )?;
     }
 
     let (left, right) = std::os::unix::net::UnixDatagram::pair()?;
     for _ in 0..messages {
-        let mut out_iov = libc::iovec { iov_base: buf.as_ptr().cast_mut().cast(), iov_len: 64 };
+        let mut out_iov = libc::iovec {
+            iov_base: buf.as_ptr().cast_mut().cast(),
+            iov_len: 64,
+        };
         // SAFETY: msghdr zeroed then pointed at one valid iovec.
         let mut header: libc::msghdr = unsafe { std::mem::zeroed() };
         header.msg_iov = &raw mut out_iov;
         header.msg_iovlen = 1;
         // SAFETY: valid socket and header.
-        check(unsafe { libc::sendmsg(left.as_raw_fd(), &raw const header, 0) }, "sendmsg")?;
-        let mut in_iov = libc::iovec { iov_base: incoming.as_mut_ptr().cast(), iov_len: incoming.len() };
+        check(
+            unsafe { libc::sendmsg(left.as_raw_fd(), &raw const header, 0) },
+            "sendmsg",
+        )?;
+        let mut in_iov = libc::iovec {
+            iov_base: incoming.as_mut_ptr().cast(),
+            iov_len: incoming.len(),
+        };
         header.msg_iov = &raw mut in_iov;
         // SAFETY: as above.
-        check(unsafe { libc::recvmsg(right.as_raw_fd(), &raw mut header, 0) }, "recvmsg")?;
+        check(
+            unsafe { libc::recvmsg(right.as_raw_fd(), &raw mut header, 0) },
+            "recvmsg",
+        )?;
     }
 
     for _ in 0..bad_writes {
@@ -177,16 +250,25 @@ fn mix(writes: u32, writevs: u32, datagrams: u32, pipe_reads: u32, messages: u32
 
 fn ping_pong(count: u64, size: usize) -> anyhow::Result<()> {
     if size == 0 || size > 65_536 {
-        return Err(user(ErrorKind::Usage, "--size must be between 1 and 65536 bytes"));
+        return Err(user(
+            ErrorKind::Usage,
+            "--size must be between 1 and 65536 bytes",
+        ));
     }
     let (a, b) = std::os::unix::net::UnixStream::pair()?;
     let out = vec![1u8; size];
     let mut incoming = vec![0u8; size];
     for _ in 0..count {
         // SAFETY: valid buffers of `size` bytes.
-        check(unsafe { libc::write(a.as_raw_fd(), out.as_ptr().cast(), size) }, "write")?;
+        check(
+            unsafe { libc::write(a.as_raw_fd(), out.as_ptr().cast(), size) },
+            "write",
+        )?;
         // SAFETY: as above.
-        check(unsafe { libc::read(b.as_raw_fd(), incoming.as_mut_ptr().cast(), size) }, "read")?;
+        check(
+            unsafe { libc::read(b.as_raw_fd(), incoming.as_mut_ptr().cast(), size) },
+            "read",
+        )?;
     }
     Ok(())
 }
@@ -213,10 +295,15 @@ fn slow_pipe(delay_ms: u64, count: u32) -> anyhow::Result<()> {
     for _ in 0..count {
         let start = std::time::Instant::now();
         // SAFETY: valid one-byte buffer and fd.
-        check(unsafe { libc::read(pipe[0], byte.as_mut_ptr().cast(), 1) }, "read")?;
+        check(
+            unsafe { libc::read(pipe[0], byte.as_mut_ptr().cast(), 1) },
+            "read",
+        )?;
         latencies_ns.push(start.elapsed().as_nanos());
     }
-    thread.join().map_err(|_| anyhow::anyhow!("writer thread panicked"))?;
+    thread
+        .join()
+        .map_err(|_| anyhow::anyhow!("writer thread panicked"))?;
     let list: Vec<String> = latencies_ns.iter().map(ToString::to_string).collect();
     println!("read latencies ns: {}", list.join(" "));
     Ok(())

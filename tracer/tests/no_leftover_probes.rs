@@ -28,17 +28,52 @@ fn no_probe_outlives_tracer_even_after_sigkill() {
     let out = dir.path().join("run.json");
 
     // Normal end, and a failure after the probes were loaded (forced mechanism missing BTF).
-    let status = Command::new(TRACER).args(["record", "--quiet", "-o", out.to_str().unwrap(), "--", "true"]).stdout(Stdio::null()).status().unwrap();
+    let status = Command::new(TRACER)
+        .args([
+            "record",
+            "--quiet",
+            "-o",
+            out.to_str().unwrap(),
+            "--",
+            "true",
+        ])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
     assert!(status.success());
-    let status = Command::new(TRACER).args(["record", "--pid", "1", "--probe", "tp-btf", "--btf", "/no/such", "-o", out.to_str().unwrap()]).stderr(Stdio::null()).status().unwrap();
+    let status = Command::new(TRACER)
+        .args([
+            "record",
+            "--pid",
+            "1",
+            "--probe",
+            "tp-btf",
+            "--btf",
+            "/no/such",
+            "-o",
+            out.to_str().unwrap(),
+        ])
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
     assert_eq!(status.code(), Some(5));
 
     // SIGKILL while recording: the kernel frees the programs with the process's fds.
-    let mut tracer = Command::new(TRACER).args(["record", "--pid", "1", "-o", out.to_str().unwrap()]).stderr(Stdio::piped()).stdout(Stdio::null()).spawn().unwrap();
+    let mut tracer = Command::new(TRACER)
+        .args(["record", "--pid", "1", "-o", out.to_str().unwrap()])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
     let mut line = String::new();
-    BufReader::new(tracer.stderr.as_mut().unwrap()).read_line(&mut line).unwrap();
+    BufReader::new(tracer.stderr.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
     assert!(line.starts_with("tracer: recording"), "{line}");
-    assert!(!tracer_programs_loaded_since(since).is_empty(), "while recording, the probes are loaded");
+    assert!(
+        !tracer_programs_loaded_since(since).is_empty(),
+        "while recording, the probes are loaded"
+    );
     tracer.kill().unwrap();
     tracer.wait().unwrap();
     // Program teardown after the last fd closes is deferred (RCU); give it a moment.
@@ -50,5 +85,9 @@ fn no_probe_outlives_tracer_even_after_sigkill() {
         std::thread::sleep(std::time::Duration::from_millis(100));
         left = tracer_programs_loaded_since(since);
     }
-    assert_eq!(left, Vec::<String>::new(), "tracer programs still loaded after tracer exited");
+    assert_eq!(
+        left,
+        Vec::<String>::new(),
+        "tracer programs still loaded after tracer exited"
+    );
 }

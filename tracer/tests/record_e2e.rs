@@ -15,7 +15,10 @@ const TRACER: &str = env!("CARGO_BIN_EXE_tracer");
 
 fn require_root() {
     // SAFETY: no preconditions.
-    assert!(unsafe { libc::geteuid() } == 0, "these tests load eBPF probes: run them as root (CI does)");
+    assert!(
+        unsafe { libc::geteuid() } == 0,
+        "these tests load eBPF probes: run them as root (CI does)"
+    );
 }
 
 /// Starts `tracer workload --wait-signal ...` and returns it with its PID once it is ready.
@@ -28,19 +31,30 @@ fn start_workload(args: &[&str]) -> (Child, u32) {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
     let pid = line.trim().strip_prefix("ready ").unwrap().parse().unwrap();
     (child, pid)
 }
 
 /// Starts `tracer record ARGS` and returns once it says it is recording.
 fn start_recording(args: &[&str]) -> Child {
-    let mut tracer = Command::new(TRACER).arg("record").args(args).stderr(Stdio::piped()).stdout(Stdio::null()).spawn().unwrap();
+    let mut tracer = Command::new(TRACER)
+        .arg("record")
+        .args(args)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
     let mut stderr = BufReader::new(tracer.stderr.take().unwrap());
     let mut line = String::new();
     loop {
         line.clear();
-        assert!(stderr.read_line(&mut line).unwrap() > 0, "tracer record exited before recording");
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "tracer record exited before recording"
+        );
         if line.starts_with("tracer: recording") {
             break;
         }
@@ -59,7 +73,9 @@ fn signal(pid: u32, signal: i32) {
 }
 
 fn calls(process: &Process, syscall: &str) -> (u64, u64, u64) {
-    process.syscall(syscall).map_or((0, 0, 0), |s| (s.calls, s.bytes, s.errors))
+    process
+        .syscall(syscall)
+        .map_or((0, 0, 0), |s| (s.calls, s.bytes, s.errors))
 }
 
 #[test]
@@ -69,7 +85,14 @@ fn a_known_syscall_mix_is_counted_exactly_per_process_and_syscall() {
     let out = dir.path().join("mix.json");
     let (mut workload, pid) = start_workload(&["mix"]);
     let pid_arg = pid.to_string();
-    let mut tracer = start_recording(&["--pid", &pid_arg, "--interval", "200ms", "-o", out.to_str().unwrap()]);
+    let mut tracer = start_recording(&[
+        "--pid",
+        &pid_arg,
+        "--interval",
+        "200ms",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
     signal(pid, libc::SIGUSR1);
     assert!(workload.wait().unwrap().success());
     let status = tracer.wait().unwrap();
@@ -78,7 +101,11 @@ fn a_known_syscall_mix_is_counted_exactly_per_process_and_syscall() {
     let run = Run::read(&out).unwrap();
     assert_eq!(run.end_reason, tracer::run::EndReason::TargetsExited);
     assert!(run.losses.is_complete(), "{:?}", run.losses);
-    let parent = run.processes.iter().find(|p| p.pid == pid).expect("the workload process");
+    let parent = run
+        .processes
+        .iter()
+        .find(|p| p.pid == pid)
+        .expect("the workload process");
     // 1000 x 100 B to /dev/null, 50 x 10 B into a pipe, 10 x EBADF.
     assert_eq!(calls(parent, "write"), (1060, 100_500, 10));
     assert_eq!(parent.syscall("write").unwrap().errnos[0].name, "EBADF");
@@ -93,10 +120,18 @@ fn a_known_syscall_mix_is_counted_exactly_per_process_and_syscall() {
     assert!(parent.exited_after_ns.is_some(), "the exit is recorded");
 
     let children: Vec<&Process> = run.processes.iter().filter(|p| p.pid != pid).collect();
-    assert_eq!(children.len(), 1, "exactly one forked child: {:?}", run.processes.iter().map(|p| p.pid).collect::<Vec<_>>());
+    assert_eq!(
+        children.len(),
+        1,
+        "exactly one forked child: {:?}",
+        run.processes.iter().map(|p| p.pid).collect::<Vec<_>>()
+    );
     assert_eq!(calls(children[0], "write"), (100, 1000, 0));
     assert_eq!(children[0].syscalls.len(), 1);
-    assert_eq!(children[0].target, 0, "the child belongs to its parent's target");
+    assert_eq!(
+        children[0].target, 0,
+        "the child belongs to its parent's target"
+    );
 }
 
 #[test]
@@ -109,7 +144,9 @@ fn per_syscall_counts_equal_strace_for_the_same_run() {
             let mut stream = stream.unwrap();
             let mut request = [0u8; 4096];
             let _ = stream.read(&mut request);
-            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello");
+            let _ = stream.write_all(
+                b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
+            );
         }
     });
     // tracer records strace recording curl: both count the very same syscalls of curl (and
@@ -124,16 +161,30 @@ fn per_syscall_counts_equal_strace_for_the_same_run() {
         .stdout(Stdio::null())
         .status()
         .unwrap();
-    assert!(status.success(), "strace and curl are installed by cargo xtask setup");
+    assert!(
+        status.success(),
+        "strace and curl are installed by cargo xtask setup"
+    );
 
     let strace_counts = parse_strace_summary(&std::fs::read_to_string(&strace_out).unwrap());
     let run = Run::read(&out).unwrap();
     let curl: Vec<&Process> = run.processes.iter().filter(|p| p.name == "curl").collect();
-    assert_eq!(curl.len(), 1, "{:?}", run.processes.iter().map(|p| &p.name).collect::<Vec<_>>());
-    let tracer_counts: std::collections::BTreeMap<String, (u64, u64)> =
-        curl[0].syscalls.iter().map(|s| (s.syscall.clone(), (s.calls, s.errors))).collect();
+    assert_eq!(
+        curl.len(),
+        1,
+        "{:?}",
+        run.processes.iter().map(|p| &p.name).collect::<Vec<_>>()
+    );
+    let tracer_counts: std::collections::BTreeMap<String, (u64, u64)> = curl[0]
+        .syscalls
+        .iter()
+        .map(|s| (s.syscall.clone(), (s.calls, s.errors)))
+        .collect();
     assert!(strace_counts.len() >= 3, "{strace_counts:?}");
-    assert_eq!(tracer_counts, strace_counts, "tracer (left) and strace -f -c (right) per syscall: (calls, errors)");
+    assert_eq!(
+        tracer_counts, strace_counts,
+        "tracer (left) and strace -f -c (right) per syscall: (calls, errors)"
+    );
 }
 
 /// Parses `strace -c` output rows: `% time seconds usecs/call calls [errors] syscall`.
@@ -146,7 +197,11 @@ fn parse_strace_summary(text: &str) -> std::collections::BTreeMap<String, (u64, 
                 return None;
             }
             let calls = fields[3].parse().ok()?;
-            let errors = if fields.len() == 6 { fields[4].parse().ok()? } else { 0 };
+            let errors = if fields.len() == 6 {
+                fields[4].parse().ok()?
+            } else {
+                0
+            };
             Some((name.to_owned(), (calls, errors)))
         })
         .collect()
@@ -172,18 +227,48 @@ fn a_client_reading_two_write_responses_shows_both_sizes() {
     );
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("client.json");
-    let status = Command::new(TRACER).args(["record", "--quiet", "-o", out.to_str().unwrap(), "--", "python3", "-c", &client]).stdout(Stdio::null()).status().unwrap();
+    let status = Command::new(TRACER)
+        .args([
+            "record",
+            "--quiet",
+            "-o",
+            out.to_str().unwrap(),
+            "--",
+            "python3",
+            "-c",
+            &client,
+        ])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
     assert!(status.success());
     let run = Run::read(&out).unwrap();
-    let recv = run.processes[0].syscall("recvfrom").expect("python's recv is recvfrom");
-    let count_of = |size: u64| recv.size.buckets.iter().find(|b| b.low == size).map_or(0, |b| b.count);
+    let recv = run.processes[0]
+        .syscall("recvfrom")
+        .expect("python's recv is recvfrom");
+    let count_of = |size: u64| {
+        recv.size
+            .buckets
+            .iter()
+            .find(|b| b.low == size)
+            .map_or(0, |b| b.count)
+    };
     let (headers, bodies, merged) = (count_of(180), count_of(178), count_of(358));
     // A client slower than the server's 20 ms pause reads both writes at once (358 B): that is
     // write coalescing happening by itself; every response is still one of the two shapes.
-    assert_eq!(recv.size.count, headers + bodies + merged, "only 180, 178 and 358 B reads: {:?}", recv.size.buckets);
+    assert_eq!(
+        recv.size.count,
+        headers + bodies + merged,
+        "only 180, 178 and 358 B reads: {:?}",
+        recv.size.buckets
+    );
     assert_eq!(headers, bodies);
     assert_eq!(headers + merged, 20);
-    assert!(headers >= 10, "most responses arrive as two reads of 180 and 178 B: {:?}", recv.size.buckets);
+    assert!(
+        headers >= 10,
+        "most responses arrive as two reads of 180 and 178 B: {:?}",
+        recv.size.buckets
+    );
     assert_eq!(recv.calls, 2 * headers + merged);
     assert_eq!(recv.bytes, 20 * 358);
 }
@@ -195,7 +280,20 @@ fn read_latency_percentiles_match_what_the_reader_measured_within_5_percent() {
     let out = dir.path().join("slow.json");
     // Reads on a pipe written 20 ms later; the reader times each read itself.
     let output = Command::new(TRACER)
-        .args(["record", "--quiet", "-o", out.to_str().unwrap(), "--", TRACER, "workload", "slow-pipe", "--delay-ms", "20", "--count", "10"])
+        .args([
+            "record",
+            "--quiet",
+            "-o",
+            out.to_str().unwrap(),
+            "--",
+            TRACER,
+            "workload",
+            "slow-pipe",
+            "--delay-ms",
+            "20",
+            "--count",
+            "10",
+        ])
         .output()
         .unwrap();
     assert!(output.status.success());
@@ -209,28 +307,54 @@ fn read_latency_percentiles_match_what_the_reader_measured_within_5_percent() {
         .collect();
     measured.sort_by(f64::total_cmp);
     let run = Run::read(&out).unwrap();
-    let process = run.processes.iter().find(|p| p.syscall("read").is_some_and(|r| r.calls >= 10)).unwrap();
+    let process = run
+        .processes
+        .iter()
+        .find(|p| p.syscall("read").is_some_and(|r| r.calls >= 10))
+        .unwrap();
     let read = process.syscall("read").unwrap();
     // The loader's reads of the binary take microseconds; the 10 pipe reads are the slow tail.
-    let slow: u64 = read.latency.buckets.iter().filter(|b| b.low > 10_000_000).map(|b| b.count).sum();
+    let slow: u64 = read
+        .latency
+        .buckets
+        .iter()
+        .filter(|b| b.low > 10_000_000)
+        .map(|b| b.count)
+        .sum();
     assert_eq!(slow, 10, "{:?}", read.latency.buckets);
     let tail = tracer::hist::Histogram {
-        buckets: read.latency.buckets.iter().copied().filter(|b| b.low > 10_000_000).collect(),
+        buckets: read
+            .latency
+            .buckets
+            .iter()
+            .copied()
+            .filter(|b| b.low > 10_000_000)
+            .collect(),
         count: 10,
         ..tracer::hist::Histogram::default()
     };
     for (q, truth) in [(0.5, measured[4]), (0.9, measured[8]), (1.0, measured[9])] {
         let reported = tail.quantile(q) as f64;
-        assert!((reported - truth).abs() / truth < 0.05, "q{q}: tracer {reported} ns, reader measured {truth} ns");
+        assert!(
+            (reported - truth).abs() / truth < 0.05,
+            "q{q}: tracer {reported} ns, reader measured {truth} ns"
+        );
     }
-    assert!(measured[0] > 19e6, "the writer waited 20 ms: {measured:?}");
+    // On a busy machine a reader scheduled late finds the byte sooner, so only the median is
+    // held to the 20 ms the writer waits.
+    assert!(measured[4] > 19e6, "the writer waits 20 ms: {measured:?}");
 }
 
 /// Utime + stime of a process in ns, from /proc (an independent reading of its CPU).
 fn stat_cpu_ns(pid: u32) -> u64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
     let rest = &stat[stat.rfind(')').unwrap() + 2..];
-    let fields: Vec<u64> = rest.split_whitespace().skip(11).take(2).map(|f| f.parse().unwrap()).collect();
+    let fields: Vec<u64> = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .map(|f| f.parse().unwrap())
+        .collect();
     // SAFETY: no preconditions.
     let hz = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) }).unwrap();
     (fields[0] + fields[1]) * 1_000_000_000 / hz
@@ -247,7 +371,20 @@ fn a_target_burning_one_core_is_reported_at_its_measured_cores() {
     let pid_arg = pid.to_string();
     let cpu_before = stat_cpu_ns(pid);
     let started = Instant::now();
-    let status = Command::new(TRACER).args(["record", "--quiet", "--pid", &pid_arg, "--duration", "2s", "-o", out.to_str().unwrap()]).stdout(Stdio::null()).status().unwrap();
+    let status = Command::new(TRACER)
+        .args([
+            "record",
+            "--quiet",
+            "--pid",
+            &pid_arg,
+            "--duration",
+            "2s",
+            "-o",
+            out.to_str().unwrap(),
+        ])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
     let wall = started.elapsed().as_secs_f64();
     let independent_cores = (stat_cpu_ns(pid) - cpu_before) as f64 / 1e9 / wall;
     burner.kill().unwrap();
@@ -258,20 +395,32 @@ fn a_target_burning_one_core_is_reported_at_its_measured_cores() {
     eprintln!("burner: tracer says {cores:.3} cores, /proc/PID/stat {independent_cores:.3}");
     if independent_cores >= 0.9 {
         // A quiet machine: the burner had its core.
-        assert!((cores - 1.0).abs() <= 0.05, "tracer says {cores:.3} cores for a one-core burner");
-        assert!((cores - independent_cores).abs() <= 0.05, "tracer says {cores:.3} cores, /proc/PID/stat says {independent_cores:.3}");
+        assert!(
+            (cores - 1.0).abs() <= 0.05,
+            "tracer says {cores:.3} cores for a one-core burner"
+        );
+        assert!(
+            (cores - independent_cores).abs() <= 0.05,
+            "tracer says {cores:.3} cores, /proc/PID/stat says {independent_cores:.3}"
+        );
     } else {
         // Other tests or builds share the cores: the share varies over time, and the
         // independent window is a little wider than the tracer's.
         assert!(independent_cores > 0.05, "the burner never ran");
-        assert!((cores - independent_cores).abs() <= 0.15, "tracer says {cores:.3} cores, /proc/PID/stat says {independent_cores:.3}");
+        assert!(
+            (cores - independent_cores).abs() <= 0.15,
+            "tracer says {cores:.3} cores, /proc/PID/stat says {independent_cores:.3}"
+        );
     }
     assert!((run.duration_ns as f64 / 1e9 - 2.0).abs() < 0.2);
 }
 
 fn tracer_exit(args: &[&str]) -> (i32, String) {
     let output = Command::new(TRACER).args(args).output().unwrap();
-    (output.status.code().unwrap_or(-1), String::from_utf8_lossy(&output.stderr).into_owned())
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
 }
 
 #[test]
@@ -283,25 +432,57 @@ fn bad_input_gets_one_sentence_a_distinct_exit_code_and_no_probes_left() {
 
     let (code, message) = tracer_exit(&["record", "--pid", "999999999", "-o", out]);
     assert_eq!(code, 3, "{message}");
-    assert!(message.contains("no process with PID 999999999"), "{message}");
+    assert!(
+        message.contains("no process with PID 999999999"),
+        "{message}"
+    );
 
     let (code, message) = tracer_exit(&["record", "--pid", "1", "--duration", "0", "-o", out]);
     assert_eq!(code, 2, "{message}");
     for bad in ["-1", "10x"] {
-        let (code, message) = tracer_exit(&["record", "--pid", "1", &format!("--duration={bad}"), "-o", out]);
+        let (code, message) = tracer_exit(&[
+            "record",
+            "--pid",
+            "1",
+            &format!("--duration={bad}"),
+            "-o",
+            out,
+        ]);
         assert_eq!(code, 2, "--duration {bad}: {message}");
     }
 
-    let (code, message) = tracer_exit(&["record", "--pid", "1", "-o", "/proc/no/such/dir/run.json"]);
+    let (code, message) =
+        tracer_exit(&["record", "--pid", "1", "-o", "/proc/no/such/dir/run.json"]);
     assert_eq!(code, 6, "{message}");
     assert!(message.contains("cannot write the run file"), "{message}");
 
-    let (code, message) = tracer_exit(&["record", "--pid", "1", "--probe", "tp-btf", "--btf", "/no/such/btf", "-o", out]);
+    let (code, message) = tracer_exit(&[
+        "record",
+        "--pid",
+        "1",
+        "--probe",
+        "tp-btf",
+        "--btf",
+        "/no/such/btf",
+        "-o",
+        out,
+    ]);
     assert_eq!(code, 5, "{message}");
     assert!(message.contains("no kernel BTF"), "{message}");
 
     let output = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", TRACER, "record", "--pid", "1", "-o", "/tmp/tracer-nobody.json"])
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+            TRACER,
+            "record",
+            "--pid",
+            "1",
+            "-o",
+            "/tmp/tracer-nobody.json",
+        ])
         .output()
         .unwrap();
     let message = String::from_utf8_lossy(&output.stderr);
@@ -312,7 +493,16 @@ fn bad_input_gets_one_sentence_a_distinct_exit_code_and_no_probes_left() {
     // A PID that exits before --duration ends: the shorter run is written, exit code 8.
     let (mut workload, pid) = start_workload(&["burn", "--seconds", "0.5"]);
     let pid_arg = pid.to_string();
-    let recording = start_recording(&["--pid", &pid_arg, "--duration", "30s", "--interval", "100ms", "-o", out]);
+    let recording = start_recording(&[
+        "--pid",
+        &pid_arg,
+        "--duration",
+        "30s",
+        "--interval",
+        "100ms",
+        "-o",
+        out,
+    ]);
     signal(pid, libc::SIGUSR1);
     workload.wait().unwrap();
     let status = recording.wait_with_output().unwrap().status;
@@ -342,12 +532,22 @@ fn ctrl_c_and_sigterm_still_write_the_run_file() {
         let _ = workload.wait();
         assert!(status.success(), "signal {sig}: {status}");
         let run = Run::read(&out).unwrap();
-        let expected = if sig == libc::SIGINT { tracer::run::EndReason::Interrupted } else { tracer::run::EndReason::Terminated };
+        let expected = if sig == libc::SIGINT {
+            tracer::run::EndReason::Interrupted
+        } else {
+            tracer::run::EndReason::Terminated
+        };
         assert_eq!(run.end_reason, expected);
         let process = &run.processes[0];
         let (writes, reads) = (calls(process, "write"), calls(process, "read"));
-        assert!(writes.0 > 1000, "signal {sig}: the loop ran while recording: {writes:?}");
+        assert!(
+            writes.0 > 1000,
+            "signal {sig}: the loop ran while recording: {writes:?}"
+        );
         // Every write of 100 B is read back: counts differ by at most the call in flight.
-        assert!(writes.0.abs_diff(reads.0) <= 1 && writes.1 == writes.0 * 100, "{writes:?} {reads:?}");
+        assert!(
+            writes.0.abs_diff(reads.0) <= 1 && writes.1 == writes.0 * 100,
+            "{writes:?} {reads:?}"
+        );
     }
 }

@@ -1,1 +1,48 @@
-fn main() {}
+//! Project tasks, run as `cargo xtask <task>`: `setup` installs what the build and tests need,
+//! `test` is the whole CI, `tracer`/`demo` build and run the tool, `bench` measures overhead.
+//! Plain Rust instead of shell scripts so the steps are testable and fail with one sentence.
+mod checks;
+mod cmd;
+mod setup;
+mod tracer;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// tracer's project tasks.
+#[derive(Debug, Parser)]
+#[command(name = "xtask", bin_name = "cargo xtask")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Debug, Subcommand)]
+enum Task {
+    /// Install what building and testing tracer needs (fast when it is all there).
+    Setup,
+    /// Set up, then run every check: cargo test, and the deploy/ manifests if any.
+    Test(checks::TestArgs),
+    /// Set up, build the release tracer and run it: `cargo xtask tracer -- record ...`.
+    Tracer(tracer::TracerArgs),
+    /// Same as `cargo xtask tracer -- demo ARGS`: the mesh write-coalescing demo.
+    Demo(tracer::DemoArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.task {
+        Task::Setup => setup::run(),
+        Task::Test(args) => checks::run(&args),
+        Task::Tracer(args) => tracer::tracer(&args),
+        Task::Demo(args) => tracer::demo(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("xtask: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -2,7 +2,10 @@
 //! the child tells us its PID and waits on a pipe until we have added it to the targets.
 use std::{
     io::{Read as _, Write as _},
-    os::{fd::{AsRawFd as _, FromRawFd as _, OwnedFd}, unix::process::CommandExt as _},
+    os::{
+        fd::{AsRawFd as _, FromRawFd as _, OwnedFd},
+        unix::process::CommandExt as _,
+    },
     process::Command,
 };
 
@@ -33,12 +36,20 @@ fn pipe() -> std::io::Result<(std::fs::File, std::fs::File)> {
         return Err(std::io::Error::last_os_error());
     }
     // SAFETY: pipe2 returned two fresh fds that we now own.
-    Ok(unsafe { (std::fs::File::from(OwnedFd::from_raw_fd(fds[0])), std::fs::File::from(OwnedFd::from_raw_fd(fds[1]))) })
+    Ok(unsafe {
+        (
+            std::fs::File::from(OwnedFd::from_raw_fd(fds[0])),
+            std::fs::File::from(OwnedFd::from_raw_fd(fds[1])),
+        )
+    })
 }
 
 /// Starts `argv`, calls `add_target(pid)` while the child is held just before exec, then lets
 /// it run. Its exit is reaped on a thread (wait4), so zombies never linger.
-pub fn spawn_traced(argv: &[String], add_target: impl FnOnce(u32) -> anyhow::Result<()>) -> anyhow::Result<TracedCommand> {
+pub fn spawn_traced(
+    argv: &[String],
+    add_target: impl FnOnce(u32) -> anyhow::Result<()>,
+) -> anyhow::Result<TracedCommand> {
     let (mut ready_read, ready_write) = pipe()?;
     let (go_read, mut go_write) = pipe()?;
     let ready_fd = ready_write.as_raw_fd();
@@ -52,7 +63,9 @@ pub fn spawn_traced(argv: &[String], add_target: impl FnOnce(u32) -> anyhow::Res
             libc::write(ready_fd, pid.as_ptr().cast(), pid.len());
             let mut byte = 0u8;
             if libc::read(go_fd, (&raw mut byte).cast(), 1) != 1 {
-                return Err(std::io::Error::other("tracer went away before the command could start"));
+                return Err(std::io::Error::other(
+                    "tracer went away before the command could start",
+                ));
             }
             Ok(())
         });
@@ -69,16 +82,29 @@ pub fn spawn_traced(argv: &[String], add_target: impl FnOnce(u32) -> anyhow::Res
     let mut pid_bytes = [0u8; 4];
     let handshake = ready_read.read_exact(&mut pid_bytes);
     if handshake.is_err() {
-        let error = spawner.join().map_err(|_| anyhow::anyhow!("the command spawner panicked"))?.err();
-        return Err(user(ErrorKind::Usage, format!("cannot run '{}': {}", argv[0], error.map_or_else(|| "it did not start".into(), |e| e.to_string()))));
+        let error = spawner
+            .join()
+            .map_err(|_| anyhow::anyhow!("the command spawner panicked"))?
+            .err();
+        return Err(user(
+            ErrorKind::Usage,
+            format!(
+                "cannot run '{}': {}",
+                argv[0],
+                error.map_or_else(|| "it did not start".into(), |e| e.to_string())
+            ),
+        ));
     }
     let pid = u32::from_ne_bytes(pid_bytes);
     let added = add_target(pid);
     // Let the child go either way; if we failed, it will run untraced and we kill it.
     let _ = go_write.write_all(&[1]);
     drop(go_write);
-    let child = spawner.join().map_err(|_| anyhow::anyhow!("the command spawner panicked"))?;
-    let child = child.map_err(|e| user(ErrorKind::Usage, format!("cannot run '{}': {e}", argv[0])))?;
+    let child = spawner
+        .join()
+        .map_err(|_| anyhow::anyhow!("the command spawner panicked"))?;
+    let child =
+        child.map_err(|e| user(ErrorKind::Usage, format!("cannot run '{}': {e}", argv[0])))?;
     if let Err(error) = added {
         // SAFETY: kill on our own child.
         unsafe { libc::kill(pid.cast_signed(), libc::SIGKILL) };
@@ -99,5 +125,8 @@ pub fn spawn_traced(argv: &[String], add_target: impl FnOnce(u32) -> anyhow::Res
         drop(child);
         let _ = tx.send(code);
     });
-    Ok(TracedCommand { exit: rx, done: None })
+    Ok(TracedCommand {
+        exit: rx,
+        done: None,
+    })
 }

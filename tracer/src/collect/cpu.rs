@@ -21,7 +21,10 @@ impl ProcessCpu {
     /// from now on counts; otherwise all of its CPU does.
     #[must_use]
     pub fn new(existed_at_start: bool) -> Self {
-        Self { existed_at_start, ..Self::default() }
+        Self {
+            existed_at_start,
+            ..Self::default()
+        }
     }
 
     /// Reads the process's threads; returns false when the process is gone.
@@ -31,14 +34,22 @@ impl ProcessCpu {
         };
         let first_sample = self.ticks_baseline.is_none();
         for task in tasks.flatten() {
-            let Some(tid) = task.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            let Some(tid) = task
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<u32>().ok())
+            else {
                 continue;
             };
             let Some(on_cpu) = read_schedstat(&task.path().join("schedstat")) else {
                 continue;
             };
             let entry = self.threads.entry(tid).or_insert_with(|| {
-                let baseline = if first_sample && self.existed_at_start { on_cpu } else { 0 };
+                let baseline = if first_sample && self.existed_at_start {
+                    on_cpu
+                } else {
+                    0
+                };
                 (baseline, on_cpu)
             });
             entry.1 = on_cpu.max(entry.1);
@@ -55,7 +66,10 @@ impl ProcessCpu {
     /// On-CPU ns since the start of the recording (or of the process).
     #[must_use]
     pub fn on_cpu_ns(&self) -> u64 {
-        self.threads.values().map(|(baseline, latest)| latest.saturating_sub(*baseline)).sum()
+        self.threads
+            .values()
+            .map(|(baseline, latest)| latest.saturating_sub(*baseline))
+            .sum()
     }
 
     /// (user, system) ns since the start, at clock-tick resolution.
@@ -71,7 +85,12 @@ impl ProcessCpu {
 }
 
 fn read_schedstat(path: &std::path::Path) -> Option<u64> {
-    std::fs::read_to_string(path).ok()?.split_whitespace().next()?.parse().ok()
+    std::fs::read_to_string(path)
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// utime and stime (fields 14 and 15) of /proc/PID/stat, in clock ticks; they include
@@ -99,15 +118,32 @@ mod tests {
         let mut cpu = ProcessCpu::new(true);
         assert!(cpu.sample(std::process::id()));
         let before = cpu.on_cpu_ns();
-        let start = std::time::Instant::now();
+        // Burn 50 ms of this thread's own CPU time (an independent clock), however busy the
+        // machine is.
+        let thread_cpu_ns = || {
+            let mut ts = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            // SAFETY: valid timespec pointer.
+            unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &raw mut ts) };
+            ts.tv_sec.cast_unsigned() * 1_000_000_000 + ts.tv_nsec.cast_unsigned()
+        };
+        let start = thread_cpu_ns();
         let mut x = 0u64;
-        while start.elapsed() < std::time::Duration::from_millis(50) {
+        while thread_cpu_ns() - start < 50_000_000 {
             x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
         }
         assert!(cpu.sample(std::process::id()));
         let spent = cpu.on_cpu_ns() - before;
-        assert!(spent >= 30_000_000, "burned 50 ms, counted {spent} ns");
-        assert!(before < 30_000_000, "time before the first sample must not count ({before} ns)");
+        assert!(
+            spent >= 50_000_000,
+            "burned 50 ms of CPU, counted {spent} ns"
+        );
+        assert!(
+            before < 50_000_000,
+            "time before the first sample must not count ({before} ns)"
+        );
         assert!(!cpu.sample(u32::MAX - 1), "a missing process reports gone");
     }
 }

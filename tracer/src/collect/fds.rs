@@ -2,7 +2,10 @@
 //! /proc/PID/net), a pipe, or a file path. Looked up once per (process, fd), the first time the
 //! fd shows up in the counts, while the process is still alive; fds closed before that are
 //! reported as unknown.
-use std::{collections::HashMap, net::{Ipv4Addr, Ipv6Addr, SocketAddr}};
+use std::{
+    collections::HashMap,
+    net::{Ipv4Addr, Ipv6Addr, SocketAddr},
+};
 
 use crate::run::FdKind;
 
@@ -25,7 +28,10 @@ impl FdDescriber {
                 continue;
             };
             let link = link.to_string_lossy().into_owned();
-            let description = if let Some(inode) = link.strip_prefix("socket:[").and_then(|s| s.strip_suffix(']')) {
+            let description = if let Some(inode) = link
+                .strip_prefix("socket:[")
+                .and_then(|s| s.strip_suffix(']'))
+            {
                 let tables = tables.entry(pid).or_insert_with(|| SocketTables::read(pid));
                 tables.describe(inode.parse().unwrap_or(0))
             } else if link.starts_with("pipe:") {
@@ -43,9 +49,15 @@ impl FdDescriber {
     #[must_use]
     pub fn get(&self, pid: u32, fd: i32) -> (FdKind, String) {
         if fd == tracer_common::FD_OVERFLOW {
-            return (FdKind::Overflow, "fds beyond the per-fd map's capacity".into());
+            return (
+                FdKind::Overflow,
+                "fds beyond the per-fd map's capacity".into(),
+            );
         }
-        self.known.get(&(pid, fd)).cloned().unwrap_or((FdKind::Unknown, "closed before it was looked at".into()))
+        self.known
+            .get(&(pid, fd))
+            .cloned()
+            .unwrap_or((FdKind::Unknown, "closed before it was looked at".into()))
     }
 }
 
@@ -80,7 +92,9 @@ impl SocketTables {
                 let fields: Vec<&str> = line.split_whitespace().collect();
                 if let Some(inode) = fields.get(6).and_then(|s| s.parse().ok()) {
                     let path = fields.get(7).map_or(String::new(), |p| format!(" {p}"));
-                    tables.by_inode.insert(inode, (FdKind::Unix, format!("unix{path}")));
+                    tables
+                        .by_inode
+                        .insert(inode, (FdKind::Unix, format!("unix{path}")));
                 }
             }
         }
@@ -88,7 +102,10 @@ impl SocketTables {
     }
 
     fn describe(&self, inode: u64) -> (FdKind, String) {
-        self.by_inode.get(&inode).cloned().unwrap_or((FdKind::Socket, format!("socket:[{inode}]")))
+        self.by_inode
+            .get(&inode)
+            .cloned()
+            .unwrap_or((FdKind::Socket, format!("socket:[{inode}]")))
     }
 }
 
@@ -115,14 +132,20 @@ fn parse_hex_addr(text: &str) -> Option<SocketAddr> {
         .collect::<Result<_, _>>()
         .ok()?;
     match words.as_slice() {
-        [w] => Some(SocketAddr::new(Ipv4Addr::from(w.to_be_bytes()).into(), port)),
+        [w] => Some(SocketAddr::new(
+            Ipv4Addr::from(w.to_be_bytes()).into(),
+            port,
+        )),
         [a, b, c, d] => {
             let mut bytes = [0u8; 16];
             for (i, w) in [a, b, c, d].iter().enumerate() {
                 bytes[i * 4..i * 4 + 4].copy_from_slice(&w.to_be_bytes());
             }
             let v6 = Ipv6Addr::from(bytes);
-            Some(SocketAddr::new(v6.to_ipv4_mapped().map_or(v6.into(), Into::into), port))
+            Some(SocketAddr::new(
+                v6.to_ipv4_mapped().map_or(v6.into(), Into::into),
+                port,
+            ))
         }
         _ => None,
     }
@@ -144,8 +167,18 @@ mod tests {
 
     #[test]
     fn parses_ipv6_and_mapped_addresses() {
-        assert_eq!(parse_hex_addr("00000000000000000000000001000000:0050").unwrap().to_string(), "[::1]:80");
-        assert_eq!(parse_hex_addr("0000000000000000FFFF00000100007F:0050").unwrap().to_string(), "127.0.0.1:80");
+        assert_eq!(
+            parse_hex_addr("00000000000000000000000001000000:0050")
+                .unwrap()
+                .to_string(),
+            "[::1]:80"
+        );
+        assert_eq!(
+            parse_hex_addr("0000000000000000FFFF00000100007F:0050")
+                .unwrap()
+                .to_string(),
+            "127.0.0.1:80"
+        );
     }
 
     #[test]
@@ -158,6 +191,9 @@ mod tests {
         describer.describe_new([(pid, fd)]);
         let (kind, text) = describer.get(pid, fd);
         assert_eq!(kind, FdKind::Tcp);
-        assert!(text.ends_with(&format!("-> {}", listener.local_addr().unwrap())), "{text}");
+        assert!(
+            text.ends_with(&format!("-> {}", listener.local_addr().unwrap())),
+            "{text}"
+        );
     }
 }

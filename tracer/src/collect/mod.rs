@@ -52,6 +52,8 @@ pub struct RecordArgs {
     /// Process to trace, with its threads and later children (repeatable). NAME=PID names it.
     #[arg(long = "pid", value_name = "[NAME=]PID")]
     pub pids: Vec<String>,
+    #[command(flatten)]
+    pub cgroups: crate::target::TargetArgs,
     /// Stop after this long (e.g. 30s, 500ms, 2m). Default: until Ctrl-C or the targets exit.
     #[arg(long, value_parser = parse_duration)]
     pub duration: Option<Duration>,
@@ -90,7 +92,9 @@ pub struct ReportArgs {
 /// Parses `30s`, `500ms`, `2m`, `1h`, `1.5s` or a plain number of seconds; must be > 0.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
     let value: f64 = number
         .parse()
@@ -101,10 +105,16 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "us" | "µs" => value / 1e6,
         "m" | "min" => value * 60.0,
         "h" => value * 3600.0,
-        _ => return Err(format!("'{text}' has an unknown unit '{unit}': use ms, s, m or h")),
+        _ => {
+            return Err(format!(
+                "'{text}' has an unknown unit '{unit}': use ms, s, m or h"
+            ));
+        }
     };
-    if !(seconds > 0.0) || !seconds.is_finite() || seconds > 31.0 * 86_400.0 {
-        return Err(format!("'{text}' is not a usable duration: it must be more than 0 and at most 31 days"));
+    if seconds.is_nan() || seconds <= 0.0 || seconds > 31.0 * 86_400.0 {
+        return Err(format!(
+            "'{text}' is not a usable duration: it must be more than 0 and at most 31 days"
+        ));
     }
     Ok(Duration::from_secs_f64(seconds))
 }
@@ -128,7 +138,14 @@ fn check_writable(path: &Path) -> anyhow::Result<()> {
         _ => Path::new("."),
     };
     if path.is_dir() {
-        return Err(user(ErrorKind::Output, format!("-o {}: is a folder; give a file name such as {}/run.json", path.display(), path.display())));
+        return Err(user(
+            ErrorKind::Output,
+            format!(
+                "-o {}: is a folder; give a file name such as {}/run.json",
+                path.display(),
+                path.display()
+            ),
+        ));
     }
     let probe = dir.join(format!(".tracer-write-check-{}", std::process::id()));
     match std::fs::File::create(&probe) {
@@ -136,27 +153,64 @@ fn check_writable(path: &Path) -> anyhow::Result<()> {
             let _ = std::fs::remove_file(&probe);
             Ok(())
         }
-        Err(e) => Err(user(ErrorKind::Output, format!("cannot write the run file in {} ({e}): choose another -o path", dir.display()))),
+        Err(e) => Err(user(
+            ErrorKind::Output,
+            format!(
+                "cannot write the run file in {} ({e}): choose another -o path",
+                dir.display()
+            ),
+        )),
     }
 }
 
 /// `tracer record`.
-pub fn record(args: RecordArgs) -> anyhow::Result<ExitCode> {
-    if args.pids.is_empty() && args.command.is_empty() {
-        return Err(user(ErrorKind::Usage, "nothing to record: give --pid PID, or a command after -- (tracer record -- curl http://example)"));
+pub fn record(args: &RecordArgs) -> anyhow::Result<ExitCode> {
+    let pids = args
+        .pids
+        .iter()
+        .map(|p| parse_pid(p))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let cgroups = args.cgroups.resolve_all()?;
+    if pids.is_empty() && args.command.is_empty() && cgroups.is_empty() {
+        return Err(user(
+            ErrorKind::Usage,
+            "nothing to record: give --pid PID, --pod NAMESPACE/NAME, --container ID, --cgroup PATH, or a command after -- (tracer record -- curl http://example)",
+        ));
     }
-    let pids = args.pids.iter().map(|p| parse_pid(p)).collect::<anyhow::Result<Vec<_>>>()?;
     for (_, pid) in &pids {
         if !Path::new(&format!("/proc/{pid}")).exists() {
-            return Err(user(ErrorKind::TargetNotFound, format!("no process with PID {pid} is running: check the number with ps or pgrep")));
+            return Err(user(
+                ErrorKind::TargetNotFound,
+                format!("no process with PID {pid} is running: check the number with ps or pgrep"),
+            ));
         }
     }
     check_writable(&args.output)?;
 
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let (run, ended_early) = runtime.block_on(record_async(&args, &pids))?;
+    let mut targets: Vec<TargetSpec> = pids
+        .iter()
+        .map(|(name, pid)| pid_target(name.clone(), *pid))
+        .collect();
+    for cgroup in cgroups {
+        targets.push(TargetSpec {
+            spec: cgroup.spec.clone(),
+            name: cgroup.name.clone(),
+            pids: cgroup.pids().unwrap_or_default(),
+            cgroup: Some(cgroup),
+        });
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let (run, ended_early) = runtime.block_on(record_async(args, targets))?;
     run.write(&args.output).map_err(|e| {
-        user(ErrorKind::Output, format!("cannot write the run file {} ({e}); nothing was written", args.output.display()))
+        user(
+            ErrorKind::Output,
+            format!(
+                "cannot write the run file {} ({e}); nothing was written",
+                args.output.display()
+            ),
+        )
     })?;
     summary::print(&run, &args.output);
     if ended_early {
@@ -169,40 +223,94 @@ pub fn record(args: RecordArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn record_async(args: &RecordArgs, pids: &[(Option<String>, u32)]) -> anyhow::Result<(Run, bool)> {
+fn pid_target(name: Option<String>, pid: u32) -> TargetSpec {
+    let name = name
+        .or_else(|| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .ok()
+                .map(|s| s.trim().to_owned())
+        })
+        .unwrap_or_else(|| pid.to_string());
+    TargetSpec {
+        spec: format!("pid:{pid}"),
+        name,
+        pids: vec![pid],
+        cgroup: None,
+    }
+}
+
+/// Starts the command after `--` held before exec, and adds it as a target before it runs.
+fn start_command(
+    args: &RecordArgs,
+    session: &mut Session,
+) -> anyhow::Result<command::TracedCommand> {
+    let program = &args.command[0];
+    let name = Path::new(program)
+        .file_name()
+        .map_or_else(|| program.clone(), |n| n.to_string_lossy().into_owned());
+    let spec = format!("command:{}", args.command.join(" "));
+    command::spawn_traced(&args.command, |pid| {
+        session
+            .add_target(
+                TargetSpec {
+                    spec,
+                    name,
+                    pids: vec![pid],
+                    cgroup: None,
+                },
+                false,
+            )
+            .map(|_| ())
+    })
+}
+
+async fn record_async(args: &RecordArgs, targets: Vec<TargetSpec>) -> anyhow::Result<(Run, bool)> {
     // Signals first, so a Ctrl-C during set-up still ends in a written file.
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;
     let mut hangup = signal(SignalKind::hangup())?;
 
-    let options = ProbeOptions { mechanism: args.probe.mechanism(), btf_path: args.btf.clone(), filter_by_cgroup: false };
+    let options = ProbeOptions {
+        mechanism: args.probe.mechanism(),
+        btf_path: args.btf.clone(),
+        filter_by_cgroup: targets
+            .iter()
+            .any(|t| t.cgroup.as_ref().is_some_and(|c| c.cgroup_id.is_some())),
+    };
     let mut session = Session::start(&options, args.label.clone())?;
-    for (name, pid) in pids {
-        let name = name.clone().or_else(|| std::fs::read_to_string(format!("/proc/{pid}/comm")).ok().map(|s| s.trim().to_owned())).unwrap_or_else(|| pid.to_string());
-        session.add_target(TargetSpec { spec: format!("pid:{pid}"), name, pids: vec![*pid], cgroup: None }, true)?;
+    let described = targets
+        .iter()
+        .map(|t| t.name.clone())
+        .collect::<Vec<_>>()
+        .join(", ");
+    for target in targets {
+        session.add_target(target, true)?;
     }
+    let command_target = session.target_count();
     let mut command = if args.command.is_empty() {
         None
     } else {
-        let spawned = command::spawn_traced(&args.command, |pid| {
-            let name = Path::new(&args.command[0]).file_name().map_or_else(|| args.command[0].clone(), |n| n.to_string_lossy().into_owned());
-            session
-                .add_target(TargetSpec { spec: format!("command:{}", args.command.join(" ")), name, pids: vec![pid], cgroup: None }, false)
-                .map(|_| ())
-        })?;
-        Some(spawned)
+        Some(start_command(args, &mut session)?)
     };
-    let command_target = pids.len();
-
-    let what = if command.is_some() { format!("'{}' and its children", args.command.join(" ")) } else { format!("{} process(es) and their children", pids.len()) };
-    eprintln!("tracer: recording {what} with {} probes{}", session.mechanism(), args.duration.map(|d| format!(" for {:.1} s", d.as_secs_f64())).unwrap_or_default());
+    let what = if command.is_some() {
+        format!("'{}' and its children", args.command.join(" "))
+    } else {
+        described
+    };
+    eprintln!(
+        "tracer: recording {what} with {} probes{}",
+        session.mechanism(),
+        args.duration
+            .map(|d| format!(" for {:.1} s", d.as_secs_f64()))
+            .unwrap_or_default()
+    );
 
     let mut live = live::LiveView::new(args.quiet, args.duration);
     let deadline = args.duration.map(|d| tokio::time::Instant::now() + d);
     let mut ticker = tokio::time::interval(args.interval);
     ticker.tick().await;
     let end_reason = loop {
-        let sleep_until_deadline = async {
+        let until_deadline = async {
             match deadline {
                 Some(deadline) => tokio::time::sleep_until(deadline).await,
                 None => std::future::pending().await,
@@ -216,13 +324,12 @@ async fn record_async(args: &RecordArgs, pids: &[(Option<String>, u32)]) -> anyh
         };
         tokio::select! {
             _ = ticker.tick() => {
-                let tick = session.tick()?;
-                live.show(&tick);
+                live.show(&session.tick()?);
                 if command.is_none() && session.all_initial_targets_gone() {
                     break EndReason::TargetsExited;
                 }
             }
-            () = sleep_until_deadline => break EndReason::Duration,
+            () = until_deadline => break EndReason::Duration,
             code = command_exit => {
                 session.set_exit_code(command_target, code);
                 break EndReason::CommandExited;
@@ -262,7 +369,7 @@ mod tests {
     fn parses_durations_and_refuses_nonsense() {
         assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_mins(2)));
         assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
         for bad in ["0", "-1", "10x", "", "s", "0ms", "1e9h", "nan"] {
             assert!(parse_duration(bad).is_err(), "{bad:?} must be refused");
@@ -275,7 +382,11 @@ mod tests {
         assert_eq!(parse_pid("client=42").unwrap(), (Some("client".into()), 42));
         for bad in ["abc", "0", "-5", "x=", ""] {
             let error = parse_pid(bad).unwrap_err();
-            assert_eq!(crate::error::describe(&error).0, ErrorKind::Usage.exit_code(), "{bad:?}");
+            assert_eq!(
+                crate::error::describe(&error).0,
+                ErrorKind::Usage.exit_code(),
+                "{bad:?}"
+            );
         }
     }
 }

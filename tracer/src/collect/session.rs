@@ -23,8 +23,10 @@ pub struct TargetSpec {
     pub name: String,
     /// Processes it starts with.
     pub pids: Vec<u32>,
-    /// cgroup v2 path and id, for cgroup-based targets.
-    pub cgroup: Option<(String, u64)>,
+    /// A pod, container or cgroup: counted in the kernel by cgroup v2 id (processes started
+    /// later included), or, on cgroup v1 only, by its PIDs re-read every interval; its CPU is
+    /// the cgroup's own counter.
+    pub cgroup: Option<crate::target::CgroupTarget>,
 }
 
 /// Live numbers for the per-interval view.
@@ -58,6 +60,9 @@ pub struct Session {
     last_cpu_ns: u64,
     /// Per process: on-CPU ns at the previous tick, and cores used in each interval so far.
     cpu_series: BTreeMap<u32, (u64, Vec<f64>)>,
+    /// Per cgroup target: its cgroup's CPU counter at the start and at the last tick, and
+    /// the cores used in each interval.
+    cgroup_cpu: HashMap<usize, (Option<u64>, Option<u64>, Vec<f64>)>,
     last_snapshot: Snapshot,
     exit_codes: HashMap<usize, i32>,
 }
@@ -83,6 +88,7 @@ impl Session {
             last_totals: [0; 4],
             last_cpu_ns: 0,
             cpu_series: BTreeMap::new(),
+            cgroup_cpu: HashMap::new(),
             last_snapshot: Snapshot::default(),
             exit_codes: HashMap::new(),
         })
@@ -95,11 +101,19 @@ impl Session {
     }
 
     /// Adds a target; its processes are counted from now on. Returns the target's index.
-    pub fn add_target(&mut self, target: TargetSpec, existed_at_start: bool) -> anyhow::Result<usize> {
+    pub fn add_target(
+        &mut self,
+        target: TargetSpec,
+        existed_at_start: bool,
+    ) -> anyhow::Result<usize> {
         let index = self.targets.len();
         let index_u32 = u32::try_from(index)?;
-        if let Some((_, cgroup_id)) = &target.cgroup {
-            self.probes.add_cgroup(*cgroup_id, index_u32)?;
+        if let Some(cgroup) = &target.cgroup {
+            if let (Some(id), Some(level)) = (cgroup.cgroup_id, cgroup.cgroup_level) {
+                self.probes.add_cgroup(id, level, index_u32)?;
+            }
+            let usage = cgroup.read_cpu_usage_ns().ok();
+            self.cgroup_cpu.insert(index, (usage, usage, Vec::new()));
         }
         for &pid in &target.pids {
             self.probes.add_tgid(pid, index_u32)?;
@@ -114,6 +128,12 @@ impl Session {
         Ok(index)
     }
 
+    /// Number of targets added so far (the next target's index).
+    #[must_use]
+    pub fn target_count(&self) -> usize {
+        self.targets.len()
+    }
+
     /// Records a command target's exit status.
     pub fn set_exit_code(&mut self, target: usize, code: i32) {
         self.exit_codes.insert(target, code);
@@ -121,24 +141,63 @@ impl Session {
 
     /// Samples the maps and CPU once; call once per interval.
     pub fn tick(&mut self) -> anyhow::Result<Tick> {
-        let snapshot = self.probes.snapshot()?;
+        self.sample(false)
+    }
+
+    fn sample(&mut self, with_histograms: bool) -> anyhow::Result<Tick> {
+        let snapshot = if with_histograms { self.probes.snapshot()? } else { self.probes.counts()? };
         let now = Instant::now();
         let dt = now.duration_since(self.last_tick).as_secs_f64().max(1e-9);
 
+        // cgroup targets: on cgroup v1 the kernel cannot filter by cgroup, so processes that
+        // appeared in it since the last interval are added by PID; and the cgroup's CPU.
+        let interval_index = self.intervals.len();
+        for index in 0..self.targets.len() {
+            let Some(cgroup) = self.targets[index].cgroup.clone() else {
+                continue;
+            };
+            if cgroup.cgroup_id.is_none() {
+                for pid in cgroup.pids().unwrap_or_default() {
+                    if let std::collections::btree_map::Entry::Vacant(entry) = self.cpu.entry(pid) {
+                        self.probes.add_tgid(pid, u32::try_from(index)?)?;
+                        entry.insert(ProcessCpu::new(false));
+                    }
+                }
+            }
+            if let Some((_, last, cores)) = self.cgroup_cpu.get_mut(&index) {
+                let now_ns = cgroup.read_cpu_usage_ns().ok();
+                cores.resize(interval_index, 0.0);
+                cores.push(match (now_ns, *last) {
+                    (Some(now_ns), Some(previous)) => {
+                        now_ns.saturating_sub(previous) as f64 / 1e9 / dt
+                    }
+                    _ => 0.0,
+                });
+                if now_ns.is_some() {
+                    *last = now_ns;
+                }
+            }
+        }
+
         // New processes (children) and their names and CPU.
-        for &pid in snapshot.targets.keys().chain(snapshot.fd_stats.keys().map(|k| &k.tgid)) {
+        for &pid in snapshot
+            .targets
+            .keys()
+            .chain(snapshot.fd_stats.keys().map(|k| &k.tgid))
+        {
             if !self.cpu.contains_key(&pid) && is_process(pid) {
                 self.cpu.insert(pid, ProcessCpu::new(false));
             }
         }
         for (&pid, cpu) in &mut self.cpu {
-            if cpu.sample(pid) {
-                if let Some(name) = read_comm(pid) {
-                    self.names.insert(pid, name);
-                }
+            if cpu.sample(pid)
+                && let Some(name) = read_comm(pid)
+            {
+                self.names.insert(pid, name);
             }
         }
-        self.fds.describe_new(snapshot.fd_stats.keys().map(|k| (k.tgid, k.fd)));
+        self.fds
+            .describe_new(snapshot.fd_stats.keys().map(|k| (k.tgid, k.fd)));
 
         // Interval totals.
         let mut totals = [0u64; 4];
@@ -150,7 +209,6 @@ impl Session {
             *calls_by_pid.entry(key.tgid).or_default() += stats.calls;
         }
         let cpu_ns: u64 = self.cpu.values().map(ProcessCpu::on_cpu_ns).sum();
-        let interval_index = self.intervals.len();
         for (&pid, cpu) in &self.cpu {
             let on_cpu_ns = cpu.on_cpu_ns();
             let (previous_ns, series) = self.cpu_series.entry(pid).or_default();
@@ -181,7 +239,12 @@ impl Session {
             calls_per_s: (interval.read_calls + interval.write_calls) as f64 / dt,
             bytes_per_s: (interval.read_bytes + interval.write_bytes) as f64 / dt,
             top,
-            targets_gone: self.targets.iter().flat_map(|t| &t.pids).filter(|&&pid| !is_alive(pid, &snapshot)).count(),
+            targets_gone: self
+                .targets
+                .iter()
+                .flat_map(|t| &t.pids)
+                .filter(|&&pid| !is_alive(pid, &snapshot))
+                .count(),
         };
         self.intervals.push(interval);
         self.last_tick = now;
@@ -194,22 +257,31 @@ impl Session {
 
     /// Whether every process the targets started with has exited.
     #[must_use]
+    /// Only `--pid` targets count: pods and cgroups outlive their processes.
     pub fn all_initial_targets_gone(&self) -> bool {
-        let pids: Vec<u32> = self.targets.iter().flat_map(|t| t.pids.iter().copied()).collect();
+        let pids: Vec<u32> = self
+            .targets
+            .iter()
+            .filter(|t| t.cgroup.is_none())
+            .flat_map(|t| t.pids.iter().copied())
+            .collect();
         !pids.is_empty() && pids.iter().all(|&pid| !is_alive(pid, &self.last_snapshot))
     }
 
     /// Final sample, then the run. The probes are detached when this returns.
     pub fn finish(mut self, end_reason: EndReason) -> anyhow::Result<Run> {
-        // A last interval so the counts include everything up to now.
-        self.tick()?;
+        // A last interval so the counts include everything up to now, with the histograms.
+        self.sample(true)?;
         let cost = self.probes.cost();
         let duration = self.last_tick.duration_since(self.start);
         let snapshot = std::mem::take(&mut self.last_snapshot);
         let mut run = Run {
             schema: run::SCHEMA,
             kind: run::KIND.into(),
-            tool: run::Tool { name: "tracer".into(), version: env!("CARGO_PKG_VERSION").into() },
+            tool: run::Tool {
+                name: "tracer".into(),
+                version: env!("CARGO_PKG_VERSION").into(),
+            },
             host: host_info(),
             probe: run::ProbeInfo {
                 mechanism: self.probes.mechanism().name().into(),
@@ -237,12 +309,23 @@ impl Session {
             .cpu
             .iter()
             .map(|(&pid, cpu)| {
-                let mut cores = self.cpu_series.remove(&pid).map(|(_, series)| series).unwrap_or_default();
+                let mut cores = self
+                    .cpu_series
+                    .remove(&pid)
+                    .map(|(_, series)| series)
+                    .unwrap_or_default();
                 cores.resize(intervals, 0.0);
                 (pid, process_cpu(cpu, duration, cores))
             })
             .collect();
-        run.processes = build_processes(&snapshot, &self.names, &cpu, &self.fds, self.start_monotonic_ns, &self.targets);
+        run.processes = build_processes(
+            &snapshot,
+            &self.names,
+            &cpu,
+            &self.fds,
+            self.start_monotonic_ns,
+            &self.targets,
+        );
         run.targets = self
             .targets
             .iter()
@@ -251,8 +334,14 @@ impl Session {
                 spec: target.spec.clone(),
                 name: target.name.clone(),
                 pids: target.pids.clone(),
-                cgroup: target.cgroup.as_ref().map(|(path, _)| path.clone()),
-                cpu: target_cpu(&run.processes, index, duration, intervals),
+                cgroup: target.cgroup.as_ref().map(|c| c.cgroup_path.clone()),
+                cpu: self
+                    .cgroup_cpu
+                    .remove(&index)
+                    .and_then(|(first, last, cores)| {
+                        cgroup_cpu(first?, last?, cores, duration, intervals)
+                    })
+                    .or_else(|| target_cpu(&run.processes, index, duration, intervals)),
                 exit_code: self.exit_codes.get(&index).copied(),
             })
             .collect();
@@ -260,7 +349,11 @@ impl Session {
     }
 
     fn name_of(&self, pid: u32, snapshot: &Snapshot) -> String {
-        self.names.get(&pid).cloned().or_else(|| snapshot.exits.get(&pid).map(|e| comm_to_string(&e.comm))).unwrap_or_else(|| "?".into())
+        self.names
+            .get(&pid)
+            .cloned()
+            .or_else(|| snapshot.exits.get(&pid).map(|e| comm_to_string(&e.comm)))
+            .unwrap_or_else(|| "?".into())
     }
 }
 
@@ -277,8 +370,11 @@ fn build_processes(
     pids.extend(snapshot.exits.keys());
     pids.extend(targets.iter().flat_map(|t| t.pids.iter().copied()));
     pids.extend(cpu.keys());
-    let initial_target: HashMap<u32, usize> =
-        targets.iter().enumerate().flat_map(|(i, t)| t.pids.iter().map(move |&pid| (pid, i))).collect();
+    let initial_target: HashMap<u32, usize> = targets
+        .iter()
+        .enumerate()
+        .flat_map(|(i, t)| t.pids.iter().map(move |&pid| (pid, i)))
+        .collect();
 
     pids.into_iter()
         .map(|pid| {
@@ -310,23 +406,51 @@ fn build_processes(
 /// Per-syscall totals of one process: every fd, plus what overflowed the per-fd map.
 fn syscall_stats(snapshot: &Snapshot, pid: u32) -> Vec<run::SyscallStats> {
     let mut totals: BTreeMap<u32, tracer_common::FdStats> = BTreeMap::new();
-    let range = FdKey { tgid: pid, fd: i32::MIN, syscall: 0, _pad: 0 }..=FdKey { tgid: pid, fd: i32::MAX, syscall: u32::MAX, _pad: u32::MAX };
-    for (key, stats) in snapshot.fd_stats.range(range.clone()).chain(snapshot.overflow_stats.range(range)) {
+    let range = FdKey {
+        tgid: pid,
+        fd: i32::MIN,
+        syscall: 0,
+        _pad: 0,
+    }..=FdKey {
+        tgid: pid,
+        fd: i32::MAX,
+        syscall: u32::MAX,
+        _pad: u32::MAX,
+    };
+    for (key, stats) in snapshot
+        .fd_stats
+        .range(range.clone())
+        .chain(snapshot.overflow_stats.range(range))
+    {
         totals.entry(key.syscall).or_default().merge(stats);
     }
     totals
         .into_iter()
         .map(|(syscall, stats)| {
             let hist = |kind: u8| {
-                snapshot.histograms.iter().filter(move |(k, _)| k.tgid == pid && u32::from(k.syscall) == syscall && k.kind == kind).map(|(k, &count)| (k.bucket, count))
+                snapshot
+                    .histograms
+                    .iter()
+                    .filter(move |(k, _)| {
+                        k.tgid == pid && u32::from(k.syscall) == syscall && k.kind == kind
+                    })
+                    .map(|(k, &count)| (k.bucket, count))
             };
             let mut errnos: Vec<run::ErrnoCount> = hist(hist_kind::ERRNO)
-                .map(|(errno, count)| run::ErrnoCount { errno: i32::from(errno), name: errno_name(i32::from(errno)), count })
+                .map(|(errno, count)| run::ErrnoCount {
+                    errno: i32::from(errno),
+                    name: errno_name(i32::from(errno)),
+                    count,
+                })
                 .collect();
-            errnos.sort_by(|a, b| b.count.cmp(&a.count));
+            errnos.sort_by_key(|e| std::cmp::Reverse(e.count));
             run::SyscallStats {
                 syscall: syscalls::NAMES[syscall as usize].into(),
-                direction: if syscalls::is_read_like(syscall) { Direction::Read } else { Direction::Write },
+                direction: if syscalls::is_read_like(syscall) {
+                    Direction::Read
+                } else {
+                    Direction::Write
+                },
                 calls: stats.calls,
                 bytes: stats.bytes,
                 errors: stats.errors,
@@ -337,7 +461,8 @@ fn syscall_stats(snapshot: &Snapshot, pid: u32) -> Vec<run::SyscallStats> {
                 errnos,
                 size: Histogram::from_buckets(buckets::SIZE, hist(hist_kind::SIZE)),
                 latency: {
-                    let mut latency = Histogram::from_buckets(buckets::LATENCY, hist(hist_kind::LATENCY));
+                    let mut latency =
+                        Histogram::from_buckets(buckets::LATENCY, hist(hist_kind::LATENCY));
                     latency.percentiles.max = stats.latency_max_ns;
                     latency
                 },
@@ -374,7 +499,9 @@ fn fd_stats(snapshot: &Snapshot, pid: u32, fds: &FdDescriber) -> Vec<run::FdStat
 
 fn process_cpu(cpu: &ProcessCpu, duration: Duration, cores: Vec<f64>) -> run::Cpu {
     let on_cpu_ns = cpu.on_cpu_ns();
-    let (user_ns, system_ns) = cpu.user_system_ns().map_or((None, None), |(u, s)| (Some(u), Some(s)));
+    let (user_ns, system_ns) = cpu
+        .user_system_ns()
+        .map_or((None, None), |(u, s)| (Some(u), Some(s)));
     run::Cpu {
         source: "schedstat".into(),
         on_cpu_ns,
@@ -386,11 +513,45 @@ fn process_cpu(cpu: &ProcessCpu, duration: Duration, cores: Vec<f64>) -> run::Cp
     }
 }
 
+/// A cgroup target's CPU from its cgroup's own counter.
+fn cgroup_cpu(
+    first_ns: u64,
+    last_ns: u64,
+    mut cores: Vec<f64>,
+    duration: Duration,
+    intervals: usize,
+) -> Option<run::Cpu> {
+    cores.resize(intervals, 0.0);
+    let on_cpu_ns = last_ns.saturating_sub(first_ns);
+    Some(run::Cpu {
+        source: "cgroup".into(),
+        on_cpu_ns,
+        user_ns: None,
+        system_ns: None,
+        average_cores: on_cpu_ns as f64 / 1e9 / duration.as_secs_f64().max(1e-9),
+        peak_cores: cores.iter().copied().fold(0.0, f64::max),
+        cores,
+    })
+}
+
 /// A target's CPU: the sum over its processes, interval by interval.
-fn target_cpu(processes: &[run::Process], target: usize, duration: Duration, intervals: usize) -> Option<run::Cpu> {
-    let mut total = run::Cpu { source: "schedstat".into(), cores: vec![0.0; intervals], ..run::Cpu::default() };
+fn target_cpu(
+    processes: &[run::Process],
+    target: usize,
+    duration: Duration,
+    intervals: usize,
+) -> Option<run::Cpu> {
+    let mut total = run::Cpu {
+        source: "schedstat".into(),
+        cores: vec![0.0; intervals],
+        ..run::Cpu::default()
+    };
     let mut any = false;
-    for cpu in processes.iter().filter(|p| p.target == target).filter_map(|p| p.cpu.as_ref()) {
+    for cpu in processes
+        .iter()
+        .filter(|p| p.target == target)
+        .filter_map(|p| p.cpu.as_ref())
+    {
         any = true;
         total.on_cpu_ns += cpu.on_cpu_ns;
         for (sum, cores) in total.cores.iter_mut().zip(&cpu.cores) {
@@ -424,19 +585,26 @@ fn is_alive(pid: u32, snapshot: &Snapshot) -> bool {
     }
     // A zombie has exited; it only waits for its parent.
     std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        stat.rfind(')').and_then(|i| stat.get(i + 2..i + 3)).is_some_and(|state| state != "Z" && state != "X")
+        stat.rfind(')')
+            .and_then(|i| stat.get(i + 2..i + 3))
+            .is_some_and(|state| state != "Z" && state != "X")
     })
 }
 
 /// True if `pid` is a process (thread group leader), not another thread.
 fn is_process(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|status| {
-        status.lines().find_map(|l| l.strip_prefix("Tgid:")).is_some_and(|tgid| tgid.trim() == pid.to_string())
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("Tgid:"))
+            .is_some_and(|tgid| tgid.trim() == pid.to_string())
     })
 }
 
 fn read_comm(pid: u32) -> Option<String> {
-    std::fs::read_to_string(format!("/proc/{pid}/comm")).ok().map(|s| s.trim_end().to_owned())
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .ok()
+        .map(|s| s.trim_end().to_owned())
 }
 
 fn comm_to_string(comm: &[u8; 16]) -> String {
@@ -448,10 +616,13 @@ fn duration_ns(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
-/// CLOCK_MONOTONIC in ns: the clock of `bpf_ktime_get_ns`.
+/// `CLOCK_MONOTONIC` in ns: the clock of `bpf_ktime_get_ns`.
 #[must_use]
 pub fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: valid timespec pointer.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &raw mut ts) };
     u64::try_from(ts.tv_sec).unwrap_or(0) * 1_000_000_000 + u64::try_from(ts.tv_nsec).unwrap_or(0)
@@ -463,20 +634,27 @@ fn host_info() -> run::Host {
     // SAFETY: valid pointer.
     unsafe { libc::uname(&raw mut uts) };
     let field = |f: &[libc::c_char]| {
-        let bytes: Vec<u8> = f.iter().take_while(|&&c| c != 0).map(|&c| c.cast_unsigned()).collect();
+        let bytes: Vec<u8> = f
+            .iter()
+            .take_while(|&&c| c != 0)
+            .map(|&c| c.cast_unsigned())
+            .collect();
         String::from_utf8_lossy(&bytes).into_owned()
     };
     run::Host {
         hostname: field(&uts.nodename),
         kernel: field(&uts.release),
         arch: field(&uts.machine),
-        cpus: std::thread::available_parallelism().map_or(1, |n| u32::try_from(n.get()).unwrap_or(u32::MAX)),
+        cpus: std::thread::available_parallelism()
+            .map_or(1, |n| u32::try_from(n.get()).unwrap_or(u32::MAX)),
     }
 }
 
 /// RFC 3339 UTC with seconds, from the civil-from-days algorithm (no date crate needed).
 fn rfc3339(time: SystemTime) -> String {
-    let secs = time.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let secs = time
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     let days = i64::try_from(secs / 86_400).unwrap_or(0);
     let rem = secs % 86_400;
     let z = days + 719_468;
@@ -488,7 +666,12 @@ fn rfc3339(time: SystemTime) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// Symbolic errno names for the errors I/O syscalls return.
@@ -532,7 +715,7 @@ mod tests {
 
     #[test]
     fn formats_rfc3339() {
-        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_740_000);
+        let t = SystemTime::UNIX_EPOCH + Duration::from_mins(29_929_000);
         assert_eq!(rfc3339(t), "2026-11-27T00:40:00Z");
         assert_eq!(rfc3339(SystemTime::UNIX_EPOCH), "1970-01-01T00:00:00Z");
     }

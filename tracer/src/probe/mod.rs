@@ -2,12 +2,11 @@
 //! into plain Rust values ([`Snapshot`]). The only module that uses aya.
 //!
 //! Attach mechanisms, tried cheapest first under `--probe auto` (the order is what
-//! `cargo xtask bench` measured; see BENCHMARKS.md): fentry/fexit, tp_btf, raw tracepoint,
+//! `cargo xtask bench` measured; see BENCHMARKS.md): fentry/fexit, `tp_btf`, raw tracepoint,
 //! syscall tracepoints. Each one that fails leaves a [`Fallback`] saying why, recorded in the
 //! run file. Links are owned by the loaded object: dropping [`Probes`] (or the process dying,
 //! even by SIGKILL) detaches everything, because the kernel frees programs with their last fd.
 mod tracefs;
-
 
 use std::{
     collections::BTreeMap,
@@ -35,19 +34,24 @@ static PROBES_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"
 pub enum Mechanism {
     /// fentry/fexit on each syscall's entry function (needs BTF and BPF trampolines).
     Fentry,
-    /// BTF-typed raw tracepoints on sys_enter/sys_exit (needs BTF).
+    /// BTF-typed raw tracepoints on `sys_enter/sys_exit` (needs BTF).
     #[value(name = "tp-btf")]
     TpBtf,
-    /// Raw tracepoints on sys_enter/sys_exit.
+    /// Raw tracepoints on `sys_enter/sys_exit`.
     #[value(name = "raw")]
     RawTracepoint,
-    /// syscalls:sys_enter_*/sys_exit_* tracepoints (needs tracefs).
+    /// `syscalls:sys_enter`_*/`sys_exit`_* tracepoints (needs tracefs).
     Tracepoint,
 }
 
 impl Mechanism {
     /// Cheapest first; `--probe auto` tries them in this order.
-    pub const PREFERENCE: [Self; 4] = [Self::Fentry, Self::TpBtf, Self::RawTracepoint, Self::Tracepoint];
+    pub const PREFERENCE: [Self; 4] = [
+        Self::Fentry,
+        Self::TpBtf,
+        Self::RawTracepoint,
+        Self::Tracepoint,
+    ];
 
     /// Name used in run files and messages.
     #[must_use]
@@ -81,7 +85,7 @@ pub struct Probes {
     ebpf: Ebpf,
     mechanism: Mechanism,
     fallbacks: Vec<Fallback>,
-    /// Keeps BPF_ENABLE_STATS on while we run; `None` if the kernel refused.
+    /// Keeps `BPF_ENABLE_STATS` on while we run; `None` if the kernel refused.
     _stats: Option<OwnedFd>,
     /// Programs attached, by name, for the overhead figures.
     attached: Vec<&'static str>,
@@ -92,7 +96,7 @@ pub struct Probes {
 pub struct Snapshot {
     /// Per (tgid, syscall, fd).
     pub fd_stats: BTreeMap<FdKey, FdStats>,
-    /// Per (tgid, syscall), key fd = FD_OVERFLOW: calls whose fd key did not fit.
+    /// Per (tgid, syscall), key fd = `FD_OVERFLOW`: calls whose fd key did not fit.
     pub overflow_stats: BTreeMap<FdKey, FdStats>,
     /// Sparse histogram buckets.
     pub histograms: BTreeMap<HistKey, u64>,
@@ -137,7 +141,10 @@ impl Probes {
         check_privileges()?;
         raise_memlock_limit();
         let tracefs = tracefs::ensure_mounted();
-        let btf_path = options.btf_path.clone().unwrap_or_else(|| PathBuf::from("/sys/kernel/btf/vmlinux"));
+        let btf_path = options
+            .btf_path
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("/sys/kernel/btf/vmlinux"));
         let btf = load_btf(&btf_path);
 
         let mut fallbacks = Vec::new();
@@ -146,8 +153,14 @@ impl Probes {
             None => Mechanism::PREFERENCE.to_vec(),
         };
 
-        let fork_offset = tracefs.as_ref().ok().and_then(|t| t.field_offset("sched/sched_process_fork", "child_pid"));
-        let exit_offset = tracefs.as_ref().ok().and_then(|t| t.field_offset("sched/sched_process_exit", "group_dead"));
+        let fork_offset = tracefs
+            .as_ref()
+            .ok()
+            .and_then(|t| t.field_offset("sched/sched_process_fork", "child_pid"));
+        let exit_offset = tracefs
+            .as_ref()
+            .ok()
+            .and_then(|t| t.field_offset("sched/sched_process_exit", "group_dead"));
         let filter_by_cgroup = u32::from(options.filter_by_cgroup);
         let fork_offset = fork_offset.unwrap_or(0);
         let exit_offset = exit_offset.unwrap_or(0);
@@ -156,22 +169,30 @@ impl Probes {
         loader.override_global("FILTER_BY_CGROUP", &filter_by_cgroup, true);
         loader.override_global("FORK_CHILD_PID_OFFSET", &fork_offset, true);
         loader.override_global("EXIT_GROUP_DEAD_OFFSET", &exit_offset, true);
-        let mut ebpf = loader.load(PROBES_OBJECT).map_err(|e| load_error(&e.to_string()))?;
+        let mut ebpf = loader
+            .load(PROBES_OBJECT)
+            .map_err(|e| load_error(&e.to_string()))?;
 
         let mut chosen = None;
         let mut attached = Vec::new();
         for mechanism in candidates {
-            if mechanism.needs_btf() {
-                if let Err(reason) = &btf {
-                    fallbacks.push(Fallback { mechanism: mechanism.name().into(), reason: reason.clone() });
-                    continue;
-                }
+            if mechanism.needs_btf()
+                && let Err(reason) = &btf
+            {
+                fallbacks.push(Fallback {
+                    mechanism: mechanism.name().into(),
+                    reason: reason.clone(),
+                });
+                continue;
             }
-            if mechanism == Mechanism::Tracepoint {
-                if let Err(reason) = &tracefs {
-                    fallbacks.push(Fallback { mechanism: mechanism.name().into(), reason: reason.clone() });
-                    continue;
-                }
+            if mechanism == Mechanism::Tracepoint
+                && let Err(reason) = &tracefs
+            {
+                fallbacks.push(Fallback {
+                    mechanism: mechanism.name().into(),
+                    reason: reason.clone(),
+                });
+                continue;
             }
             match attach_syscall_probes(&mut ebpf, mechanism, btf.as_ref().ok()) {
                 Ok(names) => {
@@ -179,7 +200,10 @@ impl Probes {
                     chosen = Some(mechanism);
                     break;
                 }
-                Err(reason) => fallbacks.push(Fallback { mechanism: mechanism.name().into(), reason }),
+                Err(reason) => fallbacks.push(Fallback {
+                    mechanism: mechanism.name().into(),
+                    reason,
+                }),
             }
         }
         let Some(mechanism) = chosen else {
@@ -188,21 +212,33 @@ impl Probes {
                 .map(|f| format!("{} ({})", f.mechanism, f.reason))
                 .collect::<Vec<_>>()
                 .join("; ");
-            let kind = if fallbacks.iter().all(|f| f.reason.contains("Operation not permitted")) {
+            let kind = if fallbacks
+                .iter()
+                .all(|f| f.reason.contains("Operation not permitted"))
+            {
                 ErrorKind::Permission
             } else {
                 ErrorKind::KernelUnsupported
             };
-            return Err(user(kind, format!("no way to attach the syscall probes on this kernel: {tried}")));
+            return Err(user(
+                kind,
+                format!("no way to attach the syscall probes on this kernel: {tried}"),
+            ));
         };
 
         // Children and exits: needs the sched tracepoints (tracefs). Without them, children of
         // targets are not followed; say so in the run file rather than fail.
         match &tracefs {
             Ok(_) => {
-                for (program, category, name) in [("tracer_fork", "sched", "sched_process_fork"), ("tracer_exit", "sched", "sched_process_exit")] {
+                for (program, category, name) in [
+                    ("tracer_fork", "sched", "sched_process_fork"),
+                    ("tracer_exit", "sched", "sched_process_exit"),
+                ] {
                     if let Err(e) = attach_tracepoint(&mut ebpf, program, category, name) {
-                        fallbacks.push(Fallback { mechanism: format!("{category}:{name}"), reason: e });
+                        fallbacks.push(Fallback {
+                            mechanism: format!("{category}:{name}"),
+                            reason: e,
+                        });
                     } else {
                         attached.push(program);
                     }
@@ -215,7 +251,13 @@ impl Probes {
         }
 
         let stats = aya::sys::enable_stats(aya::sys::Stats::RunTime).ok();
-        Ok(Self { ebpf, mechanism, fallbacks, _stats: stats, attached })
+        Ok(Self {
+            ebpf,
+            mechanism,
+            fallbacks,
+            _stats: stats,
+            attached,
+        })
     }
 
     /// The mechanism the syscall probes run on.
@@ -232,30 +274,58 @@ impl Probes {
 
     /// Starts counting a process (and, through fork, its later children) as part of `target`.
     pub fn add_tgid(&mut self, tgid: u32, target: u32) -> anyhow::Result<()> {
-        let mut targets: HashMap<&mut MapData, u32, u32> = map_mut(&mut self.ebpf, maps::TARGET_TGIDS)?;
-        targets.insert(tgid, target, 0).map_err(|e| anyhow::anyhow!("cannot add PID {tgid} to the targets: {e}"))
+        let mut targets: HashMap<&mut MapData, u32, u32> =
+            map_mut(&mut self.ebpf, maps::TARGET_TGIDS)?;
+        targets
+            .insert(tgid, target, 0)
+            .map_err(|e| anyhow::anyhow!("cannot add PID {tgid} to the targets: {e}"))
     }
 
-    /// Starts counting every process in a cgroup (v2 id), including ones started later.
-    pub fn add_cgroup(&mut self, cgroup_id: u64, target: u32) -> anyhow::Result<()> {
-        let mut targets: HashMap<&mut MapData, u64, u32> = map_mut(&mut self.ebpf, maps::TARGET_CGROUPS)?;
-        targets.insert(cgroup_id, target, 0).map_err(|e| anyhow::anyhow!("cannot add cgroup {cgroup_id} to the targets: {e}"))
+    /// Starts counting every process in a cgroup v2 (by id, at `level` below the root) and
+    /// below it, including processes and child cgroups started later. Needs
+    /// `ProbeOptions::filter_by_cgroup`.
+    pub fn add_cgroup(&mut self, cgroup_id: u64, level: u32, target: u32) -> anyhow::Result<()> {
+        let mut targets: HashMap<&mut MapData, u64, u32> =
+            map_mut(&mut self.ebpf, maps::TARGET_CGROUPS)?;
+        targets
+            .insert(cgroup_id, target, 0)
+            .map_err(|e| anyhow::anyhow!("cannot add cgroup {cgroup_id} to the targets: {e}"))?;
+        let mut levels: aya::maps::Array<&mut MapData, u32> =
+            map_mut(&mut self.ebpf, maps::CGROUP_LEVELS)?;
+        for slot in 0..tracer_common::capacity::CGROUP_LEVELS {
+            match levels.get(&slot, 0)? {
+                existing if existing == level => return Ok(()),
+                0 => return Ok(levels.set(slot, level, 0)?),
+                _ => {}
+            }
+        }
+        Err(user(
+            ErrorKind::Usage,
+            format!(
+                "the target cgroups sit at more than {} different depths: record fewer kinds of targets at once",
+                tracer_common::capacity::CGROUP_LEVELS
+            ),
+        ))
     }
 
-    /// Reads every map. Costs two syscalls per map entry; called once per interval.
+    /// Reads every map. Costs two syscalls per map entry: called once, at the end.
     pub fn snapshot(&self) -> anyhow::Result<Snapshot> {
+        let mut snapshot = self.counts()?;
+        let map: PerCpuHashMap<&MapData, HistKey, u64> = map_ref(&self.ebpf, maps::HISTOGRAMS)?;
+        for entry in &map {
+            let (key, values) = entry?;
+            snapshot.histograms.insert(key, values.iter().sum());
+        }
+        Ok(snapshot)
+    }
+
+    /// Reads every map but the histograms (usually the largest): what the per-interval view,
+    /// CPU bookkeeping and exit detection need.
+    pub fn counts(&self) -> anyhow::Result<Snapshot> {
         Ok(Snapshot {
             fd_stats: read_fd_stats(&self.ebpf, maps::FD_STATS)?,
             overflow_stats: read_fd_stats(&self.ebpf, maps::OVERFLOW_STATS)?,
-            histograms: {
-                let map: PerCpuHashMap<&MapData, HistKey, u64> = map_ref(&self.ebpf, maps::HISTOGRAMS)?;
-                let mut out = BTreeMap::new();
-                for entry in map.iter() {
-                    let (key, values) = entry?;
-                    out.insert(key, values.iter().sum());
-                }
-                out
-            },
+            histograms: BTreeMap::new(),
             exits: {
                 let map: HashMap<&MapData, u32, ExitInfo> = map_ref(&self.ebpf, maps::EXITS)?;
                 map.iter().collect::<Result<_, _>>()?
@@ -291,7 +361,9 @@ fn map_ref<'a, T>(ebpf: &'a Ebpf, name: &str) -> anyhow::Result<T>
 where
     T: TryFrom<&'a aya::maps::Map, Error = aya::maps::MapError>,
 {
-    let map = ebpf.map(name).ok_or_else(|| anyhow::anyhow!("the probes have no map {name}"))?;
+    let map = ebpf
+        .map(name)
+        .ok_or_else(|| anyhow::anyhow!("the probes have no map {name}"))?;
     Ok(T::try_from(map)?)
 }
 
@@ -299,14 +371,16 @@ fn map_mut<'a, T>(ebpf: &'a mut Ebpf, name: &str) -> anyhow::Result<T>
 where
     T: TryFrom<&'a mut aya::maps::Map, Error = aya::maps::MapError>,
 {
-    let map = ebpf.map_mut(name).ok_or_else(|| anyhow::anyhow!("the probes have no map {name}"))?;
+    let map = ebpf
+        .map_mut(name)
+        .ok_or_else(|| anyhow::anyhow!("the probes have no map {name}"))?;
     Ok(T::try_from(map)?)
 }
 
 fn read_fd_stats(ebpf: &Ebpf, name: &str) -> anyhow::Result<BTreeMap<FdKey, FdStats>> {
     let map: PerCpuHashMap<&MapData, FdKey, FdStats> = map_ref(ebpf, name)?;
     let mut out = BTreeMap::new();
-    for entry in map.iter() {
+    for entry in &map {
         let (key, per_cpu) = entry?;
         let mut total = FdStats::default();
         for stats in per_cpu.iter() {
@@ -319,7 +393,11 @@ fn read_fd_stats(ebpf: &Ebpf, name: &str) -> anyhow::Result<BTreeMap<FdKey, FdSt
 
 /// Loads and attaches the entry/exit programs of one mechanism; on failure unloads what it
 /// loaded and returns the reason.
-fn attach_syscall_probes(ebpf: &mut Ebpf, mechanism: Mechanism, btf: Option<&Btf>) -> Result<Vec<&'static str>, String> {
+fn attach_syscall_probes(
+    ebpf: &mut Ebpf,
+    mechanism: Mechanism,
+    btf: Option<&Btf>,
+) -> Result<Vec<&'static str>, String> {
     let mut done: Vec<&'static str> = Vec::new();
     let result = (|| -> Result<(), String> {
         match mechanism {
@@ -328,40 +406,59 @@ fn attach_syscall_probes(ebpf: &mut Ebpf, mechanism: Mechanism, btf: Option<&Btf
                 for (index, (entry, exit)) in FENTRY_PROGRAMS.iter().enumerate() {
                     let function = format!("{SYSCALL_FN_PREFIX}{}", syscalls::NAMES[index]);
                     let program: &mut FEntry = program(ebpf, entry)?;
-                    program.load(&function, btf).map_err(|e| describe(&e, &function))?;
+                    program
+                        .load(&function, btf)
+                        .map_err(|e| describe(&e, &function))?;
                     done.push(entry);
                     program.attach().map_err(|e| describe(&e, &function))?;
                     let program: &mut FExit = program_of(ebpf, exit)?;
-                    program.load(&function, btf).map_err(|e| describe(&e, &function))?;
+                    program
+                        .load(&function, btf)
+                        .map_err(|e| describe(&e, &function))?;
                     done.push(exit);
                     program.attach().map_err(|e| describe(&e, &function))?;
                 }
             }
             Mechanism::TpBtf => {
                 let btf = btf.ok_or("no BTF")?;
-                for (name, tracepoint) in [("tracer_btf_in", "sys_enter"), ("tracer_btf_out", "sys_exit")] {
+                for (name, tracepoint) in [
+                    ("tracer_btf_in", "sys_enter"),
+                    ("tracer_btf_out", "sys_exit"),
+                ] {
                     let program: &mut BtfTracePoint = program_of(ebpf, name)?;
-                    program.load(tracepoint, btf).map_err(|e| describe(&e, tracepoint))?;
+                    program
+                        .load(tracepoint, btf)
+                        .map_err(|e| describe(&e, tracepoint))?;
                     done.push(name);
                     program.attach().map_err(|e| describe(&e, tracepoint))?;
                 }
             }
             Mechanism::RawTracepoint => {
-                for (name, tracepoint) in [("tracer_raw_in", "sys_enter"), ("tracer_raw_out", "sys_exit")] {
+                for (name, tracepoint) in [
+                    ("tracer_raw_in", "sys_enter"),
+                    ("tracer_raw_out", "sys_exit"),
+                ] {
                     let program: &mut RawTracePoint = program_of(ebpf, name)?;
                     program.load().map_err(|e| describe(&e, tracepoint))?;
                     done.push(name);
-                    program.attach(tracepoint).map_err(|e| describe(&e, tracepoint))?;
+                    program
+                        .attach(tracepoint)
+                        .map_err(|e| describe(&e, tracepoint))?;
                 }
             }
             Mechanism::Tracepoint => {
-                for (name, prefix) in [("tracer_tp_in", "sys_enter_"), ("tracer_tp_out", "sys_exit_")] {
+                for (name, prefix) in [
+                    ("tracer_tp_in", "sys_enter_"),
+                    ("tracer_tp_out", "sys_exit_"),
+                ] {
                     let program: &mut TracePoint = program_of(ebpf, name)?;
                     program.load().map_err(|e| describe(&e, name))?;
                     done.push(name);
                     for syscall in syscalls::NAMES {
                         let event = format!("{prefix}{syscall}");
-                        program.attach("syscalls", &event).map_err(|e| describe(&e, &event))?;
+                        program
+                            .attach("syscalls", &event)
+                            .map_err(|e| describe(&e, &event))?;
                     }
                 }
             }
@@ -401,14 +498,25 @@ fn program_of<'a, T>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut T, String
 where
     &'a mut T: TryFrom<&'a mut aya::programs::Program, Error = ProgramError>,
 {
-    let program = ebpf.program_mut(name).ok_or_else(|| format!("the probes have no program {name}"))?;
-    program.try_into().map_err(|e: ProgramError| format!("{name}: {e}"))
+    let program = ebpf
+        .program_mut(name)
+        .ok_or_else(|| format!("the probes have no program {name}"))?;
+    program
+        .try_into()
+        .map_err(|e: ProgramError| format!("{name}: {e}"))
 }
 
-fn attach_tracepoint(ebpf: &mut Ebpf, name: &str, category: &str, event: &str) -> Result<(), String> {
+fn attach_tracepoint(
+    ebpf: &mut Ebpf,
+    name: &str,
+    category: &str,
+    event: &str,
+) -> Result<(), String> {
     let program: &mut TracePoint = program_of(ebpf, name)?;
     program.load().map_err(|e| describe(&e, event))?;
-    program.attach(category, event).map_err(|e| describe(&e, event))?;
+    program
+        .attach(category, event)
+        .map_err(|e| describe(&e, event))?;
     Ok(())
 }
 
@@ -423,7 +531,12 @@ fn describe(error: &ProgramError, what: &str) -> String {
     }
     if let ProgramError::LoadError { verifier_log, .. } = error {
         // The verifier log is long; its last line says why.
-        if let Some(last) = verifier_log.to_string().lines().rev().find(|l| !l.trim().is_empty()) {
+        if let Some(last) = verifier_log
+            .to_string()
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+        {
             text.push_str(" (verifier: ");
             text.push_str(last.trim());
             text.push(')');
@@ -434,9 +547,13 @@ fn describe(error: &ProgramError, what: &str) -> String {
 
 fn load_btf(path: &Path) -> Result<Btf, String> {
     if !path.exists() {
-        return Err(format!("no kernel BTF at {} (kernel built without CONFIG_DEBUG_INFO_BTF?)", path.display()));
+        return Err(format!(
+            "no kernel BTF at {} (kernel built without CONFIG_DEBUG_INFO_BTF?)",
+            path.display()
+        ));
     }
-    Btf::parse_file(path, Endianness::default()).map_err(|e| format!("cannot parse BTF {}: {e}", path.display()))
+    Btf::parse_file(path, Endianness::default())
+        .map_err(|e| format!("cannot parse BTF {}: {e}", path.display()))
 }
 
 fn check_privileges() -> anyhow::Result<()> {
@@ -463,15 +580,26 @@ fn check_privileges() -> anyhow::Result<()> {
 
 fn raise_memlock_limit() {
     // Kernels before 5.11 charge BPF maps to RLIMIT_MEMLOCK; later ones ignore it.
-    let unlimited = libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY };
+    let unlimited = libc::rlimit {
+        rlim_cur: libc::RLIM_INFINITY,
+        rlim_max: libc::RLIM_INFINITY,
+    };
     // SAFETY: a valid rlimit struct is passed by reference.
     let _ = unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &raw const unlimited) };
 }
 
 fn load_error(message: &str) -> anyhow::Error {
     if message.contains("Operation not permitted") || message.contains("EPERM") {
-        user(ErrorKind::Permission, format!("the kernel refused to load tracer's probes ({message}): run as root or with CAP_BPF and CAP_PERFMON"))
+        user(
+            ErrorKind::Permission,
+            format!(
+                "the kernel refused to load tracer's probes ({message}): run as root or with CAP_BPF and CAP_PERFMON"
+            ),
+        )
     } else {
-        user(ErrorKind::KernelUnsupported, format!("the kernel refused to load tracer's probes: {message}"))
+        user(
+            ErrorKind::KernelUnsupported,
+            format!("the kernel refused to load tracer's probes: {message}"),
+        )
     }
 }

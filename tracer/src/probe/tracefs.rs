@@ -15,9 +15,19 @@ pub fn ensure_mounted() -> Result<Tracefs, String> {
     }
     let target = c"/sys/kernel/tracing";
     // SAFETY: all pointers are valid NUL-terminated strings; data may be null.
-    let rc = unsafe { libc::mount(c"tracefs".as_ptr(), target.as_ptr(), c"tracefs".as_ptr(), 0, std::ptr::null()) };
+    let rc = unsafe {
+        libc::mount(
+            c"tracefs".as_ptr(),
+            target.as_ptr(),
+            c"tracefs".as_ptr(),
+            0,
+            std::ptr::null(),
+        )
+    };
     if rc == 0 && Path::new("/sys/kernel/tracing/events").is_dir() {
-        return Ok(Tracefs { root: "/sys/kernel/tracing".into() });
+        return Ok(Tracefs {
+            root: "/sys/kernel/tracing".into(),
+        });
     }
     Err(format!(
         "tracefs is not mounted and mounting it at /sys/kernel/tracing failed ({})",
@@ -26,9 +36,10 @@ pub fn ensure_mounted() -> Result<Tracefs, String> {
 }
 
 impl Tracefs {
-    /// Byte offset of `field` in the record of `event` (e.g. "sched/sched_process_fork").
+    /// Byte offset of `field` in the record of `event` (e.g. "`sched/sched_process_fork`").
     pub fn field_offset(&self, event: &str, field: &str) -> Option<u32> {
-        let format = std::fs::read_to_string(self.root.join("events").join(event).join("format")).ok()?;
+        let format =
+            std::fs::read_to_string(self.root.join("events").join(event).join("format")).ok()?;
         parse_field_offset(&format, field)
     }
 }
@@ -42,7 +53,8 @@ fn parse_field_offset(format: &str, field: &str) -> Option<u32> {
         if name != field {
             return None;
         }
-        line.split(';').find_map(|part| part.trim().strip_prefix("offset:")?.parse().ok())
+        line.split(';')
+            .find_map(|part| part.trim().strip_prefix("offset:")?.parse().ok())
     })
 }
 

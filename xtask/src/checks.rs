@@ -1,0 +1,141 @@
+//! `cargo xtask test`: setup, then every check the project has, in one command (CI runs exactly
+//! this). Every check runs even after one fails, so one CI run reports all that is broken; the
+//! command then fails naming each failed check.
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::bail;
+
+use crate::{cmd, setup};
+
+/// Kubernetes versions the manifests in deploy/ must be valid for: the oldest release still
+/// common on managed clusters, and a recent one.
+const KUBERNETES_VERSIONS: &[&str] = &["1.29.0", "1.33.0"];
+
+#[derive(Debug, clap::Args)]
+pub struct TestArgs {
+    /// Skip `cargo xtask setup` (everything is known to be installed).
+    #[arg(long)]
+    no_setup: bool,
+    /// Also run `cargo clippy --all-targets -- -D warnings` (not yet clean on main).
+    #[arg(long)]
+    clippy: bool,
+}
+
+/// One check: a name for the summary and the command that decides it.
+struct Check {
+    name: String,
+    command: Command,
+}
+
+pub fn run(args: &TestArgs) -> anyhow::Result<()> {
+    if !args.no_setup {
+        setup::run()?;
+    }
+    let checks = plan(args.clippy, &cmd::workspace_root().join("deploy"));
+    let total = checks.len();
+    let mut failed = Vec::new();
+    for mut check in checks {
+        println!("test: {} ...", check.name);
+        let started = Instant::now();
+        let result = cmd::run(&mut check.command);
+        let took = started.elapsed().as_secs_f64();
+        match result {
+            Ok(()) => println!("test: {} passed in {took:.1} s", check.name),
+            Err(error) => {
+                println!("test: {} FAILED in {took:.1} s: {error:#}", check.name);
+                failed.push(check.name);
+            }
+        }
+    }
+    if !failed.is_empty() {
+        bail!(
+            "{} of {total} checks failed: {}",
+            failed.len(),
+            failed.join("; ")
+        );
+    }
+    println!("test: {total} of {total} checks passed");
+    Ok(())
+}
+
+fn plan(clippy: bool, deploy: &Path) -> Vec<Check> {
+    // tracer-ebpf is excluded: it is a no_std bpfel-unknown-none crate that tracer's build.rs
+    // compiles (so `cargo test` still builds and checks it); built for the host it cannot link.
+    let mut test = cmd::cargo();
+    test.args(["test", "--workspace", "--exclude", "tracer-ebpf"]);
+    let mut checks = vec![Check {
+        name: "cargo test".into(),
+        command: test,
+    }];
+    if clippy {
+        let mut lint = cmd::cargo();
+        lint.args([
+            "clippy",
+            "--workspace",
+            "--exclude",
+            "tracer-ebpf",
+            "--all-targets",
+        ])
+        .args(["--", "-D", "warnings"]);
+        checks.push(Check {
+            name: "cargo clippy".into(),
+            command: lint,
+        });
+    }
+    // deploy/validate.sh knows the manifests' structure (base, kustomize overlay, CRDs that
+    // have no schema) and validates each the right way, strictly, for every version.
+    let validate = deploy.join("validate.sh");
+    if validate.is_file() {
+        let mut command = std::process::Command::new("sh");
+        command.arg(&validate).args(KUBERNETES_VERSIONS);
+        checks.push(Check {
+            name: format!(
+                "deploy/validate.sh (kubernetes-validate --strict, Kubernetes {})",
+                KUBERNETES_VERSIONS.join(", ")
+            ),
+            command,
+        });
+    }
+    checks
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+
+    fn scratch_folder(name: &str) -> PathBuf {
+        let folder = std::env::temp_dir().join(format!("xtask-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&folder);
+        std::fs::create_dir_all(&folder).expect("temp dir is writable");
+        folder
+    }
+
+    #[test]
+    fn no_deploy_folder_means_no_validation() {
+        let checks = plan(false, Path::new("/nonexistent/deploy"));
+        let names: Vec<_> = checks.iter().map(|check| check.name.as_str()).collect();
+        assert_eq!(names, ["cargo test"]);
+    }
+
+    #[test]
+    fn the_deploy_folder_is_validated_by_its_own_script_for_every_version() {
+        let deploy = scratch_folder("plan");
+        std::fs::write(deploy.join("validate.sh"), "exit 0\n").expect("write");
+        let checks = plan(true, &deploy);
+        let lines: Vec<_> = checks
+            .iter()
+            .map(|check| cmd::display(&check.command))
+            .collect();
+        assert!(lines[1].contains("clippy") && lines[1].ends_with("-D warnings"));
+        assert!(
+            lines[2].contains("validate.sh") && lines[2].ends_with("1.29.0 1.33.0"),
+            "{}",
+            lines[2]
+        );
+        std::fs::remove_dir_all(&deploy).expect("cleanup");
+    }
+}

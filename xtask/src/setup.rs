@@ -1,0 +1,490 @@
+//! `cargo xtask setup`: installs everything that building tracer, its tests, the demo and the
+//! benchmarks need on a Debian 12 machine, and nothing when it is all there already. Each step
+//! checks first, installs only what is missing, and prints one line: `ok` or `installed`.
+//!
+//! The one subtle step is bpf-linker: it must be built against the nightly rustc's own
+//! libLLVM (the bitcode rustc emits for the probes must be readable by the linker's LLVM), so it
+//! links to that library through a small prefix directory whose path becomes its rpath.
+use std::fmt;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, anyhow, bail};
+
+use crate::cmd;
+
+/// The bpf-linker release that aya-build 0.2 drives, and whose features name LLVM majors.
+const BPF_LINKER_VERSION: &str = "0.13.0";
+/// The newest oha release; it declares rust-version 1.88, so it builds on Rust 1.95.
+const OHA_VERSION: &str = "1.16.0";
+/// Ships the JSON schemas of Kubernetes 1.29 and 1.33 that `cargo xtask test` validates against.
+const KUBERNETES_VALIDATE_VERSION: &str = "1.37.0";
+
+/// Debian packages run by the tests, the demo and the benchmarks.
+const DEBIAN_PACKAGES: &[&str] = &[
+    "strace",
+    "bpftrace",
+    "bpftool",
+    "libbpf-tools",
+    "linux-perf",
+    "haproxy",
+    "nginx",
+    "ruby-webrick",
+    "wrk",
+    "iproute2",
+    "hyperfine",
+    "chromium",
+];
+
+/// Where tracefs must be mounted for the `syscalls:*` tracepoints, the last-resort attach mode.
+const TRACEFS: &str = "/sys/kernel/tracing";
+
+/// What a step found or did.
+enum Outcome {
+    /// Everything was there already.
+    Present,
+    /// Something was installed; the text says what.
+    Installed(String),
+}
+
+/// Runs every step in order; the first failure stops setup with a message naming the step.
+pub fn run() -> anyhow::Result<()> {
+    let started = Instant::now();
+    step("rust-src for nightly", rust_src)?;
+    step("debian packages", debian_packages)?;
+    step(&format!("bpf-linker {BPF_LINKER_VERSION}"), bpf_linker)?;
+    step("kubernetes-validate", kubernetes_validate)?;
+    step(&format!("oha {OHA_VERSION}"), oha)?;
+    step("tracefs", tracefs)?;
+    println!("setup: done in {}", seconds(started.elapsed()));
+    Ok(())
+}
+
+fn step(name: &str, action: impl FnOnce() -> anyhow::Result<Outcome>) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let outcome = action().with_context(|| format!("setup step `{name}` failed"))?;
+    match outcome {
+        Outcome::Present => println!("setup: {name:<24} {outcome}"),
+        Outcome::Installed(_) => println!(
+            "setup: {name:<24} {outcome} in {}",
+            seconds(started.elapsed())
+        ),
+    }
+    Ok(())
+}
+
+fn seconds(duration: Duration) -> String {
+    format!("{:.1} s", duration.as_secs_f64())
+}
+
+fn rust_src() -> anyhow::Result<Outcome> {
+    if !cmd::succeeds(Command::new("rustc").args(["+nightly", "-vV"])) {
+        bail!(
+            "the nightly Rust toolchain is missing; tracer's eBPF probes are built with it: \
+             run `rustup toolchain install nightly --component rust-src`"
+        );
+    }
+    let installed = cmd::output(Command::new("rustup").args([
+        "component",
+        "list",
+        "--toolchain",
+        "nightly",
+        "--installed",
+    ]))?;
+    if installed.lines().any(|line| line.starts_with("rust-src")) {
+        return Ok(Outcome::Present);
+    }
+    cmd::run(Command::new("rustup").args([
+        "component",
+        "add",
+        "rust-src",
+        "--toolchain",
+        "nightly",
+    ]))?;
+    Ok(Outcome::Installed("rust-src".into()))
+}
+
+fn debian_packages() -> anyhow::Result<Outcome> {
+    let mut wanted: Vec<&str> = DEBIAN_PACKAGES.to_vec();
+    if !cmd::succeeds(Command::new("python3").args(["-m", "pip", "--version"])) {
+        wanted.push("python3-pip");
+    }
+    let missing = missing_debian_packages(&wanted)?;
+    if missing.is_empty() {
+        return Ok(Outcome::Present);
+    }
+    if !cmd::is_root() {
+        bail!(
+            "these Debian packages are missing: {}; run `sudo cargo xtask setup` or install them \
+             with apt-get",
+            missing.join(" ")
+        );
+    }
+    cmd::run(apt_get().args(["update", "-q"]))?;
+    cmd::run(
+        apt_get()
+            .args(["install", "-y", "-q", "--no-install-recommends"])
+            .args(&missing),
+    )?;
+    Ok(Outcome::Installed(missing.join(", ")))
+}
+
+fn apt_get() -> Command {
+    let mut command = Command::new("apt-get");
+    command.env("DEBIAN_FRONTEND", "noninteractive");
+    command
+}
+
+/// The packages of `wanted` that dpkg does not list as installed.
+fn missing_debian_packages<'a>(wanted: &[&'a str]) -> anyhow::Result<Vec<&'a str>> {
+    // dpkg-query exits with 1 when some package is unknown to it, but still lists the known ones
+    // on stdout, which is all this needs.
+    let output = Command::new("dpkg-query")
+        .args(["-W", "-f=${Package} ${db:Status-Abbrev}\n"])
+        .args(wanted)
+        .output()
+        .context("could not run dpkg-query; setup expects a Debian-based system")?;
+    let listing = String::from_utf8_lossy(&output.stdout);
+    Ok(wanted
+        .iter()
+        .copied()
+        .filter(|package| !is_installed(&listing, package))
+        .collect())
+}
+
+/// Reads `dpkg-query -f '${Package} ${db:Status-Abbrev}'` output: "ii" means installed.
+fn is_installed(listing: &str, package: &str) -> bool {
+    listing.lines().any(|line| {
+        let mut fields = line.split_whitespace();
+        fields.next() == Some(package) && fields.next() == Some("ii")
+    })
+}
+
+fn bpf_linker() -> anyhow::Result<Outcome> {
+    let sysroot = PathBuf::from(
+        cmd::output(Command::new("rustc").args(["+nightly", "--print", "sysroot"]))?.trim(),
+    );
+    let version = cmd::output(Command::new("rustc").args(["+nightly", "-vV"]))?;
+    let llvm_major = llvm_major(&version)
+        .ok_or_else(|| anyhow!("`rustc +nightly -vV` does not name its LLVM version"))?;
+    let sysroot_lib = sysroot.join("lib");
+    let names = fs::read_dir(&sysroot_lib)
+        .with_context(|| format!("could not list {}", sysroot_lib.display()))?
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+        .collect::<Vec<_>>();
+    let libllvm_name = pick_libllvm(&names).ok_or_else(|| {
+        anyhow!(
+            "the nightly toolchain has no libLLVM in {}; reinstall nightly with rustup",
+            sysroot_lib.display()
+        )
+    })?;
+    let libllvm = sysroot_lib.join(libllvm_name);
+
+    if bpf_linker_uses(&libllvm) {
+        return Ok(Outcome::Present);
+    }
+
+    let prefix = llvm_prefix(llvm_major)?;
+    let prefix_lib = prefix.join("lib");
+    fs::create_dir_all(&prefix_lib)
+        .with_context(|| format!("could not create {}", prefix_lib.display()))?;
+    // The linker looks for `libLLVM.so`; the loader later looks for the library's own name
+    // (its SONAME) in the rpath, so both names must point at the nightly's file.
+    for link_name in ["libLLVM.so", libllvm_name] {
+        let link = prefix_lib.join(link_name);
+        if fs::symlink_metadata(&link).is_ok() {
+            fs::remove_file(&link)
+                .with_context(|| format!("could not replace {}", link.display()))?;
+        }
+        std::os::unix::fs::symlink(&libllvm, &link)
+            .with_context(|| format!("could not create the symlink {}", link.display()))?;
+    }
+    cmd::run(
+        Command::new("cargo")
+            .env("LLVM_PREFIX", &prefix)
+            .args([
+                "install",
+                "bpf-linker",
+                "--version",
+                BPF_LINKER_VERSION,
+                "--locked",
+            ])
+            .args(["--force", "--no-default-features", "--features"])
+            .arg(format!("llvm-{llvm_major}")),
+    )?;
+    if !bpf_linker_uses(&libllvm) {
+        bail!(
+            "bpf-linker was installed but does not run against {}; check that ~/.cargo/bin \
+             is on PATH and comes first",
+            libllvm.display()
+        );
+    }
+    Ok(Outcome::Installed(format!(
+        "LLVM {llvm_major} from {}",
+        prefix.display()
+    )))
+}
+
+/// The LLVM major version from `rustc -vV` ("LLVM version: 22.1.4" gives 22).
+fn llvm_major(rustc_version: &str) -> Option<u32> {
+    rustc_version
+        .lines()
+        .find_map(|line| line.strip_prefix("LLVM version:"))
+        .and_then(|version| version.trim().split('.').next()?.parse().ok())
+}
+
+/// The nightly's libLLVM among the file names of its sysroot's lib/: the versioned
+/// `libLLVM.so.<llvm>-rust-<rust>` (its SONAME) first, `libLLVM-<major>-rust-<rust>.so` if not.
+#[expect(
+    clippy::case_sensitive_file_extension_comparisons,
+    reason = "rustup names the library exactly; these are file names, not user input"
+)]
+fn pick_libllvm(names: &[String]) -> Option<&str> {
+    let versioned = names.iter().find(|name| name.starts_with("libLLVM.so."));
+    let dashed = || {
+        names
+            .iter()
+            .find(|name| name.starts_with("libLLVM-") && name.ends_with(".so"))
+    };
+    versioned.or_else(dashed).map(String::as_str)
+}
+
+/// A persistent directory per LLVM major: it is compiled into bpf-linker as its rpath.
+fn llvm_prefix(llvm_major: u32) -> anyhow::Result<PathBuf> {
+    let data_home = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".local/share")))
+        .ok_or_else(|| anyhow!("neither XDG_DATA_HOME nor HOME is set; set HOME"))?;
+    Ok(data_home.join("tracer").join(format!("llvm-{llvm_major}")))
+}
+
+/// bpf-linker on PATH is the pinned version, starts, and loads exactly `libllvm`.
+fn bpf_linker_uses(libllvm: &Path) -> bool {
+    let Some(path) = cmd::on_path("bpf-linker") else {
+        return false;
+    };
+    let Ok(version) = cmd::output(Command::new(&path).arg("--version")) else {
+        return false;
+    };
+    if !version.contains(BPF_LINKER_VERSION) {
+        return false;
+    }
+    let Ok(libraries) = cmd::output(Command::new("ldd").arg(&path)) else {
+        return false;
+    };
+    match loaded_libllvm(&libraries) {
+        // A statically linked bpf-linker carries its own LLVM; it runs, so accept it.
+        LoadedLlvm::Static => true,
+        LoadedLlvm::NotFound => false,
+        LoadedLlvm::At(loaded) => same_file(&loaded, libllvm),
+    }
+}
+
+/// Which libLLVM `ldd` says a binary loads.
+#[derive(Debug, PartialEq, Eq)]
+enum LoadedLlvm {
+    /// No libLLVM among its shared libraries.
+    Static,
+    /// It needs one that the loader cannot find (its rpath dangles).
+    NotFound,
+    /// The file the loader resolved it to.
+    At(PathBuf),
+}
+
+fn loaded_libllvm(ldd_output: &str) -> LoadedLlvm {
+    let Some(line) = ldd_output
+        .lines()
+        .find(|line| line.trim_start().starts_with("libLLVM"))
+    else {
+        return LoadedLlvm::Static;
+    };
+    match line
+        .split("=>")
+        .nth(1)
+        .map(str::trim)
+        .filter(|resolved| !resolved.starts_with("not found"))
+        .and_then(|resolved| resolved.split_whitespace().next())
+    {
+        Some(path) => LoadedLlvm::At(PathBuf::from(path)),
+        None => LoadedLlvm::NotFound,
+    }
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (fs::canonicalize(a), fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
+fn kubernetes_validate() -> anyhow::Result<Outcome> {
+    if cmd::succeeds(kubernetes_validate_command().arg("--version")) {
+        return Ok(Outcome::Present);
+    }
+    let requirement = format!("kubernetes-validate=={KUBERNETES_VALIDATE_VERSION}");
+    let pip = || {
+        let mut command = Command::new("python3");
+        command.args(["-m", "pip", "install", "--quiet", &requirement]);
+        command
+    };
+    // Debian's own python3 refuses system-wide installs (PEP 668) unless told it is intended.
+    if cmd::run(&mut pip()).is_err() {
+        cmd::run(pip().arg("--break-system-packages"))?;
+    }
+    if cmd::on_path("pyenv").is_some() {
+        // pyenv finds new scripts only after a rehash; failing here only loses the shim.
+        cmd::succeeds(Command::new("pyenv").arg("rehash"));
+    }
+    if !cmd::succeeds(kubernetes_validate_command().arg("--version")) {
+        bail!("kubernetes-validate was installed with pip but does not run");
+    }
+    Ok(Outcome::Installed(requirement))
+}
+
+/// kubernetes-validate: its script when on PATH, else its module run by python3.
+pub fn kubernetes_validate_command() -> Command {
+    if let Some(path) = cmd::on_path("kubernetes-validate") {
+        Command::new(path)
+    } else {
+        let mut command = Command::new("python3");
+        command.args(["-m", "kubernetes_validate"]);
+        command
+    }
+}
+
+fn oha() -> anyhow::Result<Outcome> {
+    if cmd::succeeds(Command::new("oha").arg("--version")) {
+        return Ok(Outcome::Present);
+    }
+    cmd::run(Command::new("cargo").args(["install", "oha", "--locked", "--version", OHA_VERSION]))?;
+    Ok(Outcome::Installed(format!(
+        "oha {OHA_VERSION} from crates.io"
+    )))
+}
+
+fn tracefs() -> anyhow::Result<Outcome> {
+    let mounts = fs::read_to_string("/proc/mounts").context("could not read /proc/mounts")?;
+    if is_mounted(&mounts, TRACEFS, "tracefs") {
+        return Ok(Outcome::Present);
+    }
+    if !cmd::is_root() {
+        bail!("tracefs is not mounted at {TRACEFS}; run `sudo mount -t tracefs tracefs {TRACEFS}`");
+    }
+    cmd::run(Command::new("mount").args(["-t", "tracefs", "tracefs", TRACEFS]))?;
+    Ok(Outcome::Installed(format!("mounted at {TRACEFS}")))
+}
+
+/// `/proc/mounts` has a `filesystem_type` mount at `mount_point`.
+fn is_mounted(mounts: &str, mount_point: &str, filesystem_type: &str) -> bool {
+    mounts.lines().any(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        fields.get(1) == Some(&mount_point) && fields.get(2) == Some(&filesystem_type)
+    })
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Present => formatter.write_str("ok"),
+            Self::Installed(what) => write!(formatter, "installed ({what})"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(list: &[&str]) -> Vec<String> {
+        list.iter().map(|name| (*name).to_owned()).collect()
+    }
+
+    #[test]
+    fn llvm_major_is_read_from_rustc_verbose_version() {
+        let nightly = "rustc 1.97.0-nightly (e50aa6fba 2026-05-19)\nbinary: rustc\n\
+                       host: x86_64-unknown-linux-gnu\nrelease: 1.97.0-nightly\n\
+                       LLVM version: 22.1.4\n";
+        assert_eq!(llvm_major(nightly), Some(22));
+        assert_eq!(llvm_major("rustc 1.95.0\nrelease: 1.95.0\n"), None);
+    }
+
+    #[test]
+    fn the_versioned_libllvm_is_preferred() {
+        let sysroot_lib = names(&[
+            "libLLVM-22-rust-1.97.0-nightly.so",
+            "libLLVM.so.22.1-rust-1.97.0-nightly",
+            "librustc_driver-b5a965480ee51f9a.so",
+            "rustlib",
+        ]);
+        assert_eq!(
+            pick_libllvm(&sysroot_lib),
+            Some("libLLVM.so.22.1-rust-1.97.0-nightly")
+        );
+        let dashed_only = names(&["libLLVM-21-rust-1.90.0-nightly.so", "rustlib"]);
+        assert_eq!(
+            pick_libllvm(&dashed_only),
+            Some("libLLVM-21-rust-1.90.0-nightly.so")
+        );
+        assert_eq!(pick_libllvm(&names(&["rustlib"])), None);
+    }
+
+    #[test]
+    fn ldd_output_gives_the_resolved_libllvm() {
+        let resolved = "\tlinux-vdso.so.1 (0x00007ffd)\n\
+            \tlibLLVM.so.22.1-rust-1.97.0-nightly => /root/.local/share/tracer/llvm/lib/libLLVM.so.22.1-rust-1.97.0-nightly (0x00007ff3)\n\
+            \tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x00007ff2)\n";
+        assert_eq!(
+            loaded_libllvm(resolved),
+            LoadedLlvm::At(PathBuf::from(
+                "/root/.local/share/tracer/llvm/lib/libLLVM.so.22.1-rust-1.97.0-nightly"
+            ))
+        );
+        let missing = "\tlibLLVM.so.22.1-rust-1.97.0-nightly => not found\n";
+        assert_eq!(loaded_libllvm(missing), LoadedLlvm::NotFound);
+        assert_eq!(
+            loaded_libllvm("\tlibc.so.6 => /lib/libc.so.6 (0x1)\n"),
+            LoadedLlvm::Static
+        );
+    }
+
+    #[test]
+    fn dpkg_listing_tells_installed_from_removed() {
+        let listing = "strace ii \nnginx rc \nwrk ii \n";
+        assert!(is_installed(listing, "strace"));
+        assert!(
+            !is_installed(listing, "nginx"),
+            "rc = removed, config files left"
+        );
+        assert!(!is_installed(listing, "chromium"), "not listed at all");
+    }
+
+    #[test]
+    fn tracefs_mount_is_found_by_mount_point_and_type() {
+        let mounts =
+            "sysfs /sys sysfs rw 0 0\ntracefs /sys/kernel/tracing tracefs rw,relatime 0 0\n";
+        assert!(is_mounted(mounts, TRACEFS, "tracefs"));
+        assert!(!is_mounted("sysfs /sys sysfs rw 0 0\n", TRACEFS, "tracefs"));
+        assert!(!is_mounted(
+            "none /sys/kernel/tracing debugfs rw 0 0\n",
+            TRACEFS,
+            "tracefs"
+        ));
+    }
+
+    #[test]
+    fn setup_lines_say_ok_or_installed() {
+        assert_eq!(Outcome::Present.to_string(), "ok");
+        assert_eq!(
+            Outcome::Installed("strace".into()).to_string(),
+            "installed (strace)"
+        );
+    }
+
+    #[test]
+    fn the_prefix_is_per_llvm_major() {
+        let prefix = llvm_prefix(22).expect("HOME is set in tests");
+        assert!(prefix.ends_with("tracer/llvm-22"), "{}", prefix.display());
+    }
+}
