@@ -83,6 +83,16 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// `println!` that does not panic when stdout is gone (`tracer demo | head`, a closed pipe):
+/// the demo must still stop its processes and remove its namespaces.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+pub(crate) use say;
+
 /// Start of the line a server or proxy prints on stdout once it accepts connections.
 pub const READY_PREFIX: &str = "tracer-demo: ready";
 

@@ -109,7 +109,7 @@ pub fn run(args: &OrchestrateArgs) -> anyhow::Result<ExitCode> {
     procs::install_stop_handlers();
     let result = (|| {
         let nodes = Nodes::create(std::process::id())?;
-        println!(
+        super::say!(
             "tracer demo: nodes {} ({}) and {} ({}) joined by veth {}<->{}",
             nodes.a,
             netns::NODE_A_ADDRESS,
@@ -170,7 +170,7 @@ fn run_all(args: &OrchestrateArgs, nodes: &Nodes) -> anyhow::Result<ExitCode> {
     let mut results = Vec::new();
     for index in 1..=args.runs {
         for mode in [Mode::NoMesh, Mode::Mesh] {
-            println!(
+            super::say!(
                 "\n== {} run {index}/{}: {} qps, {} connections, {:?}{} ==",
                 mode.label(),
                 args.runs,
@@ -188,7 +188,7 @@ fn run_all(args: &OrchestrateArgs, nodes: &Nodes) -> anyhow::Result<ExitCode> {
         }
     }
     report(args, &exe, &results)?;
-    println!(
+    super::say!(
         "tracer demo: run files, load results and reports are in {}",
         args.output.display()
     );
@@ -250,7 +250,7 @@ fn run_mode(
         .chain(&[("details", children.pid(service))])
         .map(|(name, pid)| format!("{name}={pid}"))
         .collect();
-    println!("    pids: {}", pids.join(" "));
+    super::say!("    pids: {}", pids.join(" "));
     let recorder = if *record {
         let recorder = start_recorder(exe, &mut children, &targets, &stem, &run_path)?;
         if recorder.is_none() {
@@ -494,14 +494,14 @@ fn start_recorder(
 
 /// Prints the summary and writes the reports.
 fn report(args: &OrchestrateArgs, exe: &Path, results: &[ModeRun]) -> anyhow::Result<()> {
-    println!();
-    print!("{}", summary::render(results));
+    super::say!();
+    super::say!("{}", summary::render(results).trim_end());
     let run_files: Vec<&Path> = results
         .iter()
         .filter_map(|r| r.run_file.as_deref())
         .collect();
     if run_files.len() != results.len() {
-        println!(
+        super::say!(
             "\nNo eBPF recording: reports need run files; the table above is the client's own count."
         );
         return Ok(());
@@ -531,7 +531,7 @@ fn report(args: &OrchestrateArgs, exe: &Path, results: &[ModeRun]) -> anyhow::Re
     };
     let text = compare("text", None)?;
     if !text.status.success() {
-        println!(
+        super::say!(
             "\n`tracer compare` is not available in this build ({}); the table above is the demo's own.",
             String::from_utf8_lossy(&text.stderr)
                 .lines()
@@ -540,12 +540,12 @@ fn report(args: &OrchestrateArgs, exe: &Path, results: &[ModeRun]) -> anyhow::Re
         );
         return Ok(());
     }
-    println!("\n{}", String::from_utf8_lossy(&text.stdout));
+    super::say!("\n{}", String::from_utf8_lossy(&text.stdout));
     for (format, file) in [("markdown", "report.md"), ("html", "report.html")] {
         let path = args.output.join(file);
         let output = compare(format, Some(&path))?;
         if output.status.success() {
-            println!("tracer demo: wrote {}", path.display());
+            super::say!("tracer demo: wrote {}", path.display());
         } else {
             eprintln!(
                 "tracer demo: could not write {}: {}",

@@ -220,7 +220,7 @@ impl Spawned {
     fn echo_line(&self, line: &Line) {
         if self.echo {
             let (Line::Stdout(text) | Line::Stderr(text)) = line;
-            println!("    {text}");
+            super::say!("    {text}");
         }
     }
 
