@@ -61,10 +61,18 @@ fn parse(text: &str) -> Option<LoadResult> {
             status_codes.insert(code.clone(), count.as_u64().unwrap_or(0));
         }
     }
+    // Requests still in flight when `-z` ran out are "aborted due to deadline": not sent to
+    // completion, not failures (oha's own success rate leaves them out too).
     let transport_errors: u64 = root
         .get("errorDistribution")
         .and_then(Value::as_object)
-        .map_or(0, |errors| errors.values().filter_map(Value::as_u64).sum());
+        .map_or(0, |errors| {
+            errors
+                .iter()
+                .filter(|(name, _)| !name.contains("aborted due to deadline"))
+                .filter_map(|(_, count)| count.as_u64())
+                .sum()
+        });
     let non_2xx: u64 = status_codes
         .iter()
         .filter(|(code, _)| !code.starts_with('2'))
@@ -104,7 +112,8 @@ mod tests {
         let text = r#"{"summary":{"successRate":1.0,"total":2.0,"slowest":0.004,"fastest":0.0002,
             "average":0.0008,"requestsPerSec":100.0},
             "latencyPercentiles":{"p50":0.0006,"p75":0.0007,"p90":0.0009,"p99":0.002,"p99.9":0.003},
-            "statusCodeDistribution":{"200":199,"503":1},"errorDistribution":{"connection reset":2}}"#;
+            "statusCodeDistribution":{"200":199,"503":1},
+            "errorDistribution":{"connection reset":2,"aborted due to deadline":3}}"#;
         let result = parse(text).unwrap();
         assert_eq!(result.requests, 202);
         assert_eq!(result.errors, 3);
