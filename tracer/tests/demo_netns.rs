@@ -163,3 +163,42 @@ fn a_namespace_it_did_not_create_is_neither_reused_nor_deleted() {
     drop(nodes);
     assert_eq!(leftovers(fake_pid), Vec::<String>::new());
 }
+
+#[test]
+fn without_root_the_demo_says_so_and_creates_nothing() {
+    assert!(
+        is_root(),
+        "this test drops root with setpriv: run it as root (CI does)"
+    );
+    let out = tempfile::tempdir().unwrap();
+    let child = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            TRACER,
+            "demo",
+            "--duration",
+            "1s",
+            "-o",
+        ])
+        .arg(out.path().join("never"))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        output.status.code(),
+        Some(i32::from(tracer::error::ErrorKind::Permission.exit_code())),
+        "{stderr}"
+    );
+    assert!(stderr.contains("run it as root"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one sentence: {stderr}");
+    assert_eq!(leftovers(pid), Vec::<String>::new());
+    assert!(
+        !out.path().join("never").exists(),
+        "no output folder before the checks pass"
+    );
+}
