@@ -6,7 +6,6 @@ mod cpu;
 mod fds;
 mod live;
 mod session;
-mod summary;
 
 use std::{
     path::{Path, PathBuf},
@@ -72,6 +71,10 @@ pub struct RecordArgs {
     /// Kernel BTF file (for the fentry and tp-btf mechanisms).
     #[arg(long, value_name = "FILE")]
     pub btf: Option<PathBuf>,
+    /// Fortio or oha JSON result of the load that ran during the recording, attached to the run
+    /// (enables latency and per-request values).
+    #[arg(long = "load", value_name = "FILE")]
+    pub load: Option<PathBuf>,
     /// Number of requests the load generator made during the run (enables per-request values).
     #[arg(long)]
     pub requests: Option<u64>,
@@ -81,12 +84,6 @@ pub struct RecordArgs {
     /// Command to run and trace with its children, until it exits.
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
-}
-
-#[derive(Debug, clap::Args)]
-pub struct ReportArgs {
-    /// Run file written by `tracer record`.
-    pub run: PathBuf,
 }
 
 /// Parses `30s`, `500ms`, `2m`, `1h`, `1.5s` or a plain number of seconds; must be > 0.
@@ -212,7 +209,7 @@ pub fn record(args: &RecordArgs) -> anyhow::Result<ExitCode> {
             ),
         )
     })?;
-    summary::print(&run, &args.output);
+    print_summary(&run);
     if ended_early {
         eprintln!(
             "tracer: every target exited before --duration ended; the run covers {:.1} s",
@@ -342,7 +339,9 @@ async fn record_async(args: &RecordArgs, targets: Vec<TargetSpec>) -> anyhow::Re
     live.finish();
     let ended_early = end_reason == EndReason::TargetsExited && args.duration.is_some();
     let mut run = session.finish(end_reason)?;
-    if let Some(requests) = args.requests {
+    if let Some(path) = &args.load {
+        run.load = Some(crate::load::import(path)?);
+    } else if let Some(requests) = args.requests {
         run.load = Some(crate::run::LoadResult {
             tool: "manual".into(),
             requests,
@@ -354,11 +353,13 @@ async fn record_async(args: &RecordArgs, targets: Vec<TargetSpec>) -> anyhow::Re
     Ok((run, ended_early))
 }
 
-/// `tracer report` (summary of one run).
-pub fn report(args: &ReportArgs) -> anyhow::Result<ExitCode> {
-    let run = Run::read(&args.run)?;
-    summary::print(&run, &args.run);
-    Ok(ExitCode::SUCCESS)
+/// Prints the end-of-run summary; a closed stdout (`| head`) is not an error.
+fn print_summary(run: &Run) {
+    use std::io::{IsTerminal as _, Write as _};
+    let color = std::io::stdout().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let text = crate::report::summary_text(run, color);
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
 }
 
 #[cfg(test)]

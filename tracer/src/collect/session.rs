@@ -145,7 +145,11 @@ impl Session {
     }
 
     fn sample(&mut self, with_histograms: bool) -> anyhow::Result<Tick> {
-        let snapshot = if with_histograms { self.probes.snapshot()? } else { self.probes.counts()? };
+        let snapshot = if with_histograms {
+            self.probes.snapshot()?
+        } else {
+            self.probes.counts()?
+        };
         let now = Instant::now();
         let dt = now.duration_since(self.last_tick).as_secs_f64().max(1e-9);
 
@@ -385,10 +389,10 @@ fn build_processes(
                 .or_else(|| snapshot.targets.get(&pid).map(|&t| t as usize))
                 .or_else(|| exit.map(|e| e.target as usize))
                 .unwrap_or(0);
-            let name = names
-                .get(&pid)
-                .cloned()
-                .or_else(|| exit.map(|e| comm_to_string(&e.comm)))
+            // The kernel's name at exit beats ours, which may predate an exec.
+            let name = exit
+                .map(|e| comm_to_string(&e.comm))
+                .or_else(|| names.get(&pid).cloned())
                 .unwrap_or_else(|| "?".into());
             run::Process {
                 pid,
