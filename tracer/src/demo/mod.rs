@@ -44,7 +44,6 @@ pub mod gate;
 pub mod http;
 pub mod load;
 pub mod netns;
-pub mod oha;
 pub mod orchestrate;
 pub mod procs;
 pub mod proxy;

@@ -272,7 +272,7 @@ fn run_mode(
     }
     let load_result = match args.client {
         Client::Tracer => load::read_result(&load_path)?,
-        Client::Oha => super::oha::import(&load_path)?,
+        Client::Oha => crate::load::import(&load_path)?,
     };
     let client_reads = children
         .get(client)
@@ -421,6 +421,9 @@ fn start_client(
             gate_args.extend(
                 [
                     "--no-tui",
+                    // Finish requests in flight at the end, as Fortio does, instead of
+                    // reporting them as "aborted due to deadline" errors.
+                    "--wait-ongoing-requests-after-deadline",
                     "--output-format",
                     "json",
                     "-z",
