@@ -73,6 +73,14 @@ pub enum DemoCommand {
 }
 
 pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
+    // Name each role's process so `ps`, `top` and the run files' process names say what it is,
+    // not "tracer" four times. Threads started later inherit the name.
+    match &args.command {
+        Some(DemoCommand::Serve(_)) => set_process_name(c"demo-details"),
+        Some(DemoCommand::Proxy(_)) => set_process_name(c"demo-proxy"),
+        Some(DemoCommand::Load(_)) => set_process_name(c"demo-client"),
+        Some(DemoCommand::Gate(_)) | None => {}
+    }
     match args.command {
         Some(DemoCommand::Serve(args)) => serve::run(&args),
         Some(DemoCommand::Proxy(args)) => proxy::run(&args),
@@ -91,6 +99,15 @@ macro_rules! say {
     }};
 }
 pub(crate) use say;
+
+/// Sets the calling thread's name (the process name, when called from the main thread).
+fn set_process_name(name: &std::ffi::CStr) {
+    // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes (longer ones are
+    // cut); `name` is a valid C string that outlives the call.
+    unsafe {
+        libc::prctl(libc::PR_SET_NAME, name.as_ptr());
+    }
+}
 
 /// Start of the line a server or proxy prints on stdout once it accepts connections.
 pub const READY_PREFIX: &str = "tracer-demo: ready";
