@@ -84,7 +84,7 @@ pub struct OrchestrateArgs {
     pub body_delay: Duration,
     /// The service-side proxy's tunnel coalescing window (see `demo proxy`): stands in for a
     /// real node proxy's per-hop latency; 0 forwards each read as soon as the writer is free.
-    #[arg(long, value_name = "DURATION", default_value = "200us", value_parser = super::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "300us", value_parser = super::parse_duration)]
     pub coalesce_window: Duration,
 }
 
