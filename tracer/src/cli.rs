@@ -25,4 +25,7 @@ pub enum Command {
     /// Make a known syscall mix (used by tests and benchmarks).
     #[command(hide = true)]
     Workload(crate::workload::WorkloadArgs),
+    /// Reproduce the mesh write-coalescing effect on this machine: two network namespaces, a
+    /// "details" service, a node-proxy pair, load, recording and a report (needs root).
+    Demo(Box<crate::demo::DemoArgs>),
 }

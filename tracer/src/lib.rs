@@ -11,6 +11,7 @@ pub mod agent;
 pub mod cli;
 pub mod collect;
 pub mod compare;
+pub mod demo;
 pub mod error;
 pub mod hist;
 pub mod load;
@@ -31,5 +32,6 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         cli::Command::Workload(args) => workload::run(&args),
         cli::Command::Targets(args) => target::show::run(&args),
         cli::Command::Agent(args) => agent::run(&args),
+        cli::Command::Demo(args) => demo::run(*args),
     }
 }
