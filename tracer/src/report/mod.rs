@@ -290,6 +290,57 @@ mod tests {
     }
 
     #[test]
+    fn grouped_runs_get_a_row_each_and_a_mean_row_in_the_blog_table() {
+        // The blog's first table: average and P90 of three runs a side.
+        let runs = [
+            ("no-mesh run 1", 0.89, 0.85),
+            ("no-mesh run 2", 0.86, 0.86),
+            ("no-mesh run 3", 0.90, 0.88),
+            ("ambient run 1", 0.80, 0.81),
+            ("ambient run 2", 0.81, 0.83),
+            ("ambient run 3", 0.82, 0.84),
+        ];
+        let inputs: Vec<Input> = runs
+            .iter()
+            .map(|&(label, average, p90)| {
+                let mut run = sample::direct(label, 1000, 1_000_000);
+                run.load = Some(sample::load(1000, average, p90));
+                Input {
+                    file: format!("{label}.json"),
+                    run,
+                }
+            })
+            .collect();
+        let options = Options {
+            group_by_label: true,
+            requests: None,
+        };
+        let markdown = render(
+            &compare(&inputs, &options).unwrap(),
+            Format::Markdown,
+            false,
+        );
+        assert!(
+            markdown.contains("| no-mesh run 2 | 0.86ms |"),
+            "{markdown}"
+        );
+        assert!(
+            markdown.contains("| no-mesh (mean of 3) | 0.88ms |"),
+            "{markdown}"
+        );
+        // Run 1 against the no-mesh mean (0.8833 ms, P90 0.8633 ms).
+        assert!(
+            markdown.contains("| ambient run 1 | 0.80ms | 0.64ms | 0.72ms | 0.81ms | 1.62ms | 2.43ms | 100 | 0 | 10% faster on average and 7% faster on P90 |"),
+            "{markdown}"
+        );
+        assert!(
+            markdown.contains("| ambient (mean of 3) | 0.81ms |")
+                && markdown.contains("9% faster on average and 4% faster on P90 |"),
+            "{markdown}"
+        );
+    }
+
+    #[test]
     fn a_single_run_report_renders_in_every_format() {
         let input = Input {
             file: "one.json".into(),
