@@ -171,7 +171,14 @@ fn check_common_target(grouped: &Grouped<'_>) -> Result<(), CompareError> {
 /// Which processes of a run a section covers.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Scope {
-    Process { target: String, process: String },
+    /// The processes of a target with a name; with `any_name`, the one process of a target that
+    /// has a single process in every run, whatever it was named (a command's process can be
+    /// seen under its parent's name when it exits before exec is noticed).
+    Process {
+        target: String,
+        process: String,
+        any_name: bool,
+    },
     All,
 }
 
@@ -218,9 +225,11 @@ fn aggregate(run: &Run, scope: &Scope) -> Option<Aggregate> {
         .iter()
         .filter(|p| match scope {
             Scope::All => true,
-            Scope::Process { target, process } => {
-                target_name(p.target) == target && p.name == *process
-            }
+            Scope::Process {
+                target,
+                process,
+                any_name,
+            } => target_name(p.target) == target && (*any_name || p.name == *process),
         })
         .collect();
     if processes.is_empty() && *scope != Scope::All {
@@ -869,19 +878,41 @@ fn run_info(input: &Input, options: &Options) -> RunInfo {
 /// Process scopes in order of first appearance, baseline first; processes of a common target
 /// come before the others so the verdict speaks about what both sides traced.
 fn scopes(grouped: &[(String, Vec<&Input>)]) -> Vec<Scope> {
+    let inputs = || grouped.iter().flat_map(|(_, runs)| runs);
+    let target_of = |run: &Run, process: &crate::run::Process| {
+        run.targets
+            .get(process.target)
+            .map_or_else(|| "?".to_owned(), |t| t.name.clone())
+    };
+    let single_process = |target: &str| {
+        inputs().all(|input| {
+            let run = &input.run;
+            run.processes
+                .iter()
+                .filter(|p| target_of(run, p) == target)
+                .count()
+                <= 1
+        })
+    };
     let mut scopes: Vec<Scope> = Vec::new();
-    for input in grouped.iter().flat_map(|(_, runs)| runs) {
+    for input in inputs() {
         for process in &input.run.processes {
-            let target = input
-                .run
-                .targets
-                .get(process.target)
-                .map_or_else(|| "?".to_owned(), |t| t.name.clone());
+            let target = target_of(&input.run, process);
+            let any_name = single_process(&target);
+            let already = scopes.iter().any(|scope| match scope {
+                Scope::Process {
+                    target: t,
+                    process: p,
+                    ..
+                } => *t == target && (any_name || *p == process.name),
+                Scope::All => false,
+            });
             let scope = Scope::Process {
                 target,
                 process: process.name.clone(),
+                any_name,
             };
-            if !scopes.contains(&scope) {
+            if !already {
                 scopes.push(scope);
             }
         }
@@ -1003,7 +1034,9 @@ fn section(
     };
 
     let (name, target, process) = match scope {
-        Scope::Process { target, process } => {
+        Scope::Process {
+            target, process, ..
+        } => {
             let name = if target == process {
                 process.clone()
             } else {
@@ -1366,6 +1399,18 @@ mod tests {
             "{:?}",
             comparison.verdict
         );
+    }
+
+    #[test]
+    fn a_targets_only_process_is_matched_whatever_its_name() {
+        let mut renamed = sample::proxied("proxy", 1000, 1);
+        renamed.processes[0].name = "tracer".into();
+        let inputs = [input(sample::direct("direct", 1000, 1)), input(renamed)];
+        let comparison = compare(&inputs, &Options::default()).unwrap();
+        let client = &comparison.sections[0];
+        assert_eq!(client.name, "client");
+        assert!(client.present(0) && client.present(1));
+        assert_eq!(mean(client, "coalescing_factor", 1), 2.0);
     }
 
     #[test]
