@@ -284,7 +284,7 @@ pub fn sizes(title: &str, histograms: &[Histogram], groups: &[Group]) -> Option<
 #[must_use]
 pub fn runs(comparison: &Comparison) -> Grid {
     let baseline = comparison.groups.len() > 1;
-    let rows = comparison
+    let rows: Vec<Vec<Cell>> = comparison
         .groups
         .iter()
         .enumerate()
@@ -311,11 +311,21 @@ pub fn runs(comparison: &Comparison) -> Grid {
             })
         })
         .collect();
+    // A group column only when --group put several runs in one.
+    let grouped = comparison.groups.iter().any(|g| g.runs.len() > 1);
+    let mut header: Vec<String> = ["run", "group", "file", "duration", "requests", "probe"]
+        .map(str::to_owned)
+        .to_vec();
+    let mut rows = rows;
+    if !grouped {
+        header.remove(1);
+        for row in &mut rows {
+            row.remove(1);
+        }
+    }
     Grid {
         title: "Runs".to_owned(),
-        header: ["run", "group", "file", "duration", "requests", "probe"]
-            .map(str::to_owned)
-            .to_vec(),
+        header,
         rows,
         note: None,
     }
