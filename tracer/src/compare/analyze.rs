@@ -193,6 +193,29 @@ struct Aggregate {
     socket_reads: crate::run::DirectionTotals,
 }
 
+/// Adds `[calls, bytes, errors, eagain, zero_returns]`; saturating, as a damaged run file must
+/// not make a report panic.
+fn add_totals(
+    into: &mut crate::run::DirectionTotals,
+    [calls, bytes, errors, eagain, zero]: [u64; 5],
+) {
+    into.calls = into.calls.saturating_add(calls);
+    into.bytes = into.bytes.saturating_add(bytes);
+    into.errors = into.errors.saturating_add(errors);
+    into.eagain = into.eagain.saturating_add(eagain);
+    into.zero_returns = into.zero_returns.saturating_add(zero);
+}
+
+/// [`crate::run::DirectionTotals::bytes_per_call`], or `None` for counters that do not add up
+/// (more failed calls than calls: a damaged file).
+#[must_use]
+pub fn bytes_per_call(totals: &crate::run::DirectionTotals) -> Option<f64> {
+    let unsuccessful = totals.errors.checked_add(totals.zero_returns)?;
+    (unsuccessful <= totals.calls)
+        .then(|| totals.bytes_per_call())
+        .flatten()
+}
+
 /// Whether an fd kind is a socket, where write coalescing shows.
 fn is_socket(kind: crate::run::FdKind) -> bool {
     use crate::run::FdKind;
@@ -207,12 +230,12 @@ fn merge_stats(into: &mut SyscallStats, from: &SyscallStats) {
         into.syscall.clone_from(&from.syscall);
         into.direction = from.direction;
     }
-    into.calls += from.calls;
-    into.bytes += from.bytes;
-    into.errors += from.errors;
-    into.eagain += from.eagain;
-    into.zero_returns += from.zero_returns;
-    into.latency_total_ns += from.latency_total_ns;
+    into.calls = into.calls.saturating_add(from.calls);
+    into.bytes = into.bytes.saturating_add(from.bytes);
+    into.errors = into.errors.saturating_add(from.errors);
+    into.eagain = into.eagain.saturating_add(from.eagain);
+    into.zero_returns = into.zero_returns.saturating_add(from.zero_returns);
+    into.latency_total_ns = into.latency_total_ns.saturating_add(from.latency_total_ns);
     into.latency_max_ns = into.latency_max_ns.max(from.latency_max_ns);
     into.size = into.size.merged(&from.size);
     into.latency = into.latency.merged(&from.latency);
@@ -255,12 +278,10 @@ fn aggregate(run: &Run, scope: &Scope) -> Option<Aggregate> {
                 .syscall(&fd.syscall)
                 .is_some_and(|s| s.direction == Direction::Read)
             {
-                let totals = &mut aggregate.socket_reads;
-                totals.calls += fd.calls;
-                totals.bytes += fd.bytes;
-                totals.errors += fd.errors;
-                totals.eagain += fd.eagain;
-                totals.zero_returns += fd.zero_returns;
+                add_totals(
+                    &mut aggregate.socket_reads,
+                    [fd.calls, fd.bytes, fd.errors, fd.eagain, fd.zero_returns],
+                );
             }
         }
         for stats in &process.syscalls {
@@ -270,7 +291,8 @@ fn aggregate(run: &Run, scope: &Scope) -> Option<Aggregate> {
             );
         }
         if let Some(cpu) = &process.cpu {
-            *aggregate.on_cpu_ns.get_or_insert(0) += cpu.on_cpu_ns;
+            let sum = aggregate.on_cpu_ns.get_or_insert(0);
+            *sum = sum.saturating_add(cpu.on_cpu_ns);
             add_series(&mut cores_series, &cpu.cores, cpu.peak_cores);
         }
     }
@@ -281,9 +303,9 @@ fn aggregate(run: &Run, scope: &Scope) -> Option<Aggregate> {
         && run.targets.iter().all(|t| t.cpu.is_some())
     {
         cores_series.clear();
-        let mut on_cpu_ns = 0;
+        let mut on_cpu_ns: u64 = 0;
         for cpu in run.targets.iter().filter_map(|t| t.cpu.as_ref()) {
-            on_cpu_ns += cpu.on_cpu_ns;
+            on_cpu_ns = on_cpu_ns.saturating_add(cpu.on_cpu_ns);
             add_series(&mut cores_series, &cpu.cores, cpu.peak_cores);
         }
         aggregate.on_cpu_ns = Some(on_cpu_ns);
@@ -517,7 +539,7 @@ const LOAD_SPECS: &[Spec] = &[
 type Values = BTreeMap<&'static str, f64>;
 
 fn direction_values(values: &mut Values, aggregate: &Aggregate, d: &Denominators) {
-    let mut io_calls = 0;
+    let mut io_calls: u64 = 0;
     for direction in [Direction::Read, Direction::Write] {
         let mut totals = crate::run::DirectionTotals::default();
         for stats in aggregate
@@ -525,13 +547,18 @@ fn direction_values(values: &mut Values, aggregate: &Aggregate, d: &Denominators
             .values()
             .filter(|s| s.direction == direction)
         {
-            totals.calls += stats.calls;
-            totals.bytes += stats.bytes;
-            totals.errors += stats.errors;
-            totals.eagain += stats.eagain;
-            totals.zero_returns += stats.zero_returns;
+            add_totals(
+                &mut totals,
+                [
+                    stats.calls,
+                    stats.bytes,
+                    stats.errors,
+                    stats.eagain,
+                    stats.zero_returns,
+                ],
+            );
         }
-        io_calls += totals.calls;
+        io_calls = io_calls.saturating_add(totals.calls);
         let calls = totals.calls as f64;
         let (calls_key, per_s_key, per_request_key, bytes_key) = if direction == Direction::Read {
             (
@@ -551,7 +578,7 @@ fn direction_values(values: &mut Values, aggregate: &Aggregate, d: &Denominators
         values.insert(calls_key, calls);
         put(values, per_s_key, per_second(calls, d));
         put(values, per_request_key, per_request(calls, d));
-        put(values, bytes_key, totals.bytes_per_call());
+        put(values, bytes_key, bytes_per_call(&totals));
     }
     let io = io_calls as f64;
     values.insert("io_calls", io);
@@ -586,7 +613,7 @@ fn section_values(aggregate: &Aggregate, d: &Denominators) -> Values {
         put(
             &mut values,
             "socket_read_bytes_per_call",
-            sockets.bytes_per_call(),
+            bytes_per_call(sockets),
         );
     }
     if let Some(on_cpu_ns) = aggregate.on_cpu_ns {

@@ -224,7 +224,7 @@ pub fn sizes(title: &str, histograms: &[Histogram], groups: &[Group]) -> Option<
             let label = if width <= 1 {
                 format!("{low} B")
             } else {
-                format!("{low}–{} B", low + width - 1)
+                format!("{low}–{} B", low.saturating_add(width).saturating_sub(1))
             };
             let mut cells = vec![Cell::plain(label)];
             for h in histograms {
@@ -263,7 +263,9 @@ pub fn sizes(title: &str, histograms: &[Histogram], groups: &[Group]) -> Option<
     {
         let mut cells = vec![Cell::plain("other sizes")];
         for (shown, h) in shown.iter().zip(histograms) {
-            cells.push(Cell::plain(units::thousands(h.count - shown)));
+            cells.push(Cell::plain(units::thousands(
+                h.count.saturating_sub(*shown),
+            )));
         }
         rows.push(cells);
     }

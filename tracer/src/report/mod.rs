@@ -341,6 +341,31 @@ mod tests {
     }
 
     #[test]
+    fn counters_that_do_not_add_up_do_not_panic() {
+        // A hand-edited or damaged run file: more errors than calls, a histogram whose count
+        // is below its buckets' sum.
+        let mut damaged = sample::direct("damaged", 10, 1);
+        let read = &mut damaged.processes[0].syscalls[0];
+        read.errors = read.calls + 5;
+        read.size.count = 1;
+        let inputs = [
+            Input {
+                file: "a.json".into(),
+                run: sample::direct("direct", 10, 1),
+            },
+            Input {
+                file: "b.json".into(),
+                run: damaged.clone(),
+            },
+        ];
+        let comparison = compare(&inputs, &Options::default()).unwrap();
+        for format in [Format::Text, Format::Markdown, Format::Json, Format::Html] {
+            assert!(!render(&comparison, format, false).is_empty());
+        }
+        assert!(summary_text(&damaged, false).contains("damaged"));
+    }
+
+    #[test]
     fn a_single_run_report_renders_in_every_format() {
         let input = Input {
             file: "one.json".into(),

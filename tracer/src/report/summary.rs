@@ -103,7 +103,7 @@ fn process_summary(out: &mut String, run: &Run, process: &Process, color: bool) 
         if totals.calls == 0 {
             continue;
         }
-        let per_call = totals.bytes_per_call().map_or_else(
+        let per_call = crate::compare::analyze::bytes_per_call(&totals).map_or_else(
             || "—".to_owned(),
             |b| format!("{} B/call", units::number(b)),
         );
