@@ -196,16 +196,28 @@ fn text_is_coloured_on_a_terminal_unless_no_color_is_set() {
     let command = format!("{} compare {base} {other}", env!("CARGO_BIN_EXE_tracer"));
     let on_terminal = |no_color: Option<&str>| {
         let mut script = Command::new("script");
-        script.args(["-qec", &command, "/dev/null"]).env_remove("NO_COLOR");
+        script
+            .args(["-qec", &command, "/dev/null"])
+            .env_remove("NO_COLOR");
         if let Some(value) = no_color {
             script.env("NO_COLOR", value);
         }
         let output = script.output().unwrap();
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         String::from_utf8(output.stdout).unwrap()
     };
     let colored = on_terminal(None);
-    assert!(colored.contains("\x1b[32m") && colored.contains("33% fewer"), "{colored}");
+    assert!(
+        colored.contains("\x1b[32m") && colored.contains("33% fewer"),
+        "{colored}"
+    );
     let plain = on_terminal(Some("1"));
-    assert!(!plain.contains('\x1b') && plain.contains("33% fewer"), "{plain}");
+    assert!(
+        !plain.contains('\x1b') && plain.contains("33% fewer"),
+        "{plain}"
+    );
 }

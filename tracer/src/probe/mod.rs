@@ -226,29 +226,12 @@ impl Probes {
             ));
         };
 
-        // Children and exits: needs the sched tracepoints (tracefs). Without them, children of
-        // targets are not followed; say so in the run file rather than fail.
-        match &tracefs {
-            Ok(_) => {
-                for (program, category, name) in [
-                    ("tracer_fork", "sched", "sched_process_fork"),
-                    ("tracer_exit", "sched", "sched_process_exit"),
-                ] {
-                    if let Err(e) = attach_tracepoint(&mut ebpf, program, category, name) {
-                        fallbacks.push(Fallback {
-                            mechanism: format!("{category}:{name}"),
-                            reason: e,
-                        });
-                    } else {
-                        attached.push(program);
-                    }
-                }
-            }
-            Err(reason) => fallbacks.push(Fallback {
-                mechanism: "sched:sched_process_fork".into(),
-                reason: format!("children of targets are not followed: {reason}"),
-            }),
-        }
+        attach_lifecycle(
+            &mut ebpf,
+            tracefs.as_ref().map(|_| ()),
+            &mut attached,
+            &mut fallbacks,
+        );
 
         let stats = aya::sys::enable_stats(aya::sys::Stats::RunTime).ok();
         Ok(Self {
@@ -504,6 +487,35 @@ where
     program
         .try_into()
         .map_err(|e: ProgramError| format!("{name}: {e}"))
+}
+
+/// Children and exits: needs the sched tracepoints (tracefs). Without them, children of
+/// targets are not followed; the run file says so rather than the recording failing.
+fn attach_lifecycle(
+    ebpf: &mut Ebpf,
+    tracefs: Result<(), &String>,
+    attached: &mut Vec<&'static str>,
+    fallbacks: &mut Vec<Fallback>,
+) {
+    if let Err(reason) = tracefs {
+        fallbacks.push(Fallback {
+            mechanism: "sched:sched_process_fork".into(),
+            reason: format!("children of targets are not followed: {reason}"),
+        });
+        return;
+    }
+    for (program, category, name) in [
+        ("tracer_fork", "sched", "sched_process_fork"),
+        ("tracer_exit", "sched", "sched_process_exit"),
+    ] {
+        match attach_tracepoint(ebpf, program, category, name) {
+            Ok(()) => attached.push(program),
+            Err(reason) => fallbacks.push(Fallback {
+                mechanism: format!("{category}:{name}"),
+                reason,
+            }),
+        }
+    }
 }
 
 fn attach_tracepoint(
