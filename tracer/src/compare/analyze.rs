@@ -241,20 +241,21 @@ fn merge_stats(into: &mut SyscallStats, from: &SyscallStats) {
     into.latency = into.latency.merged(&from.latency);
 }
 
-fn aggregate(run: &Run, scope: &Scope) -> Option<Aggregate> {
+/// The processes of a run that a scope covers.
+fn members<'r>(run: &'r Run, scope: &Scope) -> impl Iterator<Item = &'r crate::run::Process> {
     let target_name = |index: usize| run.targets.get(index).map_or("?", |t| t.name.as_str());
-    let processes: Vec<_> = run
-        .processes
-        .iter()
-        .filter(|p| match scope {
-            Scope::All => true,
-            Scope::Process {
-                target,
-                process,
-                any_name,
-            } => target_name(p.target) == target && (*any_name || p.name == *process),
-        })
-        .collect();
+    run.processes.iter().filter(move |p| match scope {
+        Scope::All => true,
+        Scope::Process {
+            target,
+            process,
+            any_name,
+        } => target_name(p.target) == target && (*any_name || p.name == *process),
+    })
+}
+
+fn aggregate(run: &Run, scope: &Scope) -> Option<Aggregate> {
+    let processes: Vec<_> = members(run, scope).collect();
     if processes.is_empty() && *scope != Scope::All {
         return None;
     }
@@ -858,6 +859,7 @@ fn build(grouped: &[(String, Vec<&Input>)], options: &Options) -> Comparison {
     let mut comparison = Comparison {
         kind: KIND,
         schema: SCHEMA,
+        tool: format!("tracer {}", env!("CARGO_PKG_VERSION")),
         groups,
         load,
         sections,
@@ -947,7 +949,7 @@ fn scopes(grouped: &[(String, Vec<&Input>)]) -> Vec<Scope> {
     let in_every_group = |scope: &Scope| {
         grouped.iter().all(|(_, runs)| {
             runs.iter()
-                .any(|input| aggregate(&input.run, scope).is_some())
+                .any(|input| members(&input.run, scope).next().is_some())
         })
     };
     let (mut common, others): (Vec<Scope>, Vec<Scope>) =
@@ -958,10 +960,9 @@ fn scopes(grouped: &[(String, Vec<&Input>)]) -> Vec<Scope> {
         grouped[0]
             .1
             .iter()
-            .filter_map(|input| aggregate(&input.run, scope))
-            .flat_map(|a| a.syscalls.into_values())
-            .map(|s| s.calls)
-            .sum()
+            .flat_map(|input| members(&input.run, scope))
+            .flat_map(|p| &p.syscalls)
+            .fold(0u64, |sum, s| sum.saturating_add(s.calls))
     };
     common.sort_by_cached_key(|scope| std::cmp::Reverse(baseline_calls(scope)));
     common.extend(others);

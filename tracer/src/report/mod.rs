@@ -231,6 +231,10 @@ mod tests {
             serde_json::from_str(&render(&blog_like(), Format::Json, false)).unwrap();
         assert_eq!(value["kind"], "tracer-comparison");
         assert_eq!(value["schema"], 1);
+        assert_eq!(
+            value["tool"],
+            format!("tracer {}", env!("CARGO_PKG_VERSION"))
+        );
         let rows = value["sections"][0]["table"]["rows"].as_array().unwrap();
         let factor = rows
             .iter()
