@@ -49,14 +49,37 @@ pub enum Color {
 /// How and where a report is written.
 #[derive(Debug, Default, clap::Args)]
 pub struct OutputArgs {
-    #[arg(long, value_enum, default_value_t)]
-    pub format: Format,
+    /// Output format [default: from the -o file's extension (.md, .json, .html), else text]
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
     /// Write to this file (atomically) instead of standard output.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// Colour the text format.
     #[arg(long, value_enum, default_value_t)]
     pub color: Color,
+}
+
+impl OutputArgs {
+    /// `--format`, else what the `-o` file's extension says, else text.
+    #[must_use]
+    pub fn effective_format(&self) -> Format {
+        let by_extension = || {
+            let extension = self
+                .output
+                .as_ref()?
+                .extension()?
+                .to_str()?
+                .to_ascii_lowercase();
+            match extension.as_str() {
+                "md" | "markdown" => Some(Format::Markdown),
+                "json" => Some(Format::Json),
+                "html" | "htm" => Some(Format::Html),
+                _ => None,
+            }
+        };
+        self.format.or_else(by_extension).unwrap_or_default()
+    }
 }
 
 /// Show one recorded run: per process I/O syscalls, bytes per call, sizes, latency and CPU.
@@ -120,7 +143,7 @@ pub fn emit(comparison: &Comparison, output: &OutputArgs) -> anyhow::Result<()> 
                 && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
         }
     };
-    let rendered = render(comparison, output.format, color);
+    let rendered = render(comparison, output.effective_format(), color);
     if let Some(path) = &output.output {
         return crate::run::write_atomically(path, rendered.as_bytes()).map_err(|error| {
             user(
@@ -341,6 +364,27 @@ mod tests {
             markdown.contains("| ambient (mean of 3) | 0.81ms |")
                 && markdown.contains("9% faster on average and 4% faster on P90 |"),
             "{markdown}"
+        );
+    }
+
+    #[test]
+    fn the_output_extension_picks_the_format_unless_one_is_given() {
+        let args = |format, output: &str| OutputArgs {
+            format,
+            output: (!output.is_empty()).then(|| output.into()),
+            color: Color::Never,
+        };
+        assert_eq!(args(None, "").effective_format(), Format::Text);
+        assert_eq!(
+            args(None, "out/report.HTML").effective_format(),
+            Format::Html
+        );
+        assert_eq!(args(None, "report.md").effective_format(), Format::Markdown);
+        assert_eq!(args(None, "report.json").effective_format(), Format::Json);
+        assert_eq!(args(None, "report.txt").effective_format(), Format::Text);
+        assert_eq!(
+            args(Some(Format::Text), "report.html").effective_format(),
+            Format::Text
         );
     }
 
