@@ -585,8 +585,13 @@ fn direction_values(values: &mut Values, aggregate: &Aggregate, d: &Denominators
     values.insert("io_calls", io);
     put(values, "io_calls_per_s", per_second(io, d));
     put(values, "io_calls_per_request", per_request(io, d));
-    let errors: u64 = aggregate.syscalls.values().map(|s| s.errors).sum();
-    let eagain: u64 = aggregate.syscalls.values().map(|s| s.eagain).sum();
+    let sum = |field: fn(&SyscallStats) -> u64| {
+        aggregate
+            .syscalls
+            .values()
+            .fold(0u64, |sum, s| sum.saturating_add(field(s)))
+    };
+    let (errors, eagain) = (sum(|s| s.errors), sum(|s| s.eagain));
     values.insert("errors", errors as f64);
     put(
         values,

@@ -252,8 +252,7 @@ pub fn sizes(title: &str, histograms: &[Histogram], groups: &[Group]) -> Option<
             h.buckets
                 .iter()
                 .filter(|b| buckets.iter().any(|&(low, _)| low == b.low))
-                .map(|b| b.count)
-                .sum()
+                .fold(0u64, |sum, b| sum.saturating_add(b.count))
         })
         .collect();
     if shown
