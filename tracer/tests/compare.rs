@@ -92,8 +92,18 @@ fn compare_renders_every_format_and_writes_files_atomically() {
     );
     // Without --format, the extension decides.
     let md = dir.path().join("report.md");
-    stdout(&tracer(&["compare", &base, &other, "-o", md.to_str().unwrap()]));
-    assert!(std::fs::read_to_string(&md).unwrap().starts_with("## tracer compare"));
+    stdout(&tracer(&[
+        "compare",
+        &base,
+        &other,
+        "-o",
+        md.to_str().unwrap(),
+    ]));
+    assert!(
+        std::fs::read_to_string(&md)
+            .unwrap()
+            .starts_with("## tracer compare")
+    );
 }
 
 #[test]

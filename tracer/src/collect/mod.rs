@@ -344,8 +344,8 @@ async fn record_async(args: &RecordArgs, targets: Vec<TargetSpec>) -> anyhow::Re
                 }
             }
             () = until_deadline => break EndReason::Duration,
-            code = command_exit => {
-                session.set_exit_code(command_target, code);
+            exit = command_exit => {
+                session.set_command_exit(command_target, exit.code, exit.cpu_ns);
                 break EndReason::CommandExited;
             }
             _ = interrupt.recv() => break EndReason::Interrupted,

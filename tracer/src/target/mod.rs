@@ -743,7 +743,11 @@ fn is_conmon_dir(path: &Path) -> bool {
 
 /// `root/relative`, without the trailing '/' `join` leaves for an empty `relative` (the root).
 fn under(root: &Path, relative: &Path) -> PathBuf {
-    if relative.as_os_str().is_empty() { root.to_owned() } else { root.join(relative) }
+    if relative.as_os_str().is_empty() {
+        root.to_owned()
+    } else {
+        root.join(relative)
+    }
 }
 
 /// `/kubepods.slice/...`, the form `/proc/PID/cgroup` shows.
