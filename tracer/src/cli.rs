@@ -18,7 +18,7 @@ pub enum Command {
     Report(crate::report::ReportArgs),
     /// Compare runs (e.g. no mesh vs mesh): syscalls, write coalescing, CPU and latency.
     Compare(crate::compare::CompareArgs),
-    /// Serve recordings over HTTP on this node (the DaemonSet's agent), with /metrics.
+    /// Serve recordings over HTTP on this node (the `DaemonSet` agent), with `/metrics`.
     Agent(crate::agent::AgentArgs),
     /// Show what --pod, --container and --cgroup resolve to on this node (cgroups, PIDs, CPU).
     Targets(crate::target::show::TargetsArgs),
