@@ -16,6 +16,7 @@ use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::fs;
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -88,6 +89,9 @@ pub struct Tool {
     attach: Attach,
     /// Iterations per run (strace runs shorter).
     iterations: u64,
+    /// Its output has per-syscall counts: they are checked to cover the whole loop, which
+    /// proves the tool was attached while the workload was timed.
+    reports_counts: bool,
 }
 
 /// `tracer record --pid N -o FILE`, given the tracer's command line (for example
@@ -104,6 +108,8 @@ pub fn tracer_record(tracer_command_line: &[OsString], iterations: u64) -> Tool 
             ready_marker: "tracer: recording",
         },
         iterations,
+        // The run file is JSON; checking it belongs in tracer's own end-to-end tests.
+        reports_counts: false,
     }
 }
 
@@ -120,6 +126,7 @@ fn tools(args: &BenchArgs) -> anyhow::Result<Vec<Tool>> {
             what: "baseline".into(),
             attach: Attach::Untraced,
             iterations: args.iterations,
+            reports_counts: false,
         },
         Tool {
             name: "bpftrace, empty probes".into(),
@@ -133,6 +140,7 @@ fn tools(args: &BenchArgs) -> anyhow::Result<Vec<Tool>> {
                 ready_marker: "bench: ready",
             },
             iterations: args.iterations,
+            reports_counts: false,
         },
         Tool {
             name: "bpftrace, count + size histogram".into(),
@@ -146,6 +154,7 @@ fn tools(args: &BenchArgs) -> anyhow::Result<Vec<Tool>> {
                 ready_marker: "bench: ready",
             },
             iterations: args.iterations,
+            reports_counts: true,
         },
         Tool {
             name: "syscount -L".into(),
@@ -156,18 +165,21 @@ fn tools(args: &BenchArgs) -> anyhow::Result<Vec<Tool>> {
                 ready_marker: "Tracing syscalls",
             },
             iterations: args.iterations,
+            reports_counts: true,
         },
         Tool {
             name: "perf trace -s".into(),
             what: "perf trace -s: per-syscall summary of the command".into(),
             attach: Attach::Wraps(os(&["perf", "trace", "-s", "-o", "{out}", "--"])),
             iterations: args.iterations,
+            reports_counts: true,
         },
         Tool {
             name: "strace -c -f".into(),
             what: "strace -c -f: ptrace stop at every syscall of the command".into(),
             attach: Attach::Wraps(os(&["strace", "-c", "-f", "-o", "{out}", "--"])),
             iterations: args.strace_iterations,
+            reports_counts: true,
         },
     ];
     if args.tracer {
@@ -310,7 +322,46 @@ fn measure(tool: &Tool, scratch: &Path) -> anyhow::Result<Sample> {
     }
     let text = fs::read_to_string(&result)
         .with_context(|| format!("the workload wrote no result to {}", result.display()))?;
+    if tool.reports_counts {
+        let output = [&log, &tool_out]
+            .iter()
+            .filter_map(|path| fs::read_to_string(path).ok())
+            .collect::<String>();
+        for syscall in ["write", "read"] {
+            if !counted_loop(&output, syscall, tool.iterations) {
+                bail!(
+                    "{} did not count the {} {syscall} calls of the loop, so it was not attached \
+                     while the workload was timed; its output is in {}",
+                    tool.name,
+                    tool.iterations,
+                    log.display()
+                );
+            }
+        }
+    }
     parse_result(&text)
+}
+
+/// A line of `output` names `syscall` (as a word, or as the end of a probe name such as
+/// `sys_exit_write`) and holds a whole number between 99% of `iterations` (a tool may drop a few
+/// events) and `iterations` plus the calls a process makes while starting up.
+fn counted_loop(output: &str, syscall: &str, iterations: u64) -> bool {
+    let low = iterations - iterations / 100;
+    let high = iterations + 100;
+    output.lines().any(|line| {
+        let words: Vec<&str> = line
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
+            .filter(|word| !word.is_empty())
+            .collect();
+        let names_it = words
+            .iter()
+            .any(|word| *word == syscall || word.ends_with(&format!("_{syscall}")));
+        names_it
+            && words
+                .iter()
+                .filter_map(|word| word.parse::<u64>().ok())
+                .any(|count| (low..=high).contains(&count))
+    })
 }
 
 fn spawn(line: &[OsString], output: Stdio) -> anyhow::Result<Child> {
@@ -485,7 +536,11 @@ pub fn workload(args: &WorkloadArgs) -> anyhow::Result<()> {
 /// `iterations` × (write 100 B, read 100 B) over a Unix socketpair: the syscall count, the
 /// wall time and the thread's on-CPU time the loop took.
 fn timed_loop(iterations: u64) -> anyhow::Result<(u64, Duration, Duration)> {
-    let (mut writer, mut reader) = UnixStream::pair().context("socketpair failed")?;
+    let (writer, reader) = UnixStream::pair().context("socketpair failed")?;
+    // As files: std sends on a UnixStream with sendto(2) and receives with recvfrom(2); a File
+    // uses plain write(2) and read(2), the calls the probes under test are attached to.
+    let mut writer = fs::File::from(OwnedFd::from(writer));
+    let mut reader = fs::File::from(OwnedFd::from(reader));
     let payload = [b'x'; PAYLOAD_BYTES];
     let mut received = [0_u8; PAYLOAD_BYTES];
     let cpu_started = thread_cpu_time()?;
@@ -711,6 +766,7 @@ mod tests {
             what: format!("{name} does things"),
             attach: Attach::Untraced,
             iterations: 10,
+            reports_counts: false,
         }
     }
 
@@ -747,6 +803,38 @@ mod tests {
             ["/bin/tracer", "record", "--pid", "{pid}", "-o", "{out}"]
         );
         assert_eq!(ready_marker, "tracer: recording");
+    }
+
+    #[test]
+    fn loop_counts_are_found_in_each_tool_output() {
+        // Lines as bpftrace, syscount, perf trace -s and strace -c print them.
+        let bpftrace = "@calls[12231, tracepoint:syscalls:sys_exit_write]: 200000\n\
+                        @calls[12231, tracepoint:syscalls:sys_exit_read]: 200003\n";
+        assert!(counted_loop(bpftrace, "write", 200_000));
+        assert!(counted_loop(bpftrace, "read", 200_000));
+        let syscount = "write                   200001       218991.097\n";
+        assert!(counted_loop(syscount, "write", 200_000));
+        let perf = "   read            199999      0  2705.647     0.011     0.014\n";
+        assert!(
+            counted_loop(perf, "read", 200_000),
+            "1 lost event is tolerated"
+        );
+        let strace = " 49.79    0.059615           2     20000           write\n";
+        assert!(counted_loop(strace, "write", 20_000));
+    }
+
+    #[test]
+    fn a_tool_that_missed_the_loop_is_caught() {
+        // bpftrace attached after the loop: it saw only the result file's write.
+        let late = "@calls[12231, tracepoint:syscalls:sys_exit_write]: 1\n";
+        assert!(!counted_loop(late, "write", 200_000));
+        // The PID or a time must not pass for a count, nor another syscall's count.
+        assert!(!counted_loop("write 1 12231 200000.5\n", "write", 200_000));
+        assert!(!counted_loop(
+            "pwrite64 200000\nsendto 200000\n",
+            "write",
+            200_000
+        ));
     }
 
     #[test]
