@@ -324,15 +324,25 @@ fn kubernetes_validate() -> anyhow::Result<Outcome> {
         return Ok(Outcome::Present);
     }
     let requirement = format!("kubernetes-validate=={KUBERNETES_VALIDATE_VERSION}");
-    let pip = || {
-        let mut command = Command::new("python3");
-        command.args(["-m", "pip", "install", "--quiet", &requirement]);
-        command
-    };
-    // Debian's own python3 refuses system-wide installs (PEP 668) unless told it is intended.
-    if cmd::run(&mut pip()).is_err() {
-        cmd::run(pip().arg("--break-system-packages"))?;
+    let mut pip = Command::new("python3");
+    pip.env("PIP_ROOT_USER_ACTION", "ignore").args([
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        &requirement,
+    ]);
+    // Debian's own python3 refuses system-wide installs (PEP 668) unless told it is intended;
+    // a pyenv or venv python has no such marker.
+    let externally_managed = cmd::succeeds(Command::new("python3").args([
+        "-c",
+        "import os, sys, sysconfig; \
+         sys.exit(not os.path.exists(os.path.join(sysconfig.get_path('stdlib'), 'EXTERNALLY-MANAGED')))",
+    ]));
+    if externally_managed {
+        pip.arg("--break-system-packages");
     }
+    cmd::run(&mut pip)?;
     if cmd::on_path("pyenv").is_some() {
         // pyenv finds new scripts only after a rehash; failing here only loses the shim.
         cmd::succeeds(Command::new("pyenv").arg("rehash"));
