@@ -1,5 +1,5 @@
 //! Builds the eBPF probes (tracer-ebpf, for bpfel-unknown-none with nightly and bpf-linker)
-//! into OUT_DIR, where src/probe embeds them. `cargo xtask setup` installs what this needs.
+//! into `OUT_DIR`, where src/probe embeds them. `cargo xtask setup` installs what this needs.
 use anyhow::{Context as _, anyhow};
 
 fn main() -> anyhow::Result<()> {

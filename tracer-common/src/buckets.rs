@@ -4,6 +4,10 @@
 //! Values below `2^SUB_BITS` get one bucket each. Above that, every power of two `[2^p, 2^(p+1))`
 //! is split into `2^SUB_BITS` equal buckets, so a bucket is never wider than `1/2^SUB_BITS` of
 //! its lower bound. Reporting a bucket's midpoint is therefore off by at most half of that.
+#![expect(
+    clippy::cast_possible_truncation,
+    reason = "bucket indices are below bucket_count() <= 65536 by construction"
+)]
 
 /// One bucket scheme: how finely each power of two is split and where values are clamped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -16,10 +20,16 @@ pub struct Scheme {
 
 /// Payload sizes: exact below 256 B (so 178 B and 180 B are told apart), then 2 B wide up to
 /// 512 B, 4 B up to 1 KiB, ...: within 0.4% everywhere.
-pub const SIZE: Scheme = Scheme { sub_bits: 7, max_bits: 40 };
+pub const SIZE: Scheme = Scheme {
+    sub_bits: 7,
+    max_bits: 40,
+};
 
 /// Syscall latency in ns: buckets at most 1/32 of their value wide, midpoints within 1.6%.
-pub const LATENCY: Scheme = Scheme { sub_bits: 5, max_bits: 40 };
+pub const LATENCY: Scheme = Scheme {
+    sub_bits: 5,
+    max_bits: 40,
+};
 
 /// `floor(log2(v))` for `v > 0`, without loops or a count-leading-zeros instruction (BPF has
 /// neither cheap), so the verifier sees straight-line code.
@@ -109,7 +119,10 @@ mod tests {
             while v < 1 << 39 {
                 let b = scheme.bucket(v);
                 let lo = scheme.lower_bound(b);
-                assert!(lo <= v && v < lo + scheme.width(b), "{scheme:?} v={v} b={b} lo={lo}");
+                assert!(
+                    lo <= v && v < lo + scheme.width(b),
+                    "{scheme:?} v={v} b={b} lo={lo}"
+                );
                 v = v + 1 + v / 97;
             }
         }
@@ -140,12 +153,15 @@ mod tests {
     #[test]
     fn log2_floor_matches_leading_zeros() {
         for v in [1u64, 2, 3, 255, 256, 1 << 33, u64::MAX] {
-            assert_eq!(log2_floor(v), 63 - v.leading_zeros());
+            assert_eq!(log2_floor(v), v.ilog2());
         }
     }
 
     #[test]
     fn huge_values_are_clamped_into_the_last_bucket() {
-        assert_eq!(u32::from(LATENCY.bucket(u64::MAX)), LATENCY.bucket_count() - 1);
+        assert_eq!(
+            u32::from(LATENCY.bucket(u64::MAX)),
+            LATENCY.bucket_count() - 1
+        );
     }
 }

@@ -4,17 +4,27 @@
 //! Layout rules (shared with the BPF verifier, so they are strict): `#[repr(C)]`, explicit
 //! padding fields, no `bool` or enums across the boundary, and a size assertion per struct.
 #![no_std]
+#![expect(
+    clippy::inline_always,
+    reason = "called by the probes on every syscall: BPF wants straight-line code"
+)]
+#![expect(
+    clippy::pub_underscore_fields,
+    reason = "explicit padding fields of structs shared with the kernel"
+)]
 
 pub mod buckets;
 pub mod syscalls;
 
 /// Map names, shared so that `tracer/src/probe` finds exactly the maps `tracer-ebpf` declares.
 pub mod maps {
-    /// `HashMap<u32 tgid, u8>`: processes whose syscalls are counted.
+    /// `HashMap<u32 tgid, u32 target index>`: processes whose syscalls are counted, and the
+    /// target (as given on the command line) each belongs to; children inherit it.
     pub const TARGET_TGIDS: &str = "TARGET_TGIDS";
-    /// `HashMap<u64 cgroup id, u8>`: cgroups (v2) whose processes are counted.
+    /// `HashMap<u64 cgroup id, u32 target index>`: cgroups (v2) whose processes are counted.
     pub const TARGET_CGROUPS: &str = "TARGET_CGROUPS";
-    /// `HashMap<u64 pid_tgid, InFlight>`: syscalls entered but not yet returned, per thread.
+    /// `HashMap<u64 pid_tgid, InFlight>`: one slot per traced thread, rewritten at each syscall
+    /// entry, consumed (start 0) at exit, removed when the thread exits.
     pub const IN_FLIGHT: &str = "IN_FLIGHT";
     /// `PerCpuHashMap<FdKey, FdStats>`: the counters, per (tgid, syscall, fd).
     pub const FD_STATS: &str = "FD_STATS";
@@ -25,6 +35,10 @@ pub mod maps {
     pub const HISTOGRAMS: &str = "HISTOGRAMS";
     /// `HashMap<u32 tgid, ExitInfo>`: targeted processes that exited during the run.
     pub const EXITS: &str = "EXITS";
+    /// `Array<u32>`: the distinct depths (below the cgroup v2 root) of the cgroups in
+    /// `TARGET_CGROUPS`, 0 = unused slot. A task matches when its ancestor at one of these
+    /// depths is a target, so containers started later in a pod are counted at once.
+    pub const CGROUP_LEVELS: &str = "CGROUP_LEVELS";
     /// `PerCpuArray<u64>`: loss counters, indexed by [`crate::counters`].
     pub const COUNTERS: &str = "COUNTERS";
 }
@@ -38,6 +52,7 @@ pub mod capacity {
     pub const OVERFLOW_STATS: u32 = 16_384;
     pub const HISTOGRAMS: u32 = 131_072;
     pub const EXITS: u32 = 65_536;
+    pub const CGROUP_LEVELS: u32 = 4;
 }
 
 /// Indices into the `COUNTERS` per-CPU array: events the probes could not record in full.
@@ -48,7 +63,7 @@ pub mod counters {
     pub const CALLS_LOST: u32 = 1;
     /// A histogram bucket could not be inserted: the histogram misses this sample.
     pub const HISTOGRAM_SAMPLES_LOST: u32 = 2;
-    /// A syscall entry could not be remembered (`IN_FLIGHT` full): the call is not counted.
+    /// A thread's syscall slot could not be made (`IN_FLIGHT` full): its calls are not counted.
     pub const IN_FLIGHT_FULL: u32 = 3;
     /// A forked child of a target could not be added to `TARGET_TGIDS`: it is not traced.
     pub const CHILDREN_NOT_TRACED: u32 = 4;
@@ -117,14 +132,14 @@ impl FdStats {
         if latency_ns > self.latency_max_ns {
             self.latency_max_ns = latency_ns;
         }
-        if ret > 0 {
-            self.bytes += ret.cast_unsigned();
-        } else if ret == 0 {
-            self.zero_returns += 1;
-        } else {
-            self.errors += 1;
-            if ret == -EAGAIN {
-                self.eagain += 1;
+        match ret {
+            1.. => self.bytes += ret.cast_unsigned(),
+            0 => self.zero_returns += 1,
+            _ => {
+                self.errors += 1;
+                if ret == -EAGAIN {
+                    self.eagain += 1;
+                }
             }
         }
     }
@@ -167,12 +182,15 @@ const _: () = assert!(size_of::<HistKey>() == 8);
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ExitInfo {
-    /// `bpf_ktime_get_ns()` (CLOCK_MONOTONIC) at exit.
+    /// `bpf_ktime_get_ns()` (`CLOCK_MONOTONIC`) at exit.
     pub exit_ns: u64,
     /// The process name (`comm`) at exit, NUL-padded.
     pub comm: [u8; 16],
+    /// Index of the target it belonged to.
+    pub target: u32,
+    pub _pad: u32,
 }
-const _: () = assert!(size_of::<ExitInfo>() == 24);
+const _: () = assert!(size_of::<ExitInfo>() == 32);
 
 #[cfg(feature = "user")]
 mod pod {

@@ -39,7 +39,7 @@ pub const fn is_extra(index: Index) -> bool {
 
 /// Returns the syscall numbers of this architecture, indexed by [`Index`].
 ///
-/// x86_64: <https://github.com/torvalds/linux/blob/v6.18/arch/x86/entry/syscalls/syscall_64.tbl>
+/// `x86_64`: <https://github.com/torvalds/linux/blob/v6.18/arch/x86/entry/syscalls/syscall_64.tbl>
 /// aarch64: <https://github.com/torvalds/linux/blob/v6.18/include/uapi/asm-generic/unistd.h>
 #[cfg(any(target_arch = "x86_64", bpf_target_arch = "x86_64"))]
 pub const NUMBERS: [i64; COUNT] = [0, 19, 45, 47, 17, 299, 1, 20, 44, 46, 18, 307];
@@ -97,7 +97,12 @@ mod tests {
     #[test]
     fn numbers_and_index_of_agree() {
         for (index, nr) in NUMBERS.iter().enumerate() {
-            assert_eq!(index_of(*nr), Some(index as Index), "{}", NAMES[index]);
+            assert_eq!(
+                index_of(*nr),
+                Some(Index::try_from(index).unwrap()),
+                "{}",
+                NAMES[index]
+            );
         }
     }
 }

@@ -1,37 +1,86 @@
 //! The accounting shared by every attach mechanism: filter, remember the entry, count the exit.
 use aya_ebpf::{
     bindings::BPF_NOEXIST,
-    helpers::{bpf_get_current_cgroup_id, bpf_get_current_pid_tgid, bpf_ktime_get_ns},
+    helpers::{
+        bpf_get_current_ancestor_cgroup_id, bpf_get_current_cgroup_id, bpf_get_current_pid_tgid,
+        bpf_ktime_get_ns,
+    },
 };
 use tracer_common::{FD_OVERFLOW, FdKey, FdStats, HistKey, InFlight, buckets, counters, hist_kind};
 
 use crate::maps::{
-    FD_STATS, FILTER_BY_CGROUP, HISTOGRAMS, IN_FLIGHT, OVERFLOW_STATS, TARGET_CGROUPS,
-    TARGET_TGIDS, bump,
+    CGROUP_LEVELS, FD_STATS, FILTER_BY_CGROUP, HISTOGRAMS, IN_FLIGHT, OVERFLOW_STATS,
+    TARGET_CGROUPS, TARGET_TGIDS, bump,
 };
 
-/// True when `tgid` (or, in cgroup mode, the current task's cgroup) is a target. This is the
-/// only map lookup an untargeted process pays per I/O syscall.
+/// The target `tgid` belongs to, if any. In tgid mode this is the only map lookup an
+/// untargeted process pays per I/O syscall. In cgroup mode a process found through its cgroup
+/// is added to `TARGET_TGIDS`, so it pays the cgroup lookup once and the collector learns
+/// which processes each cgroup target had.
 #[inline(always)]
-pub fn is_target(tgid: u32) -> bool {
-    if TARGET_TGIDS.get_ptr(&tgid).is_some() {
-        return true;
+pub fn target_of(tgid: u32) -> Option<u32> {
+    if let Some(target) = TARGET_TGIDS.get_ptr(&tgid) {
+        // SAFETY: pointer from a successful lookup, read at once.
+        return Some(unsafe { *target });
     }
+    if FILTER_BY_CGROUP.load() == 0 {
+        return None;
+    }
+    let target = cgroup_target()?;
+    if TARGET_TGIDS.insert(&tgid, &target, 0).is_err() {
+        bump(counters::CHILDREN_NOT_TRACED);
+    }
+    Some(target)
+}
+
+/// The target whose cgroup holds the current task: its own cgroup, or its ancestor at one of
+/// the depths in `CGROUP_LEVELS` (a pod's cgroup above the container's).
+#[inline(always)]
+fn cgroup_target() -> Option<u32> {
     // SAFETY: the helper has no preconditions.
-    FILTER_BY_CGROUP.load() != 0
-        && TARGET_CGROUPS.get_ptr(&unsafe { bpf_get_current_cgroup_id() }).is_some()
+    let own = unsafe { bpf_get_current_cgroup_id() };
+    if let Some(target) = TARGET_CGROUPS.get_ptr(&own) {
+        // SAFETY: pointer from a successful lookup, read at once.
+        return Some(unsafe { *target });
+    }
+    for slot in 0..tracer_common::capacity::CGROUP_LEVELS {
+        let level = *CGROUP_LEVELS.get(slot)?;
+        if level == 0 {
+            return None;
+        }
+        // SAFETY: the helper has no preconditions; a level deeper than the task's cgroup
+        // yields 0, which is never a target.
+        let ancestor = unsafe { bpf_get_current_ancestor_cgroup_id(level as i32) };
+        if let Some(target) = TARGET_CGROUPS.get_ptr(&ancestor) {
+            // SAFETY: as above.
+            return Some(unsafe { *target });
+        }
+    }
+    None
 }
 
 /// A traced syscall was entered with `fd` as its first argument.
 #[inline(always)]
 pub fn on_enter(syscall: u32, fd: u64) {
     let pid_tgid = bpf_get_current_pid_tgid();
-    if !is_target((pid_tgid >> 32) as u32) {
+    if target_of((pid_tgid >> 32) as u32).is_none() {
+        return;
+    }
+    // SAFETY: the helper has no preconditions.
+    let start_ns = unsafe { bpf_ktime_get_ns() };
+    // A thread's slot is made once and rewritten in place on every later syscall: a hash
+    // insert and delete per call would cost more than everything else here together.
+    if let Some(slot) = IN_FLIGHT.get_ptr_mut(&pid_tgid) {
+        // SAFETY: pointer from a successful lookup; only this thread uses its own slot.
+        unsafe {
+            (*slot).start_ns = start_ns;
+            (*slot).fd = fd as i32;
+            (*slot).syscall = syscall;
+        }
         return;
     }
     let entry = InFlight {
-        // SAFETY: the helper has no preconditions.
-        start_ns: unsafe { bpf_ktime_get_ns() },
+        start_ns,
         fd: fd as i32,
         syscall,
     };
@@ -45,25 +94,47 @@ pub fn on_enter(syscall: u32, fd: u64) {
 #[inline(always)]
 pub fn on_exit(ret: i64) {
     let pid_tgid = bpf_get_current_pid_tgid();
-    let Some(entry) = IN_FLIGHT.get_ptr(&pid_tgid) else {
+    let Some(slot) = IN_FLIGHT.get_ptr_mut(&pid_tgid) else {
         return;
     };
-    // SAFETY: the pointer came from a successful lookup and is read before the delete below.
-    let entry = unsafe { *entry };
-    let _ = IN_FLIGHT.remove(&pid_tgid);
+    // SAFETY: pointer from a successful lookup; only this thread uses its own slot. A zero
+    // start marks the slot as consumed (the exit of a call whose entry we did not see).
+    let entry = unsafe {
+        let entry = *slot;
+        (*slot).start_ns = 0;
+        entry
+    };
+    if entry.start_ns == 0 {
+        return;
+    }
     // SAFETY: the helper has no preconditions.
     let latency_ns = unsafe { bpf_ktime_get_ns() }.wrapping_sub(entry.start_ns);
     let tgid = (pid_tgid >> 32) as u32;
 
     count_call(
-        &FdKey { tgid, fd: entry.fd, syscall: entry.syscall, _pad: 0 },
+        &FdKey {
+            tgid,
+            fd: entry.fd,
+            syscall: entry.syscall,
+            _pad: 0,
+        },
         ret,
         latency_ns,
     );
     let syscall = entry.syscall as u8;
-    add_sample(tgid, syscall, hist_kind::LATENCY, buckets::LATENCY.bucket(latency_ns));
+    add_sample(
+        tgid,
+        syscall,
+        hist_kind::LATENCY,
+        buckets::LATENCY.bucket(latency_ns),
+    );
     if ret > 0 {
-        add_sample(tgid, syscall, hist_kind::SIZE, buckets::SIZE.bucket(ret.cast_unsigned()));
+        add_sample(
+            tgid,
+            syscall,
+            hist_kind::SIZE,
+            buckets::SIZE.bucket(ret.cast_unsigned()),
+        );
     } else if ret < 0 {
         let errno = if ret < -65_535 { 65_535 } else { (-ret) as u16 };
         add_sample(tgid, syscall, hist_kind::ERRNO, errno);
@@ -78,7 +149,10 @@ fn count_call(key: &FdKey, ret: i64, latency_ns: u64) {
         return;
     }
     bump(counters::FD_KEYS_OVERFLOWED);
-    let overflow_key = FdKey { fd: FD_OVERFLOW, ..*key };
+    let overflow_key = FdKey {
+        fd: FD_OVERFLOW,
+        ..*key
+    };
     if !add_to(&OVERFLOW_STATS, &overflow_key, ret, latency_ns) {
         bump(counters::CALLS_LOST);
     }
@@ -112,7 +186,12 @@ fn add_to(
 
 #[inline(always)]
 fn add_sample(tgid: u32, syscall: u8, kind: u8, bucket: u16) {
-    let key = HistKey { tgid, syscall, kind, bucket };
+    let key = HistKey {
+        tgid,
+        syscall,
+        kind,
+        bucket,
+    };
     if let Some(count) = HISTOGRAMS.get_ptr_mut(&key) {
         // SAFETY: this CPU's slot of a per-CPU value.
         unsafe { *count += 1 };

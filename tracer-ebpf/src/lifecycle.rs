@@ -15,20 +15,25 @@ use aya_ebpf::{
 use tracer_common::{ExitInfo, counters};
 
 use crate::{
-    account::is_target,
-    maps::{EXIT_GROUP_DEAD_OFFSET, EXITS, FORK_CHILD_PID_OFFSET, TARGET_TGIDS, bump},
+    account::target_of,
+    maps::{EXIT_GROUP_DEAD_OFFSET, EXITS, FORK_CHILD_PID_OFFSET, IN_FLIGHT, TARGET_TGIDS, bump},
 };
 
 #[tracepoint]
 pub fn tracer_fork(ctx: TracePointContext) -> u32 {
-    if TARGET_TGIDS.get_ptr(&ctx.tgid()).is_none() {
+    let Some(target) = TARGET_TGIDS.get_ptr(&ctx.tgid()) else {
         return 0;
-    }
+    };
+    // SAFETY: pointer from a successful lookup, read at once.
+    let target = unsafe { *target };
     // SAFETY: the offset comes from this kernel's format file for this tracepoint.
     let Ok(child) = (unsafe { ctx.read_at::<i32>(FORK_CHILD_PID_OFFSET.load() as usize) }) else {
         return 0;
     };
-    if TARGET_TGIDS.insert(&child.cast_unsigned(), &1, 0).is_err() {
+    if TARGET_TGIDS
+        .insert(&child.cast_unsigned(), &target, 0)
+        .is_err()
+    {
         bump(counters::CHILDREN_NOT_TRACED);
     }
     0
@@ -39,6 +44,8 @@ pub fn tracer_exit(ctx: TracePointContext) -> u32 {
     let pid_tgid = bpf_get_current_pid_tgid();
     let tid = pid_tgid as u32;
     let tgid = (pid_tgid >> 32) as u32;
+    // The thread's syscall slot (see account::on_enter) goes with it.
+    let _ = IN_FLIGHT.remove(&pid_tgid);
     if tid != tgid {
         // A thread: drop the entry the fork handler may have added for it.
         let _ = TARGET_TGIDS.remove(&tid);
@@ -49,13 +56,18 @@ pub fn tracer_exit(ctx: TracePointContext) -> u32 {
     }
     // SAFETY: the offset comes from this kernel's format file for this tracepoint.
     let group_dead = unsafe { ctx.read_at::<u8>(offset as usize) }.unwrap_or(0);
-    if group_dead == 0 || !is_target(tgid) {
+    if group_dead == 0 {
         return 0;
     }
+    let Some(target) = target_of(tgid) else {
+        return 0;
+    };
     let exit = ExitInfo {
         // SAFETY: the helper has no preconditions.
         exit_ns: unsafe { bpf_ktime_get_ns() },
         comm: bpf_get_current_comm().unwrap_or_default(),
+        target,
+        _pad: 0,
     };
     if EXITS.insert(&tgid, &exit, 0).is_err() {
         bump(counters::EXITS_NOT_RECORDED);

@@ -3,15 +3,15 @@
 use aya_ebpf::{
     Global,
     macros::map,
-    maps::{HashMap, PerCpuArray, PerCpuHashMap},
+    maps::{Array, HashMap, PerCpuArray, PerCpuHashMap},
 };
 use tracer_common::{ExitInfo, FdKey, FdStats, HistKey, InFlight, capacity, counters};
 
 #[map]
-pub static TARGET_TGIDS: HashMap<u32, u8> = HashMap::with_max_entries(capacity::TARGET_TGIDS, 0);
+pub static TARGET_TGIDS: HashMap<u32, u32> = HashMap::with_max_entries(capacity::TARGET_TGIDS, 0);
 
 #[map]
-pub static TARGET_CGROUPS: HashMap<u64, u8> =
+pub static TARGET_CGROUPS: HashMap<u64, u32> =
     HashMap::with_max_entries(capacity::TARGET_CGROUPS, 0);
 
 #[map]
@@ -31,6 +31,9 @@ pub static HISTOGRAMS: PerCpuHashMap<HistKey, u64> =
 
 #[map]
 pub static EXITS: HashMap<u32, ExitInfo> = HashMap::with_max_entries(capacity::EXITS, 0);
+
+#[map]
+pub static CGROUP_LEVELS: Array<u32> = Array::with_max_entries(capacity::CGROUP_LEVELS, 0);
 
 #[map]
 pub static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(counters::COUNT, 0);

@@ -9,7 +9,7 @@ pub enum ErrorKind {
     Usage,
     /// A PID, cgroup, container or pod that does not exist.
     TargetNotFound,
-    /// Not root and missing CAP_BPF/CAP_PERFMON, or a file we may not read.
+    /// Not root and missing `CAP_BPF/CAP_PERFMON`, or a file we may not read.
     Permission,
     /// The kernel lacks what was asked for (BTF, an attach mechanism, tracefs).
     KernelUnsupported,
@@ -57,7 +57,11 @@ impl std::error::Error for UserError {}
 
 /// Builds an `anyhow::Error` carrying a [`UserError`].
 pub fn user(kind: ErrorKind, message: impl Into<String>) -> anyhow::Error {
-    UserError { kind, message: message.into() }.into()
+    UserError {
+        kind,
+        message: message.into(),
+    }
+    .into()
 }
 
 /// Exit code and message for any error that reached `main`.

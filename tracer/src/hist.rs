@@ -62,9 +62,20 @@ impl Histogram {
         let count = buckets.iter().map(|b| b.count).sum();
         let max_relative_error = buckets
             .iter()
-            .map(|b| if b.width <= 1 { 0.0 } else { (b.width - 1) as f64 / 2.0 / b.low as f64 })
+            .map(|b| {
+                if b.width <= 1 {
+                    0.0
+                } else {
+                    (b.width - 1) as f64 / 2.0 / b.low as f64
+                }
+            })
             .fold(0.0, f64::max);
-        let mut histogram = Self { count, buckets, max_relative_error, percentiles: Percentiles::default() };
+        let mut histogram = Self {
+            count,
+            buckets,
+            max_relative_error,
+            percentiles: Percentiles::default(),
+        };
         histogram.percentiles = Percentiles {
             p50: histogram.quantile(0.50),
             p75: histogram.quantile(0.75),
@@ -83,7 +94,11 @@ impl Histogram {
         if self.count == 0 {
             return 0;
         }
-        #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "q in 0..=1")]
+        #[expect(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "q in 0..=1"
+        )]
         let rank = ((q * self.count as f64).ceil() as u64).clamp(1, self.count);
         let mut seen = 0;
         for bucket in &self.buckets {
@@ -134,7 +149,13 @@ mod tests {
     #[test]
     fn sizes_below_256_bytes_are_exact() {
         let h = Histogram::from_buckets(SIZE, [(SIZE.bucket(180), 10), (SIZE.bucket(178), 10)]);
-        assert_eq!(h.buckets.iter().map(|b| (b.low, b.count)).collect::<Vec<_>>(), [(178, 10), (180, 10)]);
+        assert_eq!(
+            h.buckets
+                .iter()
+                .map(|b| (b.low, b.count))
+                .collect::<Vec<_>>(),
+            [(178, 10), (180, 10)]
+        );
         assert_eq!(h.percentiles.p50, 178);
         assert_eq!(h.percentiles.p75, 180);
         assert!(h.max_relative_error == 0.0);
@@ -155,7 +176,10 @@ mod tests {
         let b = Histogram::from_buckets(SIZE, [(3, 1)]);
         let m = a.merged(&b);
         assert_eq!(m.count, 100);
-        assert_eq!((m.quantile(0.9), m.quantile(0.99), m.quantile(1.0)), (1, 2, 3));
+        assert_eq!(
+            (m.quantile(0.9), m.quantile(0.99), m.quantile(1.0)),
+            (1, 2, 3)
+        );
         assert_eq!(m.percentiles.max, 3);
         assert!((m.mean() - 1.11).abs() < 1e-9);
         assert_eq!(Histogram::default().quantile(0.5), 0);

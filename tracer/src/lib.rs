@@ -9,10 +9,14 @@
 
 pub mod cli;
 pub mod collect;
+pub mod compare;
 pub mod error;
 pub mod hist;
+pub mod load;
 pub mod probe;
+pub mod report;
 pub mod run;
+pub mod target;
 pub mod workload;
 
 use std::process::ExitCode;
@@ -20,8 +24,10 @@ use std::process::ExitCode;
 /// Runs one command line.
 pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        cli::Command::Record(args) => collect::record(args),
-        cli::Command::Report(args) => collect::report(&args),
+        cli::Command::Record(args) => collect::record(&args),
+        cli::Command::Report(args) => report::run(&args),
+        cli::Command::Compare(args) => compare::run(&args),
         cli::Command::Workload(args) => workload::run(&args),
+        cli::Command::Targets(args) => target::show::run(&args),
     }
 }

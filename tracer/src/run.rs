@@ -31,7 +31,7 @@ pub struct Run {
     pub label: Option<String>,
     /// Start, wall clock, RFC 3339 UTC.
     pub started_at: String,
-    /// Start, CLOCK_MONOTONIC ns (the clock of the kernel's timestamps).
+    /// Start, `CLOCK_MONOTONIC` ns (the clock of the kernel's timestamps).
     pub start_monotonic_ns: u64,
     pub duration_ns: u64,
     /// Why the recording stopped.
@@ -70,7 +70,7 @@ pub struct ProbeInfo {
     pub mechanism: String,
     /// Mechanisms tried before this one and why each was not used.
     pub fallbacks: Vec<Fallback>,
-    /// Kernel time spent in tracer's programs (BPF_ENABLE_STATS), when the kernel reported it.
+    /// Kernel time spent in tracer's programs (`BPF_ENABLE_STATS`), when the kernel reported it.
     pub overhead: Option<ProbeOverhead>,
 }
 
@@ -170,7 +170,9 @@ pub struct SyscallStats {
     pub latency: Histogram,
 }
 
-#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq, Hash, PartialOrd, Ord,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
     #[default]
@@ -314,29 +316,44 @@ pub struct RequestLatency {
 pub enum ReadError {
     /// The file could not be opened or read.
     #[error("cannot read run file {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     /// The file is empty.
     #[error("run file {path} is empty: record it again")]
     Empty { path: PathBuf },
     /// The file is not JSON, or is cut short.
     #[error("run file {path} is not valid JSON ({source}): it may be truncated; record it again")]
-    Json { path: PathBuf, source: serde_json::Error },
+    Json {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
     /// JSON, but not a tracer run.
-    #[error("{path} is not a tracer run file (it has no \"kind\": \"{KIND}\"): pass a file written by `tracer record`")]
+    #[error(
+        "{path} is not a tracer run file (it has no \"kind\": \"{KIND}\"): pass a file written by `tracer record`"
+    )]
     WrongKind { path: PathBuf },
     /// Written by a newer tracer.
-    #[error("run file {path} has schema {found}, newer than this tracer's {SCHEMA}: upgrade tracer to read it")]
+    #[error(
+        "run file {path} has schema {found}, newer than this tracer's {SCHEMA}: upgrade tracer to read it"
+    )]
     NewerSchema { path: PathBuf, found: u64 },
     /// Right kind and schema, but fields missing or of the wrong type.
     #[error("run file {path} is damaged ({source}): record it again")]
-    Invalid { path: PathBuf, source: serde_json::Error },
+    Invalid {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
 }
 
 impl Run {
     /// Reads and checks a run file.
     pub fn read(path: &Path) -> Result<Self, ReadError> {
-        let text = fs::read_to_string(path)
-            .map_err(|source| ReadError::Io { path: path.to_owned(), source })?;
+        let text = fs::read_to_string(path).map_err(|source| ReadError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
         Self::from_json(&text, path)
     }
 
@@ -346,12 +363,18 @@ impl Run {
         if text.trim().is_empty() {
             return Err(ReadError::Empty { path });
         }
-        let value: serde_json::Value = serde_json::from_str(text)
-            .map_err(|source| ReadError::Json { path: path.clone(), source })?;
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|source| ReadError::Json {
+                path: path.clone(),
+                source,
+            })?;
         if value.get("kind").and_then(serde_json::Value::as_str) != Some(KIND) {
             return Err(ReadError::WrongKind { path });
         }
-        let found = value.get("schema").and_then(serde_json::Value::as_u64).unwrap_or(0);
+        let found = value
+            .get("schema")
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0);
         if found > u64::from(SCHEMA) {
             return Err(ReadError::NewerSchema { path, found });
         }
@@ -372,7 +395,10 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         _ => Path::new("."),
     };
     let name = path.file_name().ok_or_else(|| {
-        std::io::Error::new(std::io::ErrorKind::InvalidInput, "the output path names no file")
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "the output path names no file",
+        )
     })?;
     let mut tmp_name = std::ffi::OsString::from(".");
     tmp_name.push(name);
@@ -445,9 +471,21 @@ mod tests {
         Run {
             schema: SCHEMA,
             kind: KIND.into(),
-            tool: Tool { name: "tracer".into(), version: "0.1.0".into() },
-            host: Host { hostname: "h".into(), kernel: "6.18".into(), arch: "x86_64".into(), cpus: 2 },
-            probe: ProbeInfo { mechanism: "raw_tracepoint".into(), fallbacks: vec![], overhead: None },
+            tool: Tool {
+                name: "tracer".into(),
+                version: "0.1.0".into(),
+            },
+            host: Host {
+                hostname: "h".into(),
+                kernel: "6.18".into(),
+                arch: "x86_64".into(),
+                cpus: 2,
+            },
+            probe: ProbeInfo {
+                mechanism: "raw_tracepoint".into(),
+                fallbacks: vec![],
+                overhead: None,
+            },
             label: Some("no-mesh".into()),
             started_at: "2026-11-27T00:00:00Z".into(),
             start_monotonic_ns: 1,
@@ -467,7 +505,11 @@ mod tests {
         let path = dir.path().join("run.json");
         minimal().write(&path).unwrap();
         assert_eq!(Run::read(&path).unwrap(), minimal());
-        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "temp file left behind");
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "temp file left behind"
+        );
     }
 
     #[test]
@@ -480,20 +522,35 @@ mod tests {
             Err(ReadError::NewerSchema { found, .. }) if found == u64::from(SCHEMA) + 1
         ));
         let full = serde_json::to_string(&minimal()).unwrap();
-        assert!(matches!(Run::from_json(&full[..full.len() / 2], path), Err(ReadError::Json { .. })));
-        assert!(matches!(Run::from_json(" \n", path), Err(ReadError::Empty { .. })));
+        assert!(matches!(
+            Run::from_json(&full[..full.len() / 2], path),
+            Err(ReadError::Json { .. })
+        ));
+        assert!(matches!(
+            Run::from_json(" \n", path),
+            Err(ReadError::Empty { .. })
+        ));
         assert!(matches!(
             Run::from_json(r#"{"DurationHistogram": {}}"#, path),
             Err(ReadError::WrongKind { .. })
         ));
         let mut damaged = serde_json::to_value(minimal()).unwrap();
         damaged.as_object_mut().unwrap().remove("processes");
-        assert!(matches!(Run::from_json(&damaged.to_string(), path), Err(ReadError::Invalid { .. })));
+        assert!(matches!(
+            Run::from_json(&damaged.to_string(), path),
+            Err(ReadError::Invalid { .. })
+        ));
     }
 
     #[test]
     fn bytes_per_read_counts_only_calls_that_moved_bytes() {
-        let totals = DirectionTotals { calls: 4, bytes: 716, errors: 1, eagain: 1, zero_returns: 1 };
+        let totals = DirectionTotals {
+            calls: 4,
+            bytes: 716,
+            errors: 1,
+            eagain: 1,
+            zero_returns: 1,
+        };
         assert_eq!(totals.bytes_per_call(), Some(358.0));
     }
 }

@@ -1,9 +1,314 @@
-//! Known syscall mixes (stub: being written).
-use std::process::ExitCode;
+//! Known syscall mixes for tests and benchmarks (`tracer workload`, hidden). Every I/O syscall
+//! made after the start signal is one the caller can predict exactly: raw libc calls, no
+//! buffering, no logging.
+use std::{os::fd::AsRawFd as _, process::ExitCode};
+
+use crate::error::{ErrorKind, user};
 
 #[derive(Debug, clap::Args)]
-pub struct WorkloadArgs {}
+pub struct WorkloadArgs {
+    #[command(subcommand)]
+    pub kind: Kind,
+    /// Print "ready" and wait for SIGUSR1 before starting (so a tracer can attach first).
+    #[arg(long, global = true)]
+    pub wait_signal: bool,
+}
 
-pub fn run(_args: &WorkloadArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not yet")
+#[derive(Debug, clap::Subcommand)]
+pub enum Kind {
+    /// The end-to-end test mix: write, writev, UDP sendto/recvfrom, pipe read/write,
+    /// sendmsg/recvmsg, EBADF writes, and a forked child that writes.
+    Mix {
+        #[arg(long, default_value_t = 1000)]
+        writes: u32,
+        #[arg(long, default_value_t = 200)]
+        writevs: u32,
+        #[arg(long, default_value_t = 300)]
+        datagrams: u32,
+        #[arg(long, default_value_t = 50)]
+        pipe_reads: u32,
+        #[arg(long, default_value_t = 20)]
+        messages: u32,
+        #[arg(long, default_value_t = 10)]
+        bad_writes: u32,
+        #[arg(long, default_value_t = 100)]
+        child_writes: u32,
+    },
+    /// write+read of `size` bytes over a socketpair, `count` times (the overhead benchmark).
+    PingPong {
+        #[arg(long, default_value_t = 1_000_000)]
+        count: u64,
+        #[arg(long, default_value_t = 100)]
+        size: usize,
+    },
+    /// Burn one core for `seconds`, making no syscalls.
+    Burn {
+        #[arg(long, default_value_t = 2.0)]
+        seconds: f64,
+    },
+    /// One read on a pipe whose writer writes `delay_ms` later, `count` times.
+    SlowPipe {
+        #[arg(long, default_value_t = 20)]
+        delay_ms: u64,
+        #[arg(long, default_value_t = 10)]
+        count: u32,
+    },
+}
+
+fn check(ret: isize, what: &str) -> anyhow::Result<usize> {
+    usize::try_from(ret)
+        .map_err(|_| anyhow::anyhow!("{what} failed: {}", std::io::Error::last_os_error()))
+}
+
+fn wait_for_sigusr1() -> anyhow::Result<()> {
+    // SAFETY: plain signal-set manipulation on a local sigset_t.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&raw mut set);
+        libc::sigaddset(&raw mut set, libc::SIGUSR1);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &raw const set, std::ptr::null_mut());
+        println!("ready {}", std::process::id());
+        let mut signal = 0;
+        if libc::sigwait(&raw const set, &raw mut signal) != 0 {
+            anyhow::bail!("sigwait failed");
+        }
+    }
+    Ok(())
+}
+
+/// `tracer workload`.
+pub fn run(args: &WorkloadArgs) -> anyhow::Result<ExitCode> {
+    if args.wait_signal {
+        wait_for_sigusr1()?;
+    }
+    match args.kind {
+        Kind::Mix {
+            writes,
+            writevs,
+            datagrams,
+            pipe_reads,
+            messages,
+            bad_writes,
+            child_writes,
+        } => {
+            mix(
+                writes,
+                writevs,
+                datagrams,
+                pipe_reads,
+                messages,
+                bad_writes,
+                child_writes,
+            )?;
+        }
+        Kind::PingPong { count, size } => ping_pong(count, size)?,
+        Kind::Burn { seconds } => {
+            let start = std::time::Instant::now();
+            let mut x = 0u64;
+            while start.elapsed().as_secs_f64() < seconds {
+                x = std::hint::black_box(x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1));
+            }
+        }
+        Kind::SlowPipe { delay_ms, count } => slow_pipe(delay_ms, count)?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[expect(clippy::similar_names, reason = "sender/receiver pairs")]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one straight list of the syscalls the e2e test expects"
+)]
+fn mix(
+    writes: u32,
+    writevs: u32,
+    datagrams: u32,
+    pipe_reads: u32,
+    messages: u32,
+    bad_writes: u32,
+    child_writes: u32,
+) -> anyhow::Result<()> {
+    let devnull = std::fs::OpenOptions::new().write(true).open("/dev/null")?;
+    let fd = devnull.as_raw_fd();
+    let buf = [0x5au8; 512];
+    for _ in 0..writes {
+        // SAFETY: valid buffer of at least 100 bytes.
+        check(
+            unsafe { libc::write(fd, buf.as_ptr().cast(), 100) },
+            "write",
+        )?;
+    }
+    let iov = [libc::iovec {
+        iov_base: buf.as_ptr().cast_mut().cast(),
+        iov_len: 64,
+    }; 3];
+    for _ in 0..writevs {
+        // SAFETY: three valid iovecs.
+        check(unsafe { libc::writev(fd, iov.as_ptr(), 3) }, "writev")?;
+    }
+
+    let receiver = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    let sender = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    sender.connect(receiver.local_addr()?)?;
+    let mut incoming = [0u8; 1024];
+    for _ in 0..datagrams {
+        // SAFETY: valid buffers; null address for a connected socket.
+        check(
+            unsafe {
+                libc::sendto(
+                    sender.as_raw_fd(),
+                    buf.as_ptr().cast(),
+                    512,
+                    0,
+                    std::ptr::null(),
+                    0,
+                )
+            },
+            "sendto",
+        )?;
+        // SAFETY: as above.
+        check(
+            unsafe {
+                libc::recvfrom(
+                    receiver.as_raw_fd(),
+                    incoming.as_mut_ptr().cast(),
+                    incoming.len(),
+                    0,
+                    std::ptr::null_mut(),
+                    std::ptr::null_mut(),
+                )
+            },
+            "recvfrom",
+        )?;
+    }
+
+    let mut pipe = [0; 2];
+    // SAFETY: valid array.
+    if unsafe { libc::pipe(pipe.as_mut_ptr()) } != 0 {
+        anyhow::bail!("pipe failed");
+    }
+    for _ in 0..pipe_reads {
+        // SAFETY: valid buffers and fds.
+        check(
+            unsafe { libc::write(pipe[1], buf.as_ptr().cast(), 10) },
+            "pipe write",
+        )?;
+        // SAFETY: as above.
+        check(
+            unsafe { libc::read(pipe[0], incoming.as_mut_ptr().cast(), incoming.len()) },
+            "pipe read",
+        )?;
+    }
+
+    let (left, right) = std::os::unix::net::UnixDatagram::pair()?;
+    for _ in 0..messages {
+        let mut out_iov = libc::iovec {
+            iov_base: buf.as_ptr().cast_mut().cast(),
+            iov_len: 64,
+        };
+        // SAFETY: msghdr zeroed then pointed at one valid iovec.
+        let mut header: libc::msghdr = unsafe { std::mem::zeroed() };
+        header.msg_iov = &raw mut out_iov;
+        header.msg_iovlen = 1;
+        // SAFETY: valid socket and header.
+        check(
+            unsafe { libc::sendmsg(left.as_raw_fd(), &raw const header, 0) },
+            "sendmsg",
+        )?;
+        let mut in_iov = libc::iovec {
+            iov_base: incoming.as_mut_ptr().cast(),
+            iov_len: incoming.len(),
+        };
+        header.msg_iov = &raw mut in_iov;
+        // SAFETY: as above.
+        check(
+            unsafe { libc::recvmsg(right.as_raw_fd(), &raw mut header, 0) },
+            "recvmsg",
+        )?;
+    }
+
+    for _ in 0..bad_writes {
+        // SAFETY: writing to an fd that is not open only returns EBADF.
+        let _ = unsafe { libc::write(999_999, buf.as_ptr().cast(), 1) };
+    }
+
+    // SAFETY: the child only makes raw syscalls and _exits.
+    match unsafe { libc::fork() } {
+        -1 => anyhow::bail!("fork failed"),
+        0 => {
+            for _ in 0..child_writes {
+                // SAFETY: valid buffer and fd.
+                unsafe { libc::write(fd, buf.as_ptr().cast(), 10) };
+            }
+            // SAFETY: ends the child without running the parent's destructors.
+            unsafe { libc::_exit(0) }
+        }
+        child => {
+            let mut status = 0;
+            // SAFETY: our own child.
+            unsafe { libc::waitpid(child, &raw mut status, 0) };
+        }
+    }
+    Ok(())
+}
+
+fn ping_pong(count: u64, size: usize) -> anyhow::Result<()> {
+    if size == 0 || size > 65_536 {
+        return Err(user(
+            ErrorKind::Usage,
+            "--size must be between 1 and 65536 bytes",
+        ));
+    }
+    let (a, b) = std::os::unix::net::UnixStream::pair()?;
+    let out = vec![1u8; size];
+    let mut incoming = vec![0u8; size];
+    for _ in 0..count {
+        // SAFETY: valid buffers of `size` bytes.
+        check(
+            unsafe { libc::write(a.as_raw_fd(), out.as_ptr().cast(), size) },
+            "write",
+        )?;
+        // SAFETY: as above.
+        check(
+            unsafe { libc::read(b.as_raw_fd(), incoming.as_mut_ptr().cast(), size) },
+            "read",
+        )?;
+    }
+    Ok(())
+}
+
+fn slow_pipe(delay_ms: u64, count: u32) -> anyhow::Result<()> {
+    let mut pipe = [0; 2];
+    // SAFETY: valid array.
+    if unsafe { libc::pipe(pipe.as_mut_ptr()) } != 0 {
+        anyhow::bail!("pipe failed");
+    }
+    let writer = pipe[1];
+    let delay = std::time::Duration::from_millis(delay_ms);
+    let thread = std::thread::spawn(move || {
+        for _ in 0..count {
+            std::thread::sleep(delay);
+            // SAFETY: valid one-byte buffer and fd.
+            unsafe { libc::write(writer, [1u8].as_ptr().cast(), 1) };
+        }
+    });
+    let mut byte = [0u8; 1];
+    // Each read's duration as this process sees it (Instant is a vDSO call, not a syscall),
+    // printed at the end so a test can hold the tracer's latency histogram against it.
+    let mut latencies_ns = Vec::with_capacity(count as usize);
+    for _ in 0..count {
+        let start = std::time::Instant::now();
+        // SAFETY: valid one-byte buffer and fd.
+        check(
+            unsafe { libc::read(pipe[0], byte.as_mut_ptr().cast(), 1) },
+            "read",
+        )?;
+        latencies_ns.push(start.elapsed().as_nanos());
+    }
+    thread
+        .join()
+        .map_err(|_| anyhow::anyhow!("writer thread panicked"))?;
+    let list: Vec<String> = latencies_ns.iter().map(ToString::to_string).collect();
+    println!("read latencies ns: {}", list.join(" "));
+    Ok(())
 }

@@ -1,16 +1,436 @@
-//! The recording loop (stub: being written).
-use std::process::ExitCode;
+//! `tracer record`: validate the request, attach the probes, add the targets, then sample once
+//! per interval until the duration ends, a signal arrives, the command exits or every target
+//! is gone — and in every one of those cases write the run file and print the summary.
+mod command;
+mod cpu;
+mod fds;
+mod live;
+mod session;
 
-#[derive(Debug, clap::Args)]
-pub struct RecordArgs {}
+use std::{
+    path::{Path, PathBuf},
+    process::ExitCode,
+    time::Duration,
+};
 
-#[derive(Debug, clap::Args)]
-pub struct ReportArgs {}
+pub use session::{Session, TargetSpec, Tick, monotonic_ns};
+use tokio::signal::unix::{SignalKind, signal};
 
-pub fn record(_args: RecordArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not yet")
+use crate::{
+    error::{ErrorKind, user},
+    probe::{Mechanism, ProbeOptions},
+    run::{EndReason, Run},
+};
+
+/// Which attach mechanism to use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProbeChoice {
+    /// The cheapest one this kernel allows.
+    Auto,
+    Fentry,
+    #[value(name = "tp-btf")]
+    TpBtf,
+    Raw,
+    Tracepoint,
 }
 
-pub fn report(_args: &ReportArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not yet")
+impl ProbeChoice {
+    fn mechanism(self) -> Option<Mechanism> {
+        match self {
+            Self::Auto => None,
+            Self::Fentry => Some(Mechanism::Fentry),
+            Self::TpBtf => Some(Mechanism::TpBtf),
+            Self::Raw => Some(Mechanism::RawTracepoint),
+            Self::Tracepoint => Some(Mechanism::Tracepoint),
+        }
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RecordArgs {
+    /// Process to trace, with its threads and later children (repeatable). NAME=PID names it.
+    #[arg(long = "pid", value_name = "[NAME=]PID")]
+    pub pids: Vec<String>,
+    #[command(flatten)]
+    pub cgroups: crate::target::TargetArgs,
+    /// Stop after this long (e.g. 30s, 500ms, 2m). Default: until Ctrl-C or the targets exit.
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Sampling interval for the live view, CPU and the per-interval series.
+    #[arg(long, value_parser = parse_duration, default_value = "1s")]
+    pub interval: Duration,
+    /// Name of this run in comparisons, e.g. "no-mesh" or "ambient".
+    #[arg(long)]
+    pub label: Option<String>,
+    /// Run file to write (replaced atomically).
+    #[arg(short, long, default_value = "tracer-run.json")]
+    pub output: PathBuf,
+    /// Attach mechanism.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub probe: ProbeChoice,
+    /// Kernel BTF file (for the fentry and tp-btf mechanisms).
+    #[arg(long, value_name = "FILE")]
+    pub btf: Option<PathBuf>,
+    /// Fortio or oha JSON result of the load that ran during the recording, attached to the run
+    /// (enables latency and per-request values).
+    #[arg(long = "load", value_name = "FILE")]
+    pub load: Option<PathBuf>,
+    /// Attach the command's standard output as its load result (Fortio or oha JSON). On by
+    /// itself for `oha ... --output-format json`.
+    #[arg(long)]
+    pub load_from_stdout: bool,
+    /// Number of requests the load generator made during the run (enables per-request values).
+    #[arg(long)]
+    pub requests: Option<u64>,
+    /// No live view; only the summary at the end.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Command to run and trace with its children, until it exits.
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+/// Parses `30s`, `500ms`, `2m`, `1h`, `1.5s` or a plain number of seconds; must be > 0.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("'{text}' is not a duration: write it like 30s, 500ms, 2m or 1h"))?;
+    let seconds = match unit {
+        "" | "s" => value,
+        "ms" => value / 1e3,
+        "us" | "µs" => value / 1e6,
+        "m" | "min" => value * 60.0,
+        "h" => value * 3600.0,
+        _ => {
+            return Err(format!(
+                "'{text}' has an unknown unit '{unit}': use ms, s, m or h"
+            ));
+        }
+    };
+    if seconds.is_nan() || seconds <= 0.0 || seconds > 31.0 * 86_400.0 {
+        return Err(format!(
+            "'{text}' is not a usable duration: it must be more than 0 and at most 31 days"
+        ));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+/// What `--pid` values name: (name, pid).
+fn parse_pid(text: &str) -> anyhow::Result<(Option<String>, u32)> {
+    let (name, pid) = match text.split_once('=') {
+        Some((name, pid)) => (Some(name.to_owned()), pid),
+        None => (None, text),
+    };
+    let pid: u32 = pid.trim().parse().ok().filter(|&p| p > 0).ok_or_else(|| {
+        user(ErrorKind::Usage, format!("--pid {text}: '{pid}' is not a process ID; give a positive number, optionally as NAME=PID"))
+    })?;
+    Ok((name, pid))
+}
+
+/// Fails early (before any recording) if the run file could not be written.
+fn check_writable(path: &Path) -> anyhow::Result<()> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    if path.is_dir() {
+        return Err(user(
+            ErrorKind::Output,
+            format!(
+                "-o {}: is a folder; give a file name such as {}/run.json",
+                path.display(),
+                path.display()
+            ),
+        ));
+    }
+    let probe = dir.join(format!(".tracer-write-check-{}", std::process::id()));
+    match std::fs::File::create(&probe) {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(e) => Err(user(
+            ErrorKind::Output,
+            format!(
+                "cannot write the run file in {} ({e}): choose another -o path",
+                dir.display()
+            ),
+        )),
+    }
+}
+
+/// `tracer record`.
+pub fn record(args: &RecordArgs) -> anyhow::Result<ExitCode> {
+    let pids = args
+        .pids
+        .iter()
+        .map(|p| parse_pid(p))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let cgroups = args.cgroups.resolve_all()?;
+    if pids.is_empty() && args.command.is_empty() && cgroups.is_empty() {
+        return Err(user(
+            ErrorKind::Usage,
+            "nothing to record: give --pid PID, --pod NAMESPACE/NAME, --container ID, --cgroup PATH, or a command after -- (tracer record -- curl http://example)",
+        ));
+    }
+    for (_, pid) in &pids {
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            return Err(user(
+                ErrorKind::TargetNotFound,
+                format!("no process with PID {pid} is running: check the number with ps or pgrep"),
+            ));
+        }
+    }
+    check_writable(&args.output)?;
+
+    let mut targets: Vec<TargetSpec> = pids
+        .iter()
+        .map(|(name, pid)| pid_target(name.clone(), *pid))
+        .collect();
+    for cgroup in cgroups {
+        targets.push(TargetSpec {
+            spec: cgroup.spec.clone(),
+            name: cgroup.name.clone(),
+            pids: cgroup.pids().unwrap_or_default(),
+            cgroup: Some(cgroup),
+        });
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let (run, ended_early) = runtime.block_on(record_async(args, targets))?;
+    run.write(&args.output).map_err(|e| {
+        user(
+            ErrorKind::Output,
+            format!(
+                "cannot write the run file {} ({e}); nothing was written",
+                args.output.display()
+            ),
+        )
+    })?;
+    print_summary(&run);
+    if ended_early {
+        eprintln!(
+            "tracer: every target exited before --duration ended; the run covers {:.1} s",
+            run.duration_ns as f64 / 1e9
+        );
+        return Ok(ExitCode::from(ErrorKind::EndedEarly.exit_code()));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn pid_target(name: Option<String>, pid: u32) -> TargetSpec {
+    let name = name
+        .or_else(|| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .ok()
+                .map(|s| s.trim().to_owned())
+        })
+        .unwrap_or_else(|| pid.to_string());
+    TargetSpec {
+        spec: format!("pid:{pid}"),
+        name,
+        pids: vec![pid],
+        cgroup: None,
+    }
+}
+
+/// Starts the command after `--` held before exec, and adds it as a target before it runs.
+/// Whether the command's stdout is its load result: asked for, or oha writing JSON.
+fn captures_load(args: &RecordArgs) -> bool {
+    let is_oha = Path::new(&args.command[0])
+        .file_name()
+        .is_some_and(|n| n == "oha");
+    let json = args
+        .command
+        .windows(2)
+        .any(|w| w[0] == "--output-format" && w[1] == "json")
+        || args.command.iter().any(|a| a == "--output-format=json");
+    args.load_from_stdout || (is_oha && json && args.load.is_none())
+}
+
+fn start_command(
+    args: &RecordArgs,
+    session: &mut Session,
+) -> anyhow::Result<command::TracedCommand> {
+    let program = &args.command[0];
+    let name = Path::new(program)
+        .file_name()
+        .map_or_else(|| program.clone(), |n| n.to_string_lossy().into_owned());
+    let spec = format!("command:{}", args.command.join(" "));
+    command::spawn_traced(&args.command, captures_load(args), |pid| {
+        session
+            .add_target(
+                TargetSpec {
+                    spec,
+                    name,
+                    pids: vec![pid],
+                    cgroup: None,
+                },
+                false,
+            )
+            .map(|_| ())
+    })
+}
+
+async fn record_async(args: &RecordArgs, targets: Vec<TargetSpec>) -> anyhow::Result<(Run, bool)> {
+    // Signals first, so a Ctrl-C during set-up still ends in a written file.
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut hangup = signal(SignalKind::hangup())?;
+
+    let options = ProbeOptions {
+        mechanism: args.probe.mechanism(),
+        btf_path: args.btf.clone(),
+        filter_by_cgroup: targets
+            .iter()
+            .any(|t| t.cgroup.as_ref().is_some_and(|c| c.cgroup_id.is_some())),
+    };
+    let mut session = Session::start(&options, args.label.clone())?;
+    let described = targets
+        .iter()
+        .map(|t| t.name.clone())
+        .collect::<Vec<_>>()
+        .join(", ");
+    for target in targets {
+        session.add_target(target, true)?;
+    }
+    let command_target = session.target_count();
+    let mut command = if args.command.is_empty() {
+        None
+    } else {
+        Some(start_command(args, &mut session)?)
+    };
+    let what = if command.is_some() {
+        format!("'{}' and its children", args.command.join(" "))
+    } else {
+        described
+    };
+    eprintln!(
+        "tracer: recording {what} with {} probes{}",
+        session.mechanism(),
+        args.duration
+            .map(|d| format!(" for {:.1} s", d.as_secs_f64()))
+            .unwrap_or_default()
+    );
+
+    let mut live = live::LiveView::new(args.quiet, args.duration);
+    let deadline = args.duration.map(|d| tokio::time::Instant::now() + d);
+    let mut ticker = tokio::time::interval(args.interval);
+    ticker.tick().await;
+    let end_reason = loop {
+        let until_deadline = async {
+            match deadline {
+                Some(deadline) => tokio::time::sleep_until(deadline).await,
+                None => std::future::pending().await,
+            }
+        };
+        let command_exit = async {
+            match command.as_mut() {
+                Some(command) => command.exited().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = ticker.tick() => {
+                live.show(&session.tick()?);
+                if command.is_none() && session.all_initial_targets_gone() {
+                    break EndReason::TargetsExited;
+                }
+            }
+            () = until_deadline => break EndReason::Duration,
+            code = command_exit => {
+                session.set_exit_code(command_target, code);
+                break EndReason::CommandExited;
+            }
+            _ = interrupt.recv() => break EndReason::Interrupted,
+            _ = terminate.recv() => break EndReason::Terminated,
+            _ = hangup.recv() => break EndReason::Terminated,
+        }
+    };
+    live.finish();
+    let ended_early = end_reason == EndReason::TargetsExited && args.duration.is_some();
+    let mut run = session.finish(end_reason)?;
+    attach_load(args, &mut run, end_reason, command.as_mut())?;
+    Ok((run, ended_early))
+}
+
+/// Attaches the load result: the command's own JSON output, `--load FILE`, or `--requests N`.
+fn attach_load(
+    args: &RecordArgs,
+    run: &mut Run,
+    end_reason: EndReason,
+    command: Option<&mut command::TracedCommand>,
+) -> anyhow::Result<()> {
+    // Only a command that ended has closed its output; one still running is not waited for.
+    let captured = match (end_reason, command) {
+        (EndReason::CommandExited, Some(command)) => command.captured_stdout(),
+        _ => None,
+    };
+    if let Some(stdout) = captured {
+        let name = format!("the standard output of '{}'", args.command[0]);
+        match crate::load::parse(&String::from_utf8_lossy(&stdout), Path::new(&name)) {
+            Ok(load) => run.load = Some(load),
+            // The recording is worth keeping without its load result.
+            Err(error) => eprintln!(
+                "tracer: no load result attached: {}",
+                crate::error::describe(&error).1
+            ),
+        }
+    } else if let Some(path) = &args.load {
+        run.load = Some(crate::load::import(path)?);
+    } else if let Some(requests) = args.requests {
+        run.load = Some(crate::run::LoadResult {
+            tool: "manual".into(),
+            requests,
+            duration_ns: run.duration_ns,
+            qps: requests as f64 / (run.duration_ns as f64 / 1e9).max(1e-9),
+            ..crate::run::LoadResult::default()
+        });
+    }
+    Ok(())
+}
+
+/// Prints the end-of-run summary; a closed stdout (`| head`) is not an error.
+fn print_summary(run: &Run) {
+    use std::io::{IsTerminal as _, Write as _};
+    let color = std::io::stdout().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let text = crate::report::summary_text(run, color);
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_durations_and_refuses_nonsense() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_mins(2)));
+        assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
+        for bad in ["0", "-1", "10x", "", "s", "0ms", "1e9h", "nan"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?} must be refused");
+        }
+    }
+
+    #[test]
+    fn parses_pids_with_and_without_names() {
+        assert_eq!(parse_pid("123").unwrap(), (None, 123));
+        assert_eq!(parse_pid("client=42").unwrap(), (Some("client".into()), 42));
+        for bad in ["abc", "0", "-5", "x=", ""] {
+            let error = parse_pid(bad).unwrap_err();
+            assert_eq!(
+                crate::error::describe(&error).0,
+                ErrorKind::Usage.exit_code(),
+                "{bad:?}"
+            );
+        }
+    }
 }

@@ -1,1 +1,617 @@
-//! Kernel probes (stub: being written).
+//! Kernel probes: loading, choosing the attach mechanism, target sets, and draining the maps
+//! into plain Rust values ([`Snapshot`]). The only module that uses aya.
+//!
+//! Attach mechanisms, tried cheapest first under `--probe auto` (the order is what
+//! `cargo xtask bench` measured; see BENCHMARKS.md): fentry/fexit, `tp_btf`, raw tracepoint,
+//! syscall tracepoints. Each one that fails leaves a [`Fallback`] saying why, recorded in the
+//! run file. Links are owned by the loaded object: dropping [`Probes`] (or the process dying,
+//! even by SIGKILL) detaches everything, because the kernel frees programs with their last fd.
+mod tracefs;
+
+use std::{
+    collections::BTreeMap,
+    os::fd::OwnedFd,
+    path::{Path, PathBuf},
+};
+
+use aya::{
+    Btf, Ebpf, EbpfLoader, Endianness,
+    maps::{HashMap, MapData, PerCpuArray, PerCpuHashMap},
+    programs::{BtfTracePoint, FEntry, FExit, ProgramError, RawTracePoint, TracePoint},
+};
+use tracer_common::{ExitInfo, FdKey, FdStats, HistKey, maps, syscalls};
+
+use crate::{
+    error::{ErrorKind, user},
+    run::Fallback,
+};
+
+/// The probes as built by tracer/build.rs.
+static PROBES_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tracer"));
+
+/// How the probes hook into syscalls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Mechanism {
+    /// fentry/fexit on each syscall's entry function (needs BTF and BPF trampolines).
+    Fentry,
+    /// BTF-typed raw tracepoints on `sys_enter/sys_exit` (needs BTF).
+    #[value(name = "tp-btf")]
+    TpBtf,
+    /// Raw tracepoints on `sys_enter/sys_exit`.
+    #[value(name = "raw")]
+    RawTracepoint,
+    /// `syscalls:sys_enter`_*/`sys_exit`_* tracepoints (needs tracefs).
+    Tracepoint,
+}
+
+impl Mechanism {
+    /// Cheapest first; `--probe auto` tries them in this order.
+    pub const PREFERENCE: [Self; 4] = [
+        Self::Fentry,
+        Self::TpBtf,
+        Self::RawTracepoint,
+        Self::Tracepoint,
+    ];
+
+    /// Name used in run files and messages.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Fentry => "fentry",
+            Self::TpBtf => "tp_btf",
+            Self::RawTracepoint => "raw_tracepoint",
+            Self::Tracepoint => "tracepoint",
+        }
+    }
+
+    const fn needs_btf(self) -> bool {
+        matches!(self, Self::Fentry | Self::TpBtf)
+    }
+}
+
+/// What to load.
+#[derive(Clone, Debug, Default)]
+pub struct ProbeOptions {
+    /// `None`: try every mechanism (cheapest first); `Some`: only this one.
+    pub mechanism: Option<Mechanism>,
+    /// Kernel BTF; `None` means /sys/kernel/btf/vmlinux.
+    pub btf_path: Option<PathBuf>,
+    /// Select targets by cgroup id too (pods, containers).
+    pub filter_by_cgroup: bool,
+}
+
+/// Loaded and attached probes.
+pub struct Probes {
+    ebpf: Ebpf,
+    mechanism: Mechanism,
+    fallbacks: Vec<Fallback>,
+    /// Keeps `BPF_ENABLE_STATS` on while we run; `None` if the kernel refused.
+    _stats: Option<OwnedFd>,
+    /// Programs attached, by name, for the overhead figures.
+    attached: Vec<&'static str>,
+}
+
+/// Everything the maps hold, summed over CPUs.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    /// Per (tgid, syscall, fd).
+    pub fd_stats: BTreeMap<FdKey, FdStats>,
+    /// Per (tgid, syscall), key fd = `FD_OVERFLOW`: calls whose fd key did not fit.
+    pub overflow_stats: BTreeMap<FdKey, FdStats>,
+    /// Sparse histogram buckets.
+    pub histograms: BTreeMap<HistKey, u64>,
+    /// Targeted processes that exited, with exit time, name and target.
+    pub exits: BTreeMap<u32, ExitInfo>,
+    /// Live targeted tgids (and threads of targets) -> target index.
+    pub targets: BTreeMap<u32, u32>,
+    /// Indexed by `tracer_common::counters`.
+    pub losses: Vec<u64>,
+}
+
+/// Kernel time spent in tracer's programs so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ProgramCost {
+    pub run_time_ns: u64,
+    pub run_count: u64,
+}
+
+const FENTRY_PROGRAMS: [(&str, &str); syscalls::COUNT] = [
+    ("tracer_fe_read", "tracer_fx_read"),
+    ("tracer_fe_readv", "tracer_fx_readv"),
+    ("tracer_fe_recvfrom", "tracer_fx_recvfrom"),
+    ("tracer_fe_recvmsg", "tracer_fx_recvmsg"),
+    ("tracer_fe_pread64", "tracer_fx_pread64"),
+    ("tracer_fe_recvmmsg", "tracer_fx_recvmmsg"),
+    ("tracer_fe_write", "tracer_fx_write"),
+    ("tracer_fe_writev", "tracer_fx_writev"),
+    ("tracer_fe_sendto", "tracer_fx_sendto"),
+    ("tracer_fe_sendmsg", "tracer_fx_sendmsg"),
+    ("tracer_fe_pwrite64", "tracer_fx_pwrite64"),
+    ("tracer_fe_sendmmsg", "tracer_fx_sendmmsg"),
+];
+
+#[cfg(target_arch = "x86_64")]
+const SYSCALL_FN_PREFIX: &str = "__x64_sys_";
+#[cfg(target_arch = "aarch64")]
+const SYSCALL_FN_PREFIX: &str = "__arm64_sys_";
+
+impl Probes {
+    /// Loads the probes and attaches them with the first mechanism that works.
+    pub fn attach(options: &ProbeOptions) -> anyhow::Result<Self> {
+        check_privileges()?;
+        raise_memlock_limit();
+        let tracefs = tracefs::ensure_mounted();
+        let btf_path = options
+            .btf_path
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("/sys/kernel/btf/vmlinux"));
+        let btf = load_btf(&btf_path);
+
+        let mut fallbacks = Vec::new();
+        let candidates: Vec<Mechanism> = match options.mechanism {
+            Some(mechanism) => vec![mechanism],
+            None => Mechanism::PREFERENCE.to_vec(),
+        };
+
+        let fork_offset = tracefs
+            .as_ref()
+            .ok()
+            .and_then(|t| t.field_offset("sched/sched_process_fork", "child_pid"));
+        let exit_offset = tracefs
+            .as_ref()
+            .ok()
+            .and_then(|t| t.field_offset("sched/sched_process_exit", "group_dead"));
+        let filter_by_cgroup = u32::from(options.filter_by_cgroup);
+        let fork_offset = fork_offset.unwrap_or(0);
+        let exit_offset = exit_offset.unwrap_or(0);
+        let mut loader = EbpfLoader::new();
+        loader.btf(btf.as_ref().ok());
+        loader.override_global("FILTER_BY_CGROUP", &filter_by_cgroup, true);
+        loader.override_global("FORK_CHILD_PID_OFFSET", &fork_offset, true);
+        loader.override_global("EXIT_GROUP_DEAD_OFFSET", &exit_offset, true);
+        let mut ebpf = loader
+            .load(PROBES_OBJECT)
+            .map_err(|e| load_error(&e.to_string()))?;
+
+        let mut chosen = None;
+        let mut attached = Vec::new();
+        for mechanism in candidates {
+            if mechanism.needs_btf()
+                && let Err(reason) = &btf
+            {
+                fallbacks.push(Fallback {
+                    mechanism: mechanism.name().into(),
+                    reason: reason.clone(),
+                });
+                continue;
+            }
+            if mechanism == Mechanism::Tracepoint
+                && let Err(reason) = &tracefs
+            {
+                fallbacks.push(Fallback {
+                    mechanism: mechanism.name().into(),
+                    reason: reason.clone(),
+                });
+                continue;
+            }
+            match attach_syscall_probes(&mut ebpf, mechanism, btf.as_ref().ok()) {
+                Ok(names) => {
+                    attached = names;
+                    chosen = Some(mechanism);
+                    break;
+                }
+                Err(reason) => fallbacks.push(Fallback {
+                    mechanism: mechanism.name().into(),
+                    reason,
+                }),
+            }
+        }
+        let Some(mechanism) = chosen else {
+            let tried = fallbacks
+                .iter()
+                .map(|f| format!("{} ({})", f.mechanism, f.reason))
+                .collect::<Vec<_>>()
+                .join("; ");
+            let kind = if fallbacks
+                .iter()
+                .all(|f| f.reason.contains("Operation not permitted"))
+            {
+                ErrorKind::Permission
+            } else {
+                ErrorKind::KernelUnsupported
+            };
+            return Err(user(
+                kind,
+                format!("no way to attach the syscall probes on this kernel: {tried}"),
+            ));
+        };
+
+        attach_lifecycle(
+            &mut ebpf,
+            tracefs.as_ref().map(|_| ()),
+            &mut attached,
+            &mut fallbacks,
+        );
+
+        let stats = aya::sys::enable_stats(aya::sys::Stats::RunTime).ok();
+        Ok(Self {
+            ebpf,
+            mechanism,
+            fallbacks,
+            _stats: stats,
+            attached,
+        })
+    }
+
+    /// The mechanism the syscall probes run on.
+    #[must_use]
+    pub fn mechanism(&self) -> Mechanism {
+        self.mechanism
+    }
+
+    /// Mechanisms tried before and why they were not used.
+    #[must_use]
+    pub fn fallbacks(&self) -> &[Fallback] {
+        &self.fallbacks
+    }
+
+    /// Starts counting a process (and, through fork, its later children) as part of `target`.
+    pub fn add_tgid(&mut self, tgid: u32, target: u32) -> anyhow::Result<()> {
+        let mut targets: HashMap<&mut MapData, u32, u32> =
+            map_mut(&mut self.ebpf, maps::TARGET_TGIDS)?;
+        targets
+            .insert(tgid, target, 0)
+            .map_err(|e| anyhow::anyhow!("cannot add PID {tgid} to the targets: {e}"))
+    }
+
+    /// Starts counting every process in a cgroup v2 (by id, at `level` below the root) and
+    /// below it, including processes and child cgroups started later. Needs
+    /// `ProbeOptions::filter_by_cgroup`.
+    pub fn add_cgroup(&mut self, cgroup_id: u64, level: u32, target: u32) -> anyhow::Result<()> {
+        let mut targets: HashMap<&mut MapData, u64, u32> =
+            map_mut(&mut self.ebpf, maps::TARGET_CGROUPS)?;
+        targets
+            .insert(cgroup_id, target, 0)
+            .map_err(|e| anyhow::anyhow!("cannot add cgroup {cgroup_id} to the targets: {e}"))?;
+        let mut levels: aya::maps::Array<&mut MapData, u32> =
+            map_mut(&mut self.ebpf, maps::CGROUP_LEVELS)?;
+        for slot in 0..tracer_common::capacity::CGROUP_LEVELS {
+            match levels.get(&slot, 0)? {
+                existing if existing == level => return Ok(()),
+                0 => return Ok(levels.set(slot, level, 0)?),
+                _ => {}
+            }
+        }
+        Err(user(
+            ErrorKind::Usage,
+            format!(
+                "the target cgroups sit at more than {} different depths: record fewer kinds of targets at once",
+                tracer_common::capacity::CGROUP_LEVELS
+            ),
+        ))
+    }
+
+    /// Reads every map. Costs two syscalls per map entry: called once, at the end.
+    pub fn snapshot(&self) -> anyhow::Result<Snapshot> {
+        let mut snapshot = self.counts()?;
+        let map: PerCpuHashMap<&MapData, HistKey, u64> = map_ref(&self.ebpf, maps::HISTOGRAMS)?;
+        for entry in &map {
+            let (key, values) = entry?;
+            snapshot.histograms.insert(key, values.iter().sum());
+        }
+        Ok(snapshot)
+    }
+
+    /// Reads every map but the histograms (usually the largest): what the per-interval view,
+    /// CPU bookkeeping and exit detection need.
+    pub fn counts(&self) -> anyhow::Result<Snapshot> {
+        Ok(Snapshot {
+            fd_stats: read_fd_stats(&self.ebpf, maps::FD_STATS)?,
+            overflow_stats: read_fd_stats(&self.ebpf, maps::OVERFLOW_STATS)?,
+            histograms: BTreeMap::new(),
+            exits: {
+                let map: HashMap<&MapData, u32, ExitInfo> = map_ref(&self.ebpf, maps::EXITS)?;
+                map.iter().collect::<Result<_, _>>()?
+            },
+            targets: {
+                let map: HashMap<&MapData, u32, u32> = map_ref(&self.ebpf, maps::TARGET_TGIDS)?;
+                map.iter().collect::<Result<_, _>>()?
+            },
+            losses: {
+                let map: PerCpuArray<&MapData, u64> = map_ref(&self.ebpf, maps::COUNTERS)?;
+                (0..tracer_common::counters::COUNT)
+                    .map(|i| map.get(&i, 0).map(|values| values.iter().sum()))
+                    .collect::<Result<_, _>>()?
+            },
+        })
+    }
+
+    /// Kernel run time and run count of tracer's programs so far (zero if stats are off).
+    #[must_use]
+    pub fn cost(&self) -> ProgramCost {
+        let mut cost = ProgramCost::default();
+        for name in &self.attached {
+            if let Some(Ok(info)) = self.ebpf.program(name).map(aya::programs::Program::info) {
+                cost.run_time_ns += u64::try_from(info.run_time().as_nanos()).unwrap_or(u64::MAX);
+                cost.run_count += info.run_count();
+            }
+        }
+        cost
+    }
+}
+
+fn map_ref<'a, T>(ebpf: &'a Ebpf, name: &str) -> anyhow::Result<T>
+where
+    T: TryFrom<&'a aya::maps::Map, Error = aya::maps::MapError>,
+{
+    let map = ebpf
+        .map(name)
+        .ok_or_else(|| anyhow::anyhow!("the probes have no map {name}"))?;
+    Ok(T::try_from(map)?)
+}
+
+fn map_mut<'a, T>(ebpf: &'a mut Ebpf, name: &str) -> anyhow::Result<T>
+where
+    T: TryFrom<&'a mut aya::maps::Map, Error = aya::maps::MapError>,
+{
+    let map = ebpf
+        .map_mut(name)
+        .ok_or_else(|| anyhow::anyhow!("the probes have no map {name}"))?;
+    Ok(T::try_from(map)?)
+}
+
+fn read_fd_stats(ebpf: &Ebpf, name: &str) -> anyhow::Result<BTreeMap<FdKey, FdStats>> {
+    let map: PerCpuHashMap<&MapData, FdKey, FdStats> = map_ref(ebpf, name)?;
+    let mut out = BTreeMap::new();
+    for entry in &map {
+        let (key, per_cpu) = entry?;
+        let mut total = FdStats::default();
+        for stats in per_cpu.iter() {
+            total.merge(stats);
+        }
+        out.insert(key, total);
+    }
+    Ok(out)
+}
+
+/// Loads and attaches the entry/exit programs of one mechanism; on failure unloads what it
+/// loaded and returns the reason.
+fn attach_syscall_probes(
+    ebpf: &mut Ebpf,
+    mechanism: Mechanism,
+    btf: Option<&Btf>,
+) -> Result<Vec<&'static str>, String> {
+    let mut done: Vec<&'static str> = Vec::new();
+    let result = (|| -> Result<(), String> {
+        match mechanism {
+            Mechanism::Fentry => {
+                let btf = btf.ok_or("no BTF")?;
+                for (index, (entry, exit)) in FENTRY_PROGRAMS.iter().enumerate() {
+                    let function = format!("{SYSCALL_FN_PREFIX}{}", syscalls::NAMES[index]);
+                    let program: &mut FEntry = program(ebpf, entry)?;
+                    program
+                        .load(&function, btf)
+                        .map_err(|e| describe(&e, &function))?;
+                    done.push(entry);
+                    program.attach().map_err(|e| describe(&e, &function))?;
+                    let program: &mut FExit = program_of(ebpf, exit)?;
+                    program
+                        .load(&function, btf)
+                        .map_err(|e| describe(&e, &function))?;
+                    done.push(exit);
+                    program.attach().map_err(|e| describe(&e, &function))?;
+                }
+            }
+            Mechanism::TpBtf => {
+                let btf = btf.ok_or("no BTF")?;
+                for (name, tracepoint) in [
+                    ("tracer_btf_in", "sys_enter"),
+                    ("tracer_btf_out", "sys_exit"),
+                ] {
+                    let program: &mut BtfTracePoint = program_of(ebpf, name)?;
+                    program
+                        .load(tracepoint, btf)
+                        .map_err(|e| describe(&e, tracepoint))?;
+                    done.push(name);
+                    program.attach().map_err(|e| describe(&e, tracepoint))?;
+                }
+            }
+            Mechanism::RawTracepoint => {
+                for (name, tracepoint) in [
+                    ("tracer_raw_in", "sys_enter"),
+                    ("tracer_raw_out", "sys_exit"),
+                ] {
+                    let program: &mut RawTracePoint = program_of(ebpf, name)?;
+                    program.load().map_err(|e| describe(&e, tracepoint))?;
+                    done.push(name);
+                    program
+                        .attach(tracepoint)
+                        .map_err(|e| describe(&e, tracepoint))?;
+                }
+            }
+            Mechanism::Tracepoint => {
+                for (name, prefix) in [
+                    ("tracer_tp_in", "sys_enter_"),
+                    ("tracer_tp_out", "sys_exit_"),
+                ] {
+                    let program: &mut TracePoint = program_of(ebpf, name)?;
+                    program.load().map_err(|e| describe(&e, name))?;
+                    done.push(name);
+                    for syscall in syscalls::NAMES {
+                        let event = format!("{prefix}{syscall}");
+                        program
+                            .attach("syscalls", &event)
+                            .map_err(|e| describe(&e, &event))?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    })();
+    match result {
+        Ok(()) => Ok(done),
+        Err(reason) => {
+            for name in done {
+                if let Some(program) = ebpf.program_mut(name) {
+                    let _ = unload(program);
+                }
+            }
+            Err(reason)
+        }
+    }
+}
+
+fn unload(program: &mut aya::programs::Program) -> Result<(), ProgramError> {
+    use aya::programs::Program;
+    match program {
+        Program::FEntry(p) => p.unload(),
+        Program::FExit(p) => p.unload(),
+        Program::BtfTracePoint(p) => p.unload(),
+        Program::RawTracePoint(p) => p.unload(),
+        Program::TracePoint(p) => p.unload(),
+        _ => Ok(()),
+    }
+}
+
+fn program<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut FEntry, String> {
+    program_of(ebpf, name)
+}
+
+fn program_of<'a, T>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut T, String>
+where
+    &'a mut T: TryFrom<&'a mut aya::programs::Program, Error = ProgramError>,
+{
+    let program = ebpf
+        .program_mut(name)
+        .ok_or_else(|| format!("the probes have no program {name}"))?;
+    program
+        .try_into()
+        .map_err(|e: ProgramError| format!("{name}: {e}"))
+}
+
+/// Children and exits: needs the sched tracepoints (tracefs). Without them, children of
+/// targets are not followed; the run file says so rather than the recording failing.
+fn attach_lifecycle(
+    ebpf: &mut Ebpf,
+    tracefs: Result<(), &String>,
+    attached: &mut Vec<&'static str>,
+    fallbacks: &mut Vec<Fallback>,
+) {
+    if let Err(reason) = tracefs {
+        fallbacks.push(Fallback {
+            mechanism: "sched:sched_process_fork".into(),
+            reason: format!("children of targets are not followed: {reason}"),
+        });
+        return;
+    }
+    for (program, category, name) in [
+        ("tracer_fork", "sched", "sched_process_fork"),
+        ("tracer_exit", "sched", "sched_process_exit"),
+    ] {
+        match attach_tracepoint(ebpf, program, category, name) {
+            Ok(()) => attached.push(program),
+            Err(reason) => fallbacks.push(Fallback {
+                mechanism: format!("{category}:{name}"),
+                reason,
+            }),
+        }
+    }
+}
+
+fn attach_tracepoint(
+    ebpf: &mut Ebpf,
+    name: &str,
+    category: &str,
+    event: &str,
+) -> Result<(), String> {
+    let program: &mut TracePoint = program_of(ebpf, name)?;
+    program.load().map_err(|e| describe(&e, event))?;
+    program
+        .attach(category, event)
+        .map_err(|e| describe(&e, event))?;
+    Ok(())
+}
+
+/// One line for a program error, with the OS error (e.g. "Operation not permitted") kept.
+fn describe(error: &ProgramError, what: &str) -> String {
+    let mut text = format!("{what}: {error}");
+    let mut source = std::error::Error::source(error);
+    while let Some(inner) = source {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    if let ProgramError::LoadError { verifier_log, .. } = error {
+        // The verifier log is long; its last line says why.
+        if let Some(last) = verifier_log
+            .to_string()
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+        {
+            text.push_str(" (verifier: ");
+            text.push_str(last.trim());
+            text.push(')');
+        }
+    }
+    text
+}
+
+fn load_btf(path: &Path) -> Result<Btf, String> {
+    if !path.exists() {
+        return Err(format!(
+            "no kernel BTF at {} (kernel built without CONFIG_DEBUG_INFO_BTF?)",
+            path.display()
+        ));
+    }
+    Btf::parse_file(path, Endianness::default())
+        .map_err(|e| format!("cannot parse BTF {}: {e}", path.display()))
+}
+
+fn check_privileges() -> anyhow::Result<()> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        return Ok(());
+    }
+    // Not root: CAP_BPF (39) and CAP_PERFMON (38) in the effective set also do.
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let effective = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        .unwrap_or(0);
+    let needed = (1u64 << 39) | (1 << 38);
+    if effective & needed == needed {
+        return Ok(());
+    }
+    Err(user(
+        ErrorKind::Permission,
+        "tracer needs root or the CAP_BPF and CAP_PERFMON capabilities to load eBPF probes: run it with sudo",
+    ))
+}
+
+fn raise_memlock_limit() {
+    // Kernels before 5.11 charge BPF maps to RLIMIT_MEMLOCK; later ones ignore it.
+    let unlimited = libc::rlimit {
+        rlim_cur: libc::RLIM_INFINITY,
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    // SAFETY: a valid rlimit struct is passed by reference.
+    let _ = unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &raw const unlimited) };
+}
+
+fn load_error(message: &str) -> anyhow::Error {
+    if message.contains("Operation not permitted") || message.contains("EPERM") {
+        user(
+            ErrorKind::Permission,
+            format!(
+                "the kernel refused to load tracer's probes ({message}): run as root or with CAP_BPF and CAP_PERFMON"
+            ),
+        )
+    } else {
+        user(
+            ErrorKind::KernelUnsupported,
+            format!("the kernel refused to load tracer's probes: {message}"),
+        )
+    }
+}

@@ -1,0 +1,429 @@
+//! ROOT tests: a kubelet-like layout built for real, in this machine's cgroup filesystem.
+//!
+//! Each test makes its own cgroups under `<hierarchy>/tracer-test-<pid>-<n>/` (kubelet's
+//! folder names below it), a fake host root with `var/log/pods/<ns>_<name>_<uid>/`, moves
+//! processes it spawned into the container cgroups, and checks that the resolver finds
+//! exactly those processes, the right cgroup id and the CPU they burn. A guard kills the
+//! processes and removes, deepest first, only the folders the test created, on every path.
+//! Without root (or without the hierarchy a test needs) a test says so and does nothing.
+use std::{
+    fs,
+    io::{BufRead as _, BufReader, Write as _},
+    path::{Path, PathBuf},
+    process::{Child, ChildStdin, ChildStdout, Command, Stdio},
+    sync::atomic::{AtomicUsize, Ordering},
+    time::Duration,
+};
+
+use tracer::target::{CgroupTarget, CpuSource, Driver, Qos, Resolver, Runtime};
+
+static NEXT: AtomicUsize = AtomicUsize::new(0);
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Folders and processes one test made; dropped on success and on panic alike.
+struct Made {
+    /// Folders in creation order (parents first).
+    dirs: Vec<PathBuf>,
+    children: Vec<Child>,
+}
+
+impl Made {
+    fn new() -> Self {
+        Self {
+            dirs: Vec::new(),
+            children: Vec::new(),
+        }
+    }
+
+    /// Creates `base/relative` one level at a time, remembering each new folder.
+    fn mkdirs(&mut self, base: &Path, relative: &str) -> PathBuf {
+        let mut dir = base.to_owned();
+        for part in relative.split('/') {
+            dir.push(part);
+            if !dir.exists() {
+                fs::create_dir(&dir).unwrap_or_else(|e| panic!("mkdir {}: {e}", dir.display()));
+                self.dirs.push(dir.clone());
+            }
+        }
+        dir
+    }
+
+    /// Spawns `sh -c script` with pipes, and moves it into the cgroup `dir`.
+    fn spawn_into(&mut self, dir: &Path, script: &str) -> u32 {
+        let child = Command::new("sh")
+            .args(["-c", script])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn sh");
+        let pid = child.id();
+        self.children.push(child);
+        fs::write(dir.join("cgroup.procs"), pid.to_string())
+            .unwrap_or_else(|e| panic!("moving {pid} into {}: {e}", dir.display()));
+        pid
+    }
+}
+
+impl Drop for Made {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        for dir in self.dirs.iter().rev() {
+            // An exited task leaves its cgroup a moment after wait(); retry briefly.
+            for _ in 0..50 {
+                match fs::remove_dir(dir) {
+                    Ok(()) => break,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+                    Err(_) => std::thread::sleep(Duration::from_millis(20)),
+                }
+            }
+            if dir.exists() {
+                eprintln!("could not remove test cgroup {}", dir.display());
+            }
+        }
+    }
+}
+
+/// The cgroup v2 mount on this machine, probed like the resolver does.
+fn v2_mount() -> Option<PathBuf> {
+    ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.join("cgroup.controllers").is_file())
+}
+
+/// The cgroup v1 hierarchy holding `cpuacct`, if mounted (hybrid and v1 hosts).
+fn v1_cpuacct_mount() -> Option<PathBuf> {
+    ["/sys/fs/cgroup/cpuacct", "/sys/fs/cgroup/cpu,cpuacct"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.join("cpuacct.usage").is_file() && !p.join("cgroup.controllers").exists())
+}
+
+/// A random-enough pod UID, so no real pod on a CI node can match.
+fn test_uid() -> String {
+    let seed = u64::from(std::process::id()) << 20 | NEXT.load(Ordering::Relaxed) as u64;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+        nanos,
+        seed & 0xffff,
+        (seed >> 16) & 0xfff,
+        nanos & 0xfff,
+        seed
+    )
+}
+
+/// The cgroup v2 id of a folder, asked of the kernel through a file handle (the kernfs node
+/// id), independently of the resolver's inode-number reading.
+fn cgroup_id_from_handle(dir: &Path) -> u64 {
+    #[repr(C)]
+    struct FileHandle {
+        handle_bytes: u32,
+        handle_type: i32,
+        id: u64,
+    }
+    let mut handle = FileHandle {
+        handle_bytes: 8,
+        handle_type: 0,
+        id: 0,
+    };
+    let mut mount_id = 0;
+    let path = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: `path` is a valid C string; `handle` starts with the `file_handle` header and has
+    // room for the 8 bytes `handle_bytes` announces; `mount_id` is a valid out pointer.
+    let rc = unsafe {
+        libc::name_to_handle_at(
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            (&raw mut handle).cast(),
+            &raw mut mount_id,
+            0,
+        )
+    };
+    assert_eq!(
+        rc,
+        0,
+        "name_to_handle_at {}: {}",
+        dir.display(),
+        std::io::Error::last_os_error()
+    );
+    handle.id
+}
+
+/// The process's cgroup v2 path, from `/proc/PID/cgroup` (`0::/...`).
+fn proc_v2_cgroup(pid: u32) -> String {
+    let text = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .unwrap()
+        .to_owned()
+}
+
+/// On-CPU ns of a single-threaded process (`/proc/PID/schedstat`, first field).
+fn schedstat_ns(pid: u32) -> u64 {
+    let text = fs::read_to_string(format!("/proc/{pid}/schedstat")).unwrap();
+    text.split_whitespace().next().unwrap().parse().unwrap()
+}
+
+/// A shell that waits for a line, burns CPU, says `done`, then waits again.
+const BURNER: &str =
+    "read go; i=0; while [ $i -lt 400000 ]; do i=$((i+1)); done; echo done; read stop";
+const SLEEPER: &str = "read stop";
+
+/// Releases the burner and waits until it is idle again.
+fn burn(stdin: &mut ChildStdin, stdout: ChildStdout) {
+    stdin.write_all(b"go\n").unwrap();
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "done");
+}
+
+/// Makes the burner run, and checks the target's CPU counter grew by what it ran (the same
+/// kernel accounting; cgroup v2 counts in µs). Returns its stdin, to keep it waiting.
+fn check_cpu_follows_burner(target: &CgroupTarget, made: &mut Made, burner: u32) -> ChildStdin {
+    let (cpu_before_ns, sched_before_ns) =
+        (target.read_cpu_usage_ns().unwrap(), schedstat_ns(burner));
+    let child = made.children.iter_mut().find(|c| c.id() == burner).unwrap();
+    let (mut stdin, stdout) = (child.stdin.take().unwrap(), child.stdout.take().unwrap());
+    burn(&mut stdin, stdout);
+    let (cpu_after_ns, sched_after_ns) =
+        (target.read_cpu_usage_ns().unwrap(), schedstat_ns(burner));
+    let (cgroup_ns, process_ns) = (
+        cpu_after_ns - cpu_before_ns,
+        sched_after_ns - sched_before_ns,
+    );
+    eprintln!("CPU burned: cgroup counter +{cgroup_ns} ns, process schedstat +{process_ns} ns");
+    assert!(process_ns > 0);
+    assert!(
+        cgroup_ns.abs_diff(process_ns) <= 2_000_000 + process_ns / 50,
+        "cgroup {cgroup_ns} ns vs process {process_ns} ns"
+    );
+    stdin
+}
+
+fn fake_host(namespace: &str, name: &str, uid: &str) -> tempfile::TempDir {
+    let host = tempfile::tempdir().unwrap();
+    fs::create_dir_all(
+        host.path()
+            .join(format!("var/log/pods/{namespace}_{name}_{uid}/app")),
+    )
+    .unwrap();
+    host
+}
+
+#[test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one scenario: the layout is built once and checked from every side"
+)]
+fn systemd_driver_pod_in_cgroup_v2() {
+    if !is_root() {
+        eprintln!("skipped: needs root to make cgroups");
+        return;
+    }
+    let Some(v2) = v2_mount() else {
+        eprintln!("skipped: no cgroup v2 hierarchy on this machine");
+        return;
+    };
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let top = format!("tracer-test-{}-{n}", std::process::id());
+    let uid = test_uid();
+    let uid_ = uid.replace('-', "_");
+    let (app_id, pause_id) = (
+        format!("{:0<64}", format!("a{n}f{}", std::process::id())),
+        format!("{:0<64}", format!("b{n}f{}", std::process::id())),
+    );
+    let pod =
+        format!("{top}/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod{uid_}.slice");
+    let decoy = format!(
+        "{top}/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod{}.slice",
+        test_uid().replace('-', "_")
+    );
+
+    let mut made = Made::new();
+    let app_dir = made.mkdirs(&v2, &format!("{pod}/cri-containerd-{app_id}.scope"));
+    let pause_dir = made.mkdirs(&v2, &format!("{pod}/cri-containerd-{pause_id}.scope"));
+    let decoy_dir = made.mkdirs(
+        &v2,
+        &format!("{decoy}/cri-containerd-{}.scope", "c".repeat(64)),
+    );
+    let burner = made.spawn_into(&app_dir, BURNER);
+    let sleeper = made.spawn_into(&app_dir, SLEEPER);
+    let pause = made.spawn_into(&pause_dir, SLEEPER);
+    let outsider = made.spawn_into(&decoy_dir, SLEEPER);
+    let host = fake_host("default", "fortio-test", &uid);
+
+    // The real cgroup root, so layout detection runs on this machine's mounts.
+    let resolver = Resolver::new(host.path(), Some(&PathBuf::from("/sys/fs/cgroup")));
+    let target = resolver
+        .resolve_pod("default", "fortio-test")
+        .unwrap_or_else(|e| panic!("{e:#}"));
+
+    let mut want = vec![burner, sleeper, pause];
+    want.sort_unstable();
+    assert_eq!(
+        target.pids().unwrap(),
+        want,
+        "exactly the pod's processes, not {outsider}"
+    );
+    let pod_dir = v2.join(&pod);
+    assert_eq!(target.v2_dir.as_ref(), Some(&pod_dir));
+    assert_eq!(target.cgroup_id, Some(cgroup_id_from_handle(&pod_dir)));
+    // The path and level the kernel uses for the processes, from /proc.
+    let app_path = proc_v2_cgroup(burner);
+    assert_eq!(app_path, format!("/{pod}/cri-containerd-{app_id}.scope"));
+    assert_eq!(target.cgroup_path, format!("/{pod}"));
+    assert_eq!(
+        target.cgroup_level,
+        Some(u32::try_from(pod.split('/').count()).unwrap())
+    );
+    let pod_info = target.pod.as_ref().unwrap();
+    assert_eq!(
+        (pod_info.qos, pod_info.driver, pod_info.uid.as_str()),
+        (Qos::Burstable, Driver::Systemd, uid.as_str())
+    );
+    let containers: Vec<_> = target
+        .containers
+        .iter()
+        .map(|c| (c.id.as_str(), c.runtime, c.cgroup_id))
+        .collect();
+    let mut want_containers = vec![
+        (
+            app_id.as_str(),
+            Runtime::Containerd,
+            Some(cgroup_id_from_handle(&app_dir)),
+        ),
+        (
+            pause_id.as_str(),
+            Runtime::Containerd,
+            Some(cgroup_id_from_handle(&pause_dir)),
+        ),
+    ];
+    want_containers.sort_by_key(|c| c.0);
+    assert_eq!(containers, want_containers);
+    // The kernel filter's ids: the pod and both containers, never the decoy's.
+    let ids = target.cgroup_ids().unwrap();
+    assert_eq!(ids.len(), 3);
+    assert!(
+        ids.contains(&cgroup_id_from_handle(&app_dir))
+            && !ids.contains(&cgroup_id_from_handle(&decoy_dir))
+    );
+
+    // CPU: the pod's counter grows by what the burner ran (same kernel accounting, µs units).
+    assert!(
+        matches!(target.cpu, Some(CpuSource::CpuStat(_))),
+        "{:?}",
+        target.cpu
+    );
+    let stdin = check_cpu_follows_burner(&target, &mut made, burner);
+
+    // The container alone, by prefix; and the pod again by its /proc path.
+    let by_id = resolver.resolve_container(&app_id[..20]).unwrap();
+    let mut want_app = vec![burner, sleeper];
+    want_app.sort_unstable();
+    assert_eq!(by_id.pids().unwrap(), want_app);
+    assert_eq!(
+        by_id.name,
+        format!("default/fortio-test container {}", &app_id[..12])
+    );
+    let by_path = resolver
+        .resolve_cgroup(Path::new(&format!("/{pod}")))
+        .unwrap();
+    assert_eq!(
+        (by_path.name.as_str(), by_path.cgroup_id),
+        ("default/fortio-test", target.cgroup_id)
+    );
+    drop(stdin);
+}
+
+#[test]
+fn cgroupfs_driver_pod_in_cgroup_v1_cpuacct() {
+    if !is_root() {
+        eprintln!("skipped: needs root to make cgroups");
+        return;
+    }
+    let Some(cpuacct) = v1_cpuacct_mount() else {
+        eprintln!("skipped: no cgroup v1 cpuacct hierarchy on this machine (pure cgroup v2)");
+        return;
+    };
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let top = format!("tracer-test-{}-{n}", std::process::id());
+    let uid = test_uid();
+    let app_id = format!("{:0<64}", format!("d{n}f{}", std::process::id()));
+    let pod = format!("{top}/kubepods/besteffort/pod{uid}");
+
+    let mut made = Made::new();
+    let app_dir = made.mkdirs(&cpuacct, &format!("{pod}/{app_id}"));
+    let burner = made.spawn_into(&app_dir, BURNER);
+    let sleeper = made.spawn_into(&app_dir, SLEEPER);
+    let host = fake_host("istio-system", "ztunnel-test", &uid);
+
+    let resolver = Resolver::new(host.path(), Some(&PathBuf::from("/sys/fs/cgroup")));
+    let target = resolver
+        .resolve_pod("istio-system", "ztunnel-test")
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let mut want = vec![burner, sleeper];
+    want.sort_unstable();
+    assert_eq!(target.pids().unwrap(), want);
+    // kubelet's cgroupfs driver on a hybrid host makes no v2 folder: no ids, PIDs instead.
+    assert_eq!((target.v2_dir.as_ref(), target.cgroup_id), (None, None));
+    assert_eq!(target.v1_dir.as_ref(), Some(&cpuacct.join(&pod)));
+    let pod_info = target.pod.as_ref().unwrap();
+    assert_eq!(
+        (pod_info.qos, pod_info.driver),
+        (Qos::BestEffort, Driver::Cgroupfs)
+    );
+    assert_eq!(target.containers.len(), 1);
+    assert_eq!(
+        (
+            target.containers[0].id.as_str(),
+            target.containers[0].runtime
+        ),
+        (app_id.as_str(), Runtime::Unknown)
+    );
+
+    assert!(
+        matches!(target.cpu, Some(CpuSource::CpuacctUsage(_))),
+        "{:?}",
+        target.cpu
+    );
+    let stdin = check_cpu_follows_burner(&target, &mut made, burner);
+    drop(stdin);
+}
+
+#[test]
+fn guard_removes_what_it_made() {
+    if !is_root() {
+        eprintln!("skipped: needs root to make cgroups");
+        return;
+    }
+    let Some(v2) = v2_mount() else {
+        eprintln!("skipped: no cgroup v2 hierarchy on this machine");
+        return;
+    };
+    let top = v2.join(format!(
+        "tracer-test-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    {
+        let mut made = Made::new();
+        let leaf = made.mkdirs(
+            &v2,
+            &format!("{}/a/b", top.file_name().unwrap().to_string_lossy()),
+        );
+        made.spawn_into(&leaf, SLEEPER);
+        assert!(leaf.is_dir());
+    }
+    assert!(!top.exists(), "{} left behind", top.display());
+}

@@ -1,0 +1,205 @@
+//! Root-only: `tracer record --pod NS/NAME --host-root DIR` on a kubelet-like layout built for
+//! real (cgroup v2 folders in the systemd driver's shape, kubelet's pod log folder under a
+//! fake host root). It must count exactly the syscalls of the pod's processes — including one
+//! that joins the pod after the recording began — and none of a process outside the pod.
+use std::{
+    fs,
+    io::{BufRead as _, BufReader, Read as _},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use tracer::run::Run;
+
+const TRACER: &str = env!("CARGO_BIN_EXE_tracer");
+
+/// Folders and processes this test made, removed (deepest first) on every path.
+struct Made {
+    dirs: Vec<PathBuf>,
+    children: Vec<Child>,
+}
+
+impl Made {
+    fn mkdirs(&mut self, base: &Path, relative: &str) -> PathBuf {
+        let mut dir = base.to_owned();
+        for part in relative.split('/') {
+            dir.push(part);
+            if !dir.exists() {
+                fs::create_dir(&dir).unwrap();
+                self.dirs.push(dir.clone());
+            }
+        }
+        dir
+    }
+
+    /// Starts a `tracer workload --wait-signal mix` in cgroup `dir` (or where we are).
+    fn workload(&mut self, dir: Option<&Path>) -> u32 {
+        let mut child = Command::new(TRACER)
+            .args(["workload", "--wait-signal", "mix"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let pid = child.id();
+        self.children.push(child);
+        if let Some(dir) = dir {
+            fs::write(dir.join("cgroup.procs"), pid.to_string()).unwrap();
+        }
+        pid
+    }
+}
+
+impl Drop for Made {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        for dir in self.dirs.iter().rev() {
+            for _ in 0..50 {
+                if fs::remove_dir(dir).is_ok() || !dir.exists() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+}
+
+fn go(pid: u32) {
+    // SAFETY: signalling our own child.
+    assert_eq!(unsafe { libc::kill(pid.cast_signed(), libc::SIGUSR1) }, 0);
+}
+
+fn wait_exit(made: &mut Made, pid: u32) {
+    let child = made.children.iter_mut().find(|c| c.id() == pid).unwrap();
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one scenario, built once and checked from every side"
+)]
+fn record_pod_counts_exactly_the_pods_processes_including_late_ones() {
+    // SAFETY: no preconditions.
+    assert!(unsafe { libc::geteuid() } == 0, "run as root (CI does)");
+    let v2 = ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.join("cgroup.controllers").is_file())
+        .expect("a cgroup v2 hierarchy");
+    let uid = format!("5e7a1c00-0000-4000-8000-{:012x}", std::process::id());
+    let pod = format!(
+        "tracer-record-test-{}/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod{}.slice",
+        std::process::id(),
+        uid.replace('-', "_")
+    );
+    let mut made = Made {
+        dirs: Vec::new(),
+        children: Vec::new(),
+    };
+    let container = made.mkdirs(
+        &v2,
+        &format!("{pod}/cri-containerd-{}.scope", "a".repeat(64)),
+    );
+    let host = tempfile::tempdir().unwrap();
+    fs::create_dir_all(
+        host.path()
+            .join(format!("var/log/pods/default_fortio-test_{uid}/app")),
+    )
+    .unwrap();
+
+    let early = made.workload(Some(&container));
+    let outsider = made.workload(None);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("pod.json");
+    let mut tracer = Command::new(TRACER)
+        .args(["record", "--pod", "default/fortio-test", "--host-root"])
+        .arg(host.path())
+        .args([
+            "--cgroup-root",
+            "/sys/fs/cgroup",
+            "--interval",
+            "200ms",
+            "-o",
+        ])
+        .arg(&out)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(tracer.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    assert!(line.starts_with("tracer: recording"), "{line}");
+    std::thread::spawn(move || {
+        let mut rest = String::new();
+        let _ = stderr.read_to_string(&mut rest);
+    });
+
+    // A process that joins the pod after the recording began (not in the PIDs found at start).
+    let late = made.workload(Some(&container));
+    for pid in [early, outsider, late] {
+        go(pid);
+    }
+    for pid in [early, outsider, late] {
+        wait_exit(&mut made, pid);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(tracer.id().cast_signed(), libc::SIGINT) };
+    assert!(tracer.wait().unwrap().success());
+
+    let run = Run::read(&out).unwrap();
+    assert_eq!(run.targets.len(), 1);
+    assert_eq!(run.targets[0].name, "default/fortio-test");
+    assert_eq!(
+        run.targets[0].pids,
+        vec![early],
+        "the pod's processes when recording began"
+    );
+    assert!(
+        run.processes.iter().all(|p| p.pid != outsider),
+        "a process outside the pod was counted"
+    );
+    for pid in [early, late] {
+        let process = run
+            .processes
+            .iter()
+            .find(|p| p.pid == pid)
+            .unwrap_or_else(|| panic!("pod process {pid} missing"));
+        let write = process.syscall("write").unwrap();
+        assert_eq!(
+            (write.calls, write.bytes, write.errors),
+            (1060, 100_500, 10),
+            "pid {pid}"
+        );
+        assert_eq!(process.syscall("sendto").unwrap().calls, 300, "pid {pid}");
+        assert_eq!(process.syscalls.len(), 7, "pid {pid}");
+    }
+    // Each workload forks one child inside the pod: 100 writes each.
+    let children: Vec<_> = run
+        .processes
+        .iter()
+        .filter(|p| p.pid != early && p.pid != late)
+        .collect();
+    assert_eq!(
+        children.len(),
+        2,
+        "{:?}",
+        run.processes.iter().map(|p| p.pid).collect::<Vec<_>>()
+    );
+    assert!(
+        children
+            .iter()
+            .all(|c| c.syscall("write").is_some_and(|w| w.calls == 100))
+    );
+    let cpu = run.targets[0].cpu.as_ref().expect("the pod cgroup's CPU");
+    assert_eq!(cpu.source, "cgroup");
+    assert!(cpu.on_cpu_ns > 0);
+}

@@ -1,0 +1,125 @@
+//! Root-only: load the probes with every mechanism this kernel allows, make exact syscalls from
+//! this very process on fds it owns, and check the kernel counted exactly those.
+//! One test function on purpose: tests in one binary share fd numbers across threads.
+use std::{
+    io::{Read as _, Write as _},
+    os::fd::AsRawFd as _,
+};
+
+use tracer::probe::{Mechanism, ProbeOptions, Probes, Snapshot};
+use tracer_common::{FdKey, buckets, hist_kind, syscalls};
+
+fn is_root() -> bool {
+    // SAFETY: no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+fn stats(snapshot: &Snapshot, fd: i32, syscall: u32) -> tracer_common::FdStats {
+    let key = FdKey {
+        tgid: std::process::id(),
+        fd,
+        syscall,
+        _pad: 0,
+    };
+    snapshot.fd_stats.get(&key).copied().unwrap_or_default()
+}
+
+#[test]
+fn every_available_mechanism_counts_exactly_the_calls_made() {
+    assert!(
+        is_root(),
+        "this test loads eBPF probes: run it as root (CI does)"
+    );
+    let mut worked = Vec::new();
+    for mechanism in Mechanism::PREFERENCE {
+        let options = ProbeOptions {
+            mechanism: Some(mechanism),
+            ..ProbeOptions::default()
+        };
+        let mut probes = match Probes::attach(&options) {
+            Ok(probes) => probes,
+            Err(error) => {
+                eprintln!("{}: not available here: {error:#}", mechanism.name());
+                continue;
+            }
+        };
+        probes.add_tgid(std::process::id(), 0).unwrap();
+
+        let mut devnull = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/null")
+            .unwrap();
+        let (mut reader, mut writer) = std::os::unix::net::UnixStream::pair().unwrap();
+        for _ in 0..1000 {
+            assert_eq!(devnull.write(&[7u8; 100]).unwrap(), 100);
+        }
+        for _ in 0..50 {
+            writer.write_all(&[1u8; 180]).unwrap();
+            writer.write_all(&[2u8; 178]).unwrap();
+            let mut buf = [0u8; 180];
+            reader.read_exact(&mut buf).unwrap();
+            let mut buf = [0u8; 178];
+            reader.read_exact(&mut buf).unwrap();
+        }
+        for _ in 0..10 {
+            // SAFETY: writing to a closed fd only returns EBADF.
+            let ret = unsafe { libc::write(1_000_000 - 7, [0u8].as_ptr().cast(), 1) };
+            assert_eq!(ret, -1);
+        }
+        let snapshot = probes.snapshot().unwrap();
+        drop(probes);
+
+        let name = mechanism.name();
+        let devnull_writes = stats(&snapshot, devnull.as_raw_fd(), syscalls::WRITE);
+        assert_eq!(
+            (devnull_writes.calls, devnull_writes.bytes),
+            (1000, 100_000),
+            "{name}"
+        );
+        // std sends on sockets with send(2)/recv(2), i.e. the sendto/recvfrom syscalls.
+        let socket_writes = stats(&snapshot, writer.as_raw_fd(), syscalls::SENDTO);
+        assert_eq!(
+            (socket_writes.calls, socket_writes.bytes),
+            (100, 50 * 358),
+            "{name}"
+        );
+        let socket_reads = stats(&snapshot, reader.as_raw_fd(), syscalls::RECVFROM);
+        assert_eq!(
+            (socket_reads.calls, socket_reads.bytes),
+            (100, 50 * 358),
+            "{name}"
+        );
+        let bad = stats(&snapshot, 1_000_000 - 7, syscalls::WRITE);
+        assert_eq!(
+            (bad.calls, bad.errors, bad.eagain, bad.bytes),
+            (10, 10, 0, 0),
+            "{name}"
+        );
+
+        let tgid = std::process::id();
+        let size_count = |size: u64| {
+            let key = tracer_common::HistKey {
+                tgid,
+                syscall: u8::try_from(syscalls::RECVFROM).unwrap(),
+                kind: hist_kind::SIZE,
+                bucket: buckets::SIZE.bucket(size),
+            };
+            snapshot.histograms.get(&key).copied().unwrap_or(0)
+        };
+        assert!(
+            size_count(180) >= 50 && size_count(178) >= 50,
+            "{name}: 180/178 B reads in the size histogram"
+        );
+        assert!(
+            snapshot.losses.iter().all(|&n| n == 0),
+            "{name}: losses {:?}",
+            snapshot.losses
+        );
+        worked.push(name);
+    }
+    eprintln!("mechanisms that worked: {worked:?}");
+    assert!(
+        worked.contains(&"raw_tracepoint"),
+        "raw tracepoints work on every kernel tracer supports"
+    );
+}
