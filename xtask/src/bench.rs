@@ -49,6 +49,9 @@ pub struct BenchArgs {
     /// Also measure `tracer record --pid` (builds the release tracer first).
     #[arg(long)]
     tracer: bool,
+    /// Text in tracer's output that says it is attached.
+    #[arg(long, default_value = "tracer: recording")]
+    tracer_ready: String,
     /// Where to write the Markdown report (it is printed too).
     #[arg(long, default_value = "target/bench/overhead.md")]
     out: PathBuf,
@@ -76,7 +79,7 @@ enum Attach {
     /// with SIGINT.
     ToPid {
         args: Vec<OsString>,
-        ready_marker: &'static str,
+        ready_marker: String,
     },
 }
 
@@ -95,9 +98,13 @@ pub struct Tool {
 }
 
 /// `tracer record --pid N -o FILE`, given the tracer's command line (for example
-/// `["target/release/tracer"]`): it prints a line starting with "tracer: recording" to stderr
-/// once attached, and stops and writes the run file on SIGINT.
-pub fn tracer_record(tracer_command_line: &[OsString], iterations: u64) -> Tool {
+/// `["target/release/tracer"]`): it prints a line containing `ready_marker` (normally
+/// "tracer: recording") to stderr once attached, and stops and writes the run file on SIGINT.
+pub fn tracer_record(
+    tracer_command_line: &[OsString],
+    ready_marker: &str,
+    iterations: u64,
+) -> Tool {
     let mut args = tracer_command_line.to_vec();
     args.extend(["record", "--pid", "{pid}", "-o", "{out}"].map(OsString::from));
     Tool {
@@ -105,7 +112,7 @@ pub fn tracer_record(tracer_command_line: &[OsString], iterations: u64) -> Tool 
         what: "tracer's probes, per-PID/syscall/fd counts and histograms".into(),
         attach: Attach::ToPid {
             args,
-            ready_marker: "tracer: recording",
+            ready_marker: ready_marker.to_owned(),
         },
         iterations,
         // The run file is JSON; checking it belongs in tracer's own end-to-end tests.
@@ -137,7 +144,7 @@ fn tools(args: &BenchArgs) -> anyhow::Result<Vec<Tool>> {
                     "tracepoint:syscalls:sys_enter_write, tracepoint:syscalls:sys_exit_write, \
                      tracepoint:syscalls:sys_enter_read, tracepoint:syscalls:sys_exit_read { }",
                 ),
-                ready_marker: "bench: ready",
+                ready_marker: "bench: ready".into(),
             },
             iterations: args.iterations,
             reports_counts: false,
@@ -151,7 +158,7 @@ fn tools(args: &BenchArgs) -> anyhow::Result<Vec<Tool>> {
                      /pid == {pid}/ { @calls[pid, probe] = count(); \
                      @bytes[pid, probe] = hist(args->ret); }",
                 ),
-                ready_marker: "bench: ready",
+                ready_marker: "bench: ready".into(),
             },
             iterations: args.iterations,
             reports_counts: true,
@@ -162,7 +169,7 @@ fn tools(args: &BenchArgs) -> anyhow::Result<Vec<Tool>> {
             attach: Attach::ToPid {
                 // stdbuf: syscount announces it is attached with printf, which a pipe would buffer.
                 args: os(&["stdbuf", "-oL", syscount()?, "-L", "-p", "{pid}"]),
-                ready_marker: "Tracing syscalls",
+                ready_marker: "Tracing syscalls".into(),
             },
             iterations: args.iterations,
             reports_counts: true,
@@ -184,7 +191,11 @@ fn tools(args: &BenchArgs) -> anyhow::Result<Vec<Tool>> {
     ];
     if args.tracer {
         let binary = crate::tracer::build()?;
-        tools.push(tracer_record(&[binary.into_os_string()], args.iterations));
+        tools.push(tracer_record(
+            &[binary.into_os_string()],
+            &args.tracer_ready,
+            args.iterations,
+        ));
     }
     Ok(tools)
 }
@@ -794,7 +805,7 @@ mod tests {
 
     #[test]
     fn the_tracer_hook_records_the_workload_pid() {
-        let tool = tracer_record(&[OsString::from("/bin/tracer")], 7);
+        let tool = tracer_record(&[OsString::from("/bin/tracer")], "tracer: recording", 7);
         let Attach::ToPid { args, ready_marker } = tool.attach else {
             panic!("tracer attaches to a PID");
         };
