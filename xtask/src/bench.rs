@@ -115,8 +115,8 @@ pub fn tracer_record(
             ready_marker: ready_marker.to_owned(),
         },
         iterations,
-        // The run file is JSON; checking it belongs in tracer's own end-to-end tests.
-        reports_counts: false,
+        // Its summary on stdout has a line per syscall with the count ("read  50,000 ...").
+        reports_counts: true,
     }
 }
 
@@ -360,6 +360,7 @@ fn counted_loop(output: &str, syscall: &str, iterations: u64) -> bool {
     let low = iterations - iterations / 100;
     let high = iterations + 100;
     output.lines().any(|line| {
+        let line = without_thousands_separators(line);
         let words: Vec<&str> = line
             .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
             .filter(|word| !word.is_empty())
@@ -514,6 +515,22 @@ fn substitute(args: &[OsString], pid: Option<u32>, out: &Path) -> Vec<OsString> 
             }
             OsString::from(text)
         })
+        .collect()
+}
+
+/// "50,000" -> "50000": a comma between two digits groups thousands.
+fn without_thousands_separators(line: &str) -> String {
+    let characters: Vec<char> = line.chars().collect();
+    characters
+        .iter()
+        .enumerate()
+        .filter(|&(index, &character)| {
+            let between_digits = index > 0
+                && characters[index - 1].is_ascii_digit()
+                && characters.get(index + 1).is_some_and(char::is_ascii_digit);
+            !(character == ',' && between_digits)
+        })
+        .map(|(_, &character)| character)
         .collect()
 }
 
@@ -832,6 +849,14 @@ mod tests {
         );
         let strace = " 49.79    0.059615           2     20000           write\n";
         assert!(counted_loop(strace, "write", 20_000));
+        let tracer = "  read      50,000   5,000,000      100        0   1.26 µs   1.29 µs\n";
+        assert!(counted_loop(tracer, "read", 50_000));
+        // A list separator is not a thousands separator: "12231, 7" is two numbers.
+        assert!(!counted_loop(
+            "@calls[12231, 200000]: 7 write\n",
+            "write",
+            12_231_200
+        ));
     }
 
     #[test]
