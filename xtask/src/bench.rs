@@ -49,6 +49,10 @@ pub struct BenchArgs {
     /// Also measure `tracer record --pid` (builds the release tracer first).
     #[arg(long)]
     tracer: bool,
+    /// tracer's attach mechanisms to measure, one row each (auto, fentry, tp-btf, raw,
+    /// tracepoint), comma separated.
+    #[arg(long, value_delimiter = ',', default_value = "auto")]
+    tracer_probes: Vec<String>,
     /// Text in tracer's output that says it is attached.
     #[arg(long, default_value = "tracer: recording")]
     tracer_ready: String,
@@ -97,18 +101,28 @@ pub struct Tool {
     reports_counts: bool,
 }
 
-/// `tracer record --pid N -o FILE`, given the tracer's command line (for example
-/// `["target/release/tracer"]`): it prints a line containing `ready_marker` (normally
+/// `tracer record --pid N -o FILE [record_options]`, given the tracer's command line (for
+/// example `["target/release/tracer"]`): it prints a line containing `ready_marker` (normally
 /// "tracer: recording") to stderr once attached, and stops and writes the run file on SIGINT.
 pub fn tracer_record(
     tracer_command_line: &[OsString],
+    record_options: &[OsString],
     ready_marker: &str,
     iterations: u64,
 ) -> Tool {
     let mut args = tracer_command_line.to_vec();
     args.extend(["record", "--pid", "{pid}", "-o", "{out}"].map(OsString::from));
+    args.extend(record_options.iter().cloned());
+    let options: Vec<_> = record_options
+        .iter()
+        .map(|option| option.to_string_lossy())
+        .collect();
     Tool {
-        name: "tracer record".into(),
+        name: if options.is_empty() {
+            "tracer record".into()
+        } else {
+            format!("tracer record {}", options.join(" "))
+        },
         what: "tracer's probes, per-PID/syscall/fd counts and histograms".into(),
         attach: Attach::ToPid {
             args,
@@ -191,11 +205,14 @@ fn tools(args: &BenchArgs) -> anyhow::Result<Vec<Tool>> {
     ];
     if args.tracer {
         let binary = crate::tracer::build()?;
-        tools.push(tracer_record(
-            &[binary.into_os_string()],
-            &args.tracer_ready,
-            args.iterations,
-        ));
+        for probe in &args.tracer_probes {
+            tools.push(tracer_record(
+                &[binary.clone().into_os_string()],
+                &["--probe".into(), probe.into()],
+                &args.tracer_ready,
+                args.iterations,
+            ));
+        }
     }
     Ok(tools)
 }
@@ -223,14 +240,30 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     // Cost per syscall, [tool][rep].
     let mut samples = vec![Vec::new(); tools.len()];
+    // Why a tool could not be measured; it is left out of the table and named below it.
+    let mut failures: Vec<Option<String>> = vec![None; tools.len()];
     // A first, discarded run warms caches for the workload binary.
     measure(&tools[0], &scratch).context("the warm-up run failed")?;
     for rep in 0..args.reps {
         for offset in 0..tools.len() {
             let index = (offset + rep as usize) % tools.len();
             let tool = &tools[index];
-            let sample = measure(tool, &scratch)
-                .with_context(|| format!("measuring `{}` failed", tool.name))?;
+            if failures[index].is_some() {
+                continue;
+            }
+            let sample = match measure(tool, &scratch) {
+                Ok(sample) => sample,
+                // The baseline and the empty-probe floor are what every row is read against.
+                Err(error) if index < 2 => {
+                    return Err(error.context(format!("measuring `{}` failed", tool.name)));
+                }
+                Err(error) => {
+                    eprintln!("bench: {} is left out: {error:#}", tool.name);
+                    failures[index] = Some(format!("{error:#}"));
+                    samples[index].clear();
+                    continue;
+                }
+            };
             eprintln!(
                 "bench: rep {}/{} {:<34} {:>8.0} wall ns/syscall {:>8.0} on-CPU ns/syscall",
                 rep + 1,
@@ -245,6 +278,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let report = render(
         &tools,
         &samples,
+        &failures,
         &Environment::read(load_before, started.elapsed()),
     );
     print!("{report}");
@@ -709,7 +743,12 @@ impl std::fmt::Display for Added {
 
 /// The Markdown report. `samples[tool][rep]` is the cost per syscall; tool 0 is the baseline
 /// and tool 1 the empty-probe floor.
-fn render(tools: &[Tool], samples: &[Vec<Sample>], environment: &Environment) -> String {
+fn render(
+    tools: &[Tool],
+    samples: &[Vec<Sample>],
+    failures: &[Option<String>],
+    environment: &Environment,
+) -> String {
     let wall = |index: usize| samples[index].iter().map(|s| s.wall_ns).collect::<Vec<_>>();
     let cpu = |index: usize| samples[index].iter().map(|s| s.cpu_ns).collect::<Vec<_>>();
     let floor_wall = Added::of(&wall(1), &wall(0)).median;
@@ -738,6 +777,9 @@ fn render(tools: &[Tool], samples: &[Vec<Sample>], environment: &Environment) ->
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     );
     for (index, tool) in tools.iter().enumerate() {
+        if failures.get(index).is_some_and(Option::is_some) {
+            continue;
+        }
         let (wall_added, wall_ratio, cpu_added, cpu_ratio) = if index == 0 {
             let dash = || "-".to_owned();
             (dash(), dash(), dash(), dash())
@@ -763,6 +805,17 @@ fn render(tools: &[Tool], samples: &[Vec<Sample>], environment: &Environment) ->
     let _ = writeln!(out, "\nWhat each tool does:\n");
     for tool in tools {
         let _ = writeln!(out, "- {}: {}", tool.name, tool.what);
+    }
+    let left_out: Vec<_> = tools
+        .iter()
+        .zip(failures)
+        .filter_map(|(tool, failure)| Some((tool, failure.as_ref()?)))
+        .collect();
+    if !left_out.is_empty() {
+        let _ = writeln!(out, "\nNot measured:\n");
+        for (tool, failure) in left_out {
+            let _ = writeln!(out, "- {}: {failure}", tool.name);
+        }
     }
     let _ = writeln!(
         out,
@@ -822,13 +875,28 @@ mod tests {
 
     #[test]
     fn the_tracer_hook_records_the_workload_pid() {
-        let tool = tracer_record(&[OsString::from("/bin/tracer")], "tracer: recording", 7);
+        let tool = tracer_record(
+            &[OsString::from("/bin/tracer")],
+            &["--probe".into(), "fentry".into()],
+            "tracer: recording",
+            7,
+        );
+        assert_eq!(tool.name, "tracer record --probe fentry");
         let Attach::ToPid { args, ready_marker } = tool.attach else {
             panic!("tracer attaches to a PID");
         };
         assert_eq!(
             args,
-            ["/bin/tracer", "record", "--pid", "{pid}", "-o", "{out}"]
+            [
+                "/bin/tracer",
+                "record",
+                "--pid",
+                "{pid}",
+                "-o",
+                "{out}",
+                "--probe",
+                "fentry"
+            ]
         );
         assert_eq!(ready_marker, "tracer: recording");
     }
@@ -906,7 +974,8 @@ mod tests {
             took: Duration::from_secs(3),
             versions: vec![],
         };
-        let report = render(&tools, &samples, &environment);
+        let mut failures = vec![None; 3];
+        let report = render(&tools, &samples, &failures, &environment);
         let rows: Vec<&str> = report
             .lines()
             .filter(|line| line.starts_with("| "))
@@ -922,6 +991,13 @@ mod tests {
         );
         assert!(
             report.contains("Test CPU (2 cores), Linux 6.1.0"),
+            "{report}"
+        );
+        failures[2] = Some("fentry is not allowed on this kernel".into());
+        let report = render(&tools, &samples, &failures, &environment);
+        assert!(!report.contains("| heavy |"), "{report}");
+        assert!(
+            report.contains("Not measured:\n\n- heavy: fentry is not allowed on this kernel"),
             "{report}"
         );
     }
