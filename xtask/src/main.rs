@@ -1,6 +1,7 @@
 //! Project tasks, run as `cargo xtask <task>`: `setup` installs what the build and tests need,
 //! `test` is the whole CI, `tracer`/`demo` build and run the tool, `bench` measures overhead.
 //! Plain Rust instead of shell scripts so the steps are testable and fail with one sentence.
+mod bench;
 mod checks;
 mod cmd;
 mod setup;
@@ -28,6 +29,11 @@ enum Task {
     Tracer(tracer::TracerArgs),
     /// Same as `cargo xtask tracer -- demo ARGS`: the mesh write-coalescing demo.
     Demo(tracer::DemoArgs),
+    /// Measure what syscall tracers cost per syscall (needs root); writes a Markdown table.
+    Bench(bench::BenchArgs),
+    /// The benchmark's workload (run by `bench`).
+    #[command(hide = true)]
+    BenchWorkload(bench::WorkloadArgs),
 }
 
 fn main() -> ExitCode {
@@ -37,6 +43,8 @@ fn main() -> ExitCode {
         Task::Test(args) => checks::run(&args),
         Task::Tracer(args) => tracer::tracer(&args),
         Task::Demo(args) => tracer::demo(args),
+        Task::Bench(args) => bench::run(&args),
+        Task::BenchWorkload(args) => bench::workload(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
