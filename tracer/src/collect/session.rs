@@ -148,6 +148,16 @@ impl Session {
         self.command_cpu_ns.insert(target, cpu_ns);
     }
 
+    /// Looks up what newly used fds are (sockets, pipes, files) without closing an interval:
+    /// called a few times early in a recording, so short-lived processes' fds get described
+    /// before they exit.
+    pub fn describe_fds(&mut self) -> anyhow::Result<()> {
+        let counts = self.probes.fd_keys()?;
+        self.fds
+            .describe_new(counts.iter().map(|k| (k.tgid, k.fd, k.syscall)));
+        Ok(())
+    }
+
     /// Samples the maps and CPU once; call once per interval.
     pub fn tick(&mut self) -> anyhow::Result<Tick> {
         self.sample(false)
@@ -215,7 +225,7 @@ impl Session {
             }
         }
         self.fds
-            .describe_new(snapshot.fd_stats.keys().map(|k| (k.tgid, k.fd)));
+            .describe_new(snapshot.fd_stats.keys().map(|k| (k.tgid, k.fd, k.syscall)));
 
         // Interval totals.
         let mut totals = [0u64; 4];
@@ -506,7 +516,7 @@ fn fd_stats(snapshot: &Snapshot, pid: u32, fds: &FdDescriber) -> Vec<run::FdStat
         .chain(&snapshot.overflow_stats)
         .filter(|(key, _)| key.tgid == pid)
         .map(|(key, stats)| {
-            let (kind, description) = fds.get(pid, key.fd);
+            let (kind, description) = fds.get(pid, key.fd, key.syscall);
             run::FdStats {
                 fd: key.fd,
                 syscall: syscalls::NAMES[key.syscall as usize].into(),
