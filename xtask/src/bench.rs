@@ -179,7 +179,7 @@ fn tools(args: &BenchArgs) -> anyhow::Result<Vec<Tool>> {
         },
         Tool {
             name: "syscount -L".into(),
-            what: "libbpf-tools syscount -L -p PID: counts and latency of every syscall".into(),
+            what: "libbpf-tools, -p PID: counts and latency of every syscall of the process".into(),
             attach: Attach::ToPid {
                 // stdbuf: syscount announces it is attached with printf, which a pipe would buffer.
                 args: os(&["stdbuf", "-oL", syscount()?, "-L", "-p", "{pid}"]),
@@ -190,14 +190,14 @@ fn tools(args: &BenchArgs) -> anyhow::Result<Vec<Tool>> {
         },
         Tool {
             name: "perf trace -s".into(),
-            what: "perf trace -s: per-syscall summary of the command".into(),
+            what: "runs the command; every syscall is an event read by perf from a ring buffer, summarised per syscall".into(),
             attach: Attach::Wraps(os(&["perf", "trace", "-s", "-o", "{out}", "--"])),
             iterations: args.iterations,
             reports_counts: true,
         },
         Tool {
             name: "strace -c -f".into(),
-            what: "strace -c -f: ptrace stop at every syscall of the command".into(),
+            what: "runs the command; a ptrace stop at every syscall, summarised per syscall".into(),
             attach: Attach::Wraps(os(&["strace", "-c", "-f", "-o", "{out}", "--"])),
             iterations: args.strace_iterations,
             reports_counts: true,
