@@ -46,9 +46,9 @@ pub struct BenchArgs {
     /// Iterations for strace, which is far slower per syscall.
     #[arg(long, default_value_t = 20_000)]
     strace_iterations: u64,
-    /// Also measure `tracer record --pid` (builds the release tracer first).
+    /// Leave out `tracer record --pid` (measured by default; the release tracer is built first).
     #[arg(long)]
-    tracer: bool,
+    no_tracer: bool,
     /// tracer's attach mechanisms to measure, one row each (auto, fentry, tp-btf, raw,
     /// tracepoint), comma separated.
     #[arg(long, value_delimiter = ',', default_value = "auto")]
@@ -203,7 +203,7 @@ fn tools(args: &BenchArgs) -> anyhow::Result<Vec<Tool>> {
             reports_counts: true,
         },
     ];
-    if args.tracer {
+    if !args.no_tracer {
         let binary = crate::tracer::build()?;
         for probe in &args.tracer_probes {
             tools.push(tracer_record(
