@@ -78,6 +78,10 @@ pub struct RecordArgs {
     /// No live view; only the summary at the end.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Store the command's full command line in the run file. Off by default: arguments
+    /// often hold tokens or passwords, so only the program name is stored.
+    #[arg(long)]
+    pub with_cmdline: bool,
     /// Command to run and trace with its children, until it exits.
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
@@ -248,7 +252,11 @@ fn start_command(
     let name = Path::new(program)
         .file_name()
         .map_or_else(|| program.clone(), |n| n.to_string_lossy().into_owned());
-    let spec = format!("command:{}", args.command.join(" "));
+    let spec = if args.with_cmdline {
+        format!("command:{}", args.command.join(" "))
+    } else {
+        format!("command:{name}")
+    };
     command::spawn_traced(&args.command, |pid| {
         session
             .add_target(
