@@ -66,7 +66,15 @@ fn malformed_and_unknown_pods_containers_and_cgroups() {
     let host = tempfile::tempdir().unwrap();
     let host = host.path().to_str().unwrap();
     assert_one_sentence(
-        &["record", "--pod", "default/no-such-pod", "--host-root", host],
+        &[
+            "record",
+            "--pod",
+            "default/no-such-pod",
+            "--host-root",
+            host,
+            "--cgroup-root",
+            "/sys/fs/cgroup",
+        ],
         3,
         "default/no-such-pod",
     );
@@ -79,11 +87,21 @@ fn malformed_and_unknown_pods_containers_and_cgroups() {
         &"ab".repeat(32),
         "--host-root",
         host,
+        "--cgroup-root",
+        "/sys/fs/cgroup",
     ]);
     assert_eq!(code, 3, "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     for bad in ["/no/such/cgroup", "relative/nowhere", "../../etc"] {
-        let (code, stderr) = tracer(&["record", "--cgroup", bad, "--host-root", host]);
+        let (code, stderr) = tracer(&[
+            "record",
+            "--cgroup",
+            bad,
+            "--host-root",
+            host,
+            "--cgroup-root",
+            "/sys/fs/cgroup",
+        ]);
         assert!(code == 3 || code == 2, "--cgroup {bad}: {code} {stderr}");
         assert_eq!(stderr.lines().count(), 1, "--cgroup {bad}: {stderr}");
     }
@@ -147,6 +165,7 @@ fn a_valid_run_file(dir: &Path) -> String {
         let status = Command::new(TRACER)
             .args(["record", "--quiet", "-o", out.to_str().unwrap(), "--", "true"])
             .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
             .status()
             .unwrap();
         assert!(status.success());

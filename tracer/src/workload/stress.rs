@@ -9,6 +9,10 @@ use crate::error::{ErrorKind, user};
 pub fn threads(threads: u32, writes: u32) -> anyhow::Result<()> {
     let devnull = std::fs::OpenOptions::new().write(true).open("/dev/null")?;
     let fd = devnull.as_raw_fd();
+    // One malloc arena: glibc reads /sys/devices/system/cpu/online when it makes a new one
+    // for a new thread, an I/O syscall the caller could not predict.
+    // SAFETY: mallopt only changes allocator settings.
+    unsafe { libc::mallopt(libc::M_ARENA_MAX, 1) };
     // Two barriers: every thread exists before any writes, and none exits before all wrote,
     // so the kernel sees `threads` live threads of one process at the peak.
     let started = std::sync::Arc::new(std::sync::Barrier::new(threads as usize + 1));
