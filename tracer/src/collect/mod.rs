@@ -218,13 +218,20 @@ pub fn record(args: &RecordArgs) -> anyhow::Result<ExitCode> {
     })?;
     summary::print(&run, &args.output);
     if ended_early {
-        eprintln!(
+        note(&format!(
             "tracer: every target exited before --duration ended; the run covers {:.1} s",
             run.duration_ns as f64 / 1e9
-        );
+        ));
         return Ok(ExitCode::from(ErrorKind::EndedEarly.exit_code()));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One line on stderr. Unlike `eprintln!`, a closed stderr (`2>&1 | head -1`) is not a panic:
+/// the recording goes on and the run file is still written.
+fn note(line: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
 fn pid_target(name: Option<String>, pid: u32) -> TargetSpec {
@@ -305,13 +312,13 @@ async fn record_async(args: &RecordArgs, targets: Vec<TargetSpec>) -> anyhow::Re
     } else {
         described
     };
-    eprintln!(
+    note(&format!(
         "tracer: recording {what} with {} probes{}",
         session.mechanism(),
         args.duration
             .map(|d| format!(" for {:.1} s", d.as_secs_f64()))
             .unwrap_or_default()
-    );
+    ));
 
     let mut live = live::LiveView::new(args.quiet, args.duration);
     let deadline = args.duration.map(|d| tokio::time::Instant::now() + d);
