@@ -62,10 +62,13 @@ pub enum Kind {
         #[arg(long, default_value_t = 3)]
         writes: u32,
     },
-    /// One 1 B write on each of `fds` distinct fds (more than the per-fd map holds).
+    /// One 1 B write on each of `fds` distinct fds (more than the per-fd map holds), spread
+    /// over `processes` children.
     ManyFds {
         #[arg(long, default_value_t = 100_000)]
         fds: u32,
+        #[arg(long, default_value_t = 10)]
+        processes: u32,
     },
     /// One read on a pipe whose writer writes `delay_ms` later, `count` times.
     SlowPipe {
@@ -133,7 +136,7 @@ pub fn run(args: &WorkloadArgs) -> anyhow::Result<ExitCode> {
         Kind::SlowPipe { delay_ms, count } => slow_pipe(delay_ms, count)?,
         Kind::Threads { threads, writes } => stress::threads(threads, writes)?,
         Kind::ForkBomb { children, writes } => stress::fork_bomb(children, writes)?,
-        Kind::ManyFds { fds } => stress::many_fds(fds)?,
+        Kind::ManyFds { fds, processes } => stress::many_fds(fds, processes)?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -33,6 +33,7 @@ fn record(dir: &std::path::Path, nonce: &str, with_cmdline: bool) -> (String, Ru
         .args([format!("ARGSECRET{nonce}"), "PAYLOAD".into(), nonce.into()])
         .env("TRACER_TEST_SECRET", format!("ENVSECRET{nonce}"))
         .stdout(Stdio::null())
+        .stderr(Stdio::null())
         .status()
         .unwrap();
     assert!(status.success());

@@ -92,36 +92,63 @@ pub fn fork_bomb(children: u32, writes: u32) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Opens `fds` distinct fds on /dev/null (dup, not traced), then writes 1 B to each once.
-pub fn many_fds(fds: u32) -> anyhow::Result<()> {
-    let needed = u64::from(fds) + 64;
-    let limit = libc::rlimit {
-        rlim_cur: needed,
-        rlim_max: needed,
+/// Opens `fds` distinct fds on /dev/null (dup, not traced), spread over `processes` forked
+/// children so that no process needs more than its open-file limit allows, and writes 1 B to
+/// each once. The parent makes no I/O syscalls.
+pub fn many_fds(fds: u32, processes: u32) -> anyhow::Result<()> {
+    let processes = processes.max(1);
+    let per_process = fds.div_ceil(processes);
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
     };
-    // SAFETY: a valid rlimit struct is passed by reference.
-    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raw const limit) } != 0 {
+    // SAFETY: a valid rlimit struct is passed by pointer.
+    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &raw mut limit) };
+    let needed = u64::from(per_process) + 64;
+    if limit.rlim_max < needed {
         return Err(user(
-            ErrorKind::Permission,
+            ErrorKind::Usage,
             format!(
-                "cannot raise the open-file limit to {needed} ({}): run as root or ask for fewer fds",
-                std::io::Error::last_os_error()
+                "{per_process} fds per process exceed the open-file limit of {}: use more --processes",
+                limit.rlim_max
             ),
         ));
     }
+    limit.rlim_cur = needed;
+    // SAFETY: as above; the soft limit may be raised up to the hard one.
+    unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raw const limit) };
     let devnull = std::fs::OpenOptions::new().write(true).open("/dev/null")?;
-    let mut opened = Vec::with_capacity(fds as usize);
-    for _ in 0..fds {
-        // SAFETY: dup of an fd we own; the result is closed when the process exits.
-        let fd = unsafe { libc::dup(devnull.as_raw_fd()) };
-        if fd < 0 {
-            anyhow::bail!("dup failed: {}", std::io::Error::last_os_error());
+    let mut children = Vec::new();
+    for index in 0..processes {
+        let count = per_process.min(fds - index * per_process);
+        // SAFETY: the child only makes raw syscalls and _exits.
+        match unsafe { libc::fork() } {
+            -1 => anyhow::bail!("fork failed: {}", std::io::Error::last_os_error()),
+            0 => {
+                let mut code = 0;
+                for _ in 0..count {
+                    // SAFETY: dup of an fd we own; closed when the process exits.
+                    let fd = unsafe { libc::dup(devnull.as_raw_fd()) };
+                    if fd < 0 {
+                        code = 1;
+                        break;
+                    }
+                    // SAFETY: valid 1-byte buffer and an fd we opened.
+                    unsafe { libc::write(fd, [7u8].as_ptr().cast(), 1) };
+                }
+                // SAFETY: ends the child without running the parent's destructors.
+                unsafe { libc::_exit(code) }
+            }
+            child => children.push(child),
         }
-        opened.push(fd);
     }
-    for fd in opened {
-        // SAFETY: valid 1-byte buffer and an fd we opened.
-        unsafe { libc::write(fd, [7u8].as_ptr().cast(), 1) };
+    for child in children {
+        let mut status = 0;
+        // SAFETY: our own child, valid status pointer.
+        unsafe { libc::waitpid(child, &raw mut status, 0) };
+        if !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
+            anyhow::bail!("a child could not open its fds");
+        }
     }
     Ok(())
 }
