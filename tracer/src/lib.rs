@@ -10,6 +10,8 @@
 pub mod cli;
 pub mod collect;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod hist;
 pub mod probe;
 pub mod run;

@@ -3,7 +3,7 @@
 //! is gone — and in every one of those cases write the run file and print the summary.
 mod command;
 mod cpu;
-mod fds;
+pub(crate) mod fds;
 mod live;
 mod session;
 mod summary;
