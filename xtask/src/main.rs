@@ -3,7 +3,9 @@
 //! Plain Rust instead of shell scripts so the steps are testable and fail with one sentence.
 mod checks;
 mod cmd;
+mod fuzz;
 mod setup;
+mod soak;
 mod tracer;
 
 use std::process::ExitCode;
@@ -28,6 +30,10 @@ enum Task {
     Tracer(tracer::TracerArgs),
     /// Same as `cargo xtask tracer -- demo ARGS`: the mesh write-coalescing demo.
     Demo(tracer::DemoArgs),
+    /// Fuzz the parsers (cargo-fuzz, nightly): `--seconds 20` in `test`, `--minutes 30` long.
+    Fuzz(fuzz::FuzzArgs),
+    /// Record the busiest workload both cores can make for minutes: flat RSS, nothing lost.
+    Soak(soak::SoakArgs),
 }
 
 fn main() -> ExitCode {
@@ -37,6 +43,8 @@ fn main() -> ExitCode {
         Task::Test(args) => checks::run(&args),
         Task::Tracer(args) => tracer::tracer(&args),
         Task::Demo(args) => tracer::demo(args),
+        Task::Fuzz(args) => fuzz::run(&args),
+        Task::Soak(args) => soak::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
