@@ -9,8 +9,11 @@ use std::path::Path;
 
 use crate::run::Run;
 
+/// A fuzz target's entry point.
+pub type Target = fn(&[u8]);
+
 /// The fuzz targets by name, as in fuzz/Cargo.toml.
-pub const TARGETS: [(&str, fn(&[u8])); 4] = [
+pub const TARGETS: [(&str, Target); 4] = [
     ("run_file", run_file),
     ("tracefs_format", tracefs_format),
     ("proc_net", proc_net),

@@ -1,5 +1,5 @@
 //! Root-only: more distinct fds than the per-fd map holds (100,000 over 10 processes: the
-//! open-file limit may not be raised where CAP_SYS_RESOURCE is missing). The per-fd breakdown overflows
+//! open-file limit may not be raised where `CAP_SYS_RESOURCE` is missing). The per-fd breakdown overflows
 //! into one bucket per (process, syscall) with fd -1; the run file and the summary say how
 //! many calls went there; per-syscall totals stay exact and nothing is lost.
 mod hardening_support;
@@ -15,8 +15,8 @@ use tracer::run::{FdKind, Run};
 
 #[test]
 fn a_hundred_thousand_fds_overflow_the_per_fd_map_into_exact_totals() {
-    require_root();
     const FDS: u64 = 100_000;
+    require_root();
     let capacity = u64::from(tracer_common::capacity::FD_STATS);
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("fds.json");
@@ -37,7 +37,7 @@ fn a_hundred_thousand_fds_overflow_the_per_fd_map_into_exact_totals() {
         let _ = stderr.read_to_string(&mut rest);
     });
     signal(pid, libc::SIGUSR1);
-    assert!(wait_at_most(&mut workload, Duration::from_secs(120), "many-fds").success());
+    assert!(wait_at_most(&mut workload, Duration::from_mins(2), "many-fds").success());
     let mut summary = String::new();
     tracer
         .stdout
@@ -45,7 +45,7 @@ fn a_hundred_thousand_fds_overflow_the_per_fd_map_into_exact_totals() {
         .unwrap()
         .read_to_string(&mut summary)
         .unwrap();
-    let status = wait_at_most(&mut tracer, Duration::from_secs(180), "tracer record");
+    let status = wait_at_most(&mut tracer, Duration::from_mins(3), "tracer record");
     assert!(status.success(), "{status}");
 
     let run = Run::read(&out).unwrap();

@@ -34,8 +34,8 @@ fn three_recordings_at_once_on_shared_and_separate_targets_each_count_exactly() 
         .collect();
     signal(mix_pid, libc::SIGUSR1);
     signal(pong_pid, libc::SIGUSR1);
-    assert!(wait_at_most(&mut mix, Duration::from_secs(60), "mix").success());
-    assert!(wait_at_most(&mut pong, Duration::from_secs(120), "ping-pong").success());
+    assert!(wait_at_most(&mut mix, Duration::from_mins(1), "mix").success());
+    assert!(wait_at_most(&mut pong, Duration::from_mins(2), "ping-pong").success());
     for recording in recordings {
         let (code, stderr) = recording.finish();
         assert_eq!(code, Some(0), "{stderr}");

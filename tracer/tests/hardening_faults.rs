@@ -2,7 +2,7 @@
 //! signal at any moment, even during set-up), a closed stdout/stderr pipe (`| head -1`), and
 //! a full disk on the output path. In every case the run file is complete or absent — never
 //! half-written, no temp file left behind — and the probes are detached once tracer exits.
-//! (SIGKILL is covered by no_leftover_probes.rs.)
+//! (SIGKILL is covered by `no_leftover_probes.rs`.)
 mod hardening_support;
 
 use std::{
@@ -49,7 +49,7 @@ fn sigint_sigterm_and_sighup_write_a_complete_file_and_detach_the_probes() {
         ]);
         let programs = wait_for_programs(recording.pid());
         signal(pid, libc::SIGUSR1);
-        assert!(wait_at_most(&mut workload, Duration::from_secs(60), "workload").success());
+        assert!(wait_at_most(&mut workload, Duration::from_mins(1), "workload").success());
         // The target is gone but the tracer's next tick may not have noticed yet: the signal
         // races the end of the run, and both ends must leave the same complete file.
         signal(recording.pid(), sig);
@@ -88,7 +88,7 @@ fn a_signal_at_any_moment_leaves_the_run_file_complete_or_absent() {
                 .unwrap();
             std::thread::sleep(Duration::from_millis(delay_ms));
             signal(tracer.id(), sig);
-            let status = wait_at_most(&mut tracer, Duration::from_secs(60), "tracer record");
+            let status = wait_at_most(&mut tracer, Duration::from_mins(1), "tracer record");
             let files = files_in(dir.path());
             if out.exists() {
                 assert!(status.success(), "{delay_ms} ms, signal {sig}: {status}");
@@ -135,8 +135,8 @@ fn a_closed_stdout_and_stderr_pipe_does_not_lose_the_run() {
     assert!(first.starts_with("tracer: recording"), "{first}");
     drop(lines);
     signal(pid, libc::SIGUSR1);
-    assert!(wait_at_most(&mut workload, Duration::from_secs(60), "workload").success());
-    let status = wait_at_most(&mut tracer, Duration::from_secs(60), "tracer record");
+    assert!(wait_at_most(&mut workload, Duration::from_mins(1), "workload").success());
+    let status = wait_at_most(&mut tracer, Duration::from_mins(1), "tracer record");
     // 8: the target exited before --duration; what matters is that it is not a panic (101).
     assert_eq!(status.code(), Some(8), "{status}");
     let run = Run::read(&out).unwrap();
@@ -156,7 +156,7 @@ fn piping_the_summary_into_head_keeps_the_exit_code_and_the_file() {
         status_file.display()
     );
     let mut shell = Command::new("bash").args(["-c", &script]).spawn().unwrap();
-    assert!(wait_at_most(&mut shell, Duration::from_secs(120), "bash").success());
+    assert!(wait_at_most(&mut shell, Duration::from_mins(2), "bash").success());
     assert_eq!(std::fs::read_to_string(&status_file).unwrap().trim(), "0");
     let run = Run::read(&out).unwrap();
     assert_eq!(run.end_reason, EndReason::CommandExited);
@@ -224,7 +224,7 @@ fn a_full_disk_leaves_the_previous_run_file_intact_and_nothing_half_written() {
     // The disk fills up while recording.
     disk.fill();
     signal(pid, libc::SIGUSR1);
-    assert!(wait_at_most(&mut workload, Duration::from_secs(60), "workload").success());
+    assert!(wait_at_most(&mut workload, Duration::from_mins(1), "workload").success());
     let (code, stderr) = recording.finish();
     assert_eq!(code, Some(6), "{stderr}");
     let last = stderr.lines().last().unwrap_or_default();
@@ -263,7 +263,7 @@ fn an_output_folder_removed_mid_run_is_one_clear_error() {
     ]);
     std::fs::remove_dir(&folder).unwrap();
     signal(pid, libc::SIGUSR1);
-    assert!(wait_at_most(&mut workload, Duration::from_secs(60), "workload").success());
+    assert!(wait_at_most(&mut workload, Duration::from_mins(1), "workload").success());
     let (code, stderr) = recording.finish();
     assert_eq!(code, Some(6), "{stderr}");
     assert!(

@@ -16,7 +16,7 @@ use hardening_support::{
 };
 use tracer::run::{EndReason, Process, Run};
 
-/// What `tracer workload mix` writes with its default arguments (see record_e2e.rs).
+/// What `tracer workload mix` writes with its default arguments (see `record_e2e.rs`).
 fn assert_mix_counts(process: &Process) {
     assert_eq!(calls(process, "write"), (1060, 100_500, 10), "{process:?}");
     assert_eq!(calls(process, "writev"), (200, 200 * 192, 0));
@@ -47,7 +47,7 @@ fn a_target_that_exits_mid_run_keeps_exact_counts_and_its_exit_while_another_goe
     ]);
     signal(leaver_pid, libc::SIGUSR1);
     assert!(
-        wait_at_most(&mut leaver, Duration::from_secs(60), "workload").success()
+        wait_at_most(&mut leaver, Duration::from_mins(1), "workload").success()
     );
     // The recording goes on for the other target past the exit.
     std::thread::sleep(Duration::from_millis(500));
@@ -107,7 +107,7 @@ fn a_pid_reused_by_an_unrelated_process_is_not_counted_as_the_exited_target() {
         out.to_str().unwrap(),
     ]);
     signal(target_pid, libc::SIGUSR1);
-    assert!(wait_at_most(&mut target, Duration::from_secs(60), "workload").success());
+    assert!(wait_at_most(&mut target, Duration::from_mins(1), "workload").success());
 
     // Same PID, not a child of any target: it writes to its fd 3 (where the target had
     // /dev/null), then burns 1.5 s of CPU, while the tracer samples every 100 ms.
@@ -120,7 +120,7 @@ fn a_pid_reused_by_an_unrelated_process_is_not_counted_as_the_exited_target() {
         target_pid,
         Command::new("sh").args(["-c", &script]).stdout(Stdio::null()),
     );
-    assert!(wait_at_most(&mut impostor, Duration::from_secs(60), "impostor").success());
+    assert!(wait_at_most(&mut impostor, Duration::from_mins(1), "impostor").success());
     assert_eq!(
         std::fs::read_to_string(&impostor_file).unwrap(),
         "impostor-was-here\nagain\n",
@@ -176,7 +176,7 @@ fn ten_thousand_threads_of_one_target_are_counted_exactly() {
         out.to_str().unwrap(),
     ]);
     signal(pid, libc::SIGUSR1);
-    let status = wait_at_most(&mut workload, Duration::from_secs(120), "10,000 threads");
+    let status = wait_at_most(&mut workload, Duration::from_mins(2), "10,000 threads");
     assert!(status.success(), "{status}");
     let (code, stderr) = recording.finish();
     assert_eq!(code, Some(0), "{stderr}");
@@ -213,7 +213,7 @@ fn a_burst_of_two_thousand_short_lived_children_is_counted_with_every_exit() {
         out.to_str().unwrap(),
     ]);
     signal(pid, libc::SIGUSR1);
-    let status = wait_at_most(&mut workload, Duration::from_secs(120), "fork bomb");
+    let status = wait_at_most(&mut workload, Duration::from_mins(2), "fork bomb");
     let mut said = String::new();
     workload
         .stdout

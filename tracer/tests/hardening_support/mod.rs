@@ -55,7 +55,7 @@ impl Recording {
     /// Waits for the exit (failing the test after 3 minutes: a hung tracer is a bug); returns
     /// the exit code (None if killed by a signal) and stderr.
     pub fn finish(mut self) -> (Option<i32>, String) {
-        let status = wait_at_most(&mut self.child, Duration::from_secs(180), "tracer record");
+        let status = wait_at_most(&mut self.child, Duration::from_mins(3), "tracer record");
         // The drain thread ends at EOF, right after the process exits.
         for _ in 0..100 {
             if Arc::strong_count(&self.stderr) == 1 {
