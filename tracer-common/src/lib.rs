@@ -23,7 +23,8 @@ pub mod maps {
     pub const TARGET_TGIDS: &str = "TARGET_TGIDS";
     /// `HashMap<u64 cgroup id, u32 target index>`: cgroups (v2) whose processes are counted.
     pub const TARGET_CGROUPS: &str = "TARGET_CGROUPS";
-    /// `HashMap<u64 pid_tgid, InFlight>`: syscalls entered but not yet returned, per thread.
+    /// `HashMap<u64 pid_tgid, InFlight>`: one slot per traced thread, rewritten at each syscall
+    /// entry, consumed (start 0) at exit, removed when the thread exits.
     pub const IN_FLIGHT: &str = "IN_FLIGHT";
     /// `PerCpuHashMap<FdKey, FdStats>`: the counters, per (tgid, syscall, fd).
     pub const FD_STATS: &str = "FD_STATS";
@@ -62,7 +63,7 @@ pub mod counters {
     pub const CALLS_LOST: u32 = 1;
     /// A histogram bucket could not be inserted: the histogram misses this sample.
     pub const HISTOGRAM_SAMPLES_LOST: u32 = 2;
-    /// A syscall entry could not be remembered (`IN_FLIGHT` full): the call is not counted.
+    /// A thread's syscall slot could not be made (`IN_FLIGHT` full): its calls are not counted.
     pub const IN_FLIGHT_FULL: u32 = 3;
     /// A forked child of a target could not be added to `TARGET_TGIDS`: it is not traced.
     pub const CHILDREN_NOT_TRACED: u32 = 4;

@@ -66,9 +66,21 @@ pub fn on_enter(syscall: u32, fd: u64) {
     if target_of((pid_tgid >> 32) as u32).is_none() {
         return;
     }
+    // SAFETY: the helper has no preconditions.
+    let start_ns = unsafe { bpf_ktime_get_ns() };
+    // A thread's slot is made once and rewritten in place on every later syscall: a hash
+    // insert and delete per call would cost more than everything else here together.
+    if let Some(slot) = IN_FLIGHT.get_ptr_mut(&pid_tgid) {
+        // SAFETY: pointer from a successful lookup; only this thread uses its own slot.
+        unsafe {
+            (*slot).start_ns = start_ns;
+            (*slot).fd = fd as i32;
+            (*slot).syscall = syscall;
+        }
+        return;
+    }
     let entry = InFlight {
-        // SAFETY: the helper has no preconditions.
-        start_ns: unsafe { bpf_ktime_get_ns() },
+        start_ns,
         fd: fd as i32,
         syscall,
     };
@@ -82,12 +94,19 @@ pub fn on_enter(syscall: u32, fd: u64) {
 #[inline(always)]
 pub fn on_exit(ret: i64) {
     let pid_tgid = bpf_get_current_pid_tgid();
-    let Some(entry) = IN_FLIGHT.get_ptr(&pid_tgid) else {
+    let Some(slot) = IN_FLIGHT.get_ptr_mut(&pid_tgid) else {
         return;
     };
-    // SAFETY: the pointer came from a successful lookup and is read before the delete below.
-    let entry = unsafe { *entry };
-    let _ = IN_FLIGHT.remove(&pid_tgid);
+    // SAFETY: pointer from a successful lookup; only this thread uses its own slot. A zero
+    // start marks the slot as consumed (the exit of a call whose entry we did not see).
+    let entry = unsafe {
+        let entry = *slot;
+        (*slot).start_ns = 0;
+        entry
+    };
+    if entry.start_ns == 0 {
+        return;
+    }
     // SAFETY: the helper has no preconditions.
     let latency_ns = unsafe { bpf_ktime_get_ns() }.wrapping_sub(entry.start_ns);
     let tgid = (pid_tgid >> 32) as u32;

@@ -16,7 +16,7 @@ use tracer_common::{ExitInfo, counters};
 
 use crate::{
     account::target_of,
-    maps::{EXIT_GROUP_DEAD_OFFSET, EXITS, FORK_CHILD_PID_OFFSET, TARGET_TGIDS, bump},
+    maps::{EXIT_GROUP_DEAD_OFFSET, EXITS, FORK_CHILD_PID_OFFSET, IN_FLIGHT, TARGET_TGIDS, bump},
 };
 
 #[tracepoint]
@@ -44,6 +44,8 @@ pub fn tracer_exit(ctx: TracePointContext) -> u32 {
     let pid_tgid = bpf_get_current_pid_tgid();
     let tid = pid_tgid as u32;
     let tgid = (pid_tgid >> 32) as u32;
+    // The thread's syscall slot (see account::on_enter) goes with it.
+    let _ = IN_FLIGHT.remove(&pid_tgid);
     if tid != tgid {
         // A thread: drop the entry the fork handler may have added for it.
         let _ = TARGET_TGIDS.remove(&tid);

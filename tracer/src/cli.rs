@@ -14,8 +14,10 @@ pub struct Cli {
 pub enum Command {
     /// Record the I/O syscalls and CPU of processes into a run file.
     Record(crate::collect::RecordArgs),
-    /// Print the summary of a recorded run.
-    Report(crate::collect::ReportArgs),
+    /// Show one recorded run as text, Markdown, JSON or HTML.
+    Report(crate::report::ReportArgs),
+    /// Compare runs (e.g. no mesh vs mesh): syscalls, write coalescing, CPU and latency.
+    Compare(crate::compare::CompareArgs),
     /// Show what --pod, --container and --cgroup resolve to on this node (cgroups, PIDs, CPU).
     Targets(crate::target::show::TargetsArgs),
     /// Make a known syscall mix (used by tests and benchmarks).

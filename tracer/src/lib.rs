@@ -9,11 +9,14 @@
 
 pub mod cli;
 pub mod collect;
+pub mod compare;
 pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod hist;
+pub mod load;
 pub mod probe;
+pub mod report;
 pub mod run;
 pub mod target;
 pub mod workload;
@@ -24,7 +27,8 @@ use std::process::ExitCode;
 pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         cli::Command::Record(args) => collect::record(&args),
-        cli::Command::Report(args) => collect::report(&args),
+        cli::Command::Report(args) => report::run(&args),
+        cli::Command::Compare(args) => compare::run(&args),
         cli::Command::Workload(args) => workload::run(&args),
         cli::Command::Targets(args) => target::show::run(&args),
     }

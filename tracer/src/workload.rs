@@ -142,6 +142,10 @@ pub fn run(args: &WorkloadArgs) -> anyhow::Result<ExitCode> {
 }
 
 #[expect(clippy::similar_names, reason = "sender/receiver pairs")]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one straight list of the syscalls the e2e test expects"
+)]
 fn mix(
     writes: u32,
     writevs: u32,

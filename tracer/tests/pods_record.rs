@@ -81,6 +81,10 @@ fn wait_exit(made: &mut Made, pid: u32) {
 }
 
 #[test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one scenario, built once and checked from every side"
+)]
 fn record_pod_counts_exactly_the_pods_processes_including_late_ones() {
     // SAFETY: no preconditions.
     assert!(unsafe { libc::geteuid() } == 0, "run as root (CI does)");

@@ -551,3 +551,65 @@ fn ctrl_c_and_sigterm_still_write_the_run_file() {
         );
     }
 }
+
+#[test]
+fn recording_oha_attaches_its_json_result_to_the_run() {
+    require_root();
+    let server = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/", server.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in server.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            std::thread::spawn(move || {
+                let mut request = [0u8; 4096];
+                while stream.read(&mut request).is_ok_and(|n| n > 0) {
+                    if stream
+                        .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("oha.json");
+    let output = Command::new(TRACER)
+        .args([
+            "record",
+            "--quiet",
+            "-o",
+            out.to_str().unwrap(),
+            "--",
+            "oha",
+            "-n",
+            "200",
+            "-c",
+            "2",
+            "--no-tui",
+            "--output-format",
+            "json",
+            &url,
+        ])
+        .output()
+        .expect("oha is installed by cargo xtask setup");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let run = Run::read(&out).unwrap();
+    let load = run.load.as_ref().expect("oha's JSON attached to the run");
+    assert_eq!(load.tool, "oha");
+    assert_eq!(load.requests, 200);
+    assert_eq!(load.status_codes.get("200"), Some(&200));
+    // oha is the traced client: it wrote its 200 requests (plus the JSON on stdout).
+    let oha = run
+        .processes
+        .iter()
+        .find(|p| p.name.starts_with("oha"))
+        .unwrap();
+    let writes = oha.totals(tracer::run::Direction::Write).calls;
+    assert!(writes > 200, "{writes} writes for 200 requests");
+}

@@ -15,6 +15,8 @@ use crate::error::{ErrorKind, user};
 pub struct TracedCommand {
     exit: tokio::sync::oneshot::Receiver<i32>,
     done: Option<i32>,
+    /// The command's standard output, when it was captured (a load generator's JSON).
+    stdout: Option<std::thread::JoinHandle<Vec<u8>>>,
 }
 
 impl TracedCommand {
@@ -26,6 +28,12 @@ impl TracedCommand {
         let code = (&mut self.exit).await.unwrap_or(-1);
         self.done = Some(code);
         code
+    }
+
+    /// Everything the command wrote to its standard output, if it was captured; waits for
+    /// the output to end (the command and every process holding its stdout exited).
+    pub fn captured_stdout(&mut self) -> Option<Vec<u8>> {
+        self.stdout.take().and_then(|reader| reader.join().ok())
     }
 }
 
@@ -48,6 +56,7 @@ fn pipe() -> std::io::Result<(std::fs::File, std::fs::File)> {
 /// it run. Its exit is reaped on a thread (wait4), so zombies never linger.
 pub fn spawn_traced(
     argv: &[String],
+    capture_stdout: bool,
     add_target: impl FnOnce(u32) -> anyhow::Result<()>,
 ) -> anyhow::Result<TracedCommand> {
     let (mut ready_read, ready_write) = pipe()?;
@@ -56,6 +65,9 @@ pub fn spawn_traced(
     let go_fd = go_read.as_raw_fd();
     let mut command = Command::new(&argv[0]);
     command.args(&argv[1..]);
+    if capture_stdout {
+        command.stdout(std::process::Stdio::piped());
+    }
     // SAFETY: the closure only calls async-signal-safe functions (getpid, write, read).
     unsafe {
         command.pre_exec(move || {
@@ -110,6 +122,14 @@ pub fn spawn_traced(
         unsafe { libc::kill(pid.cast_signed(), libc::SIGKILL) };
         return Err(error);
     }
+    let mut child = child;
+    let stdout = child.stdout.take().map(|mut out| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = out.read_to_end(&mut bytes);
+            bytes
+        })
+    });
     let (tx, rx) = tokio::sync::oneshot::channel();
     std::thread::spawn(move || {
         let mut status = 0;
@@ -128,5 +148,6 @@ pub fn spawn_traced(
     Ok(TracedCommand {
         exit: rx,
         done: None,
+        stdout,
     })
 }

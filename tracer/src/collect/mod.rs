@@ -6,7 +6,6 @@ mod cpu;
 pub(crate) mod fds;
 mod live;
 mod session;
-mod summary;
 
 use std::{
     path::{Path, PathBuf},
@@ -72,6 +71,14 @@ pub struct RecordArgs {
     /// Kernel BTF file (for the fentry and tp-btf mechanisms).
     #[arg(long, value_name = "FILE")]
     pub btf: Option<PathBuf>,
+    /// Fortio or oha JSON result of the load that ran during the recording, attached to the run
+    /// (enables latency and per-request values).
+    #[arg(long = "load", value_name = "FILE")]
+    pub load: Option<PathBuf>,
+    /// Attach the command's standard output as its load result (Fortio or oha JSON). On by
+    /// itself for `oha ... --output-format json`.
+    #[arg(long)]
+    pub load_from_stdout: bool,
     /// Number of requests the load generator made during the run (enables per-request values).
     #[arg(long)]
     pub requests: Option<u64>,
@@ -85,12 +92,6 @@ pub struct RecordArgs {
     /// Command to run and trace with its children, until it exits.
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
-}
-
-#[derive(Debug, clap::Args)]
-pub struct ReportArgs {
-    /// Run file written by `tracer record`.
-    pub run: PathBuf,
 }
 
 /// Parses `30s`, `500ms`, `2m`, `1h`, `1.5s` or a plain number of seconds; must be > 0.
@@ -216,7 +217,7 @@ pub fn record(args: &RecordArgs) -> anyhow::Result<ExitCode> {
             ),
         )
     })?;
-    summary::print(&run, &args.output);
+    print_summary(&run);
     if ended_early {
         note(&format!(
             "tracer: every target exited before --duration ended; the run covers {:.1} s",
@@ -251,6 +252,19 @@ fn pid_target(name: Option<String>, pid: u32) -> TargetSpec {
 }
 
 /// Starts the command after `--` held before exec, and adds it as a target before it runs.
+/// Whether the command's stdout is its load result: asked for, or oha writing JSON.
+fn captures_load(args: &RecordArgs) -> bool {
+    let is_oha = Path::new(&args.command[0])
+        .file_name()
+        .is_some_and(|n| n == "oha");
+    let json = args
+        .command
+        .windows(2)
+        .any(|w| w[0] == "--output-format" && w[1] == "json")
+        || args.command.iter().any(|a| a == "--output-format=json");
+    args.load_from_stdout || (is_oha && json && args.load.is_none())
+}
+
 fn start_command(
     args: &RecordArgs,
     session: &mut Session,
@@ -264,7 +278,7 @@ fn start_command(
     } else {
         format!("command:{name}")
     };
-    command::spawn_traced(&args.command, |pid| {
+    command::spawn_traced(&args.command, captures_load(args), |pid| {
         session
             .add_target(
                 TargetSpec {
@@ -357,7 +371,35 @@ async fn record_async(args: &RecordArgs, targets: Vec<TargetSpec>) -> anyhow::Re
     live.finish();
     let ended_early = end_reason == EndReason::TargetsExited && args.duration.is_some();
     let mut run = session.finish(end_reason)?;
-    if let Some(requests) = args.requests {
+    attach_load(args, &mut run, end_reason, command.as_mut())?;
+    Ok((run, ended_early))
+}
+
+/// Attaches the load result: the command's own JSON output, `--load FILE`, or `--requests N`.
+fn attach_load(
+    args: &RecordArgs,
+    run: &mut Run,
+    end_reason: EndReason,
+    command: Option<&mut command::TracedCommand>,
+) -> anyhow::Result<()> {
+    // Only a command that ended has closed its output; one still running is not waited for.
+    let captured = match (end_reason, command) {
+        (EndReason::CommandExited, Some(command)) => command.captured_stdout(),
+        _ => None,
+    };
+    if let Some(stdout) = captured {
+        let name = format!("the standard output of '{}'", args.command[0]);
+        match crate::load::parse(&String::from_utf8_lossy(&stdout), Path::new(&name)) {
+            Ok(load) => run.load = Some(load),
+            // The recording is worth keeping without its load result.
+            Err(error) => note(&format!(
+                "tracer: no load result attached: {}",
+                crate::error::describe(&error).1
+            )),
+        }
+    } else if let Some(path) = &args.load {
+        run.load = Some(crate::load::import(path)?);
+    } else if let Some(requests) = args.requests {
         run.load = Some(crate::run::LoadResult {
             tool: "manual".into(),
             requests,
@@ -366,14 +408,16 @@ async fn record_async(args: &RecordArgs, targets: Vec<TargetSpec>) -> anyhow::Re
             ..crate::run::LoadResult::default()
         });
     }
-    Ok((run, ended_early))
+    Ok(())
 }
 
-/// `tracer report` (summary of one run).
-pub fn report(args: &ReportArgs) -> anyhow::Result<ExitCode> {
-    let run = Run::read(&args.run)?;
-    summary::print(&run, &args.run);
-    Ok(ExitCode::SUCCESS)
+/// Prints the end-of-run summary; a closed stdout (`| head`) is not an error.
+fn print_summary(run: &Run) {
+    use std::io::{IsTerminal as _, Write as _};
+    let color = std::io::stdout().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let text = crate::report::summary_text(run, color);
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
 }
 
 #[cfg(test)]

@@ -42,6 +42,9 @@ pub struct Tick {
     pub targets_gone: usize,
 }
 
+/// A cgroup's CPU counter (ns) at the start and at the last tick, and cores per interval.
+type CgroupCpu = (Option<u64>, Option<u64>, Vec<f64>);
+
 /// A recording in progress.
 pub struct Session {
     probes: Probes,
@@ -62,7 +65,7 @@ pub struct Session {
     cpu_series: BTreeMap<u32, (u64, Vec<f64>)>,
     /// Per cgroup target: its cgroup's CPU counter at the start and at the last tick, and
     /// the cores used in each interval.
-    cgroup_cpu: HashMap<usize, (Option<u64>, Option<u64>, Vec<f64>)>,
+    cgroup_cpu: HashMap<usize, CgroupCpu>,
     last_snapshot: Snapshot,
     exit_codes: HashMap<usize, i32>,
 }
@@ -141,13 +144,12 @@ impl Session {
 
     /// Samples the maps and CPU once; call once per interval.
     pub fn tick(&mut self) -> anyhow::Result<Tick> {
-        let snapshot = self.probes.snapshot()?;
-        let now = Instant::now();
-        let dt = now.duration_since(self.last_tick).as_secs_f64().max(1e-9);
+        self.sample(false)
+    }
 
-        // cgroup targets: on cgroup v1 the kernel cannot filter by cgroup, so processes that
-        // appeared in it since the last interval are added by PID; and the cgroup's CPU.
-        let interval_index = self.intervals.len();
+    /// cgroup targets: on cgroup v1 the kernel cannot filter by cgroup, so processes that
+    /// appeared in it since the last interval are added by PID; and the cgroup's CPU.
+    fn sample_cgroup_targets(&mut self, dt: f64, interval_index: usize) -> anyhow::Result<()> {
         for index in 0..self.targets.len() {
             let Some(cgroup) = self.targets[index].cgroup.clone() else {
                 continue;
@@ -174,6 +176,20 @@ impl Session {
                 }
             }
         }
+        Ok(())
+    }
+
+    fn sample(&mut self, with_histograms: bool) -> anyhow::Result<Tick> {
+        let snapshot = if with_histograms {
+            self.probes.snapshot()?
+        } else {
+            self.probes.counts()?
+        };
+        let now = Instant::now();
+        let dt = now.duration_since(self.last_tick).as_secs_f64().max(1e-9);
+
+        let interval_index = self.intervals.len();
+        self.sample_cgroup_targets(dt, interval_index)?;
 
         // New processes (children) and their names and CPU.
         for &pid in snapshot
@@ -274,8 +290,8 @@ impl Session {
 
     /// Final sample, then the run. The probes are detached when this returns.
     pub fn finish(mut self, end_reason: EndReason) -> anyhow::Result<Run> {
-        // A last interval so the counts include everything up to now.
-        self.tick()?;
+        // A last interval so the counts include everything up to now, with the histograms.
+        self.sample(true)?;
         let cost = self.probes.cost();
         let duration = self.last_tick.duration_since(self.start);
         let snapshot = std::mem::take(&mut self.last_snapshot);
@@ -343,7 +359,7 @@ impl Session {
                     .cgroup_cpu
                     .remove(&index)
                     .and_then(|(first, last, cores)| {
-                        cgroup_cpu(first?, last?, cores, duration, intervals)
+                        Some(cgroup_cpu(first?, last?, cores, duration, intervals))
                     })
                     .or_else(|| target_cpu(&run.processes, index, duration, intervals)),
                 exit_code: self.exit_codes.get(&index).copied(),
@@ -389,10 +405,10 @@ fn build_processes(
                 .or_else(|| snapshot.targets.get(&pid).map(|&t| t as usize))
                 .or_else(|| exit.map(|e| e.target as usize))
                 .unwrap_or(0);
-            let name = names
-                .get(&pid)
-                .cloned()
-                .or_else(|| exit.map(|e| comm_to_string(&e.comm)))
+            // The kernel's name at exit beats ours, which may predate an exec.
+            let name = exit
+                .map(|e| comm_to_string(&e.comm))
+                .or_else(|| names.get(&pid).cloned())
                 .unwrap_or_else(|| "?".into());
             run::Process {
                 pid,
@@ -524,10 +540,10 @@ fn cgroup_cpu(
     mut cores: Vec<f64>,
     duration: Duration,
     intervals: usize,
-) -> Option<run::Cpu> {
+) -> run::Cpu {
     cores.resize(intervals, 0.0);
     let on_cpu_ns = last_ns.saturating_sub(first_ns);
-    Some(run::Cpu {
+    run::Cpu {
         source: "cgroup".into(),
         on_cpu_ns,
         user_ns: None,
@@ -535,7 +551,7 @@ fn cgroup_cpu(
         average_cores: on_cpu_ns as f64 / 1e9 / duration.as_secs_f64().max(1e-9),
         peak_cores: cores.iter().copied().fold(0.0, f64::max),
         cores,
-    })
+    }
 }
 
 /// A target's CPU: the sum over its processes, interval by interval.

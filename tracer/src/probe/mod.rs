@@ -226,29 +226,12 @@ impl Probes {
             ));
         };
 
-        // Children and exits: needs the sched tracepoints (tracefs). Without them, children of
-        // targets are not followed; say so in the run file rather than fail.
-        match &tracefs {
-            Ok(_) => {
-                for (program, category, name) in [
-                    ("tracer_fork", "sched", "sched_process_fork"),
-                    ("tracer_exit", "sched", "sched_process_exit"),
-                ] {
-                    if let Err(e) = attach_tracepoint(&mut ebpf, program, category, name) {
-                        fallbacks.push(Fallback {
-                            mechanism: format!("{category}:{name}"),
-                            reason: e,
-                        });
-                    } else {
-                        attached.push(program);
-                    }
-                }
-            }
-            Err(reason) => fallbacks.push(Fallback {
-                mechanism: "sched:sched_process_fork".into(),
-                reason: format!("children of targets are not followed: {reason}"),
-            }),
-        }
+        attach_lifecycle(
+            &mut ebpf,
+            tracefs.as_ref().map(|_| ()),
+            &mut attached,
+            &mut fallbacks,
+        );
 
         let stats = aya::sys::enable_stats(aya::sys::Stats::RunTime).ok();
         Ok(Self {
@@ -308,21 +291,24 @@ impl Probes {
         ))
     }
 
-    /// Reads every map. Costs two syscalls per map entry; called once per interval.
+    /// Reads every map. Costs two syscalls per map entry: called once, at the end.
     pub fn snapshot(&self) -> anyhow::Result<Snapshot> {
+        let mut snapshot = self.counts()?;
+        let map: PerCpuHashMap<&MapData, HistKey, u64> = map_ref(&self.ebpf, maps::HISTOGRAMS)?;
+        for entry in &map {
+            let (key, values) = entry?;
+            snapshot.histograms.insert(key, values.iter().sum());
+        }
+        Ok(snapshot)
+    }
+
+    /// Reads every map but the histograms (usually the largest): what the per-interval view,
+    /// CPU bookkeeping and exit detection need.
+    pub fn counts(&self) -> anyhow::Result<Snapshot> {
         Ok(Snapshot {
             fd_stats: read_fd_stats(&self.ebpf, maps::FD_STATS)?,
             overflow_stats: read_fd_stats(&self.ebpf, maps::OVERFLOW_STATS)?,
-            histograms: {
-                let map: PerCpuHashMap<&MapData, HistKey, u64> =
-                    map_ref(&self.ebpf, maps::HISTOGRAMS)?;
-                let mut out = BTreeMap::new();
-                for entry in &map {
-                    let (key, values) = entry?;
-                    out.insert(key, values.iter().sum());
-                }
-                out
-            },
+            histograms: BTreeMap::new(),
             exits: {
                 let map: HashMap<&MapData, u32, ExitInfo> = map_ref(&self.ebpf, maps::EXITS)?;
                 map.iter().collect::<Result<_, _>>()?
@@ -501,6 +487,35 @@ where
     program
         .try_into()
         .map_err(|e: ProgramError| format!("{name}: {e}"))
+}
+
+/// Children and exits: needs the sched tracepoints (tracefs). Without them, children of
+/// targets are not followed; the run file says so rather than the recording failing.
+fn attach_lifecycle(
+    ebpf: &mut Ebpf,
+    tracefs: Result<(), &String>,
+    attached: &mut Vec<&'static str>,
+    fallbacks: &mut Vec<Fallback>,
+) {
+    if let Err(reason) = tracefs {
+        fallbacks.push(Fallback {
+            mechanism: "sched:sched_process_fork".into(),
+            reason: format!("children of targets are not followed: {reason}"),
+        });
+        return;
+    }
+    for (program, category, name) in [
+        ("tracer_fork", "sched", "sched_process_fork"),
+        ("tracer_exit", "sched", "sched_process_exit"),
+    ] {
+        match attach_tracepoint(ebpf, program, category, name) {
+            Ok(()) => attached.push(program),
+            Err(reason) => fallbacks.push(Fallback {
+                mechanism: format!("{category}:{name}"),
+                reason,
+            }),
+        }
+    }
 }
 
 fn attach_tracepoint(

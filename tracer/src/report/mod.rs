@@ -1,0 +1,313 @@
+//! Renderers: a [`Comparison`] (of several runs, or of one run for `tracer report`) as text for
+//! the terminal, Markdown tables in the blog's shape, versioned JSON, or one self-contained HTML
+//! page with inline SVG charts; and [`summary_text`], the summary `tracer record` prints.
+//!
+//! Renderers are pure (`&Comparison -> String`); only [`emit`] does I/O.
+mod charts;
+mod grid;
+mod html;
+mod markdown;
+mod summary;
+mod text;
+pub mod units;
+
+use std::{
+    io::{IsTerminal as _, Write as _},
+    path::PathBuf,
+    process::ExitCode,
+};
+
+pub use summary::summary_text;
+
+use crate::{
+    compare::{Comparison, Options, analyze},
+    error::{ErrorKind, user},
+};
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Aligned columns for the terminal, coloured when it is one.
+    #[default]
+    Text,
+    /// Markdown tables, ready for an issue or a blog post.
+    Markdown,
+    /// Versioned JSON (`"kind": "tracer-comparison"`), for scripts.
+    Json,
+    /// One self-contained HTML page with charts (no network fetches).
+    Html,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Color {
+    /// Colour when writing text to a terminal and `NO_COLOR` is not set.
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+/// How and where a report is written.
+#[derive(Debug, Default, clap::Args)]
+pub struct OutputArgs {
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+    /// Write to this file (atomically) instead of standard output.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Colour the text format.
+    #[arg(long, value_enum, default_value_t)]
+    pub color: Color,
+}
+
+/// Show one recorded run: per process I/O syscalls, bytes per call, sizes, latency and CPU.
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    /// Run file written by `tracer record`.
+    #[arg(value_name = "RUN.json")]
+    pub run: PathBuf,
+    /// Requests the run served, for "per request" values (overrides an attached load result).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub requests: Option<u64>,
+    /// Fortio or oha JSON result to show with the run.
+    #[arg(long = "load", value_name = "FILE")]
+    pub load: Option<PathBuf>,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+pub fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
+    let loads: Vec<PathBuf> = args.load.iter().cloned().collect();
+    let inputs = crate::compare::read_inputs(std::slice::from_ref(&args.run), &loads)?;
+    let comparison = analyze::summarize(
+        &inputs[0],
+        &Options {
+            group_by_label: false,
+            requests: args.requests,
+        },
+    );
+    emit(&comparison, &args.output)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Renders a comparison in one format; `color` only affects text.
+#[must_use]
+pub fn render(comparison: &Comparison, format: Format, color: bool) -> String {
+    match format {
+        Format::Text => text::render(comparison, color),
+        Format::Markdown => markdown::render(comparison),
+        Format::Json => json(comparison),
+        Format::Html => html::render(comparison),
+    }
+}
+
+fn json(comparison: &Comparison) -> String {
+    // Serializing plain structs of numbers and strings cannot fail; keep a readable fallback
+    // rather than a panic all the same.
+    let mut text = serde_json::to_string_pretty(comparison)
+        .unwrap_or_else(|error| format!("{{\"error\": \"{error}\"}}"));
+    text.push('\n');
+    text
+}
+
+/// Renders and writes to `-o FILE` (atomically) or standard output.
+pub fn emit(comparison: &Comparison, output: &OutputArgs) -> anyhow::Result<()> {
+    let color = match output.color {
+        Color::Always => true,
+        Color::Never => false,
+        Color::Auto => {
+            output.output.is_none()
+                && std::io::stdout().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        }
+    };
+    let rendered = render(comparison, output.format, color);
+    if let Some(path) = &output.output {
+        return crate::run::write_atomically(path, rendered.as_bytes()).map_err(|error| {
+            user(
+                ErrorKind::Output,
+                format!(
+                    "cannot write {}: {error}; choose another -o path",
+                    path.display()
+                ),
+            )
+        });
+    }
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(rendered.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        // A closed pipe (`| head`) is the reader's choice, not a failure.
+        Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => Err(user(
+            ErrorKind::Output,
+            format!("cannot write the report to standard output: {error}"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compare::{Input, compare, sample};
+
+    fn blog_like() -> Comparison {
+        let mut direct = sample::direct("no-mesh", 1000, 400_000_000);
+        direct.load = Some(sample::load(1000, 0.89, 0.85));
+        let mut proxy = sample::proxied("ambient", 1000, 300_000_000);
+        proxy.load = Some(sample::load(1000, 0.80, 0.81));
+        let inputs = [
+            Input {
+                file: "no-mesh.json".into(),
+                run: direct,
+            },
+            Input {
+                file: "ambient.json".into(),
+                run: proxy,
+            },
+        ];
+        compare(&inputs, &Options::default()).unwrap()
+    }
+
+    #[test]
+    fn text_aligns_columns_and_colours_only_when_asked() {
+        let comparison = blog_like();
+        let plain = render(&comparison, Format::Text, false);
+        assert!(!plain.contains('\x1b'));
+        let width = |start: &str| {
+            plain
+                .lines()
+                .find(|l| l.starts_with(start))
+                .map(|l| l.chars().count())
+                .unwrap_or_default()
+        };
+        assert!(width("  I/O syscalls per request") > 0);
+        assert_eq!(
+            width("  I/O syscalls per request"),
+            width("  bytes per read"),
+            "{plain}"
+        );
+        let colored = render(&comparison, Format::Text, true);
+        // Fewer syscalls per request is better (green), more CPU in total is worse (red).
+        assert!(colored.contains("\x1b[32m"), "{colored}");
+        assert!(colored.contains("\x1b[31m"), "{colored}");
+        assert_eq!(strip_ansi(&colored), plain);
+    }
+
+    fn strip_ansi(text: &str) -> String {
+        let mut out = String::new();
+        let mut chars = text.chars();
+        while let Some(c) = chars.next() {
+            if c == '\x1b' {
+                for c in chars.by_ref() {
+                    if c == 'm' {
+                        break;
+                    }
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn markdown_has_the_blog_table_and_sizes_side_by_side() {
+        let markdown = render(&blog_like(), Format::Markdown, false);
+        assert!(markdown.contains(
+            "| fortio run | Average | P50 | P75 | P90 | P99 | P99.9 | QPS | Errors | Differences |"
+        ));
+        assert!(markdown.contains("| ambient | 0.80ms | 0.64ms | 0.72ms | 0.81ms | 1.62ms | 2.43ms | 100 | 0 | 11% faster on average and 5% faster on P90 |"), "{markdown}");
+        assert!(markdown.contains("| 178 B | 1,000 (50%) | 0 (0%) |"));
+        assert!(markdown.contains("| 180 B | 1,000 (50%) | 0 (0%) |"));
+        assert!(markdown.contains("| 358–359 B | 0 (0%) | 1,000 (100%) |"));
+        assert!(markdown.contains("| coalescing factor (B/read ÷ baseline) | 1.00× | 2.00× |  |"));
+        assert!(markdown.contains("| CPU per request | 400 µs | 300 µs | −25% |"));
+    }
+
+    #[test]
+    fn json_is_versioned_and_carries_the_numbers() {
+        let value: serde_json::Value =
+            serde_json::from_str(&render(&blog_like(), Format::Json, false)).unwrap();
+        assert_eq!(value["kind"], "tracer-comparison");
+        assert_eq!(value["schema"], 1);
+        let rows = value["sections"][0]["table"]["rows"].as_array().unwrap();
+        let factor = rows
+            .iter()
+            .find(|r| r["metric"] == "coalescing_factor")
+            .unwrap();
+        assert_eq!(factor["values"][1]["mean"], 2.0);
+        assert_eq!(value["groups"][1]["runs"][0]["requests"], 1000);
+        assert!(
+            value["verdict"][0]
+                .as_str()
+                .unwrap()
+                .starts_with("ambient vs no-mesh")
+        );
+    }
+
+    #[test]
+    fn html_is_self_contained_with_svg_charts() {
+        let html = render(&blog_like(), Format::Html, false);
+        assert!(html.starts_with("<!DOCTYPE html>") && html.trim_end().ends_with("</html>"));
+        // Request CDF, syscalls over time, CPU over time; per section read and write sizes and a latency CDF.
+        let charts = html.matches("<svg").count();
+        assert_eq!(charts, 3 + 3 * 3, "{charts} charts");
+        assert!(
+            html.contains("no-mesh: read payload sizes")
+                || html.contains("client: read payload sizes")
+        );
+        // Bars of both groups in their colours, and lines.
+        assert!(html.contains("fill=\"#0072B2\"") && html.contains("fill=\"#D55E00\""));
+        assert!(html.contains("<polyline"));
+        for fetch in ["src=", "href=", "<script", "@import", "url("] {
+            assert!(!html.contains(fetch), "HTML would fetch something: {fetch}");
+        }
+    }
+
+    #[test]
+    fn summary_lists_directions_syscalls_cpu_losses_and_probe() {
+        let mut run = sample::proxied("ambient", 1000, 300_000_000);
+        let summary = summary_text(&run, false);
+        assert!(
+            summary.contains("probe mechanism raw_tracepoint"),
+            "{summary}"
+        );
+        assert!(
+            summary.contains("client (pid 200, target client)"),
+            "{summary}"
+        );
+        assert!(
+            summary.contains("reads  1,000 calls, 358,000 B, 358 B/call"),
+            "{summary}"
+        );
+        assert!(summary.contains("recvfrom"), "{summary}");
+        assert!(summary.contains("CPU: 0.300 core-s"), "{summary}");
+        assert!(summary.contains("losses: none"), "{summary}");
+        run.losses.calls_lost = 7;
+        assert!(summary_text(&run, false).contains("calls not counted 7"));
+        assert!(!summary.contains('\x1b'));
+    }
+
+    #[test]
+    fn a_single_run_report_renders_in_every_format() {
+        let input = Input {
+            file: "one.json".into(),
+            run: sample::direct("direct", 10, 1_000_000),
+        };
+        let summary = analyze::summarize(
+            &input,
+            &Options {
+                group_by_label: false,
+                requests: Some(10),
+            },
+        );
+        for format in [Format::Text, Format::Markdown, Format::Json, Format::Html] {
+            let out = render(&summary, format, false);
+            assert!(out.contains("direct"), "{format:?}: {out}");
+            if format != Format::Json {
+                assert!(!out.contains("change"), "{format:?}: {out}");
+            }
+        }
+    }
+}

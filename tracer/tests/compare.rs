@@ -1,0 +1,223 @@
+//! `tracer compare` and `tracer report` driven as a user would: the built binary on run files,
+//! every format, `-o`, and the bad inputs that must end in one sentence and a distinct exit code.
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, Output},
+};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+fn tracer(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tracer"))
+        .args(args)
+        .env_remove("NO_COLOR")
+        .output()
+        .unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+/// Exit code and the one line on stderr.
+fn failure(output: &Output) -> (i32, String) {
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(stderr.lines().count(), 1, "one sentence expected: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    (output.status.code().unwrap_or(-1), stderr)
+}
+
+const BAD_INPUT: i32 = 7;
+const USAGE: i32 = 2;
+
+fn synthetic() -> [String; 2] {
+    [
+        fixture("synthetic-no-mesh.json"),
+        fixture("synthetic-ambient.json"),
+    ]
+    .map(|p| p.display().to_string())
+}
+
+#[test]
+fn compare_renders_every_format_and_writes_files_atomically() {
+    let [base, other] = synthetic();
+    let text = stdout(&tracer(&["compare", &base, &other]));
+    // Piped, not a terminal: no colour.
+    assert!(!text.contains('\x1b'));
+    assert!(
+        text.contains("ambient vs no-mesh: client: 33% fewer I/O syscalls per request (3.0 → 2.0)"),
+        "{text}"
+    );
+    let colored = stdout(&tracer(&["compare", &base, &other, "--color", "always"]));
+    assert!(colored.contains("\x1b[32m"));
+
+    let markdown = stdout(&tracer(&["compare", &base, &other, "--format", "markdown"]));
+    assert!(
+        markdown.contains("| fortio run | Average | P50 | P75 | P90 | P99 |"),
+        "{markdown}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&stdout(&tracer(&[
+        "compare", &base, &other, "--format", "json",
+    ])))
+    .unwrap();
+    assert_eq!(json["kind"], "tracer-comparison");
+
+    let dir = tempfile::tempdir().unwrap();
+    let html = dir.path().join("report.html");
+    let out = tracer(&[
+        "compare",
+        &base,
+        &other,
+        "--format",
+        "html",
+        "-o",
+        html.to_str().unwrap(),
+    ]);
+    assert!(stdout(&out).is_empty());
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains("<svg") && page.contains("</html>"));
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "temp file left behind"
+    );
+}
+
+#[test]
+fn report_shows_one_run_and_takes_a_load_result() {
+    let [base, _] = synthetic();
+    let text = stdout(&tracer(&["report", &base]));
+    assert!(text.starts_with("tracer report: no-mesh"), "{text}");
+    assert!(text.contains("bytes per read"));
+    let fortio = fixture("fortio-http.json").display().to_string();
+    let markdown = stdout(&tracer(&[
+        "report", &base, "--load", &fortio, "--format", "markdown",
+    ]));
+    // The Fortio fixture's 2000 requests replace the run's own 1000: 2000 reads / 2000 requests.
+    assert!(markdown.contains("| 2,000 (fortio) |"), "{markdown}");
+    assert!(
+        markdown.contains("| reads per request | 1.00 |"),
+        "{markdown}"
+    );
+    assert!(
+        markdown.contains("| no-mesh | 0.89ms | 0.64ms | 0.74ms | 0.85ms | 2.67ms | 4.10ms |"),
+        "{markdown}"
+    );
+}
+
+#[test]
+fn bad_inputs_get_one_sentence_and_a_distinct_exit_code() {
+    let [base, other] = synthetic();
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    };
+    let original = std::fs::read_to_string(&base).unwrap();
+
+    let mut newer: serde_json::Value = serde_json::from_str(&original).unwrap();
+    newer["schema"] = 99.into();
+    let newer = write("newer.json", &newer.to_string());
+    let (code, message) = failure(&tracer(&["compare", &newer, &other]));
+    assert_eq!(code, BAD_INPUT);
+    assert!(
+        message.contains("has schema 99, newer than this tracer's"),
+        "{message}"
+    );
+
+    let truncated = write("truncated.json", &original[..original.len() / 3]);
+    let (code, message) = failure(&tracer(&["compare", &base, &truncated]));
+    assert_eq!(code, BAD_INPUT);
+    assert!(
+        message.contains("is not valid JSON") && message.contains("truncated.json"),
+        "{message}"
+    );
+
+    let mut foreign: serde_json::Value = serde_json::from_str(&original).unwrap();
+    foreign["targets"][0]["name"] = "curl".into();
+    foreign["label"] = "curl".into();
+    let foreign = write("curl.json", &foreign.to_string());
+    let (code, message) = failure(&tracer(&["compare", &foreign, &other]));
+    assert_eq!(code, BAD_INPUT);
+    assert!(
+        message.contains("no common target (curl traced curl; ambient traced client, haproxy)"),
+        "{message}"
+    );
+
+    let (code, message) = failure(&tracer(&["compare", &base]));
+    assert_eq!(code, USAGE);
+    assert!(message.contains("at least two run files"), "{message}");
+
+    let (code, message) = failure(&tracer(&["compare", &base, &other, "--load", &base]));
+    assert_eq!(code, USAGE);
+    assert!(
+        message.contains("1 --load files for 2 run files"),
+        "{message}"
+    );
+
+    // A run file where a load result belongs.
+    let (code, message) = failure(&tracer(&["report", &base, "--load", &other]));
+    assert_eq!(code, BAD_INPUT);
+    assert!(message.contains("is neither a Fortio result"), "{message}");
+
+    let fortio = fixture("fortio-http.json").display().to_string();
+    let (code, message) = failure(&tracer(&["report", &fortio]));
+    assert_eq!(code, BAD_INPUT);
+    assert!(message.contains("is not a tracer run file"), "{message}");
+
+    let (code, message) = failure(&tracer(&[
+        "compare",
+        &base,
+        &other,
+        "-o",
+        "/nonexistent/dir/out.txt",
+    ]));
+    assert_eq!(code, 6);
+    assert!(
+        message.starts_with("tracer: cannot write /nonexistent/dir/out.txt"),
+        "{message}"
+    );
+}
+
+#[test]
+fn text_is_coloured_on_a_terminal_unless_no_color_is_set() {
+    // util-linux `script` gives the command a pseudo-terminal, as a user's shell would.
+    let [base, other] = synthetic();
+    let command = format!("{} compare {base} {other}", env!("CARGO_BIN_EXE_tracer"));
+    let on_terminal = |no_color: Option<&str>| {
+        let mut script = Command::new("script");
+        script
+            .args(["-qec", &command, "/dev/null"])
+            .env_remove("NO_COLOR");
+        if let Some(value) = no_color {
+            script.env("NO_COLOR", value);
+        }
+        let output = script.output().unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let colored = on_terminal(None);
+    assert!(
+        colored.contains("\x1b[32m") && colored.contains("33% fewer"),
+        "{colored}"
+    );
+    let plain = on_terminal(Some("1"));
+    assert!(
+        !plain.contains('\x1b') && plain.contains("33% fewer"),
+        "{plain}"
+    );
+}
