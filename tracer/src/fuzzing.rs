@@ -13,8 +13,10 @@ use crate::run::Run;
 pub type Target = fn(&[u8]);
 
 /// The fuzz targets by name, as in fuzz/Cargo.toml.
-pub const TARGETS: [(&str, Target); 4] = [
+pub const TARGETS: [(&str, Target); 6] = [
     ("run_file", run_file),
+    ("run_report", run_report),
+    ("load_result", load_result),
     ("tracefs_format", tracefs_format),
     ("proc_net", proc_net),
     ("target_names", target_names),
@@ -31,6 +33,48 @@ pub fn run_file(data: &[u8]) {
         if let Err(error) = Run::from_json(&written, path) {
             panic!("a run that was read does not read back once written: {error}");
         }
+    }
+}
+
+/// A run file that reads is shown (summary, report in every text format) and compared with a
+/// relabelled copy of itself: a run file is user input to report and compare, which must
+/// not panic on any run that reads.
+pub fn run_report(data: &[u8]) {
+    use crate::{
+        compare::analyze::{Input, Options, compare, summarize},
+        report::{Format, render, summary_text},
+    };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(run) = Run::from_json(text, Path::new("fuzz.json")) else {
+        return;
+    };
+    let _ = summary_text(&run, false);
+    let base = Input {
+        file: "base.json".into(),
+        run: run.clone(),
+    };
+    let mut other = base.clone();
+    other.file = "other.json".into();
+    other.run.label = Some(format!("{}-other", run.label.as_deref().unwrap_or("run")));
+    let options = Options::default();
+    let formats = [Format::Text, Format::Markdown, Format::Json];
+    let single = summarize(&base, &options);
+    for format in formats {
+        let _ = render(&single, format, false);
+    }
+    if let Ok(comparison) = compare(&[base, other], &options) {
+        for format in formats {
+            let _ = render(&comparison, format, false);
+        }
+    }
+}
+
+/// A load-generator result (Fortio or oha JSON): refused with an error or read.
+pub fn load_result(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = crate::load::parse(text, Path::new("fuzz.json"));
     }
 }
 

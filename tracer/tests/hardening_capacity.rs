@@ -75,7 +75,7 @@ fn a_hundred_thousand_fds_overflow_the_per_fd_map_into_exact_totals() {
         run.losses
     );
     assert!(
-        summary.contains(&format!("fd_keys_overflowed: {}", FDS - capacity)),
+        summary.contains(&format!("calls without fd detail {}", FDS - capacity)),
         "the summary says how many: {summary}"
     );
 }

@@ -1,5 +1,5 @@
 //! `cargo xtask fuzz`: runs every cargo-fuzz target in fuzz/ (nightly, address sanitizer) for a
-//! share of the given time. `--seconds 20` is the short run `cargo xtask test` makes; the long
+//! share of the given time. `--seconds 30` is the short run `cargo xtask test` makes; the long
 //! run is `cargo xtask fuzz --minutes 30`. Each target starts from its seeds (fuzz/seeds/) and
 //! the corpus of earlier runs (fuzz/corpus/, not committed). A failing input is left in
 //! `fuzz/artifacts/<target>/`: copy it to `fuzz/regressions/<target>/` with the fix, and
@@ -12,7 +12,14 @@ use anyhow::bail;
 use crate::cmd;
 
 /// The targets in fuzz/Cargo.toml.
-pub const TARGETS: [&str; 4] = ["run_file", "tracefs_format", "proc_net", "target_names"];
+pub const TARGETS: [&str; 6] = [
+    "run_file",
+    "run_report",
+    "load_result",
+    "tracefs_format",
+    "proc_net",
+    "target_names",
+];
 
 #[derive(Debug, clap::Args)]
 pub struct FuzzArgs {
@@ -72,7 +79,7 @@ fn fuzz_command(fuzz: &Path, target: &str, seconds: u64) -> Command {
         .arg(fuzz.join("seeds").join(target))
         .arg("--")
         .arg(format!("-max_total_time={seconds}"))
-        .args(["-timeout=10", "-rss_limit_mb=2048", "-max_len=65536"]);
+        .args(["-timeout=10", "-rss_limit_mb=2048"]);
     command
 }
 

@@ -30,7 +30,7 @@ enum Task {
     Tracer(tracer::TracerArgs),
     /// Same as `cargo xtask tracer -- demo ARGS`: the mesh write-coalescing demo.
     Demo(tracer::DemoArgs),
-    /// Fuzz the parsers (cargo-fuzz, nightly): `--seconds 20` in `test`, `--minutes 30` long.
+    /// Fuzz the parsers (cargo-fuzz, nightly): `--seconds 30` in `test`, `--minutes 30` long.
     Fuzz(fuzz::FuzzArgs),
     /// Record the busiest workload both cores can make for minutes: flat RSS, nothing lost.
     Soak(soak::SoakArgs),
