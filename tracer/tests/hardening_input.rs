@@ -249,3 +249,70 @@ fn run_files_missing_empty_truncated_newer_or_of_the_wrong_kind() {
         "is damaged",
     );
 }
+
+#[test]
+fn compare_and_report_with_bad_run_files_and_load_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let valid = a_valid_run_file(dir.path());
+    if valid.is_empty() {
+        return;
+    }
+    let write = |name: &str, bytes: &[u8]| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    let good = write("good.json", valid.as_bytes());
+    let mut relabelled: serde_json::Value = serde_json::from_str(&valid).unwrap();
+    relabelled["label"] = "other".into();
+    let other = write("other.json", relabelled.to_string().as_bytes());
+    let (code, stderr) = tracer(&["compare", &good, &other]);
+    assert_eq!(code, 0, "two good runs compare: {stderr}");
+
+    assert_one_sentence(&["compare", &good], 2, "at least two run files");
+    assert_one_sentence(&["compare", &good, &write("e.json", b"")], 7, "is empty");
+    assert_one_sentence(
+        &["compare", &good, &write("t.json", &valid.as_bytes()[..valid.len() / 2])],
+        7,
+        "not valid JSON",
+    );
+    let mut newer = relabelled.clone();
+    newer["schema"] = (tracer::run::SCHEMA + 1).into();
+    assert_one_sentence(
+        &["compare", &good, &write("n.json", newer.to_string().as_bytes())],
+        7,
+        "newer than this tracer",
+    );
+    assert_one_sentence(
+        &["compare", &good, &write("k.json", b"{\"kind\": \"tracer-comparison\"}")],
+        7,
+        "is not a tracer run file",
+    );
+    let broken = write("broken-load.json", b"{\"DurationHistogram\": ");
+    assert_one_sentence(
+        &["compare", &good, &other, "--load", &broken],
+        2,
+        "1 --load files for 2 run files",
+    );
+    assert_one_sentence(
+        &["compare", &good, &other, "--load", &broken, "--load", &broken],
+        7,
+        "is not valid JSON",
+    );
+    assert_one_sentence(
+        &["report", &good, "--load", &good],
+        7,
+        "is neither a Fortio result",
+    );
+    assert_one_sentence(
+        &["report", &good, "--load", &dir.path().join("none.json").to_string_lossy()],
+        7,
+        "cannot read load-generator result",
+    );
+    assert_one_sentence(
+        &["report", &good, "-o", "/proc/no/such/report.html"],
+        6,
+        "cannot write",
+    );
+    assert_usage(&["compare", &good, &other, "--requests", "0"], "--requests");
+}
