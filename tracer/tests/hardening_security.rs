@@ -70,3 +70,74 @@ fn run_files_hold_no_payload_no_environment_and_no_arguments_by_default() {
     assert!(!text.contains(&payload), "payload bytes in the run file");
     assert!(!text.contains(&format!("ENVSECRET{nonce}")), "environment in the run file");
 }
+
+/// BPF helper ids that can read user memory (where payloads live) or stream data out of the
+/// kernel: the generic probe reads (which may read user memory on x86), the user-memory
+/// reads and copies, trace printing, and the perf and ring buffer outputs.
+const PAYLOAD_HELPERS: [(i32, &str); 10] = [
+    (4, "bpf_probe_read"),
+    (6, "bpf_trace_printk"),
+    (25, "bpf_perf_event_output"),
+    (45, "bpf_probe_read_str"),
+    (112, "bpf_probe_read_user"),
+    (114, "bpf_probe_read_user_str"),
+    (130, "bpf_ringbuf_output"),
+    (131, "bpf_ringbuf_reserve"),
+    (148, "bpf_copy_from_user"),
+    (191, "bpf_copy_from_user_task"),
+];
+
+/// ELF section flag of code.
+const SHF_EXECINSTR: u64 = 4;
+
+/// Helper ids called by the executable sections of a BPF ELF object, with a section name.
+fn helper_calls(object: &[u8]) -> std::collections::BTreeMap<i32, String> {
+    let u16_at = |at: usize| u16::from_le_bytes(object[at..at + 2].try_into().unwrap());
+    let u64_at = |at: usize| u64::from_le_bytes(object[at..at + 8].try_into().unwrap());
+    let as_usize = |v: u64| usize::try_from(v).unwrap();
+    assert_eq!(&object[..4], b"\x7fELF", "not an ELF object");
+    let (section_table, entry_size, count) = (as_usize(u64_at(0x28)), u16_at(0x3a), u16_at(0x3c));
+    let mut calls = std::collections::BTreeMap::new();
+    for index in 0..usize::from(count) {
+        let header = section_table + index * usize::from(entry_size);
+        let (flags, offset, size) = (u64_at(header + 8), u64_at(header + 24), u64_at(header + 32));
+        if flags & SHF_EXECINSTR == 0 {
+            continue;
+        }
+        let code = &object[as_usize(offset)..as_usize(offset + size)];
+        for instruction in code.chunks_exact(8) {
+            // BPF_JMP | BPF_CALL with source register 0: a helper call, id in imm.
+            if instruction[0] == 0x85 && instruction[1] >> 4 == 0 {
+                let id = i32::from_le_bytes(instruction[4..8].try_into().unwrap());
+                calls.entry(id).or_insert_with(|| format!("section at {offset:#x}"));
+            }
+        }
+    }
+    calls
+}
+
+#[test]
+fn the_probes_call_no_helper_that_reads_user_memory_or_streams_events() {
+    // The object tracer's build.rs built (and the binary embeds): the newest one.
+    let build = std::path::Path::new(TRACER)
+        .parent()
+        .unwrap()
+        .join("build");
+    let object = std::fs::read_dir(&build)
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with("tracer-"))
+        .map(|e| e.path().join("out/tracer"))
+        .filter(|p| p.is_file())
+        .max_by_key(|p| p.metadata().and_then(|m| m.modified()).ok())
+        .expect("tracer's build.rs leaves the probes in OUT_DIR");
+    let calls = helper_calls(&std::fs::read(&object).unwrap());
+    eprintln!("{}: helpers {:?}", object.display(), calls.keys().collect::<Vec<_>>());
+    assert!(calls.contains_key(&1), "the scan finds map lookups: {calls:?}");
+    for (id, name) in PAYLOAD_HELPERS {
+        assert!(
+            !calls.contains_key(&id),
+            "the probes call {name} ({id}), which can copy payload bytes"
+        );
+    }
+}
