@@ -49,10 +49,22 @@ pub fn run(args: &FuzzArgs) -> anyhow::Result<()> {
     }
     let fuzz = cmd::workspace_root().join("fuzz");
     let per_target = (total_seconds / targets.len() as u64).max(1);
+    // Every target runs even after one fails, so one run reports all that is broken.
+    let mut failed = Vec::new();
     for target in targets {
         println!("fuzz: {target} for {per_target} s");
         std::fs::create_dir_all(fuzz.join("corpus").join(target))?;
-        cmd::run(&mut fuzz_command(&fuzz, target, per_target))?;
+        if let Err(error) = cmd::run(&mut fuzz_command(&fuzz, target, per_target)) {
+            println!("fuzz: {target} FAILED: {error:#}");
+            failed.push(target);
+        }
+    }
+    if !failed.is_empty() {
+        bail!(
+            "fuzzing found failing inputs for {} (in fuzz/artifacts/<target>/): fix the parser \
+             and keep each input in fuzz/regressions/<target>/",
+            failed.join(", ")
+        );
     }
     Ok(())
 }
