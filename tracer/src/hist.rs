@@ -100,11 +100,15 @@ impl Histogram {
             reason = "q in 0..=1"
         )]
         let rank = ((q * self.count as f64).ceil() as u64).clamp(1, self.count);
-        let mut seen = 0;
+        // Saturating: a run file edited by hand may hold any numbers (a width of 0, counts
+        // that overflow), and reading one must not panic.
+        let mut seen = 0u64;
         for bucket in &self.buckets {
-            seen += bucket.count;
+            seen = seen.saturating_add(bucket.count);
             if seen >= rank {
-                return bucket.low + (bucket.width - 1) / 2;
+                return bucket
+                    .low
+                    .saturating_add(bucket.width.saturating_sub(1) / 2);
             }
         }
         self.percentiles.max
@@ -119,7 +123,7 @@ impl Histogram {
         let sum: f64 = self
             .buckets
             .iter()
-            .map(|b| (b.low as f64 + (b.width - 1) as f64 / 2.0) * b.count as f64)
+            .map(|b| (b.low as f64 + b.width.saturating_sub(1) as f64 / 2.0) * b.count as f64)
             .sum();
         sum / self.count as f64
     }

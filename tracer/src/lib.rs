@@ -13,6 +13,8 @@ pub mod collect;
 pub mod compare;
 pub mod demo;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod hist;
 pub mod load;
 pub mod probe;

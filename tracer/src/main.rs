@@ -1,4 +1,4 @@
-use std::process::ExitCode;
+use std::{io::Write as _, process::ExitCode};
 
 use clap::Parser as _;
 
@@ -8,7 +8,8 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(error) => {
             let (code, message) = tracer::error::describe(&error);
-            eprintln!("tracer: {message}");
+            // Not eprintln!: it panics when stderr is a closed pipe, hiding the exit code.
+            let _ = writeln!(std::io::stderr(), "tracer: {message}");
             ExitCode::from(code)
         }
     }

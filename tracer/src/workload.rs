@@ -5,6 +5,8 @@ use std::{os::fd::AsRawFd as _, process::ExitCode};
 
 use crate::error::{ErrorKind, user};
 
+mod stress;
+
 #[derive(Debug, clap::Args)]
 pub struct WorkloadArgs {
     #[command(subcommand)]
@@ -45,6 +47,28 @@ pub enum Kind {
     Burn {
         #[arg(long, default_value_t = 2.0)]
         seconds: f64,
+    },
+    /// `threads` threads alive at once, each writing `writes` x 10 B to /dev/null.
+    Threads {
+        #[arg(long, default_value_t = 10_000)]
+        threads: u32,
+        #[arg(long, default_value_t = 3)]
+        writes: u32,
+    },
+    /// `children` short-lived forked children, each writing `writes` x 10 B to /dev/null.
+    ForkBomb {
+        #[arg(long, default_value_t = 2_000)]
+        children: u32,
+        #[arg(long, default_value_t = 3)]
+        writes: u32,
+    },
+    /// One 1 B write on each of `fds` distinct fds (more than the per-fd map holds), spread
+    /// over `processes` children.
+    ManyFds {
+        #[arg(long, default_value_t = 100_000)]
+        fds: u32,
+        #[arg(long, default_value_t = 10)]
+        processes: u32,
     },
     /// One read on a pipe whose writer writes `delay_ms` later, `count` times.
     SlowPipe {
@@ -110,6 +134,9 @@ pub fn run(args: &WorkloadArgs) -> anyhow::Result<ExitCode> {
             }
         }
         Kind::SlowPipe { delay_ms, count } => slow_pipe(delay_ms, count)?,
+        Kind::Threads { threads, writes } => stress::threads(threads, writes)?,
+        Kind::ForkBomb { children, writes } => stress::fork_bomb(children, writes)?,
+        Kind::ManyFds { fds, processes } => stress::many_fds(fds, processes)?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -12,6 +12,8 @@ use crate::{cmd, setup};
 /// Kubernetes versions the manifests in deploy/ must be valid for: the oldest release still
 /// common on managed clusters, and a recent one.
 const KUBERNETES_VERSIONS: &[&str] = &["1.29.0", "1.33.0"];
+/// Total time of the short fuzz run in `cargo xtask test`.
+const FUZZ_SECONDS: u64 = 30;
 
 #[derive(Debug, clap::Args)]
 pub struct TestArgs {
@@ -98,6 +100,14 @@ fn plan(clippy: bool, deploy: &Path) -> Vec<Check> {
             command,
         });
     }
+    // A short fuzz of every parser of outside input (30 s in all); the long run is
+    // `cargo xtask fuzz --minutes 30`.
+    let mut fuzz = cmd::cargo();
+    fuzz.args(["xtask", "fuzz", "--seconds", &FUZZ_SECONDS.to_string()]);
+    checks.push(Check {
+        name: format!("fuzz ({FUZZ_SECONDS} s over every target)"),
+        command: fuzz,
+    });
     checks
 }
 
@@ -118,7 +128,7 @@ mod tests {
     fn no_deploy_folder_means_no_validation() {
         let checks = plan(false, Path::new("/nonexistent/deploy"));
         let names: Vec<_> = checks.iter().map(|check| check.name.as_str()).collect();
-        assert_eq!(names, ["cargo test"]);
+        assert_eq!(names, ["cargo test", "fuzz (30 s over every target)"]);
     }
 
     #[test]

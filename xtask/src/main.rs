@@ -4,7 +4,9 @@
 mod bench;
 mod checks;
 mod cmd;
+mod fuzz;
 mod setup;
+mod soak;
 mod tracer;
 
 use std::process::ExitCode;
@@ -34,6 +36,10 @@ enum Task {
     /// The benchmark's workload (run by `bench`).
     #[command(hide = true)]
     BenchWorkload(bench::WorkloadArgs),
+    /// Fuzz the parsers (cargo-fuzz, nightly): `--seconds 30` in `test`, `--minutes 30` long.
+    Fuzz(fuzz::FuzzArgs),
+    /// Record the busiest workload both cores can make for minutes: flat RSS, nothing lost.
+    Soak(soak::SoakArgs),
 }
 
 fn main() -> ExitCode {
@@ -45,6 +51,8 @@ fn main() -> ExitCode {
         Task::Demo(args) => tracer::demo(args),
         Task::Bench(args) => bench::run(&args),
         Task::BenchWorkload(args) => bench::workload(&args),
+        Task::Fuzz(args) => fuzz::run(&args),
+        Task::Soak(args) => soak::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

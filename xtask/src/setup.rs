@@ -21,6 +21,8 @@ const BPF_LINKER_VERSION: &str = "0.13.0";
 const OHA_VERSION: &str = "1.16.0";
 /// Ships the JSON schemas of Kubernetes 1.29 and 1.33 that `cargo xtask test` validates against.
 const KUBERNETES_VALIDATE_VERSION: &str = "1.37.0";
+/// Runs the fuzz targets in fuzz/ (`cargo xtask fuzz`, and its short run in `test`).
+const CARGO_FUZZ_VERSION: &str = "0.13.2";
 
 /// Debian packages run by the tests, the demo and the benchmarks.
 const DEBIAN_PACKAGES: &[&str] = &[
@@ -58,6 +60,7 @@ pub fn run() -> anyhow::Result<()> {
     step("kubernetes-validate, PyYAML", kubernetes_validate)?;
     step("kubectl", kubectl)?;
     step(&format!("oha {OHA_VERSION}"), oha)?;
+    step(&format!("cargo-fuzz {CARGO_FUZZ_VERSION}"), cargo_fuzz)?;
     step("tracefs", tracefs)?;
     println!("setup: done in {}", seconds(started.elapsed()));
     Ok(())
@@ -405,6 +408,22 @@ fn oha() -> anyhow::Result<Outcome> {
     cmd::run(Command::new("cargo").args(["install", "oha", "--locked", "--version", OHA_VERSION]))?;
     Ok(Outcome::Installed(format!(
         "oha {OHA_VERSION} from crates.io"
+    )))
+}
+
+fn cargo_fuzz() -> anyhow::Result<Outcome> {
+    if cmd::succeeds(Command::new("cargo").args(["fuzz", "--version"])) {
+        return Ok(Outcome::Present);
+    }
+    cmd::run(Command::new("cargo").args([
+        "install",
+        "cargo-fuzz",
+        "--locked",
+        "--version",
+        CARGO_FUZZ_VERSION,
+    ]))?;
+    Ok(Outcome::Installed(format!(
+        "cargo-fuzz {CARGO_FUZZ_VERSION} from crates.io"
     )))
 }
 

@@ -14,6 +14,9 @@ pub struct ProcessCpu {
     ticks_latest: (u64, u64),
     /// Whether the process existed when the recording started (its earlier CPU is excluded).
     existed_at_start: bool,
+    /// Start time (clock ticks after boot) of the process first sampled: a PID that shows a
+    /// different one later was reused by another process after ours exited.
+    started_ticks: Option<u64>,
 }
 
 impl ProcessCpu {
@@ -27,8 +30,15 @@ impl ProcessCpu {
         }
     }
 
-    /// Reads the process's threads; returns false when the process is gone.
+    /// Reads the process's threads; returns false when the process is gone (including when
+    /// its PID now belongs to another process).
     pub fn sample(&mut self, pid: u32) -> bool {
+        let Some(started) = read_start_ticks(pid) else {
+            return false;
+        };
+        if *self.started_ticks.get_or_insert(started) != started {
+            return false;
+        }
         let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
             return false;
         };
@@ -103,6 +113,16 @@ fn read_stat_ticks(pid: u32) -> Option<(u64, u64)> {
     Some((fields.next()?.parse().ok()?, fields.next()?.parse().ok()?))
 }
 
+/// Start time (field 22 of /proc/PID/stat), in clock ticks after boot.
+fn read_start_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat[stat.rfind(')')? + 2..]
+        .split_whitespace()
+        .nth(19)?
+        .parse()
+        .ok()
+}
+
 fn tick_ns() -> u64 {
     // SAFETY: sysconf has no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
@@ -145,5 +165,16 @@ mod tests {
             "time before the first sample must not count ({before} ns)"
         );
         assert!(!cpu.sample(u32::MAX - 1), "a missing process reports gone");
+    }
+
+    #[test]
+    fn a_reused_pid_reports_gone_and_adds_nothing() {
+        let mut cpu = ProcessCpu::new(true);
+        assert!(cpu.sample(std::process::id()));
+        let before = cpu.on_cpu_ns();
+        // As if our process had started at another time: the PID now names someone else.
+        cpu.started_ticks = cpu.started_ticks.map(|t| t + 1);
+        assert!(!cpu.sample(std::process::id()));
+        assert_eq!(cpu.on_cpu_ns(), before);
     }
 }

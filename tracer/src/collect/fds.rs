@@ -112,7 +112,7 @@ impl SocketTables {
 }
 
 /// Parses /proc/net/{tcp,tcp6,udp,udp6}: (inode, local address, remote address) per line.
-fn parse_inet_table(text: &str) -> Vec<(u64, SocketAddr, SocketAddr)> {
+pub(crate) fn parse_inet_table(text: &str) -> Vec<(u64, SocketAddr, SocketAddr)> {
     text.lines()
         .skip(1)
         .filter_map(|line| {
@@ -126,8 +126,12 @@ fn parse_inet_table(text: &str) -> Vec<(u64, SocketAddr, SocketAddr)> {
 }
 
 /// `0100007F:1F90` (IPv4) or 32 hex digits (IPv6), each 32-bit word in host (little) order.
-fn parse_hex_addr(text: &str) -> Option<SocketAddr> {
+pub(crate) fn parse_hex_addr(text: &str) -> Option<SocketAddr> {
     let (addr, port) = text.split_once(':')?;
+    // Hex digits only: slicing 8-byte words out of anything else could split a character.
+    if !addr.is_ascii() {
+        return None;
+    }
     let port = u16::from_str_radix(port, 16).ok()?;
     let words: Vec<u32> = (0..addr.len() / 8)
         .map(|i| u32::from_str_radix(&addr[i * 8..i * 8 + 8], 16).map(u32::from_be))

@@ -3,7 +3,7 @@
 //! is gone — and in every one of those cases write the run file and print the summary.
 mod command;
 mod cpu;
-mod fds;
+pub(crate) mod fds;
 mod live;
 mod session;
 
@@ -85,6 +85,10 @@ pub struct RecordArgs {
     /// No live view; only the summary at the end.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Store the command's full command line in the run file. Off by default: arguments
+    /// often hold tokens or passwords, so only the program name is stored.
+    #[arg(long)]
+    pub with_cmdline: bool,
     /// Command to run and trace with its children, until it exits.
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
@@ -215,13 +219,20 @@ pub fn record(args: &RecordArgs) -> anyhow::Result<ExitCode> {
     })?;
     print_summary(&run);
     if ended_early {
-        eprintln!(
+        note(&format!(
             "tracer: every target exited before --duration ended; the run covers {:.1} s",
             run.duration_ns as f64 / 1e9
-        );
+        ));
         return Ok(ExitCode::from(ErrorKind::EndedEarly.exit_code()));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One line on stderr. Unlike `eprintln!`, a closed stderr (`2>&1 | head -1`) is not a panic:
+/// the recording goes on and the run file is still written.
+fn note(line: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
 fn pid_target(name: Option<String>, pid: u32) -> TargetSpec {
@@ -262,7 +273,11 @@ fn start_command(
     let name = Path::new(program)
         .file_name()
         .map_or_else(|| program.clone(), |n| n.to_string_lossy().into_owned());
-    let spec = format!("command:{}", args.command.join(" "));
+    let spec = if args.with_cmdline {
+        format!("command:{}", args.command.join(" "))
+    } else {
+        format!("command:{name}")
+    };
     command::spawn_traced(&args.command, captures_load(args), |pid| {
         session
             .add_target(
@@ -311,13 +326,13 @@ async fn record_async(args: &RecordArgs, targets: Vec<TargetSpec>) -> anyhow::Re
     } else {
         described
     };
-    eprintln!(
+    note(&format!(
         "tracer: recording {what} with {} probes{}",
         session.mechanism(),
         args.duration
             .map(|d| format!(" for {:.1} s", d.as_secs_f64()))
             .unwrap_or_default()
-    );
+    ));
 
     let mut live = live::LiveView::new(args.quiet, args.duration);
     let deadline = args.duration.map(|d| tokio::time::Instant::now() + d);
@@ -394,10 +409,10 @@ fn attach_load(
         match crate::load::parse(&String::from_utf8_lossy(&stdout), Path::new(&name)) {
             Ok(load) => run.load = Some(load),
             // The recording is worth keeping without its load result.
-            Err(error) => eprintln!(
+            Err(error) => note(&format!(
                 "tracer: no load result attached: {}",
                 crate::error::describe(&error).1
-            ),
+            )),
         }
     } else if let Some(path) = &args.load {
         run.load = Some(crate::load::import(path)?);

@@ -224,8 +224,16 @@ impl Session {
                 self.names.insert(pid, name);
             }
         }
-        self.fds
-            .describe_new(snapshot.fd_stats.keys().map(|k| (k.tgid, k.fd, k.syscall)));
+        // Not the fds of a process the kernel saw exit: its PID may already name another one.
+        self.fds.describe_new(
+            snapshot
+                .fd_stats
+                .keys()
+                .filter(|k| {
+                    !snapshot.exits.contains_key(&k.tgid) || snapshot.targets.contains_key(&k.tgid)
+                })
+                .map(|k| (k.tgid, k.fd, k.syscall)),
+        );
 
         // Interval totals.
         let mut totals = [0u64; 4];

@@ -6,7 +6,7 @@
 //! syscall tracepoints. Each one that fails leaves a [`Fallback`] saying why, recorded in the
 //! run file. Links are owned by the loaded object: dropping [`Probes`] (or the process dying,
 //! even by SIGKILL) detaches everything, because the kernel frees programs with their last fd.
-mod tracefs;
+pub(crate) mod tracefs;
 
 use std::{
     collections::BTreeMap,

@@ -45,7 +45,7 @@ impl Tracefs {
 }
 
 /// Parses `field:<type> <name>;\toffset:<n>;...` lines of a tracepoint format file.
-fn parse_field_offset(format: &str, field: &str) -> Option<u32> {
+pub(crate) fn parse_field_offset(format: &str, field: &str) -> Option<u32> {
     format.lines().find_map(|line| {
         let declaration = line.trim().strip_prefix("field:")?.split(';').next()?;
         let name = declaration.rsplit([' ', '*']).next()?;

@@ -1,0 +1,154 @@
+//! Stress shapes for the hardening tests: many threads, a burst of short-lived children, and
+//! more distinct fds than the per-fd map holds. Like the rest of `tracer workload`, every I/O
+//! syscall made after the start signal is a raw libc call the caller can count in advance.
+use std::os::fd::AsRawFd as _;
+
+use crate::error::{ErrorKind, user};
+
+/// `threads` threads, all alive at once; each writes `writes` x 10 B to /dev/null.
+pub fn threads(threads: u32, writes: u32) -> anyhow::Result<()> {
+    let devnull = std::fs::OpenOptions::new().write(true).open("/dev/null")?;
+    let fd = devnull.as_raw_fd();
+    // One malloc arena: glibc reads /sys/devices/system/cpu/online when it makes a new one
+    // for a new thread, an I/O syscall the caller could not predict.
+    // SAFETY: mallopt only changes allocator settings.
+    unsafe { libc::mallopt(libc::M_ARENA_MAX, 1) };
+    // Two barriers: every thread exists before any writes, and none exits before all wrote,
+    // so the kernel sees `threads` live threads of one process at the peak.
+    let started = std::sync::Arc::new(std::sync::Barrier::new(threads as usize + 1));
+    let wrote = std::sync::Arc::new(std::sync::Barrier::new(threads as usize + 1));
+    let mut handles = Vec::with_capacity(threads as usize);
+    for index in 0..threads {
+        let (started, wrote) = (started.clone(), wrote.clone());
+        let handle = std::thread::Builder::new()
+            // Small stacks: 10,000 threads x the default 8 MiB would be 80 GiB of address space.
+            .stack_size(64 * 1024)
+            .spawn(move || {
+                started.wait();
+                for _ in 0..writes {
+                    // SAFETY: valid 10-byte buffer and an fd open for the whole run.
+                    unsafe { libc::write(fd, [7u8; 10].as_ptr().cast(), 10) };
+                }
+                wrote.wait();
+            })
+            .map_err(|e| {
+                user(
+                    ErrorKind::Busy,
+                    format!("could start only {index} of {threads} threads ({e}): ask for fewer"),
+                )
+            })?;
+        handles.push(handle);
+    }
+    started.wait();
+    wrote.wait();
+    for handle in handles {
+        handle
+            .join()
+            .map_err(|_| anyhow::anyhow!("a writer thread panicked"))?;
+    }
+    Ok(())
+}
+
+/// Forks `children` short-lived children as fast as it can; each writes `writes` x 10 B to
+/// /dev/null and exits. The parent reaps them all at the end and makes no I/O syscalls.
+pub fn fork_bomb(children: u32, writes: u32) -> anyhow::Result<()> {
+    let devnull = std::fs::OpenOptions::new().write(true).open("/dev/null")?;
+    let fd = devnull.as_raw_fd();
+    let mut forked = 0u32;
+    for _ in 0..children {
+        // SAFETY: the child only makes raw syscalls and _exits.
+        match unsafe { libc::fork() } {
+            -1 => break,
+            0 => {
+                for _ in 0..writes {
+                    // SAFETY: valid buffer and fd.
+                    unsafe { libc::write(fd, [7u8; 10].as_ptr().cast(), 10) };
+                }
+                // SAFETY: ends the child without running the parent's destructors.
+                unsafe { libc::_exit(0) }
+            }
+            _ => forked += 1,
+        }
+    }
+    let mut failed = 0u32;
+    for _ in 0..forked {
+        let mut status = 0;
+        // SAFETY: waiting for any of our own children with a valid status pointer.
+        if unsafe { libc::waitpid(-1, &raw mut status, 0) } < 0
+            || !libc::WIFEXITED(status)
+            || libc::WEXITSTATUS(status) != 0
+        {
+            failed += 1;
+        }
+    }
+    // Printed after the children are reaped, so the caller can check what really happened.
+    println!("forked {forked} children, {failed} failed");
+    if forked < children {
+        return Err(user(
+            ErrorKind::Busy,
+            format!("fork failed after {forked} of {children} children: ask for fewer"),
+        ));
+    }
+    Ok(())
+}
+
+/// Opens `fds` distinct fds on /dev/null (dup, not traced), spread over `processes` forked
+/// children so that no process needs more than its open-file limit allows, and writes 1 B to
+/// each once. The parent makes no I/O syscalls.
+pub fn many_fds(fds: u32, processes: u32) -> anyhow::Result<()> {
+    let processes = processes.max(1);
+    let per_process = fds.div_ceil(processes);
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: a valid rlimit struct is passed by pointer.
+    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &raw mut limit) };
+    let needed = u64::from(per_process) + 64;
+    if limit.rlim_max < needed {
+        return Err(user(
+            ErrorKind::Usage,
+            format!(
+                "{per_process} fds per process exceed the open-file limit of {}: use more --processes",
+                limit.rlim_max
+            ),
+        ));
+    }
+    limit.rlim_cur = needed;
+    // SAFETY: as above; the soft limit may be raised up to the hard one.
+    unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raw const limit) };
+    let devnull = std::fs::OpenOptions::new().write(true).open("/dev/null")?;
+    let mut children = Vec::new();
+    for index in 0..processes {
+        let count = per_process.min(fds - index * per_process);
+        // SAFETY: the child only makes raw syscalls and _exits.
+        match unsafe { libc::fork() } {
+            -1 => anyhow::bail!("fork failed: {}", std::io::Error::last_os_error()),
+            0 => {
+                let mut code = 0;
+                for _ in 0..count {
+                    // SAFETY: dup of an fd we own; closed when the process exits.
+                    let fd = unsafe { libc::dup(devnull.as_raw_fd()) };
+                    if fd < 0 {
+                        code = 1;
+                        break;
+                    }
+                    // SAFETY: valid 1-byte buffer and an fd we opened.
+                    unsafe { libc::write(fd, [7u8].as_ptr().cast(), 1) };
+                }
+                // SAFETY: ends the child without running the parent's destructors.
+                unsafe { libc::_exit(code) }
+            }
+            child => children.push(child),
+        }
+    }
+    for child in children {
+        let mut status = 0;
+        // SAFETY: our own child, valid status pointer.
+        unsafe { libc::waitpid(child, &raw mut status, 0) };
+        if !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
+            anyhow::bail!("a child could not open its fds");
+        }
+    }
+    Ok(())
+}

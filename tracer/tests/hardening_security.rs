@@ -1,0 +1,143 @@
+//! Root-only: what a run file must never hold. The probes count sizes, never payload bytes;
+//! the environment is never stored; the command line only with `--with-cmdline`.
+use std::process::{Command, Stdio};
+
+use tracer::run::Run;
+
+const TRACER: &str = env!("CARGO_BIN_EXE_tracer");
+
+/// Sends the payload `argv[2]-argv[3]` (joined only at run time, so it never appears on the
+/// command line) through a unix socket, a TCP connection on loopback and a pipe.
+const SENDER: &str = r"
+import os, socket, sys
+payload = (sys.argv[2] + '-' + sys.argv[3]).encode()
+a, b = socket.socketpair()
+a.sendall(payload); assert b.recv(4096) == payload
+listener = socket.socket(); listener.bind(('127.0.0.1', 0)); listener.listen()
+client = socket.create_connection(listener.getsockname()); server, _ = listener.accept()
+client.sendall(payload); assert server.recv(4096) == payload
+r, w = os.pipe(); os.write(w, payload); assert os.read(r, 4096) == payload
+";
+
+fn record(dir: &std::path::Path, nonce: &str, with_cmdline: bool) -> (String, Run) {
+    // SAFETY: no preconditions.
+    assert!(unsafe { libc::geteuid() } == 0, "run as root (CI does)");
+    let out = dir.join(format!("secret-{with_cmdline}.json"));
+    let mut command = Command::new(TRACER);
+    command.args(["record", "--quiet", "-o", out.to_str().unwrap()]);
+    if with_cmdline {
+        command.arg("--with-cmdline");
+    }
+    let status = command
+        .args(["--", "python3", "-c", SENDER])
+        .args([format!("ARGSECRET{nonce}"), "PAYLOAD".into(), nonce.into()])
+        .env("TRACER_TEST_SECRET", format!("ENVSECRET{nonce}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let text = std::fs::read_to_string(&out).unwrap();
+    let run = Run::from_json(&text, &out).unwrap();
+    (text, run)
+}
+
+#[test]
+fn run_files_hold_no_payload_no_environment_and_no_arguments_by_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let nonce = format!("{:x}{}", std::process::id(), dir.path().display().to_string().len());
+    let payload = format!("PAYLOAD-{nonce}");
+
+    let (text, run) = record(dir.path(), &nonce, false);
+    let python = run
+        .processes
+        .iter()
+        .find(|p| p.syscall("sendto").is_some() || p.syscall("write").is_some())
+        .expect("the sender's I/O was recorded");
+    assert!(python.syscalls.iter().any(|s| s.bytes > 0));
+    assert!(!text.contains(&payload), "payload bytes in the run file");
+    assert!(!text.contains(&format!("ENVSECRET{nonce}")), "environment in the run file");
+    assert!(!text.contains(&format!("ARGSECRET{nonce}")), "arguments in the run file");
+    assert_eq!(run.targets[0].spec, "command:python3");
+
+    let (text, run) = record(dir.path(), &nonce, true);
+    assert!(
+        run.targets[0].spec.starts_with("command:python3 -c ")
+            && run.targets[0].spec.contains(&format!("ARGSECRET{nonce}")),
+        "--with-cmdline stores the command line: {}",
+        run.targets[0].spec
+    );
+    assert!(!text.contains(&payload), "payload bytes in the run file");
+    assert!(!text.contains(&format!("ENVSECRET{nonce}")), "environment in the run file");
+}
+
+/// BPF helper ids that can read user memory (where payloads live) or stream data out of the
+/// kernel: the generic probe reads (which may read user memory on x86), the user-memory
+/// reads and copies, trace printing, and the perf and ring buffer outputs.
+const PAYLOAD_HELPERS: [(i32, &str); 10] = [
+    (4, "bpf_probe_read"),
+    (6, "bpf_trace_printk"),
+    (25, "bpf_perf_event_output"),
+    (45, "bpf_probe_read_str"),
+    (112, "bpf_probe_read_user"),
+    (114, "bpf_probe_read_user_str"),
+    (130, "bpf_ringbuf_output"),
+    (131, "bpf_ringbuf_reserve"),
+    (148, "bpf_copy_from_user"),
+    (191, "bpf_copy_from_user_task"),
+];
+
+/// ELF section flag of code.
+const SHF_EXECINSTR: u64 = 4;
+
+/// Helper ids called by the executable sections of a BPF ELF object, with a section name.
+fn helper_calls(object: &[u8]) -> std::collections::BTreeMap<i32, String> {
+    let u16_at = |at: usize| u16::from_le_bytes(object[at..at + 2].try_into().unwrap());
+    let u64_at = |at: usize| u64::from_le_bytes(object[at..at + 8].try_into().unwrap());
+    let as_usize = |v: u64| usize::try_from(v).unwrap();
+    assert_eq!(&object[..4], b"\x7fELF", "not an ELF object");
+    let (section_table, entry_size, count) = (as_usize(u64_at(0x28)), u16_at(0x3a), u16_at(0x3c));
+    let mut calls = std::collections::BTreeMap::new();
+    for index in 0..usize::from(count) {
+        let header = section_table + index * usize::from(entry_size);
+        let (flags, offset, size) = (u64_at(header + 8), u64_at(header + 24), u64_at(header + 32));
+        if flags & SHF_EXECINSTR == 0 {
+            continue;
+        }
+        let code = &object[as_usize(offset)..as_usize(offset + size)];
+        for instruction in code.chunks_exact(8) {
+            // BPF_JMP | BPF_CALL with source register 0: a helper call, id in imm.
+            if instruction[0] == 0x85 && instruction[1] >> 4 == 0 {
+                let id = i32::from_le_bytes(instruction[4..8].try_into().unwrap());
+                calls.entry(id).or_insert_with(|| format!("section at {offset:#x}"));
+            }
+        }
+    }
+    calls
+}
+
+#[test]
+fn the_probes_call_no_helper_that_reads_user_memory_or_streams_events() {
+    // The object tracer's build.rs built (and the binary embeds): the newest one.
+    let build = std::path::Path::new(TRACER)
+        .parent()
+        .unwrap()
+        .join("build");
+    let object = std::fs::read_dir(&build)
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with("tracer-"))
+        .map(|e| e.path().join("out/tracer"))
+        .filter(|p| p.is_file())
+        .max_by_key(|p| p.metadata().and_then(|m| m.modified()).ok())
+        .expect("tracer's build.rs leaves the probes in OUT_DIR");
+    let calls = helper_calls(&std::fs::read(&object).unwrap());
+    eprintln!("{}: helpers {:?}", object.display(), calls.keys().collect::<Vec<_>>());
+    assert!(calls.contains_key(&1), "the scan finds map lookups: {calls:?}");
+    for (id, name) in PAYLOAD_HELPERS {
+        assert!(
+            !calls.contains_key(&id),
+            "the probes call {name} ({id}), which can copy payload bytes"
+        );
+    }
+}
