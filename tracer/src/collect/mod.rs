@@ -116,9 +116,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             ));
         }
     };
-    if seconds.is_nan() || seconds <= 0.0 || seconds > 31.0 * 86_400.0 {
+    // At least 1 ms: anything shorter rounds to nothing (found by fuzzing: ".0…05" was
+    // accepted as a zero duration).
+    if seconds.is_nan() || seconds < 1e-3 || seconds > 31.0 * 86_400.0 {
         return Err(format!(
-            "'{text}' is not a usable duration: it must be more than 0 and at most 31 days"
+            "'{text}' is not a usable duration: it must be between 1ms and 31 days"
         ));
     }
     Ok(Duration::from_secs_f64(seconds))
@@ -447,7 +449,18 @@ mod tests {
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_mins(2)));
         assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
-        for bad in ["0", "-1", "10x", "", "s", "0ms", "1e9h", "nan"] {
+        for bad in [
+            "0",
+            "-1",
+            "10x",
+            "",
+            "s",
+            "0ms",
+            "1e9h",
+            "nan",
+            ".0000000000000000005",
+            "0.5us",
+        ] {
             assert!(parse_duration(bad).is_err(), "{bad:?} must be refused");
         }
     }
