@@ -12,7 +12,7 @@ use std::{
 };
 
 use hardening_support::{
-    TRACER, calls, require_root, signal, start_recording, start_workload, wait_at_most,
+    Guarded, TRACER, calls, require_root, signal, start_recording, start_workload, wait_at_most,
 };
 use tracer::run::{EndReason, Process, Run};
 
@@ -70,18 +70,20 @@ fn a_target_that_exits_mid_run_keeps_exact_counts_and_its_exit_while_another_goe
 }
 
 /// Makes the next process the kernel creates get `pid`, by setting the init namespace's last
-/// PID (root only); retries when another process on the machine takes the number first.
-fn spawn_with_pid(pid: u32, command: &mut Command) -> std::process::Child {
-    for _ in 0..500 {
+/// PID (root only); retries for up to a minute while other processes (builds, the other tests'
+/// threads and children) take the number first or still hold it.
+fn spawn_with_pid(pid: u32, command: &mut Command) -> Guarded {
+    let deadline = std::time::Instant::now() + Duration::from_mins(1);
+    while std::time::Instant::now() < deadline {
         std::fs::write("/proc/sys/kernel/ns_last_pid", (pid - 1).to_string()).unwrap();
-        let mut child = command.spawn().unwrap();
+        let child = Guarded(command.spawn().unwrap());
         if child.id() == pid {
             return child;
         }
-        let _ = child.kill();
-        let _ = child.wait();
+        drop(child);
+        std::thread::sleep(Duration::from_millis(5));
     }
-    panic!("could not start a process with PID {pid}: the machine forks too often");
+    panic!("could not start a process with PID {pid} within a minute: the machine forks too often");
 }
 
 #[test]
