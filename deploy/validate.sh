@@ -18,8 +18,20 @@ cd "$(dirname "$0")"
 [ "$#" -gt 0 ] || set -- 1.29.0 1.33.0
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-kubectl kustomize base >"$work/base.yaml"
-kubectl kustomize privileged >"$work/privileged.yaml"
+if command -v kubectl >/dev/null 2>&1; then
+    render() { kubectl kustomize "$1"; }
+elif command -v kustomize >/dev/null 2>&1; then
+    render() { kustomize build "$1"; }
+else
+    echo "FAIL deploy/validate.sh needs kubectl (kubectl kustomize) or kustomize to render the overlays"
+    exit 1
+fi
+command -v kubernetes-validate >/dev/null 2>&1 || {
+    echo "FAIL deploy/validate.sh needs kubernetes-validate: pip install kubernetes-validate"
+    exit 1
+}
+render base >"$work/base.yaml"
+render privileged >"$work/privileged.yaml"
 for version in "$@"; do
     for file in base/tracer.yaml "$work/base.yaml" "$work/privileged.yaml"; do
         out=$(kubernetes-validate --strict --quiet -k "$version" "$file") || {

@@ -18,9 +18,14 @@ pub enum Command {
     Report(crate::report::ReportArgs),
     /// Compare runs (e.g. no mesh vs mesh): syscalls, write coalescing, CPU and latency.
     Compare(crate::compare::CompareArgs),
+    /// Serve recordings over HTTP on this node (the `DaemonSet` agent), with `/metrics`.
+    Agent(crate::agent::AgentArgs),
     /// Show what --pod, --container and --cgroup resolve to on this node (cgroups, PIDs, CPU).
     Targets(crate::target::show::TargetsArgs),
     /// Make a known syscall mix (used by tests and benchmarks).
     #[command(hide = true)]
     Workload(crate::workload::WorkloadArgs),
+    /// Reproduce the mesh write-coalescing effect on this machine: two network namespaces, a
+    /// "details" service, a node-proxy pair, load, recording and a report (needs root).
+    Demo(Box<crate::demo::DemoArgs>),
 }

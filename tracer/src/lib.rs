@@ -7,9 +7,11 @@
 //! `demo` stages the mesh write-coalescing experiment on one machine; `workload` makes known
 //! syscall mixes for tests and benchmarks.
 
+pub mod agent;
 pub mod cli;
 pub mod collect;
 pub mod compare;
+pub mod demo;
 pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -31,5 +33,7 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         cli::Command::Compare(args) => compare::run(&args),
         cli::Command::Workload(args) => workload::run(&args),
         cli::Command::Targets(args) => target::show::run(&args),
+        cli::Command::Agent(args) => agent::run(&args),
+        cli::Command::Demo(args) => demo::run(*args),
     }
 }

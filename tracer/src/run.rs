@@ -452,7 +452,10 @@ impl DirectionTotals {
     /// Calls that moved at least one byte.
     #[must_use]
     pub fn successful_calls(&self) -> u64 {
-        self.calls - self.errors - self.zero_returns
+        // Saturating: a damaged run file must not make a report panic.
+        self.calls
+            .saturating_sub(self.errors)
+            .saturating_sub(self.zero_returns)
     }
 
     /// Bytes per successful call (`ret > 0`), the write-coalescing measure; `None` without any.

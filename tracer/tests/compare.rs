@@ -90,6 +90,20 @@ fn compare_renders_every_format_and_writes_files_atomically() {
         1,
         "temp file left behind"
     );
+    // Without --format, the extension decides.
+    let md = dir.path().join("report.md");
+    stdout(&tracer(&[
+        "compare",
+        &base,
+        &other,
+        "-o",
+        md.to_str().unwrap(),
+    ]));
+    assert!(
+        std::fs::read_to_string(&md)
+            .unwrap()
+            .starts_with("## tracer compare")
+    );
 }
 
 #[test]

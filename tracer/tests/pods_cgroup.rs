@@ -427,3 +427,272 @@ fn guard_removes_what_it_made() {
     }
     assert!(!top.exists(), "{} left behind", top.display());
 }
+
+/// One HTTP/1.1 request to the agent; returns the status code and body.
+fn http(address: &str, method: &str, path: &str, body: &str) -> (u16, String) {
+    use std::io::Read as _;
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    (
+        head.split_whitespace().nth(1).unwrap().parse().unwrap(),
+        body.to_owned(),
+    )
+}
+
+/// The whole path for `--pod` on a node: the agent resolves the pod from kubelet's folders
+/// and the kubepods cgroup, records it, and the run holds the pod's writers (one that joined
+/// after the start too) and nothing else.
+#[test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one scenario: node, agent, recording and run checked in order"
+)]
+fn agent_records_a_pod_by_name_and_nothing_else() {
+    if !is_root() {
+        eprintln!("skipped: needs root to make cgroups and load the probes");
+        return;
+    }
+    let Some(v2) = v2_mount() else {
+        eprintln!("skipped: no cgroup v2 hierarchy on this machine");
+        return;
+    };
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let top = format!("tracer-test-{}-{n}", std::process::id());
+    let uid = test_uid();
+    let app_id = format!("{:0<64}", format!("e{n}f{}", std::process::id()));
+    let pod = format!(
+        "{top}/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod{}.slice",
+        uid.replace('-', "_")
+    );
+    let mut made = Made::new();
+    let app_dir = made.mkdirs(&v2, &format!("{pod}/cri-containerd-{app_id}.scope"));
+    let outside_dir = made.mkdirs(&v2, &format!("{top}/system.slice"));
+    // `hi\n` is 3 bytes: every write of the writer carries exactly 3.
+    let writer_script = "exec >/dev/null; while :; do echo hi; sleep 0.05; done";
+    let inside = made.spawn_into(&app_dir, writer_script);
+    let outside = made.spawn_into(&outside_dir, writer_script);
+    let host = fake_host("default", "writer-pod", &uid);
+    std::os::unix::fs::symlink("/proc", host.path().join("proc")).unwrap();
+
+    let child = Command::new(env!("CARGO_BIN_EXE_tracer"))
+        .args([
+            "agent",
+            "--listen",
+            "127.0.0.1:0",
+            "--cgroup-root",
+            "/sys/fs/cgroup",
+            "--host-root",
+        ])
+        .arg(host.path())
+        .env_remove("TRACER_HOST_ROOT")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    made.children.push(child);
+    let stderr = made.children.last_mut().unwrap().stderr.take().unwrap();
+    let mut stderr = BufReader::new(stderr);
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    let api = line
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap()
+        .to_owned();
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+
+    let (code, body) = http(
+        &api,
+        "POST",
+        "/recordings",
+        r#"{"pods": ["default/writer-pod"], "duration": "2s"}"#,
+    );
+    assert_eq!(code, 202, "{body}");
+    // A process that joins the pod after the start (like `kubectl exec`): counted by cgroup.
+    loop {
+        let (_, status) = http(&api, "GET", "/recordings/rec-1", "");
+        if status.contains("\"state\":\"running\"") {
+            break;
+        }
+        assert!(!status.contains("\"state\":\"failed\""), "{status}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let late = made.spawn_into(&app_dir, writer_script);
+    let deadline = std::time::Instant::now() + Duration::from_mins(1);
+    let run = loop {
+        let (code, body) = http(&api, "GET", "/recordings/rec-1/run", "");
+        if code == 200 {
+            break serde_json::from_str::<serde_json::Value>(&body).unwrap();
+        }
+        assert_eq!(code, 409, "{body}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "recording did not end: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(run["targets"][0]["name"], "default/writer-pod");
+    assert_eq!(run["targets"][0]["spec"], "pod:default/writer-pod");
+    assert_eq!(run["targets"][0]["cgroup"], format!("/{pod}"));
+    let processes = run["processes"].as_array().unwrap();
+    assert!(
+        processes.iter().all(|p| p["pid"] != outside),
+        "the writer outside the pod was traced: {processes:?}"
+    );
+    let writer = processes
+        .iter()
+        .find(|p| p["pid"] == inside)
+        .expect("the pod's writer is in the run");
+    let write = writer["syscalls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["syscall"] == "write")
+        .expect("it wrote");
+    let calls = write["calls"].as_u64().unwrap();
+    eprintln!("pod writer: {calls} writes in {} ns", run["duration_ns"]);
+    assert!(calls > 0);
+    assert_eq!(write["bytes"].as_u64().unwrap(), 3 * calls);
+    let late = processes
+        .iter()
+        .find(|p| p["pid"] == late)
+        .expect("the process that joined later is in the run");
+    let late_write = late["syscalls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["syscall"] == "write")
+        .expect("it wrote");
+    assert_eq!(
+        late_write["bytes"].as_u64().unwrap(),
+        3 * late_write["calls"].as_u64().unwrap()
+    );
+}
+
+/// The README's command on a node: `tracer record --pod NS/NAME ... -o run.json`, with the host
+/// mounted elsewhere (`--host-root`), two pods at once (app and a ztunnel-like proxy).
+#[test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one scenario: two pods, one recording, checked per pod"
+)]
+fn record_two_pods_by_name_like_the_readme() {
+    if !is_root() {
+        eprintln!("skipped: needs root to make cgroups and load the probes");
+        return;
+    }
+    let Some(v2) = v2_mount() else {
+        eprintln!("skipped: no cgroup v2 hierarchy on this machine");
+        return;
+    };
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let top = format!("tracer-test-{}-{n}", std::process::id());
+    let (app_uid, proxy_uid) = (test_uid(), test_uid().replace("-4", "-5"));
+    let mut made = Made::new();
+    let script = "exec >/dev/null; while :; do echo hi; sleep 0.05; done";
+    let mut pids = Vec::new();
+    for (uid, qos, id) in [
+        (&app_uid, "burstable", "f1"),
+        (&proxy_uid, "besteffort", "f2"),
+    ] {
+        let dir = made.mkdirs(
+            &v2,
+            &format!(
+                "{top}/kubepods.slice/kubepods-{qos}.slice/kubepods-{qos}-pod{}.slice/cri-containerd-{:0<64}.scope",
+                uid.replace('-', "_"),
+                format!("{id}{n}")
+            ),
+        );
+        pids.push(made.spawn_into(&dir, script));
+    }
+    let host = tempfile::tempdir().unwrap();
+    for (namespace, name, uid) in [
+        ("default", "fortio-xyz", &app_uid),
+        ("istio-system", "ztunnel-abc", &proxy_uid),
+    ] {
+        fs::create_dir_all(
+            host.path()
+                .join(format!("var/log/pods/{namespace}_{name}_{uid}/c")),
+        )
+        .unwrap();
+    }
+    let run_file = host.path().join("run.json");
+    let output = Command::new(env!("CARGO_BIN_EXE_tracer"))
+        .args([
+            "record",
+            "--pod",
+            "default/fortio-xyz",
+            "--pod",
+            "istio-system/ztunnel-abc",
+        ])
+        .args([
+            "--duration",
+            "2s",
+            "--quiet",
+            "--cgroup-root",
+            "/sys/fs/cgroup",
+            "--host-root",
+        ])
+        .arg(host.path())
+        .arg("-o")
+        .arg(&run_file)
+        .env_remove("TRACER_HOST_ROOT")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let run: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&run_file).unwrap()).unwrap();
+    let names: Vec<_> = run["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(names, ["default/fortio-xyz", "istio-system/ztunnel-abc"]);
+    for (index, pid) in pids.iter().enumerate() {
+        let process = run["processes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["pid"] == *pid)
+            .unwrap_or_else(|| panic!("pid {pid} of target {index} is not in the run"));
+        assert_eq!(
+            process["target"], index,
+            "pid {pid} is counted for its own pod"
+        );
+        let write = process["syscalls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["syscall"] == "write")
+            .expect("it wrote");
+        assert_eq!(
+            write["bytes"].as_u64().unwrap(),
+            3 * write["calls"].as_u64().unwrap()
+        );
+        // Pod CPU comes from the pod cgroup's own counter.
+        assert_eq!(
+            run["targets"][index]["cpu"]["source"], "cgroup",
+            "{}",
+            run["targets"][index]
+        );
+    }
+}

@@ -1,6 +1,7 @@
 //! Project tasks, run as `cargo xtask <task>`: `setup` installs what the build and tests need,
 //! `test` is the whole CI, `tracer`/`demo` build and run the tool, `bench` measures overhead.
 //! Plain Rust instead of shell scripts so the steps are testable and fail with one sentence.
+mod bench;
 mod checks;
 mod cmd;
 mod fuzz;
@@ -30,6 +31,11 @@ enum Task {
     Tracer(tracer::TracerArgs),
     /// Same as `cargo xtask tracer -- demo ARGS`: the mesh write-coalescing demo.
     Demo(tracer::DemoArgs),
+    /// Measure what syscall tracers cost per syscall (needs root); writes a Markdown table.
+    Bench(bench::BenchArgs),
+    /// The benchmark's workload (run by `bench`).
+    #[command(hide = true)]
+    BenchWorkload(bench::WorkloadArgs),
     /// Fuzz the parsers (cargo-fuzz, nightly): `--seconds 30` in `test`, `--minutes 30` long.
     Fuzz(fuzz::FuzzArgs),
     /// Record the busiest workload both cores can make for minutes: flat RSS, nothing lost.
@@ -43,6 +49,8 @@ fn main() -> ExitCode {
         Task::Test(args) => checks::run(&args),
         Task::Tracer(args) => tracer::tracer(&args),
         Task::Demo(args) => tracer::demo(args),
+        Task::Bench(args) => bench::run(&args),
+        Task::BenchWorkload(args) => bench::workload(&args),
         Task::Fuzz(args) => fuzz::run(&args),
         Task::Soak(args) => soak::run(&args),
     };

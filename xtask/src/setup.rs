@@ -57,7 +57,8 @@ pub fn run() -> anyhow::Result<()> {
     step("rust-src for nightly", rust_src)?;
     step("debian packages", debian_packages)?;
     step(&format!("bpf-linker {BPF_LINKER_VERSION}"), bpf_linker)?;
-    step("kubernetes-validate", kubernetes_validate)?;
+    step("kubernetes-validate, PyYAML", kubernetes_validate)?;
+    step("kubectl", kubectl)?;
     step(&format!("oha {OHA_VERSION}"), oha)?;
     step(&format!("cargo-fuzz {CARGO_FUZZ_VERSION}"), cargo_fuzz)?;
     step("tracefs", tracefs)?;
@@ -69,9 +70,9 @@ fn step(name: &str, action: impl FnOnce() -> anyhow::Result<Outcome>) -> anyhow:
     let started = Instant::now();
     let outcome = action().with_context(|| format!("setup step `{name}` failed"))?;
     match outcome {
-        Outcome::Present => println!("setup: {name:<24} {outcome}"),
+        Outcome::Present => println!("setup: {name:<28} {outcome}"),
         Outcome::Installed(_) => println!(
-            "setup: {name:<24} {outcome} in {}",
+            "setup: {name:<28} {outcome} in {}",
             seconds(started.elapsed())
         ),
     }
@@ -322,28 +323,71 @@ fn same_file(a: &Path, b: &Path) -> bool {
     }
 }
 
+/// kubernetes-validate, and `PyYAML` for `deploy/validate.sh`'s own checks.
 fn kubernetes_validate() -> anyhow::Result<Outcome> {
-    if cmd::succeeds(kubernetes_validate_command().arg("--version")) {
+    let validator_runs = || cmd::succeeds(kubernetes_validate_command().arg("--version"));
+    let yaml_imports = || cmd::succeeds(Command::new("python3").args(["-c", "import yaml"]));
+    let mut missing = Vec::new();
+    if !validator_runs() {
+        missing.push(format!(
+            "kubernetes-validate=={KUBERNETES_VALIDATE_VERSION}"
+        ));
+    }
+    if !yaml_imports() {
+        missing.push("PyYAML".to_owned());
+    }
+    if missing.is_empty() {
         return Ok(Outcome::Present);
     }
-    let requirement = format!("kubernetes-validate=={KUBERNETES_VALIDATE_VERSION}");
-    let pip = || {
-        let mut command = Command::new("python3");
-        command.args(["-m", "pip", "install", "--quiet", &requirement]);
-        command
-    };
-    // Debian's own python3 refuses system-wide installs (PEP 668) unless told it is intended.
-    if cmd::run(&mut pip()).is_err() {
-        cmd::run(pip().arg("--break-system-packages"))?;
-    }
+    pip_install(&missing)?;
     if cmd::on_path("pyenv").is_some() {
         // pyenv finds new scripts only after a rehash; failing here only loses the shim.
         cmd::succeeds(Command::new("pyenv").arg("rehash"));
     }
-    if !cmd::succeeds(kubernetes_validate_command().arg("--version")) {
-        bail!("kubernetes-validate was installed with pip but does not run");
+    if !validator_runs() || !yaml_imports() {
+        bail!(
+            "{} were installed with pip but do not run",
+            missing.join(" and ")
+        );
     }
-    Ok(Outcome::Installed(requirement))
+    Ok(Outcome::Installed(missing.join(", ")))
+}
+
+fn pip_install(requirements: &[String]) -> anyhow::Result<()> {
+    let mut pip = Command::new("python3");
+    pip.env("PIP_ROOT_USER_ACTION", "ignore")
+        .args(["-m", "pip", "install", "--quiet"])
+        .args(requirements);
+    // Debian's own python3 refuses system-wide installs (PEP 668) unless told it is intended;
+    // a pyenv or venv python has no such marker.
+    let externally_managed = cmd::succeeds(Command::new("python3").args([
+        "-c",
+        "import os, sys, sysconfig; \
+         sys.exit(not os.path.exists(os.path.join(sysconfig.get_path('stdlib'), 'EXTERNALLY-MANAGED')))",
+    ]));
+    if externally_managed {
+        pip.arg("--break-system-packages");
+    }
+    cmd::run(&mut pip)
+}
+
+/// deploy/validate.sh renders the kustomize overlays with `kubectl kustomize`. The machine
+/// image ships kubectl; Debian's own kubernetes-client is the fallback where it does not.
+fn kubectl() -> anyhow::Result<Outcome> {
+    if cmd::succeeds(Command::new("kubectl").args(["version", "--client"])) {
+        return Ok(Outcome::Present);
+    }
+    if !cmd::is_root() {
+        bail!("kubectl is missing; install it (Debian: `sudo apt-get install kubernetes-client`)");
+    }
+    cmd::run(apt_get().args([
+        "install",
+        "-y",
+        "-q",
+        "--no-install-recommends",
+        "kubernetes-client",
+    ]))?;
+    Ok(Outcome::Installed("Debian's kubernetes-client".into()))
 }
 
 /// kubernetes-validate: its script when on PATH, else its module run by python3.

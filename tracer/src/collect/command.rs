@@ -12,22 +12,33 @@ use std::{
 use crate::error::{ErrorKind, user};
 
 /// A started command and a way to await its exit status.
+/// How the command ended: exit code (128 + signal if killed) and the CPU it and its reaped
+/// descendants used (user + system ns, from wait4's rusage).
+#[derive(Clone, Copy, Debug)]
+pub struct CommandExit {
+    pub code: i32,
+    pub cpu_ns: u64,
+}
+
 pub struct TracedCommand {
-    exit: tokio::sync::oneshot::Receiver<i32>,
-    done: Option<i32>,
+    exit: tokio::sync::oneshot::Receiver<CommandExit>,
+    done: Option<CommandExit>,
     /// The command's standard output, when it was captured (a load generator's JSON).
     stdout: Option<std::thread::JoinHandle<Vec<u8>>>,
 }
 
 impl TracedCommand {
-    /// Waits until the command exits; returns its exit code (128 + signal if killed).
-    pub async fn exited(&mut self) -> i32 {
-        if let Some(code) = self.done {
-            return code;
+    /// Waits until the command exits.
+    pub async fn exited(&mut self) -> CommandExit {
+        if let Some(exit) = self.done {
+            return exit;
         }
-        let code = (&mut self.exit).await.unwrap_or(-1);
-        self.done = Some(code);
-        code
+        let exit = (&mut self.exit).await.unwrap_or(CommandExit {
+            code: -1,
+            cpu_ns: 0,
+        });
+        self.done = Some(exit);
+        exit
     }
 
     /// Everything the command wrote to its standard output, if it was captured; waits for
@@ -133,8 +144,15 @@ pub fn spawn_traced(
     let (tx, rx) = tokio::sync::oneshot::channel();
     std::thread::spawn(move || {
         let mut status = 0;
-        // SAFETY: waiting for our own child with a valid status pointer.
-        let rc = unsafe { libc::waitpid(pid.cast_signed(), &raw mut status, 0) };
+        // SAFETY: rusage is plain data, filled by wait4.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: waiting for our own child with valid status and rusage pointers.
+        let rc = unsafe { libc::wait4(pid.cast_signed(), &raw mut status, 0, &raw mut usage) };
+        let timeval_ns = |t: libc::timeval| {
+            u64::try_from(t.tv_sec).unwrap_or(0) * 1_000_000_000
+                + u64::try_from(t.tv_usec).unwrap_or(0) * 1000
+        };
+        let cpu_ns = timeval_ns(usage.ru_utime) + timeval_ns(usage.ru_stime);
         let code = if rc < 0 {
             -1
         } else if libc::WIFEXITED(status) {
@@ -143,7 +161,7 @@ pub fn spawn_traced(
             128 + libc::WTERMSIG(status)
         };
         drop(child);
-        let _ = tx.send(code);
+        let _ = tx.send(CommandExit { code, cpu_ns });
     });
     Ok(TracedCommand {
         exit: rx,

@@ -12,16 +12,18 @@ use crate::run::FdKind;
 /// Cache of fd descriptions.
 #[derive(Debug, Default)]
 pub struct FdDescriber {
-    known: HashMap<(u32, i32), (FdKind, String)>,
+    /// Keyed by (pid, fd, syscall): an fd number can be a file for `read` early on and, once
+    /// closed and reused, a socket for `recvfrom`; each key is described when it first shows up.
+    known: HashMap<(u32, i32, u32), (FdKind, String)>,
 }
 
 impl FdDescriber {
-    /// Describes every `(pid, fd)` not yet known. Reads the socket tables at most once per
+    /// Describes every `(pid, fd, syscall)` not yet known. Reads the socket tables at most once per
     /// process per call.
-    pub fn describe_new(&mut self, fds: impl IntoIterator<Item = (u32, i32)>) {
+    pub fn describe_new(&mut self, fds: impl IntoIterator<Item = (u32, i32, u32)>) {
         let mut tables: HashMap<u32, SocketTables> = HashMap::new();
-        for (pid, fd) in fds {
-            if self.known.contains_key(&(pid, fd)) || fd < 0 {
+        for (pid, fd, syscall) in fds {
+            if self.known.contains_key(&(pid, fd, syscall)) || fd < 0 {
                 continue;
             }
             let Ok(link) = std::fs::read_link(format!("/proc/{pid}/fd/{fd}")) else {
@@ -41,13 +43,13 @@ impl FdDescriber {
             } else {
                 (FdKind::Other, link)
             };
-            self.known.insert((pid, fd), description);
+            self.known.insert((pid, fd, syscall), description);
         }
     }
 
     /// The description of an fd, or unknown.
     #[must_use]
-    pub fn get(&self, pid: u32, fd: i32) -> (FdKind, String) {
+    pub fn get(&self, pid: u32, fd: i32, syscall: u32) -> (FdKind, String) {
         if fd == tracer_common::FD_OVERFLOW {
             return (
                 FdKind::Overflow,
@@ -55,7 +57,7 @@ impl FdDescriber {
             );
         }
         self.known
-            .get(&(pid, fd))
+            .get(&(pid, fd, syscall))
             .cloned()
             .unwrap_or((FdKind::Unknown, "closed before it was looked at".into()))
     }
@@ -192,8 +194,8 @@ mod tests {
         let fd = std::os::fd::AsRawFd::as_raw_fd(&client);
         let mut describer = FdDescriber::default();
         let pid = std::process::id();
-        describer.describe_new([(pid, fd)]);
-        let (kind, text) = describer.get(pid, fd);
+        describer.describe_new([(pid, fd, 0)]);
+        let (kind, text) = describer.get(pid, fd, 0);
         assert_eq!(kind, FdKind::Tcp);
         assert!(
             text.ends_with(&format!("-> {}", listener.local_addr().unwrap())),

@@ -338,6 +338,13 @@ async fn record_async(args: &RecordArgs, targets: Vec<TargetSpec>) -> anyhow::Re
     let deadline = args.duration.map(|d| tokio::time::Instant::now() + d);
     let mut ticker = tokio::time::interval(args.interval);
     ticker.tick().await;
+    // Early looks at new fds (10 to 600 ms in), for commands that finish before the first
+    // interval: an fd can only be described while its process lives.
+    let started = tokio::time::Instant::now();
+    let mut early_looks = [10, 30, 100, 300, 600]
+        .map(|ms| started + std::time::Duration::from_millis(ms))
+        .into_iter();
+    let mut next_look = early_looks.next();
     let end_reason = loop {
         let until_deadline = async {
             match deadline {
@@ -351,7 +358,17 @@ async fn record_async(args: &RecordArgs, targets: Vec<TargetSpec>) -> anyhow::Re
                 None => std::future::pending().await,
             }
         };
+        let look = async {
+            match next_look {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
+            () = look => {
+                session.describe_fds()?;
+                next_look = early_looks.next();
+            }
             _ = ticker.tick() => {
                 live.show(&session.tick()?);
                 if command.is_none() && session.all_initial_targets_gone() {
@@ -359,8 +376,8 @@ async fn record_async(args: &RecordArgs, targets: Vec<TargetSpec>) -> anyhow::Re
                 }
             }
             () = until_deadline => break EndReason::Duration,
-            code = command_exit => {
-                session.set_exit_code(command_target, code);
+            exit = command_exit => {
+                session.set_command_exit(command_target, exit.code, exit.cpu_ns);
                 break EndReason::CommandExited;
             }
             _ = interrupt.recv() => break EndReason::Interrupted,

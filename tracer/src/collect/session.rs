@@ -68,6 +68,8 @@ pub struct Session {
     cgroup_cpu: HashMap<usize, CgroupCpu>,
     last_snapshot: Snapshot,
     exit_codes: HashMap<usize, i32>,
+    /// Per command target: user + system ns of it and its reaped descendants, at its exit.
+    command_cpu_ns: HashMap<usize, u64>,
 }
 
 impl Session {
@@ -94,6 +96,7 @@ impl Session {
             cgroup_cpu: HashMap::new(),
             last_snapshot: Snapshot::default(),
             exit_codes: HashMap::new(),
+            command_cpu_ns: HashMap::new(),
         })
     }
 
@@ -137,9 +140,22 @@ impl Session {
         self.targets.len()
     }
 
-    /// Records a command target's exit status.
-    pub fn set_exit_code(&mut self, target: usize, code: i32) {
+    /// Records how a command target ended: its exit status, and the CPU that it and the
+    /// descendants it reaped used (from wait4), which also covers processes that ran and
+    /// exited between two samples.
+    pub fn set_command_exit(&mut self, target: usize, code: i32, cpu_ns: u64) {
         self.exit_codes.insert(target, code);
+        self.command_cpu_ns.insert(target, cpu_ns);
+    }
+
+    /// Looks up what newly used fds are (sockets, pipes, files) without closing an interval:
+    /// called a few times early in a recording, so short-lived processes' fds get described
+    /// before they exit.
+    pub fn describe_fds(&mut self) -> anyhow::Result<()> {
+        let counts = self.probes.fd_keys()?;
+        self.fds
+            .describe_new(counts.iter().map(|k| (k.tgid, k.fd, k.syscall)));
+        Ok(())
     }
 
     /// Samples the maps and CPU once; call once per interval.
@@ -216,7 +232,7 @@ impl Session {
                 .filter(|k| {
                     !snapshot.exits.contains_key(&k.tgid) || snapshot.targets.contains_key(&k.tgid)
                 })
-                .map(|k| (k.tgid, k.fd)),
+                .map(|k| (k.tgid, k.fd, k.syscall)),
         );
 
         // Interval totals.
@@ -361,7 +377,16 @@ impl Session {
                     .and_then(|(first, last, cores)| {
                         Some(cgroup_cpu(first?, last?, cores, duration, intervals))
                     })
-                    .or_else(|| target_cpu(&run.processes, index, duration, intervals)),
+                    .or_else(|| target_cpu(&run.processes, index, duration, intervals))
+                    .map(|cpu| with_rusage(cpu, self.command_cpu_ns.get(&index).copied(), duration))
+                    .or_else(|| {
+                        let rusage_ns = self.command_cpu_ns.get(&index).copied()?;
+                        let empty = run::Cpu {
+                            cores: vec![0.0; intervals],
+                            ..run::Cpu::default()
+                        };
+                        Some(with_rusage(empty, Some(rusage_ns), duration))
+                    }),
                 exit_code: self.exit_codes.get(&index).copied(),
             })
             .collect();
@@ -499,7 +524,7 @@ fn fd_stats(snapshot: &Snapshot, pid: u32, fds: &FdDescriber) -> Vec<run::FdStat
         .chain(&snapshot.overflow_stats)
         .filter(|(key, _)| key.tgid == pid)
         .map(|(key, stats)| {
-            let (kind, description) = fds.get(pid, key.fd);
+            let (kind, description) = fds.get(pid, key.fd, key.syscall);
             run::FdStats {
                 fd: key.fd,
                 syscall: syscalls::NAMES[key.syscall as usize].into(),
@@ -531,6 +556,19 @@ fn process_cpu(cpu: &ProcessCpu, duration: Duration, cores: Vec<f64>) -> run::Cp
         peak_cores: cores.iter().copied().fold(0.0, f64::max),
         cores,
     }
+}
+
+/// A command target's CPU: wait4's total for it and its reaped descendants when that is more
+/// than the per-second samples saw (processes that lived between two samples); the series
+/// stays as sampled.
+fn with_rusage(mut cpu: run::Cpu, rusage_ns: Option<u64>, duration: Duration) -> run::Cpu {
+    if let Some(rusage_ns) = rusage_ns.filter(|&ns| ns > cpu.on_cpu_ns) {
+        cpu.source = "rusage".into();
+        cpu.on_cpu_ns = rusage_ns;
+        cpu.average_cores = rusage_ns as f64 / 1e9 / duration.as_secs_f64().max(1e-9);
+        cpu.peak_cores = cpu.peak_cores.max(cpu.average_cores);
+    }
+    cpu
 }
 
 /// A cgroup target's CPU from its cgroup's own counter.

@@ -171,7 +171,14 @@ fn check_common_target(grouped: &Grouped<'_>) -> Result<(), CompareError> {
 /// Which processes of a run a section covers.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Scope {
-    Process { target: String, process: String },
+    /// The processes of a target with a name; with `any_name`, the one process of a target that
+    /// has a single process in every run, whatever it was named (a command's process can be
+    /// seen under its parent's name when it exits before exec is noticed).
+    Process {
+        target: String,
+        process: String,
+        any_name: bool,
+    },
     All,
 }
 
@@ -184,6 +191,29 @@ struct Aggregate {
     peak_cores: Option<f64>,
     /// Read-like calls on fds known to be sockets (from the per-fd breakdown).
     socket_reads: crate::run::DirectionTotals,
+}
+
+/// Adds `[calls, bytes, errors, eagain, zero_returns]`; saturating, as a damaged run file must
+/// not make a report panic.
+fn add_totals(
+    into: &mut crate::run::DirectionTotals,
+    [calls, bytes, errors, eagain, zero]: [u64; 5],
+) {
+    into.calls = into.calls.saturating_add(calls);
+    into.bytes = into.bytes.saturating_add(bytes);
+    into.errors = into.errors.saturating_add(errors);
+    into.eagain = into.eagain.saturating_add(eagain);
+    into.zero_returns = into.zero_returns.saturating_add(zero);
+}
+
+/// [`crate::run::DirectionTotals::bytes_per_call`], or `None` for counters that do not add up
+/// (more failed calls than calls: a damaged file).
+#[must_use]
+pub fn bytes_per_call(totals: &crate::run::DirectionTotals) -> Option<f64> {
+    let unsuccessful = totals.errors.checked_add(totals.zero_returns)?;
+    (unsuccessful <= totals.calls)
+        .then(|| totals.bytes_per_call())
+        .flatten()
 }
 
 /// Whether an fd kind is a socket, where write coalescing shows.
@@ -200,29 +230,32 @@ fn merge_stats(into: &mut SyscallStats, from: &SyscallStats) {
         into.syscall.clone_from(&from.syscall);
         into.direction = from.direction;
     }
-    into.calls += from.calls;
-    into.bytes += from.bytes;
-    into.errors += from.errors;
-    into.eagain += from.eagain;
-    into.zero_returns += from.zero_returns;
-    into.latency_total_ns += from.latency_total_ns;
+    into.calls = into.calls.saturating_add(from.calls);
+    into.bytes = into.bytes.saturating_add(from.bytes);
+    into.errors = into.errors.saturating_add(from.errors);
+    into.eagain = into.eagain.saturating_add(from.eagain);
+    into.zero_returns = into.zero_returns.saturating_add(from.zero_returns);
+    into.latency_total_ns = into.latency_total_ns.saturating_add(from.latency_total_ns);
     into.latency_max_ns = into.latency_max_ns.max(from.latency_max_ns);
     into.size = into.size.merged(&from.size);
     into.latency = into.latency.merged(&from.latency);
 }
 
-fn aggregate(run: &Run, scope: &Scope) -> Option<Aggregate> {
+/// The processes of a run that a scope covers.
+fn members<'r>(run: &'r Run, scope: &Scope) -> impl Iterator<Item = &'r crate::run::Process> {
     let target_name = |index: usize| run.targets.get(index).map_or("?", |t| t.name.as_str());
-    let processes: Vec<_> = run
-        .processes
-        .iter()
-        .filter(|p| match scope {
-            Scope::All => true,
-            Scope::Process { target, process } => {
-                target_name(p.target) == target && p.name == *process
-            }
-        })
-        .collect();
+    run.processes.iter().filter(move |p| match scope {
+        Scope::All => true,
+        Scope::Process {
+            target,
+            process,
+            any_name,
+        } => target_name(p.target) == target && (*any_name || p.name == *process),
+    })
+}
+
+fn aggregate(run: &Run, scope: &Scope) -> Option<Aggregate> {
+    let processes: Vec<_> = members(run, scope).collect();
     if processes.is_empty() && *scope != Scope::All {
         return None;
     }
@@ -246,12 +279,10 @@ fn aggregate(run: &Run, scope: &Scope) -> Option<Aggregate> {
                 .syscall(&fd.syscall)
                 .is_some_and(|s| s.direction == Direction::Read)
             {
-                let totals = &mut aggregate.socket_reads;
-                totals.calls += fd.calls;
-                totals.bytes += fd.bytes;
-                totals.errors += fd.errors;
-                totals.eagain += fd.eagain;
-                totals.zero_returns += fd.zero_returns;
+                add_totals(
+                    &mut aggregate.socket_reads,
+                    [fd.calls, fd.bytes, fd.errors, fd.eagain, fd.zero_returns],
+                );
             }
         }
         for stats in &process.syscalls {
@@ -261,7 +292,8 @@ fn aggregate(run: &Run, scope: &Scope) -> Option<Aggregate> {
             );
         }
         if let Some(cpu) = &process.cpu {
-            *aggregate.on_cpu_ns.get_or_insert(0) += cpu.on_cpu_ns;
+            let sum = aggregate.on_cpu_ns.get_or_insert(0);
+            *sum = sum.saturating_add(cpu.on_cpu_ns);
             add_series(&mut cores_series, &cpu.cores, cpu.peak_cores);
         }
     }
@@ -272,9 +304,9 @@ fn aggregate(run: &Run, scope: &Scope) -> Option<Aggregate> {
         && run.targets.iter().all(|t| t.cpu.is_some())
     {
         cores_series.clear();
-        let mut on_cpu_ns = 0;
+        let mut on_cpu_ns: u64 = 0;
         for cpu in run.targets.iter().filter_map(|t| t.cpu.as_ref()) {
-            on_cpu_ns += cpu.on_cpu_ns;
+            on_cpu_ns = on_cpu_ns.saturating_add(cpu.on_cpu_ns);
             add_series(&mut cores_series, &cpu.cores, cpu.peak_cores);
         }
         aggregate.on_cpu_ns = Some(on_cpu_ns);
@@ -508,7 +540,7 @@ const LOAD_SPECS: &[Spec] = &[
 type Values = BTreeMap<&'static str, f64>;
 
 fn direction_values(values: &mut Values, aggregate: &Aggregate, d: &Denominators) {
-    let mut io_calls = 0;
+    let mut io_calls: u64 = 0;
     for direction in [Direction::Read, Direction::Write] {
         let mut totals = crate::run::DirectionTotals::default();
         for stats in aggregate
@@ -516,13 +548,18 @@ fn direction_values(values: &mut Values, aggregate: &Aggregate, d: &Denominators
             .values()
             .filter(|s| s.direction == direction)
         {
-            totals.calls += stats.calls;
-            totals.bytes += stats.bytes;
-            totals.errors += stats.errors;
-            totals.eagain += stats.eagain;
-            totals.zero_returns += stats.zero_returns;
+            add_totals(
+                &mut totals,
+                [
+                    stats.calls,
+                    stats.bytes,
+                    stats.errors,
+                    stats.eagain,
+                    stats.zero_returns,
+                ],
+            );
         }
-        io_calls += totals.calls;
+        io_calls = io_calls.saturating_add(totals.calls);
         let calls = totals.calls as f64;
         let (calls_key, per_s_key, per_request_key, bytes_key) = if direction == Direction::Read {
             (
@@ -542,14 +579,19 @@ fn direction_values(values: &mut Values, aggregate: &Aggregate, d: &Denominators
         values.insert(calls_key, calls);
         put(values, per_s_key, per_second(calls, d));
         put(values, per_request_key, per_request(calls, d));
-        put(values, bytes_key, totals.bytes_per_call());
+        put(values, bytes_key, bytes_per_call(&totals));
     }
     let io = io_calls as f64;
     values.insert("io_calls", io);
     put(values, "io_calls_per_s", per_second(io, d));
     put(values, "io_calls_per_request", per_request(io, d));
-    let errors: u64 = aggregate.syscalls.values().map(|s| s.errors).sum();
-    let eagain: u64 = aggregate.syscalls.values().map(|s| s.eagain).sum();
+    let sum = |field: fn(&SyscallStats) -> u64| {
+        aggregate
+            .syscalls
+            .values()
+            .fold(0u64, |sum, s| sum.saturating_add(field(s)))
+    };
+    let (errors, eagain) = (sum(|s| s.errors), sum(|s| s.eagain));
     values.insert("errors", errors as f64);
     put(
         values,
@@ -577,7 +619,7 @@ fn section_values(aggregate: &Aggregate, d: &Denominators) -> Values {
         put(
             &mut values,
             "socket_read_bytes_per_call",
-            sockets.bytes_per_call(),
+            bytes_per_call(sockets),
         );
     }
     if let Some(on_cpu_ns) = aggregate.on_cpu_ns {
@@ -822,6 +864,7 @@ fn build(grouped: &[(String, Vec<&Input>)], options: &Options) -> Comparison {
     let mut comparison = Comparison {
         kind: KIND,
         schema: SCHEMA,
+        tool: format!("tracer {}", env!("CARGO_PKG_VERSION")),
         groups,
         load,
         sections,
@@ -869,19 +912,41 @@ fn run_info(input: &Input, options: &Options) -> RunInfo {
 /// Process scopes in order of first appearance, baseline first; processes of a common target
 /// come before the others so the verdict speaks about what both sides traced.
 fn scopes(grouped: &[(String, Vec<&Input>)]) -> Vec<Scope> {
+    let inputs = || grouped.iter().flat_map(|(_, runs)| runs);
+    let target_of = |run: &Run, process: &crate::run::Process| {
+        run.targets
+            .get(process.target)
+            .map_or_else(|| "?".to_owned(), |t| t.name.clone())
+    };
+    let single_process = |target: &str| {
+        inputs().all(|input| {
+            let run = &input.run;
+            run.processes
+                .iter()
+                .filter(|p| target_of(run, p) == target)
+                .count()
+                <= 1
+        })
+    };
     let mut scopes: Vec<Scope> = Vec::new();
-    for input in grouped.iter().flat_map(|(_, runs)| runs) {
+    for input in inputs() {
         for process in &input.run.processes {
-            let target = input
-                .run
-                .targets
-                .get(process.target)
-                .map_or_else(|| "?".to_owned(), |t| t.name.clone());
+            let target = target_of(&input.run, process);
+            let any_name = single_process(&target);
+            let already = scopes.iter().any(|scope| match scope {
+                Scope::Process {
+                    target: t,
+                    process: p,
+                    ..
+                } => *t == target && (any_name || *p == process.name),
+                Scope::All => false,
+            });
             let scope = Scope::Process {
                 target,
                 process: process.name.clone(),
+                any_name,
             };
-            if !scopes.contains(&scope) {
+            if !already {
                 scopes.push(scope);
             }
         }
@@ -889,7 +954,7 @@ fn scopes(grouped: &[(String, Vec<&Input>)]) -> Vec<Scope> {
     let in_every_group = |scope: &Scope| {
         grouped.iter().all(|(_, runs)| {
             runs.iter()
-                .any(|input| aggregate(&input.run, scope).is_some())
+                .any(|input| members(&input.run, scope).next().is_some())
         })
     };
     let (mut common, others): (Vec<Scope>, Vec<Scope>) =
@@ -900,10 +965,9 @@ fn scopes(grouped: &[(String, Vec<&Input>)]) -> Vec<Scope> {
         grouped[0]
             .1
             .iter()
-            .filter_map(|input| aggregate(&input.run, scope))
-            .flat_map(|a| a.syscalls.into_values())
-            .map(|s| s.calls)
-            .sum()
+            .flat_map(|input| members(&input.run, scope))
+            .flat_map(|p| &p.syscalls)
+            .fold(0u64, |sum, s| sum.saturating_add(s.calls))
     };
     common.sort_by_cached_key(|scope| std::cmp::Reverse(baseline_calls(scope)));
     common.extend(others);
@@ -1003,7 +1067,9 @@ fn section(
     };
 
     let (name, target, process) = match scope {
-        Scope::Process { target, process } => {
+        Scope::Process {
+            target, process, ..
+        } => {
             let name = if target == process {
                 process.clone()
             } else {
@@ -1366,6 +1432,18 @@ mod tests {
             "{:?}",
             comparison.verdict
         );
+    }
+
+    #[test]
+    fn a_targets_only_process_is_matched_whatever_its_name() {
+        let mut renamed = sample::proxied("proxy", 1000, 1);
+        renamed.processes[0].name = "tracer".into();
+        let inputs = [input(sample::direct("direct", 1000, 1)), input(renamed)];
+        let comparison = compare(&inputs, &Options::default()).unwrap();
+        let client = &comparison.sections[0];
+        assert_eq!(client.name, "client");
+        assert!(client.present(0) && client.present(1));
+        assert_eq!(mean(client, "coalescing_factor", 1), 2.0);
     }
 
     #[test]

@@ -14,6 +14,8 @@ pub const SCHEMA: u32 = 1;
 pub struct Comparison {
     pub kind: &'static str,
     pub schema: u32,
+    /// The tracer that compared, e.g. `tracer 0.1.0`.
+    pub tool: String,
     pub groups: Vec<Group>,
     /// Request latency and rate from the load generator, when runs carry one.
     pub load: Option<Table>,

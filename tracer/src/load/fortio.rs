@@ -1,5 +1,5 @@
 //! Fortio's `-json` result: `DurationHistogram` (seconds), `ActualDuration` (ns), `RetCodes`.
-use super::{Doc, is_success, seconds_to_ns};
+use super::{Doc, is_success, seconds_to_ns, total};
 use crate::run::{LoadResult, RequestLatency};
 
 /// The percentiles a report shows, as Fortio names them.
@@ -42,11 +42,12 @@ pub(super) fn parse(doc: &Doc<'_>) -> anyhow::Result<LoadResult> {
     let status_codes = doc.status_codes("RetCodes")?;
     // gRPC runs report health states instead of HTTP codes.
     let grpc_ok = |code: &str| matches!(code, "SERVING" | "OK" | "1");
-    let errors = status_codes
-        .iter()
-        .filter(|(code, _)| !is_success(code) && !grpc_ok(code))
-        .map(|(_, count)| count)
-        .sum();
+    let errors = total(
+        status_codes
+            .iter()
+            .filter(|(code, _)| !is_success(code) && !grpc_ok(code))
+            .map(|(_, count)| count),
+    );
     // "max" (or absent in old versions) means no rate limit.
     let target_qps = doc
         .root

@@ -145,6 +145,11 @@ impl Doc<'_> {
     }
 }
 
+/// Adds counts without overflowing on a hostile file.
+fn total<'a>(counts: impl IntoIterator<Item = &'a u64>) -> u64 {
+    counts.into_iter().fold(0, |sum, n| sum.saturating_add(*n))
+}
+
 /// Seconds (as load generators write them) to whole ns.
 #[expect(
     clippy::cast_possible_truncation,

@@ -1,13 +1,13 @@
 //! oha's `--output-format json` result: `summary` and `latencyPercentiles` in seconds,
 //! `statusCodeDistribution` and `errorDistribution` (transport errors by message).
-use super::{Doc, is_success, seconds_to_ns};
+use super::{Doc, is_success, seconds_to_ns, total};
 use crate::error::{ErrorKind, user};
 use crate::run::{LoadResult, RequestLatency};
 
 pub(super) fn parse(doc: &Doc<'_>) -> anyhow::Result<LoadResult> {
     let status_codes = doc.status_codes("statusCodeDistribution")?;
-    let transport_errors: u64 = doc.status_codes("errorDistribution")?.values().sum();
-    let answered: u64 = status_codes.values().sum();
+    let transport_errors = total(doc.status_codes("errorDistribution")?.values());
+    let answered = total(status_codes.values());
     if answered == 0 {
         // oha writes null latencies then; a run without one response has nothing to compare.
         let errors = doc.status_codes("errorDistribution")?;
@@ -23,17 +23,18 @@ pub(super) fn parse(doc: &Doc<'_>) -> anyhow::Result<LoadResult> {
             ),
         ));
     }
-    let failed_statuses: u64 = status_codes
-        .iter()
-        .filter(|(code, _)| !is_success(code))
-        .map(|(_, count)| count)
-        .sum();
+    let failed_statuses = total(
+        status_codes
+            .iter()
+            .filter(|(code, _)| !is_success(code))
+            .map(|(_, count)| count),
+    );
     let percentile = |name: &str| doc.number_in("latencyPercentiles", name).map(seconds_to_ns);
     Ok(LoadResult {
         tool: "oha".into(),
         source: None,
-        requests: answered + transport_errors,
-        errors: failed_statuses + transport_errors,
+        requests: answered.saturating_add(transport_errors),
+        errors: failed_statuses.saturating_add(transport_errors),
         duration_ns: seconds_to_ns(doc.number("summary.total")?),
         qps: doc.number("summary.requestsPerSec")?,
         target_qps: None,

@@ -326,6 +326,12 @@ impl Probes {
         })
     }
 
+    /// The (tgid, syscall, fd) keys in use, without their per-CPU values (one syscall per key).
+    pub fn fd_keys(&self) -> anyhow::Result<Vec<FdKey>> {
+        let map: PerCpuHashMap<&MapData, FdKey, FdStats> = map_ref(&self.ebpf, maps::FD_STATS)?;
+        Ok(map.keys().collect::<Result<_, _>>()?)
+    }
+
     /// Kernel run time and run count of tracer's programs so far (zero if stats are off).
     #[must_use]
     pub fn cost(&self) -> ProgramCost {

@@ -224,7 +224,7 @@ pub fn sizes(title: &str, histograms: &[Histogram], groups: &[Group]) -> Option<
             let label = if width <= 1 {
                 format!("{low} B")
             } else {
-                format!("{low}–{} B", low + width - 1)
+                format!("{low}–{} B", low.saturating_add(width).saturating_sub(1))
             };
             let mut cells = vec![Cell::plain(label)];
             for h in histograms {
@@ -252,8 +252,7 @@ pub fn sizes(title: &str, histograms: &[Histogram], groups: &[Group]) -> Option<
             h.buckets
                 .iter()
                 .filter(|b| buckets.iter().any(|&(low, _)| low == b.low))
-                .map(|b| b.count)
-                .sum()
+                .fold(0u64, |sum, b| sum.saturating_add(b.count))
         })
         .collect();
     if shown
@@ -263,7 +262,9 @@ pub fn sizes(title: &str, histograms: &[Histogram], groups: &[Group]) -> Option<
     {
         let mut cells = vec![Cell::plain("other sizes")];
         for (shown, h) in shown.iter().zip(histograms) {
-            cells.push(Cell::plain(units::thousands(h.count - shown)));
+            cells.push(Cell::plain(units::thousands(
+                h.count.saturating_sub(*shown),
+            )));
         }
         rows.push(cells);
     }
@@ -284,7 +285,7 @@ pub fn sizes(title: &str, histograms: &[Histogram], groups: &[Group]) -> Option<
 #[must_use]
 pub fn runs(comparison: &Comparison) -> Grid {
     let baseline = comparison.groups.len() > 1;
-    let rows = comparison
+    let rows: Vec<Vec<Cell>> = comparison
         .groups
         .iter()
         .enumerate()
@@ -311,11 +312,21 @@ pub fn runs(comparison: &Comparison) -> Grid {
             })
         })
         .collect();
+    // A group column only when --group put several runs in one.
+    let grouped = comparison.groups.iter().any(|g| g.runs.len() > 1);
+    let mut header: Vec<String> = ["run", "group", "file", "duration", "requests", "probe"]
+        .map(str::to_owned)
+        .to_vec();
+    let mut rows = rows;
+    if !grouped {
+        header.remove(1);
+        for row in &mut rows {
+            row.remove(1);
+        }
+    }
     Grid {
         title: "Runs".to_owned(),
-        header: ["run", "group", "file", "duration", "requests", "probe"]
-            .map(str::to_owned)
-            .to_vec(),
+        header,
         rows,
         note: None,
     }

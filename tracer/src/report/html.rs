@@ -79,14 +79,14 @@ fn figure(out: &mut String, svg: Option<String>) {
 /// Cumulative share of samples at each bucket's upper end, x as log10(ns).
 fn cdf(histogram: &Histogram) -> Vec<(f64, f64)> {
     let mut points = Vec::with_capacity(histogram.buckets.len() + 1);
-    let mut seen = 0;
+    let mut seen: u64 = 0;
     if let Some(first) = histogram.buckets.first() {
         points.push(((first.low.max(1) as f64).log10(), 0.0));
     }
     for bucket in &histogram.buckets {
-        seen += bucket.count;
+        seen = seen.saturating_add(bucket.count);
         points.push((
-            ((bucket.low + bucket.width) as f64).log10(),
+            (bucket.low.saturating_add(bucket.width) as f64).log10(),
             seen as f64 / histogram.count as f64,
         ));
     }
@@ -134,7 +134,7 @@ fn size_chart(title: &str, histograms: &[Histogram], labels: &[String]) -> Optio
             if width <= 1 {
                 format!("{low} B")
             } else {
-                format!("{low}–{} B", low + width - 1)
+                format!("{low}–{} B", low.saturating_add(width).saturating_sub(1))
             }
         })
         .collect();

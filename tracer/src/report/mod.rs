@@ -49,14 +49,37 @@ pub enum Color {
 /// How and where a report is written.
 #[derive(Debug, Default, clap::Args)]
 pub struct OutputArgs {
-    #[arg(long, value_enum, default_value_t)]
-    pub format: Format,
+    /// Output format [default: from the -o file's extension (.md, .json, .html), else text]
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
     /// Write to this file (atomically) instead of standard output.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// Colour the text format.
     #[arg(long, value_enum, default_value_t)]
     pub color: Color,
+}
+
+impl OutputArgs {
+    /// `--format`, else what the `-o` file's extension says, else text.
+    #[must_use]
+    pub fn effective_format(&self) -> Format {
+        let by_extension = || {
+            let extension = self
+                .output
+                .as_ref()?
+                .extension()?
+                .to_str()?
+                .to_ascii_lowercase();
+            match extension.as_str() {
+                "md" | "markdown" => Some(Format::Markdown),
+                "json" => Some(Format::Json),
+                "html" | "htm" => Some(Format::Html),
+                _ => None,
+            }
+        };
+        self.format.or_else(by_extension).unwrap_or_default()
+    }
 }
 
 /// Show one recorded run: per process I/O syscalls, bytes per call, sizes, latency and CPU.
@@ -120,7 +143,7 @@ pub fn emit(comparison: &Comparison, output: &OutputArgs) -> anyhow::Result<()> 
                 && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
         }
     };
-    let rendered = render(comparison, output.format, color);
+    let rendered = render(comparison, output.effective_format(), color);
     if let Some(path) = &output.output {
         return crate::run::write_atomically(path, rendered.as_bytes()).map_err(|error| {
             user(
@@ -231,6 +254,10 @@ mod tests {
             serde_json::from_str(&render(&blog_like(), Format::Json, false)).unwrap();
         assert_eq!(value["kind"], "tracer-comparison");
         assert_eq!(value["schema"], 1);
+        assert_eq!(
+            value["tool"],
+            format!("tracer {}", env!("CARGO_PKG_VERSION"))
+        );
         let rows = value["sections"][0]["table"]["rows"].as_array().unwrap();
         let factor = rows
             .iter()
@@ -287,6 +314,103 @@ mod tests {
         run.losses.calls_lost = 7;
         assert!(summary_text(&run, false).contains("calls not counted 7"));
         assert!(!summary.contains('\x1b'));
+    }
+
+    #[test]
+    fn grouped_runs_get_a_row_each_and_a_mean_row_in_the_blog_table() {
+        // The blog's first table: average and P90 of three runs a side.
+        let runs = [
+            ("no-mesh run 1", 0.89, 0.85),
+            ("no-mesh run 2", 0.86, 0.86),
+            ("no-mesh run 3", 0.90, 0.88),
+            ("ambient run 1", 0.80, 0.81),
+            ("ambient run 2", 0.81, 0.83),
+            ("ambient run 3", 0.82, 0.84),
+        ];
+        let inputs: Vec<Input> = runs
+            .iter()
+            .map(|&(label, average, p90)| {
+                let mut run = sample::direct(label, 1000, 1_000_000);
+                run.load = Some(sample::load(1000, average, p90));
+                Input {
+                    file: format!("{label}.json"),
+                    run,
+                }
+            })
+            .collect();
+        let options = Options {
+            group_by_label: true,
+            requests: None,
+        };
+        let markdown = render(
+            &compare(&inputs, &options).unwrap(),
+            Format::Markdown,
+            false,
+        );
+        assert!(
+            markdown.contains("| no-mesh run 2 | 0.86ms |"),
+            "{markdown}"
+        );
+        assert!(
+            markdown.contains("| no-mesh (mean of 3) | 0.88ms |"),
+            "{markdown}"
+        );
+        // Run 1 against the no-mesh mean (0.8833 ms, P90 0.8633 ms).
+        assert!(
+            markdown.contains("| ambient run 1 | 0.80ms | 0.64ms | 0.72ms | 0.81ms | 1.62ms | 2.43ms | 100 | 0 | 10% faster on average and 7% faster on P90 |"),
+            "{markdown}"
+        );
+        assert!(
+            markdown.contains("| ambient (mean of 3) | 0.81ms |")
+                && markdown.contains("9% faster on average and 4% faster on P90 |"),
+            "{markdown}"
+        );
+    }
+
+    #[test]
+    fn the_output_extension_picks_the_format_unless_one_is_given() {
+        let args = |format, output: &str| OutputArgs {
+            format,
+            output: (!output.is_empty()).then(|| output.into()),
+            color: Color::Never,
+        };
+        assert_eq!(args(None, "").effective_format(), Format::Text);
+        assert_eq!(
+            args(None, "out/report.HTML").effective_format(),
+            Format::Html
+        );
+        assert_eq!(args(None, "report.md").effective_format(), Format::Markdown);
+        assert_eq!(args(None, "report.json").effective_format(), Format::Json);
+        assert_eq!(args(None, "report.txt").effective_format(), Format::Text);
+        assert_eq!(
+            args(Some(Format::Text), "report.html").effective_format(),
+            Format::Text
+        );
+    }
+
+    #[test]
+    fn counters_that_do_not_add_up_do_not_panic() {
+        // A hand-edited or damaged run file: more errors than calls, a histogram whose count
+        // is below its buckets' sum.
+        let mut damaged = sample::direct("damaged", 10, 1);
+        let read = &mut damaged.processes[0].syscalls[0];
+        read.errors = read.calls + 5;
+        read.size.count = 1;
+        let inputs = [
+            Input {
+                file: "a.json".into(),
+                run: sample::direct("direct", 10, 1),
+            },
+            Input {
+                file: "b.json".into(),
+                run: damaged.clone(),
+            },
+        ];
+        let comparison = compare(&inputs, &Options::default()).unwrap();
+        for format in [Format::Text, Format::Markdown, Format::Json, Format::Html] {
+            assert!(!render(&comparison, format, false).is_empty());
+        }
+        assert!(summary_text(&damaged, false).contains("damaged"));
     }
 
     #[test]

@@ -36,18 +36,25 @@ pub fn summary_text(run: &Run, color: bool) -> String {
         process_summary(&mut out, run, process, color);
     }
     if let Some(load) = &run.load {
-        let _ = writeln!(
+        let _ = write!(
             out,
-            "load ({}): {} requests, {} failed, {} req/s, average {}, P50 {}, P90 {}, P99 {}",
+            "load ({}): {} requests, {} failed, {} req/s",
             load.tool,
             units::thousands(load.requests),
             units::thousands(load.errors),
             units::number(load.qps),
-            units::milliseconds(load.latency.average_ns),
-            units::milliseconds(load.latency.p50_ns as f64),
-            units::milliseconds(load.latency.p90_ns as f64),
-            units::milliseconds(load.latency.p99_ns as f64),
         );
+        if crate::compare::analyze::has_latency(load) {
+            let _ = write!(
+                out,
+                ", average {}, P50 {}, P90 {}, P99 {}",
+                units::milliseconds(load.latency.average_ns),
+                units::milliseconds(load.latency.p50_ns as f64),
+                units::milliseconds(load.latency.p90_ns as f64),
+                units::milliseconds(load.latency.p99_ns as f64),
+            );
+        }
+        out.push('\n');
     }
     if run.losses.is_complete() {
         let _ = writeln!(out, "losses: none (every call was counted)");
@@ -96,7 +103,7 @@ fn process_summary(out: &mut String, run: &Run, process: &Process, color: bool) 
         if totals.calls == 0 {
             continue;
         }
-        let per_call = totals.bytes_per_call().map_or_else(
+        let per_call = crate::compare::analyze::bytes_per_call(&totals).map_or_else(
             || "—".to_owned(),
             |b| format!("{} B/call", units::number(b)),
         );
@@ -201,5 +208,47 @@ fn syscall_table(out: &mut String, process: &Process, color: bool) {
     // The grid starts with an empty title line and ends with a blank line; keep it compact.
     if out.ends_with("\n\n") {
         out.pop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summarizes_a_real_recording() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/real/client-direct-1.run.json");
+        let run = Run::read(&path).unwrap();
+        let summary = summary_text(&run, false);
+        let client = run
+            .processes
+            .iter()
+            .find(|p| p.name == "python3" && p.target == 1)
+            .unwrap();
+        let recv = client.syscall("recvfrom").unwrap();
+        let row = summary
+            .lines()
+            .find(|l| {
+                l.trim_start().starts_with("recvfrom") && l.contains(&units::thousands(recv.bytes))
+            })
+            .unwrap();
+        assert!(row.contains(&units::thousands(recv.calls)), "{row}");
+        let reads = client.totals(Direction::Read);
+        assert!(
+            summary.contains(&format!(
+                "reads  {} calls, {} B",
+                units::thousands(reads.calls),
+                units::thousands(reads.bytes)
+            )),
+            "{summary}"
+        );
+        assert!(summary.contains(&format!("probe mechanism {}", run.probe.mechanism)));
+        // A bare request count (`record --requests`) has no latency to show.
+        let load = summary
+            .lines()
+            .find(|l| l.starts_with("load (manual)"))
+            .unwrap();
+        assert_eq!(load, "load (manual): 3,000 requests, 0 failed, 999 req/s");
     }
 }

@@ -88,7 +88,12 @@ pub(super) fn render(comparison: &Comparison, color: bool) -> String {
     if let Some(latency) = grid::latency_runs(comparison) {
         grid(&mut out, &latency, color);
     }
-    if let Some(load) = &comparison.load {
+    // With one run the blog-shaped table above says it all.
+    if let Some(load) = comparison
+        .load
+        .as_ref()
+        .filter(|_| comparison.groups.len() > 1)
+    {
         grid(
             &mut out,
             &grid::metrics(

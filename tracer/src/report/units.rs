@@ -19,18 +19,19 @@ pub fn thousands(value: u64) -> String {
 #[must_use]
 pub fn number(value: f64) -> String {
     let magnitude = value.abs();
-    if magnitude >= 1000.0 {
+    // Decide on the rounded value, so 999.7 reads "1,000", not "1000".
+    if magnitude.round() >= 1000.0 {
         #[expect(
             clippy::cast_possible_truncation,
             clippy::cast_sign_loss,
-            reason = "display of a non-negative count"
+            reason = "display of a non-negative magnitude"
         )]
         let whole = magnitude.round() as u64;
         let sign = if value < 0.0 { "-" } else { "" };
         format!("{sign}{}", thousands(whole))
-    } else if magnitude >= 100.0 {
+    } else if magnitude >= 99.95 {
         format!("{value:.0}")
-    } else if magnitude >= 10.0 {
+    } else if magnitude >= 9.995 {
         format!("{value:.1}")
     } else {
         format!("{value:.2}")
@@ -138,6 +139,9 @@ mod tests {
         assert_eq!(number(4.0), "4.00");
         assert_eq!(number(179.4), "179");
         assert_eq!(number(12_345.0), "12,345");
+        assert_eq!(number(999.7), "1,000");
+        assert_eq!(number(99.97), "100");
+        assert_eq!(number(9.999), "10.0");
         assert_eq!(duration_ns(850.0), "850 ns");
         assert_eq!(duration_ns(12_345.0), "12.3 µs");
         assert_eq!(milliseconds(890_000.0), "0.89ms");

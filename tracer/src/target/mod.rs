@@ -23,8 +23,9 @@
 //! - Kernel filter: `bpf_get_current_cgroup_id()` is the id (= inode number) of the cgroup v2
 //!   folder a task is directly in, i.e. a container's, not the pod's. [`CgroupTarget::cgroup_ids`]
 //!   lists the target folder and every descendant (re-read it to catch containers started
-//!   later); alternatively compare `bpf_get_current_ancestor_cgroup_id(cgroup_level)` with
-//!   `cgroup_id`, which also counts containers created after the start.
+//!   later); or, where the program type offers the helper, compare
+//!   `bpf_get_current_ancestor_cgroup_id(cgroup_level)` with `cgroup_id`, which also counts
+//!   containers created after the start without re-reading.
 //! - Without cgroup v2 for the pod (v1 hosts; hybrid hosts with the cgroupfs driver) there
 //!   are no ids: filter by [`CgroupTarget::pids`], re-read each interval.
 //! - CRI-O's monitor (`crio-conmon-<id>.scope`) is left out of ids and PIDs; it is not the app.
@@ -470,12 +471,12 @@ fn build_target(
     let v2_dir = hierarchies
         .v2
         .as_ref()
-        .map(|root| root.join(relative))
+        .map(|root| under(root, relative))
         .filter(|d| d.is_dir());
     let v1_dir = hierarchies
         .v1
         .iter()
-        .map(|h| h.dir.join(relative))
+        .map(|h| under(&h.dir, relative))
         .find(|d| d.is_dir());
     let Some(dir) = v2_dir.as_ref().or(v1_dir.as_ref()) else {
         return Err(user(
@@ -738,6 +739,15 @@ fn is_container_dir(path: &Path) -> bool {
 fn is_conmon_dir(path: &Path) -> bool {
     last_name(path)
         .is_some_and(|n| matches!(names::parse_cgroup_name(n), CgroupName::Conmon { .. }))
+}
+
+/// `root/relative`, without the trailing '/' `join` leaves for an empty `relative` (the root).
+fn under(root: &Path, relative: &Path) -> PathBuf {
+    if relative.as_os_str().is_empty() {
+        root.to_owned()
+    } else {
+        root.join(relative)
+    }
 }
 
 /// `/kubepods.slice/...`, the form `/proc/PID/cgroup` shows.

@@ -1,0 +1,102 @@
+//! The demo reproduces the blog's write coalescing: the client needs ~2 reads per response of
+//! ~180 B without the mesh and ~1 read of ~358 B through the node proxies, and the proxies'
+//! CPU shows up as mesh cost. Needs root; CI runs as root.
+//!
+//! Reads are taken from the eBPF run files when `tracer record` is available, else from the
+//! load generator's own count (until the recorder is merged).
+use std::process::Command;
+
+use tracer::demo::summary;
+
+const TRACER: &str = env!("CARGO_BIN_EXE_tracer");
+
+fn recorder_available() -> bool {
+    let help = Command::new(TRACER)
+        .args(["record", "--help"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&help.stdout).contains("--pid")
+}
+
+#[test]
+fn mesh_halves_the_clients_reads_and_doubles_its_bytes_per_read() {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    assert!(
+        unsafe { libc::geteuid() } == 0,
+        "the demo needs root: run the tests as root (CI does)"
+    );
+    let out = tempfile::tempdir().unwrap();
+    let recorded = recorder_available();
+    let mut command = Command::new(TRACER);
+    command
+        .args(["demo", "--duration", "3s", "-o"])
+        .arg(out.path());
+    if !recorded {
+        command.arg("--no-record");
+    }
+    let output = command.output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    // (reads per response, bytes per read) for no-mesh then mesh.
+    let mut measured = Vec::new();
+    if recorded {
+        for stem in ["no-mesh-1", "mesh-1"] {
+            let run = tracer::run::Run::read(&out.path().join(format!("{stem}.run.json"))).unwrap();
+            let load = run.load.clone().expect("the demo attaches the load result");
+            assert!(load.requests >= 250, "{stem}: {} requests", load.requests);
+            let client = summary::figures(&run, "client", load.requests).expect("client recorded");
+            measured.push((client.reads_per_request, client.bytes_per_read.unwrap()));
+            if stem == "mesh-1" {
+                for proxy in ["proxy-a", "proxy-b"] {
+                    let figures = summary::figures(&run, proxy, load.requests)
+                        .unwrap_or_else(|| panic!("{proxy} recorded as mesh cost"));
+                    assert!(
+                        figures.cpu_us_per_request.is_some_and(|us| us > 0.0),
+                        "{proxy} CPU: {figures:?}"
+                    );
+                    assert!(
+                        figures.syscalls_per_request >= 2.0,
+                        "{proxy} moves every request and response"
+                    );
+                }
+            } else {
+                assert!(
+                    summary::figures(&run, "proxy-a", load.requests).is_none(),
+                    "no proxies without mesh"
+                );
+            }
+        }
+    } else {
+        for line in stdout.lines() {
+            if let Some((calls, bytes, responses)) =
+                tracer::demo::load::parse_client_reads(line.trim())
+            {
+                assert!(responses >= 250, "{line}");
+                measured.push((calls as f64 / responses as f64, bytes as f64 / calls as f64));
+            }
+        }
+    }
+    assert_eq!(measured.len(), 2, "{stdout}");
+    let (no_mesh, mesh) = (measured[0], measured[1]);
+    assert!(
+        no_mesh.0 > 1.8,
+        "no mesh: {:.2} reads per response, expected ~2\n{stdout}",
+        no_mesh.0
+    );
+    assert!(
+        (170.0..=200.0).contains(&no_mesh.1),
+        "no mesh: {:.1} B/read, expected ~180",
+        no_mesh.1
+    );
+    assert!(
+        mesh.0 < 1.2,
+        "mesh: {:.2} reads per response, expected ~1\n{stdout}",
+        mesh.0
+    );
+    assert!(mesh.1 > 320.0, "mesh: {:.1} B/read, expected ~358", mesh.1);
+}
