@@ -22,7 +22,14 @@ fn a_hundred_thousand_fds_overflow_the_per_fd_map_into_exact_totals() {
     let out = dir.path().join("fds.json");
     let (mut workload, pid) = start_workload(&["many-fds", "--fds", &FDS.to_string()]);
     let mut tracer = Command::new(TRACER)
-        .args(["record", "--pid", &pid.to_string(), "--interval", "500ms", "-o"])
+        .args([
+            "record",
+            "--pid",
+            &pid.to_string(),
+            "--interval",
+            "500ms",
+            "-o",
+        ])
         .arg(&out)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -55,7 +62,11 @@ fn a_hundred_thousand_fds_overflow_the_per_fd_map_into_exact_totals() {
     let total: u64 = children.iter().map(|p| calls(p, "write").0).sum();
     let bytes: u64 = children.iter().map(|p| calls(p, "write").1).sum();
     assert_eq!((total, bytes), (FDS, FDS));
-    assert!(children.iter().all(|p| calls(p, "write") == (FDS / 10, FDS / 10, 0)));
+    assert!(
+        children
+            .iter()
+            .all(|p| calls(p, "write") == (FDS / 10, FDS / 10, 0))
+    );
     assert_eq!(run.losses.calls_lost, 0, "{:?}", run.losses);
     assert_eq!(run.losses.in_flight_full, 0, "{:?}", run.losses);
     let fds: Vec<_> = children.iter().flat_map(|p| &p.fds).collect();

@@ -4,7 +4,9 @@ mod hardening_support;
 
 use std::time::Duration;
 
-use hardening_support::{calls, require_root, signal, start_recording, start_workload, wait_at_most};
+use hardening_support::{
+    calls, require_root, signal, start_recording, start_workload, wait_at_most,
+};
 use tracer::run::Run;
 
 #[test]

@@ -65,8 +65,14 @@ fn sigint_sigterm_and_sighup_write_a_complete_file_and_detach_the_probes() {
         let process = run.processes.iter().find(|p| p.pid == pid).unwrap();
         assert_eq!(calls(process, "write"), (20_000, 2_000_000, 0));
         assert_eq!(calls(process, "read"), (20_000, 2_000_000, 0));
-        assert_eq!(files_in(dir.path()), BTreeSet::from(["run.json".to_owned()]));
-        assert_unloaded(&programs, &format!("tracer {tracer_pid} after signal {sig}"));
+        assert_eq!(
+            files_in(dir.path()),
+            BTreeSet::from(["run.json".to_owned()])
+        );
+        assert_unloaded(
+            &programs,
+            &format!("tracer {tracer_pid} after signal {sig}"),
+        );
     }
 }
 

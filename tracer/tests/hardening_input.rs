@@ -28,7 +28,10 @@ fn assert_one_sentence(args: &[&str], code: i32, words: &str) {
     assert_eq!(got, code, "{args:?}: {stderr}");
     assert_eq!(stderr.lines().count(), 1, "{args:?}: one line: {stderr}");
     assert!(stderr.starts_with("tracer: "), "{args:?}: {stderr}");
-    assert!(stderr.contains(words), "{args:?}: {stderr:?} lacks {words:?}");
+    assert!(
+        stderr.contains(words),
+        "{args:?}: {stderr:?} lacks {words:?}"
+    );
 }
 
 /// Errors found by the argument parser: its first line says what is wrong (the rest is the
@@ -44,7 +47,17 @@ fn assert_usage(args: &[&str], words: &str) {
 
 #[test]
 fn malformed_and_unknown_pids() {
-    for bad in ["abc", "0", "-5", "x=", "", "12abc", "99999999999", "1.5", "name=pid"] {
+    for bad in [
+        "abc",
+        "0",
+        "-5",
+        "x=",
+        "",
+        "12abc",
+        "99999999999",
+        "1.5",
+        "name=pid",
+    ] {
         assert_one_sentence(
             &["record", &format!("--pid={bad}"), "-o", "/tmp/x.json"],
             2,
@@ -60,7 +73,15 @@ fn malformed_and_unknown_pids() {
 
 #[test]
 fn malformed_and_unknown_pods_containers_and_cgroups() {
-    for bad in ["nope", "a/b/c", "/x", "x/", "Default/web", "ns/UPPER", "a b/c"] {
+    for bad in [
+        "nope",
+        "a/b/c",
+        "/x",
+        "x/",
+        "Default/web",
+        "ns/UPPER",
+        "a b/c",
+    ] {
         assert_usage(&["record", &format!("--pod={bad}")], "--pod");
     }
     let host = tempfile::tempdir().unwrap();
@@ -109,7 +130,9 @@ fn malformed_and_unknown_pods_containers_and_cgroups() {
 
 #[test]
 fn durations_that_are_negative_zero_unitless_nonsense_or_huge() {
-    for bad in ["-1", "10x", "0", "0ms", "", "s", "nan", "inf", "1e9h", "1..2s", "-0.5s", "32d"] {
+    for bad in [
+        "-1", "10x", "0", "0ms", "", "s", "nan", "inf", "1e9h", "1..2s", "-0.5s", "32d",
+    ] {
         assert_usage(
             &["record", "--pid", "1", &format!("--duration={bad}")],
             "duration",
@@ -163,7 +186,14 @@ fn a_valid_run_file(dir: &Path) -> String {
     // SAFETY: no preconditions.
     if unsafe { libc::geteuid() } == 0 {
         let status = Command::new(TRACER)
-            .args(["record", "--quiet", "-o", out.to_str().unwrap(), "--", "true"])
+            .args([
+                "record",
+                "--quiet",
+                "-o",
+                out.to_str().unwrap(),
+                "--",
+                "true",
+            ])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .status()
@@ -189,11 +219,18 @@ fn run_files_missing_empty_truncated_newer_or_of_the_wrong_kind() {
         7,
         "cannot read run file",
     );
-    assert_one_sentence(&["report", dir.path().to_str().unwrap()], 7, "cannot read run file");
+    assert_one_sentence(
+        &["report", dir.path().to_str().unwrap()],
+        7,
+        "cannot read run file",
+    );
     assert_one_sentence(&["report", &write("empty.json", b"")], 7, "is empty");
     assert_one_sentence(&["report", &write("blank.json", b" \n\t\n")], 7, "is empty");
     assert_one_sentence(
-        &["report", &write("binary.json", &[0xff, 0xfe, 0x00, 0x9c, 0x80])],
+        &[
+            "report",
+            &write("binary.json", &[0xff, 0xfe, 0x00, 0x9c, 0x80]),
+        ],
         7,
         "cannot read run file",
     );
@@ -201,19 +238,35 @@ fn run_files_missing_empty_truncated_newer_or_of_the_wrong_kind() {
         ("array.json", "[1, 2, 3]"),
         ("string.json", "\"tracer-run\""),
         ("null.json", "null"),
-        ("fortio.json", "{\"RunType\": \"HTTP\", \"DurationHistogram\": {}}"),
-        ("kind.json", "{\"kind\": \"tracer-comparison\", \"schema\": 1}"),
+        (
+            "fortio.json",
+            "{\"RunType\": \"HTTP\", \"DurationHistogram\": {}}",
+        ),
+        (
+            "kind.json",
+            "{\"kind\": \"tracer-comparison\", \"schema\": 1}",
+        ),
         ("kind-number.json", "{\"kind\": 7, \"schema\": 1}"),
     ] {
-        assert_one_sentence(&["report", &write(name, text.as_bytes())], 7, "is not a tracer run file");
+        assert_one_sentence(
+            &["report", &write(name, text.as_bytes())],
+            7,
+            "is not a tracer run file",
+        );
     }
     assert_one_sentence(
-        &["report", &write("deep.json", "[".repeat(100_000).as_bytes())],
+        &[
+            "report",
+            &write("deep.json", "[".repeat(100_000).as_bytes()),
+        ],
         7,
         "not valid JSON",
     );
     assert_one_sentence(
-        &["report", &write("damaged.json", b"{\"kind\": \"tracer-run\", \"schema\": 1}")],
+        &[
+            "report",
+            &write("damaged.json", b"{\"kind\": \"tracer-run\", \"schema\": 1}"),
+        ],
         7,
         "is damaged",
     );
@@ -226,7 +279,10 @@ fn run_files_missing_empty_truncated_newer_or_of_the_wrong_kind() {
     assert_eq!(code, 0, "the untouched file is fine: {stderr}");
     // Cut anywhere: never accepted, never a panic.
     for cut in [1, 2, 10, valid.len() / 3, valid.len() / 2, valid.len() - 2] {
-        let cut = (0..=cut).rev().find(|&i| valid.is_char_boundary(i)).unwrap();
+        let cut = (0..=cut)
+            .rev()
+            .find(|&i| valid.is_char_boundary(i))
+            .unwrap();
         assert_one_sentence(
             &["report", &write("cut.json", &valid.as_bytes()[..cut])],
             7,
@@ -244,7 +300,10 @@ fn run_files_missing_empty_truncated_newer_or_of_the_wrong_kind() {
     let mut wrong_type: serde_json::Value = serde_json::from_str(&valid).unwrap();
     wrong_type["duration_ns"] = "soon".into();
     assert_one_sentence(
-        &["report", &write("type.json", wrong_type.to_string().as_bytes())],
+        &[
+            "report",
+            &write("type.json", wrong_type.to_string().as_bytes()),
+        ],
         7,
         "is damaged",
     );
@@ -272,19 +331,31 @@ fn compare_and_report_with_bad_run_files_and_load_results() {
     assert_one_sentence(&["compare", &good], 2, "at least two run files");
     assert_one_sentence(&["compare", &good, &write("e.json", b"")], 7, "is empty");
     assert_one_sentence(
-        &["compare", &good, &write("t.json", &valid.as_bytes()[..valid.len() / 2])],
+        &[
+            "compare",
+            &good,
+            &write("t.json", &valid.as_bytes()[..valid.len() / 2]),
+        ],
         7,
         "not valid JSON",
     );
     let mut newer = relabelled.clone();
     newer["schema"] = (tracer::run::SCHEMA + 1).into();
     assert_one_sentence(
-        &["compare", &good, &write("n.json", newer.to_string().as_bytes())],
+        &[
+            "compare",
+            &good,
+            &write("n.json", newer.to_string().as_bytes()),
+        ],
         7,
         "newer than this tracer",
     );
     assert_one_sentence(
-        &["compare", &good, &write("k.json", b"{\"kind\": \"tracer-comparison\"}")],
+        &[
+            "compare",
+            &good,
+            &write("k.json", b"{\"kind\": \"tracer-comparison\"}"),
+        ],
         7,
         "is not a tracer run file",
     );
@@ -295,7 +366,9 @@ fn compare_and_report_with_bad_run_files_and_load_results() {
         "1 --load files for 2 run files",
     );
     assert_one_sentence(
-        &["compare", &good, &other, "--load", &broken, "--load", &broken],
+        &[
+            "compare", &good, &other, "--load", &broken, "--load", &broken,
+        ],
         7,
         "is not valid JSON",
     );
@@ -305,7 +378,12 @@ fn compare_and_report_with_bad_run_files_and_load_results() {
         "is neither a Fortio result",
     );
     assert_one_sentence(
-        &["report", &good, "--load", &dir.path().join("none.json").to_string_lossy()],
+        &[
+            "report",
+            &good,
+            "--load",
+            &dir.path().join("none.json").to_string_lossy(),
+        ],
         7,
         "cannot read load-generator result",
     );

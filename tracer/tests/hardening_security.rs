@@ -45,7 +45,11 @@ fn record(dir: &std::path::Path, nonce: &str, with_cmdline: bool) -> (String, Ru
 #[test]
 fn run_files_hold_no_payload_no_environment_and_no_arguments_by_default() {
     let dir = tempfile::tempdir().unwrap();
-    let nonce = format!("{:x}{}", std::process::id(), dir.path().display().to_string().len());
+    let nonce = format!(
+        "{:x}{}",
+        std::process::id(),
+        dir.path().display().to_string().len()
+    );
     let payload = format!("PAYLOAD-{nonce}");
 
     let (text, run) = record(dir.path(), &nonce, false);
@@ -56,8 +60,14 @@ fn run_files_hold_no_payload_no_environment_and_no_arguments_by_default() {
         .expect("the sender's I/O was recorded");
     assert!(python.syscalls.iter().any(|s| s.bytes > 0));
     assert!(!text.contains(&payload), "payload bytes in the run file");
-    assert!(!text.contains(&format!("ENVSECRET{nonce}")), "environment in the run file");
-    assert!(!text.contains(&format!("ARGSECRET{nonce}")), "arguments in the run file");
+    assert!(
+        !text.contains(&format!("ENVSECRET{nonce}")),
+        "environment in the run file"
+    );
+    assert!(
+        !text.contains(&format!("ARGSECRET{nonce}")),
+        "arguments in the run file"
+    );
     assert_eq!(run.targets[0].spec, "command:python3");
 
     let (text, run) = record(dir.path(), &nonce, true);
@@ -68,7 +78,10 @@ fn run_files_hold_no_payload_no_environment_and_no_arguments_by_default() {
         run.targets[0].spec
     );
     assert!(!text.contains(&payload), "payload bytes in the run file");
-    assert!(!text.contains(&format!("ENVSECRET{nonce}")), "environment in the run file");
+    assert!(
+        !text.contains(&format!("ENVSECRET{nonce}")),
+        "environment in the run file"
+    );
 }
 
 /// BPF helper ids that can read user memory (where payloads live) or stream data out of the
@@ -109,7 +122,9 @@ fn helper_calls(object: &[u8]) -> std::collections::BTreeMap<i32, String> {
             // BPF_JMP | BPF_CALL with source register 0: a helper call, id in imm.
             if instruction[0] == 0x85 && instruction[1] >> 4 == 0 {
                 let id = i32::from_le_bytes(instruction[4..8].try_into().unwrap());
-                calls.entry(id).or_insert_with(|| format!("section at {offset:#x}"));
+                calls
+                    .entry(id)
+                    .or_insert_with(|| format!("section at {offset:#x}"));
             }
         }
     }
@@ -119,10 +134,7 @@ fn helper_calls(object: &[u8]) -> std::collections::BTreeMap<i32, String> {
 #[test]
 fn the_probes_call_no_helper_that_reads_user_memory_or_streams_events() {
     // The object tracer's build.rs built (and the binary embeds): the newest one.
-    let build = std::path::Path::new(TRACER)
-        .parent()
-        .unwrap()
-        .join("build");
+    let build = std::path::Path::new(TRACER).parent().unwrap().join("build");
     let object = std::fs::read_dir(&build)
         .unwrap()
         .filter_map(Result::ok)
@@ -132,12 +144,87 @@ fn the_probes_call_no_helper_that_reads_user_memory_or_streams_events() {
         .max_by_key(|p| p.metadata().and_then(|m| m.modified()).ok())
         .expect("tracer's build.rs leaves the probes in OUT_DIR");
     let calls = helper_calls(&std::fs::read(&object).unwrap());
-    eprintln!("{}: helpers {:?}", object.display(), calls.keys().collect::<Vec<_>>());
-    assert!(calls.contains_key(&1), "the scan finds map lookups: {calls:?}");
+    eprintln!(
+        "{}: helpers {:?}",
+        object.display(),
+        calls.keys().collect::<Vec<_>>()
+    );
+    assert!(
+        calls.contains_key(&1),
+        "the scan finds map lookups: {calls:?}"
+    );
     for (id, name) in PAYLOAD_HELPERS {
         assert!(
             !calls.contains_key(&id),
             "the probes call {name} ({id}), which can copy payload bytes"
+        );
+    }
+}
+
+/// Local addresses (hex `ADDR:PORT` as in /proc/net) of the listening TCP sockets of `pid`.
+fn listening_addresses(pid: u32) -> Vec<String> {
+    let inodes: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter_map(|link| {
+            let link = link.to_string_lossy().into_owned();
+            Some(link.strip_prefix("socket:[")?.strip_suffix(']')?.to_owned())
+        })
+        .collect();
+    let mut addresses = Vec::new();
+    for table in ["tcp", "tcp6"] {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/net/{table}")).unwrap();
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            // State 0A is LISTEN; field 9 is the inode.
+            if fields.get(3) == Some(&"0A")
+                && fields.get(9).is_some_and(|i| inodes.iter().any(|o| o == i))
+            {
+                addresses.push(fields[1].to_owned());
+            }
+        }
+    }
+    addresses
+}
+
+#[test]
+fn the_agent_listens_on_loopback_only_by_default() {
+    use std::io::BufRead as _;
+    let host = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(host.path().join("var/log/pods")).unwrap();
+    let mut agent = Command::new(TRACER)
+        .args(["agent", "--host-root"])
+        .arg(host.path())
+        .arg("--cgroup-root")
+        .arg(host.path())
+        .env_remove("TRACER_HOST_ROOT")
+        .env_remove("TRACER_CGROUP_ROOT")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(agent.stderr.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    if line.contains("cannot listen on 127.0.0.1:9464") {
+        // Another agent holds the default port: the default is still loopback.
+        let _ = agent.wait();
+        return;
+    }
+    assert!(
+        line.starts_with("tracer agent: API on http://127.0.0.1:9464"),
+        "{line}"
+    );
+    let listening = listening_addresses(agent.id());
+    let _ = agent.kill();
+    let _ = agent.wait();
+    assert!(!listening.is_empty(), "the agent listens");
+    for address in &listening {
+        // 127.0.0.1 as /proc/net/tcp writes it (little-endian words), or ::1 in tcp6.
+        assert!(
+            address.starts_with("0100007F:")
+                || address.starts_with("00000000000000000000000001000000:"),
+            "the agent listens on {address}, not on loopback"
         );
     }
 }

@@ -46,9 +46,7 @@ fn a_target_that_exits_mid_run_keeps_exact_counts_and_its_exit_while_another_goe
         out.to_str().unwrap(),
     ]);
     signal(leaver_pid, libc::SIGUSR1);
-    assert!(
-        wait_at_most(&mut leaver, Duration::from_mins(1), "workload").success()
-    );
+    assert!(wait_at_most(&mut leaver, Duration::from_mins(1), "workload").success());
     // The recording goes on for the other target past the exit.
     std::thread::sleep(Duration::from_millis(500));
     signal(recording.pid(), libc::SIGINT);
@@ -65,7 +63,10 @@ fn a_target_that_exits_mid_run_keeps_exact_counts_and_its_exit_while_another_goe
     let exited_after = leaver.exited_after_ns.expect("the exit is recorded");
     assert!(exited_after < run.duration_ns);
     let stayer = run.processes.iter().find(|p| p.pid == stayer_pid).unwrap();
-    assert_eq!(stayer.exited_after_ns, None, "the other target is still alive");
+    assert_eq!(
+        stayer.exited_after_ns, None,
+        "the other target is still alive"
+    );
     assert!(stayer.syscalls.is_empty(), "{:?}", stayer.syscalls);
 }
 
@@ -120,7 +121,9 @@ fn a_pid_reused_by_an_unrelated_process_is_not_counted_as_the_exited_target() {
     );
     let mut impostor = spawn_with_pid(
         target_pid,
-        Command::new("sh").args(["-c", &script]).stdout(Stdio::null()),
+        Command::new("sh")
+            .args(["-c", &script])
+            .stdout(Stdio::null()),
     );
     assert!(wait_at_most(&mut impostor, Duration::from_mins(1), "impostor").success());
     assert_eq!(
@@ -204,8 +207,7 @@ fn a_burst_of_two_thousand_short_lived_children_is_counted_with_every_exit() {
     require_root();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("forks.json");
-    let (mut workload, pid) =
-        start_workload(&["fork-bomb", "--children", "2000", "--writes", "3"]);
+    let (mut workload, pid) = start_workload(&["fork-bomb", "--children", "2000", "--writes", "3"]);
     let recording = start_recording(&[
         "--pid",
         &pid.to_string(),

@@ -35,11 +35,7 @@ pub struct FuzzArgs {
 }
 
 pub fn run(args: &FuzzArgs) -> anyhow::Result<()> {
-    let total_seconds = args
-        .minutes
-        .map(|m| m * 60)
-        .or(args.seconds)
-        .unwrap_or(20);
+    let total_seconds = args.minutes.map(|m| m * 60).or(args.seconds).unwrap_or(20);
     let targets: Vec<&str> = match &args.target {
         Some(target) => vec![target.as_str()],
         None => TARGETS.to_vec(),
@@ -113,7 +109,10 @@ mod tests {
         let manifest =
             std::fs::read_to_string(cmd::workspace_root().join("fuzz/Cargo.toml")).unwrap();
         for target in TARGETS {
-            assert!(manifest.contains(&format!("name = \"{target}\"")), "{target}");
+            assert!(
+                manifest.contains(&format!("name = \"{target}\"")),
+                "{target}"
+            );
         }
     }
 }

@@ -69,12 +69,18 @@ pub fn run(args: &SoakArgs) -> anyhow::Result<()> {
     let rounds = (rate * args.minutes * 60.0 * 0.8) as u64;
     println!("soak: {rate:.0} write+read rounds/s per process untraced; {rounds} rounds each");
 
-    let mut workloads = vec![start_workload(&binary, rounds)?, start_workload(&binary, rounds)?];
+    let mut workloads = vec![
+        start_workload(&binary, rounds)?,
+        start_workload(&binary, rounds)?,
+    ];
     let pids: Vec<u32> = workloads.iter().map(|(_, pid)| *pid).collect();
     let mut recorder = Command::new(&binary);
     recorder
         .args(["record", "--quiet", "--interval", "1s", "--label", "soak"])
-        .args(pids.iter().flat_map(|pid| ["--pid".to_owned(), pid.to_string()]))
+        .args(
+            pids.iter()
+                .flat_map(|pid| ["--pid".to_owned(), pid.to_string()]),
+        )
         .arg("-o")
         .arg(&output)
         .stdout(Stdio::null())
@@ -191,14 +197,19 @@ fn parse_kib(status: &str, field: &str) -> Option<u64> {
 /// Entries in all maps the process holds (ids from /proc/PID/fdinfo, counts from bpftool).
 fn map_entries(pid: u32) -> Option<u64> {
     let mut total = 0;
-    for entry in std::fs::read_dir(format!("/proc/{pid}/fdinfo")).ok()?.flatten() {
+    for entry in std::fs::read_dir(format!("/proc/{pid}/fdinfo"))
+        .ok()?
+        .flatten()
+    {
         let Ok(info) = std::fs::read_to_string(entry.path()) else {
             continue;
         };
         let Some(id) = info.lines().find_map(|l| l.strip_prefix("map_id:")) else {
             continue;
         };
-        let dump = cmd::output(Command::new("bpftool").args(["map", "dump", "id", id.trim(), "-j"])).ok()?;
+        let dump =
+            cmd::output(Command::new("bpftool").args(["map", "dump", "id", id.trim(), "-j"]))
+                .ok()?;
         total += count_json_entries(&dump);
     }
     Some(total)
@@ -220,7 +231,8 @@ fn report(
     elapsed: Duration,
 ) -> anyhow::Result<()> {
     let run: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(output).with_context(|| format!("reading {}", output.display()))?,
+        &std::fs::read_to_string(output)
+            .with_context(|| format!("reading {}", output.display()))?,
     )?;
     let mut failures = Vec::new();
     let losses = &run["losses"];
@@ -232,10 +244,10 @@ fn report(
     }
     let mut total_calls = 0;
     for pid in pids {
-        let Some(process) = run["processes"]
-            .as_array()
-            .and_then(|a| a.iter().find(|p| p["pid"].as_u64() == Some(u64::from(*pid))))
-        else {
+        let Some(process) = run["processes"].as_array().and_then(|a| {
+            a.iter()
+                .find(|p| p["pid"].as_u64() == Some(u64::from(*pid)))
+        }) else {
             failures.push(format!("process {pid} is missing from the run"));
             continue;
         };
@@ -265,7 +277,11 @@ fn report(
     let peak = samples.iter().map(|s| s.rss_kib).max().unwrap_or(0);
     let entries: Vec<u64> = samples.iter().filter_map(|s| s.map_entries).collect();
     let seconds = elapsed.as_secs_f64();
-    println!("soak: {:.0} s recorded, {total_calls} syscalls ({:.0}/s)", seconds, total_calls as f64 / seconds);
+    println!(
+        "soak: {:.0} s recorded, {total_calls} syscalls ({:.0}/s)",
+        seconds,
+        total_calls as f64 / seconds
+    );
     println!(
         "soak: tracer RSS {} KiB at {:.0} s, {} KiB at {:.0} s, peak {peak} KiB",
         first.rss_kib,
@@ -274,11 +290,16 @@ fn report(
         last.at.as_secs_f64()
     );
     if let (Some(min), Some(max)) = (entries.iter().min(), entries.iter().max()) {
-        println!("soak: map entries {min}..{max} over {} samples", entries.len());
+        println!(
+            "soak: map entries {min}..{max} over {} samples",
+            entries.len()
+        );
     }
     println!(
         "soak: probe cost {:.0} ns per run, losses {losses}",
-        run["probe"]["overhead"]["ns_per_run"].as_f64().unwrap_or(f64::NAN)
+        run["probe"]["overhead"]["ns_per_run"]
+            .as_f64()
+            .unwrap_or(f64::NAN)
     );
     if last.rss_kib > first.rss_kib + first.rss_kib / 10 + RSS_SLACK_KIB {
         failures.push(format!(

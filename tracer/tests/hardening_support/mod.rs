@@ -132,11 +132,7 @@ pub fn start_recording(args: &[&str]) -> Recording {
 }
 
 /// Waits for `child`, killing it and failing the test if it takes longer than `limit`.
-pub fn wait_at_most(
-    child: &mut Child,
-    limit: Duration,
-    what: &str,
-) -> std::process::ExitStatus {
+pub fn wait_at_most(child: &mut Child, limit: Duration, what: &str) -> std::process::ExitStatus {
     let deadline = std::time::Instant::now() + limit;
     loop {
         if let Some(status) = child.try_wait().unwrap() {
