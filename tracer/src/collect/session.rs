@@ -153,8 +153,14 @@ impl Session {
     /// before they exit.
     pub fn describe_fds(&mut self) -> anyhow::Result<()> {
         let counts = self.probes.fd_keys()?;
-        self.fds
-            .describe_new(counts.iter().map(|k| (k.tgid, k.fd, k.syscall)));
+        // Not the fds of a process the kernel saw exit: its PID may already name another one.
+        let exited = self.probes.exited_tgids()?;
+        self.fds.describe_new(
+            counts
+                .iter()
+                .filter(|k| !exited.contains(&k.tgid))
+                .map(|k| (k.tgid, k.fd, k.syscall)),
+        );
         Ok(())
     }
 
