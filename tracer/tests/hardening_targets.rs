@@ -112,10 +112,11 @@ fn a_pid_reused_by_an_unrelated_process_is_not_counted_as_the_exited_target() {
     signal(target_pid, libc::SIGUSR1);
     assert!(wait_at_most(&mut target, Duration::from_mins(1), "workload").success());
 
-    // Same PID, not a child of any target: it writes to its fd 3 (where the target had
+    // Same PID, not a child of any target (failed attempts are killed and waited for, and
+    // the one that gets the PID truncates the file): it writes to its fd 3 (where the target had
     // /dev/null), then burns 1.5 s of CPU, while the tracer samples every 100 ms.
     let script = format!(
-        "exec 3>>'{}'; echo impostor-was-here >&3; echo again >&3; exec '{}' workload burn --seconds 1.5",
+        "exec 3>'{}'; echo impostor-was-here >&3; echo again >&3; exec '{}' workload burn --seconds 1.5",
         impostor_file.display(),
         impostor_program.display()
     );
