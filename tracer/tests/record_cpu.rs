@@ -11,6 +11,19 @@ use tracer::run::Run;
 
 const TRACER: &str = env!("CARGO_BIN_EXE_tracer");
 
+/// Makes the child die with the test thread that spawns it, so a failing test never leaves a
+/// workload or a recording running (and holding the test runner's output pipes).
+fn dies_with_test(command: &mut Command, signal: i32) -> &mut Command {
+    use std::os::unix::process::CommandExt as _;
+    // SAFETY: prctl is async-signal-safe; it only sets this child's parent-death signal.
+    unsafe {
+        command.pre_exec(move || {
+            libc::prctl(libc::PR_SET_PDEATHSIG, signal);
+            Ok(())
+        })
+    }
+}
+
 fn require_root() {
     // SAFETY: no preconditions.
     assert!(
@@ -20,7 +33,7 @@ fn require_root() {
 }
 
 fn start_workload(args: &[&str]) -> (Child, u32) {
-    let mut child = Command::new(TRACER)
+    let mut child = dies_with_test(&mut Command::new(TRACER), libc::SIGKILL)
         .arg("workload")
         .arg("--wait-signal")
         .args(args)

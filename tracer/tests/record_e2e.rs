@@ -13,6 +13,19 @@ use tracer::run::{Process, Run};
 
 const TRACER: &str = env!("CARGO_BIN_EXE_tracer");
 
+/// Makes the child die with the test thread that spawns it, so a failing test never leaves a
+/// workload or a recording running (and holding the test runner's output pipes).
+fn dies_with_test(command: &mut Command, signal: i32) -> &mut Command {
+    use std::os::unix::process::CommandExt as _;
+    // SAFETY: prctl is async-signal-safe; it only sets this child's parent-death signal.
+    unsafe {
+        command.pre_exec(move || {
+            libc::prctl(libc::PR_SET_PDEATHSIG, signal);
+            Ok(())
+        })
+    }
+}
+
 fn require_root() {
     // SAFETY: no preconditions.
     assert!(
@@ -23,7 +36,7 @@ fn require_root() {
 
 /// Starts `tracer workload --wait-signal ...` and returns it with its PID once it is ready.
 fn start_workload(args: &[&str]) -> (Child, u32) {
-    let mut child = Command::new(TRACER)
+    let mut child = dies_with_test(&mut Command::new(TRACER), libc::SIGKILL)
         .arg("workload")
         .arg("--wait-signal")
         .args(args)
@@ -40,7 +53,7 @@ fn start_workload(args: &[&str]) -> (Child, u32) {
 
 /// Starts `tracer record ARGS` and returns once it says it is recording.
 fn start_recording(args: &[&str]) -> Child {
-    let mut tracer = Command::new(TRACER)
+    let mut tracer = dies_with_test(&mut Command::new(TRACER), libc::SIGTERM)
         .arg("record")
         .args(args)
         .stderr(Stdio::piped())

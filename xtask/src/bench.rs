@@ -213,6 +213,26 @@ fn tools(args: &BenchArgs) -> anyhow::Result<Vec<Tool>> {
                 args.iterations,
             ));
         }
+        // What everything else on the machine pays while tracer records someone else: the
+        // workload is not a target (tracer traces PID 1), but every syscall still passes the
+        // probes' first checks.
+        tools.push(Tool {
+            name: "tracer record, workload untargeted".into(),
+            what: "tracer --probe auto recording PID 1 while the workload runs untraced".into(),
+            attach: Attach::ToPid {
+                args: vec![
+                    binary.into_os_string(),
+                    "record".into(),
+                    "--pid".into(),
+                    "1".into(),
+                    "-o".into(),
+                    "{out}".into(),
+                ],
+                ready_marker: args.tracer_ready.clone(),
+            },
+            iterations: args.iterations,
+            reports_counts: false,
+        });
     }
     Ok(tools)
 }

@@ -152,15 +152,8 @@ impl Session {
     /// called a few times early in a recording, so short-lived processes' fds get described
     /// before they exit.
     pub fn describe_fds(&mut self) -> anyhow::Result<()> {
-        let counts = self.probes.fd_keys()?;
-        // Not the fds of a process the kernel saw exit: its PID may already name another one.
-        let exited = self.probes.exited_tgids()?;
-        self.fds.describe_new(
-            counts
-                .iter()
-                .filter(|k| !exited.contains(&k.tgid))
-                .map(|k| (k.tgid, k.fd, k.syscall)),
-        );
+        let counts = self.probes.counts()?;
+        describe_live_fds(&mut self.fds, &counts);
         Ok(())
     }
 
@@ -230,16 +223,7 @@ impl Session {
                 self.names.insert(pid, name);
             }
         }
-        // Not the fds of a process the kernel saw exit: its PID may already name another one.
-        self.fds.describe_new(
-            snapshot
-                .fd_stats
-                .keys()
-                .filter(|k| {
-                    !snapshot.exits.contains_key(&k.tgid) || snapshot.targets.contains_key(&k.tgid)
-                })
-                .map(|k| (k.tgid, k.fd, k.syscall)),
-        );
+        describe_live_fds(&mut self.fds, &snapshot);
 
         // Interval totals.
         let mut totals = [0u64; 4];
@@ -406,6 +390,20 @@ impl Session {
             .or_else(|| snapshot.exits.get(&pid).map(|e| comm_to_string(&e.comm)))
             .unwrap_or_else(|| "?".into())
     }
+}
+
+/// Describes new fds, but not those of a process the kernel saw exit: its PID may already
+/// name another process.
+fn describe_live_fds(fds: &mut FdDescriber, snapshot: &Snapshot) {
+    fds.describe_new(
+        snapshot
+            .fd_stats
+            .keys()
+            .filter(|k| {
+                !snapshot.exits.contains_key(&k.tgid) || snapshot.targets.contains_key(&k.tgid)
+            })
+            .map(|k| (k.tgid, k.fd, k.syscall)),
+    );
 }
 
 fn build_processes(

@@ -326,28 +326,6 @@ impl Probes {
         })
     }
 
-    /// The (tgid, syscall, fd) keys in use, without their per-CPU values (one syscall per key).
-    pub fn fd_keys(&self) -> anyhow::Result<Vec<FdKey>> {
-        let map: PerCpuHashMap<&MapData, FdKey, FdStats> = map_ref(&self.ebpf, maps::FD_STATS)?;
-        Ok(map.keys().collect::<Result<_, _>>()?)
-    }
-
-    /// Targets the kernel saw exit and that are not targets again: their PIDs may already
-    /// name unrelated processes. One syscall per entry of the two maps.
-    pub fn exited_tgids(&self) -> anyhow::Result<std::collections::BTreeSet<u32>> {
-        let exits: HashMap<&MapData, u32, ExitInfo> = map_ref(&self.ebpf, maps::EXITS)?;
-        let targets: HashMap<&MapData, u32, u32> = map_ref(&self.ebpf, maps::TARGET_TGIDS)?;
-        let live: std::collections::BTreeSet<u32> = targets.keys().collect::<Result<_, _>>()?;
-        let mut exited = std::collections::BTreeSet::new();
-        for tgid in exits.keys() {
-            let tgid = tgid?;
-            if !live.contains(&tgid) {
-                exited.insert(tgid);
-            }
-        }
-        Ok(exited)
-    }
-
     /// Kernel run time and run count of tracer's programs so far (zero if stats are off).
     #[must_use]
     pub fn cost(&self) -> ProgramCost {

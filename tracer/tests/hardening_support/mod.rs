@@ -16,6 +16,19 @@ use tracer::run::Process;
 
 pub const TRACER: &str = env!("CARGO_BIN_EXE_tracer");
 
+/// Makes the child die with the test thread that spawns it, so a failing test never leaves a
+/// workload or a recording running (and holding the test runner's output pipes).
+fn dies_with_test(command: &mut Command, signal: i32) -> &mut Command {
+    use std::os::unix::process::CommandExt as _;
+    // SAFETY: prctl is async-signal-safe; it only sets this child's parent-death signal.
+    unsafe {
+        command.pre_exec(move || {
+            libc::prctl(libc::PR_SET_PDEATHSIG, signal);
+            Ok(())
+        })
+    }
+}
+
 pub fn require_root() {
     // SAFETY: no preconditions.
     assert!(
@@ -51,7 +64,7 @@ impl Drop for Guarded {
 
 /// Starts `tracer workload --wait-signal ARGS` and returns it with its PID once it is ready.
 pub fn start_workload(args: &[&str]) -> (Guarded, u32) {
-    let mut child = Command::new(TRACER)
+    let mut child = dies_with_test(&mut Command::new(TRACER), libc::SIGKILL)
         .arg("workload")
         .arg("--wait-signal")
         .args(args)
@@ -95,7 +108,7 @@ impl Recording {
 
 /// Starts `tracer record ARGS` and returns once it says it is recording.
 pub fn start_recording(args: &[&str]) -> Recording {
-    let mut child = Command::new(TRACER)
+    let mut child = dies_with_test(&mut Command::new(TRACER), libc::SIGTERM)
         .arg("record")
         .args(args)
         .stderr(Stdio::piped())
