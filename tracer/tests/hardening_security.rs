@@ -160,3 +160,71 @@ fn the_probes_call_no_helper_that_reads_user_memory_or_streams_events() {
         );
     }
 }
+
+/// Local addresses (hex `ADDR:PORT` as in /proc/net) of the listening TCP sockets of `pid`.
+fn listening_addresses(pid: u32) -> Vec<String> {
+    let inodes: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter_map(|link| {
+            let link = link.to_string_lossy().into_owned();
+            Some(link.strip_prefix("socket:[")?.strip_suffix(']')?.to_owned())
+        })
+        .collect();
+    let mut addresses = Vec::new();
+    for table in ["tcp", "tcp6"] {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/net/{table}")).unwrap();
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            // State 0A is LISTEN; field 9 is the inode.
+            if fields.get(3) == Some(&"0A")
+                && fields.get(9).is_some_and(|i| inodes.iter().any(|o| o == i))
+            {
+                addresses.push(fields[1].to_owned());
+            }
+        }
+    }
+    addresses
+}
+
+#[test]
+fn the_agent_listens_on_loopback_only_by_default() {
+    use std::io::BufRead as _;
+    let host = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(host.path().join("var/log/pods")).unwrap();
+    let mut agent = Command::new(TRACER)
+        .args(["agent", "--host-root"])
+        .arg(host.path())
+        .arg("--cgroup-root")
+        .arg(host.path())
+        .env_remove("TRACER_HOST_ROOT")
+        .env_remove("TRACER_CGROUP_ROOT")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(agent.stderr.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    if line.contains("cannot listen on 127.0.0.1:9464") {
+        // Another agent holds the default port: the default is still loopback.
+        let _ = agent.wait();
+        return;
+    }
+    assert!(
+        line.starts_with("tracer agent: API on http://127.0.0.1:9464"),
+        "{line}"
+    );
+    let listening = listening_addresses(agent.id());
+    let _ = agent.kill();
+    let _ = agent.wait();
+    assert!(!listening.is_empty(), "the agent listens");
+    for address in &listening {
+        // 127.0.0.1 as /proc/net/tcp writes it (little-endian words), or ::1 in tcp6.
+        assert!(
+            address.starts_with("0100007F:")
+                || address.starts_with("00000000000000000000000001000000:"),
+            "the agent listens on {address}, not on loopback"
+        );
+    }
+}

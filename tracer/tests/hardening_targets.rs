@@ -12,7 +12,7 @@ use std::{
 };
 
 use hardening_support::{
-    TRACER, calls, require_root, signal, start_recording, start_workload, wait_at_most,
+    Guarded, TRACER, calls, require_root, signal, start_recording, start_workload, wait_at_most,
 };
 use tracer::run::{EndReason, Process, Run};
 
@@ -71,18 +71,20 @@ fn a_target_that_exits_mid_run_keeps_exact_counts_and_its_exit_while_another_goe
 }
 
 /// Makes the next process the kernel creates get `pid`, by setting the init namespace's last
-/// PID (root only); retries when another process on the machine takes the number first.
-fn spawn_with_pid(pid: u32, command: &mut Command) -> std::process::Child {
-    for _ in 0..500 {
+/// PID (root only); retries for up to a minute while other processes (builds, the other tests'
+/// threads and children) take the number first or still hold it.
+fn spawn_with_pid(pid: u32, command: &mut Command) -> Guarded {
+    let deadline = std::time::Instant::now() + Duration::from_mins(1);
+    while std::time::Instant::now() < deadline {
         std::fs::write("/proc/sys/kernel/ns_last_pid", (pid - 1).to_string()).unwrap();
-        let mut child = command.spawn().unwrap();
+        let child = Guarded(command.spawn().unwrap());
         if child.id() == pid {
             return child;
         }
-        let _ = child.kill();
-        let _ = child.wait();
+        drop(child);
+        std::thread::sleep(Duration::from_millis(5));
     }
-    panic!("could not start a process with PID {pid}: the machine forks too often");
+    panic!("could not start a process with PID {pid} within a minute: the machine forks too often");
 }
 
 #[test]
@@ -110,10 +112,11 @@ fn a_pid_reused_by_an_unrelated_process_is_not_counted_as_the_exited_target() {
     signal(target_pid, libc::SIGUSR1);
     assert!(wait_at_most(&mut target, Duration::from_mins(1), "workload").success());
 
-    // Same PID, not a child of any target: it writes to its fd 3 (where the target had
+    // Same PID, not a child of any target (failed attempts are killed and waited for, and
+    // the one that gets the PID truncates the file): it writes to its fd 3 (where the target had
     // /dev/null), then burns 1.5 s of CPU, while the tracer samples every 100 ms.
     let script = format!(
-        "exec 3>>'{}'; echo impostor-was-here >&3; echo again >&3; exec '{}' workload burn --seconds 1.5",
+        "exec 3>'{}'; echo impostor-was-here >&3; echo again >&3; exec '{}' workload burn --seconds 1.5",
         impostor_file.display(),
         impostor_program.display()
     );

@@ -37,8 +37,33 @@ pub fn require_root() {
     );
 }
 
+/// A child process that is killed if the test panics before it ends (so a failing test
+/// leaves no recording or workload running behind it).
+pub struct Guarded(pub Child);
+
+impl std::ops::Deref for Guarded {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Guarded {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Guarded {
+    fn drop(&mut self) {
+        // Does nothing to a child already waited for (std knows its status).
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Starts `tracer workload --wait-signal ARGS` and returns it with its PID once it is ready.
-pub fn start_workload(args: &[&str]) -> (Child, u32) {
+pub fn start_workload(args: &[&str]) -> (Guarded, u32) {
     let mut child = dies_with_test(&mut Command::new(TRACER), libc::SIGKILL)
         .arg("workload")
         .arg("--wait-signal")
@@ -51,12 +76,12 @@ pub fn start_workload(args: &[&str]) -> (Child, u32) {
         .read_line(&mut line)
         .unwrap();
     let pid = line.trim().strip_prefix("ready ").unwrap().parse().unwrap();
-    (child, pid)
+    (Guarded(child), pid)
 }
 
 /// A running `tracer record` and everything it has written to stderr so far.
 pub struct Recording {
-    pub child: Child,
+    pub child: Guarded,
     pub stderr: Arc<Mutex<String>>,
 }
 
@@ -114,7 +139,7 @@ pub fn start_recording(args: &[&str]) -> Recording {
         sink.lock().unwrap().push_str(&rest);
     });
     Recording {
-        child,
+        child: Guarded(child),
         stderr: collected,
     }
 }
