@@ -44,11 +44,13 @@ pub fn run(args: &TargetsArgs) -> anyhow::Result<ExitCode> {
             cpu_usage_ns: target.read_cpu_usage_ns().ok(),
         });
     }
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&shown)?);
+    let text = if args.json {
+        serde_json::to_string_pretty(&shown)? + "\n"
     } else {
-        print!("{}", render(&shown));
-    }
+        render(&shown)
+    };
+    // A closed stdout (`tracer targets ... | head -1`) is not an error worth a panic.
+    let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes());
     Ok(ExitCode::SUCCESS)
 }
 
