@@ -2,7 +2,7 @@
 //! open-file limit may not be raised where `CAP_SYS_RESOURCE` is missing). The per-fd breakdown overflows
 //! into one bucket per (process, syscall) with fd -1; the run file and the summary say how
 //! many calls went there; per-syscall totals stay exact and nothing is lost.
-mod hardening_support;
+mod support;
 
 use std::{
     io::{BufRead as _, BufReader, Read as _},
@@ -10,7 +10,7 @@ use std::{
     time::Duration,
 };
 
-use hardening_support::{TRACER, calls, require_root, signal, start_workload, wait_at_most};
+use support::{TRACER, calls, require_root, signal, start_workload, wait_at_most};
 use tracer::run::{FdKind, Run};
 
 #[test]

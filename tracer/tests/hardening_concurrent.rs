@@ -1,12 +1,10 @@
 //! Root-only: recordings running at the same time — two on the same target, one on another —
 //! each load their own probes and maps, so none disturbs another's counts.
-mod hardening_support;
+mod support;
 
 use std::time::Duration;
 
-use hardening_support::{
-    calls, require_root, signal, start_recording, start_workload, wait_at_most,
-};
+use support::{calls, require_root, signal, start_recording, start_workload, wait_at_most};
 use tracer::run::Run;
 
 #[test]

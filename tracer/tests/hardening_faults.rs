@@ -3,7 +3,7 @@
 //! a full disk on the output path. In every case the run file is complete or absent — never
 //! half-written, no temp file left behind — and the probes are detached once tracer exits.
 //! (SIGKILL is covered by `no_leftover_probes.rs`.)
-mod hardening_support;
+mod support;
 
 use std::{
     collections::BTreeSet,
@@ -14,7 +14,7 @@ use std::{
     time::Duration,
 };
 
-use hardening_support::{
+use support::{
     TRACER, assert_unloaded, calls, require_root, signal, start_recording, start_workload,
     wait_at_most, wait_for_programs,
 };

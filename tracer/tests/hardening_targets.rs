@@ -2,7 +2,7 @@
 //! process while the recording goes on, a process with 10,000 threads, and a burst of 2,000
 //! short-lived children. Counts stay exact for what was traced, exits are recorded, and
 //! nothing hangs (every wait has a deadline).
-mod hardening_support;
+mod support;
 
 use std::{
     io::Read as _,
@@ -11,7 +11,7 @@ use std::{
     time::Duration,
 };
 
-use hardening_support::{
+use support::{
     Guarded, TRACER, calls, require_root, signal, start_recording, start_workload, wait_at_most,
 };
 use tracer::run::{EndReason, Process, Run};

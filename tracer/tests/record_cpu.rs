@@ -2,56 +2,15 @@
 //! test of this crate competes for the cores while it measures (cargo runs test binaries one
 //! after another).
 use std::{
-    io::{BufRead as _, BufReader},
-    process::{Child, Command, Stdio},
+    process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
 use tracer::run::Run;
 
-const TRACER: &str = env!("CARGO_BIN_EXE_tracer");
+mod support;
 
-/// Makes the child die with the test thread that spawns it, so a failing test never leaves a
-/// workload or a recording running (and holding the test runner's output pipes).
-fn dies_with_test(command: &mut Command, signal: i32) -> &mut Command {
-    use std::os::unix::process::CommandExt as _;
-    // SAFETY: prctl is async-signal-safe; it only sets this child's parent-death signal.
-    unsafe {
-        command.pre_exec(move || {
-            libc::prctl(libc::PR_SET_PDEATHSIG, signal);
-            Ok(())
-        })
-    }
-}
-
-fn require_root() {
-    // SAFETY: no preconditions.
-    assert!(
-        unsafe { libc::geteuid() } == 0,
-        "these tests load eBPF probes: run them as root (CI does)"
-    );
-}
-
-fn start_workload(args: &[&str]) -> (Child, u32) {
-    let mut child = dies_with_test(&mut Command::new(TRACER), libc::SIGKILL)
-        .arg("workload")
-        .arg("--wait-signal")
-        .args(args)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let pid = line.trim().strip_prefix("ready ").unwrap().parse().unwrap();
-    (child, pid)
-}
-
-fn signal(pid: u32, signal: i32) {
-    // SAFETY: sending a signal to a process we started.
-    assert_eq!(unsafe { libc::kill(pid.cast_signed(), signal) }, 0);
-}
+use support::{TRACER, require_root, signal, start_workload};
 
 /// Utime + stime of a process in ns, from /proc (an independent reading of its CPU).
 fn stat_cpu_ns(pid: u32) -> u64 {

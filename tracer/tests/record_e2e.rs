@@ -2,94 +2,18 @@
 //! exact counts of a known syscall mix, agreement with strace, size and latency histograms,
 //! CPU, and bad input. Each test makes its own processes, so tests may run in parallel.
 use std::{
-    io::{BufRead as _, BufReader, Read as _, Write as _},
+    io::{Read as _, Write as _},
     net::TcpListener,
     path::Path,
-    process::{Child, Command, Stdio},
+    process::{Command, Stdio},
     time::Duration,
 };
 
 use tracer::run::{Process, Run};
 
-const TRACER: &str = env!("CARGO_BIN_EXE_tracer");
+mod support;
 
-/// Makes the child die with the test thread that spawns it, so a failing test never leaves a
-/// workload or a recording running (and holding the test runner's output pipes).
-fn dies_with_test(command: &mut Command, signal: i32) -> &mut Command {
-    use std::os::unix::process::CommandExt as _;
-    // SAFETY: prctl is async-signal-safe; it only sets this child's parent-death signal.
-    unsafe {
-        command.pre_exec(move || {
-            libc::prctl(libc::PR_SET_PDEATHSIG, signal);
-            Ok(())
-        })
-    }
-}
-
-fn require_root() {
-    // SAFETY: no preconditions.
-    assert!(
-        unsafe { libc::geteuid() } == 0,
-        "these tests load eBPF probes: run them as root (CI does)"
-    );
-}
-
-/// Starts `tracer workload --wait-signal ...` and returns it with its PID once it is ready.
-fn start_workload(args: &[&str]) -> (Child, u32) {
-    let mut child = dies_with_test(&mut Command::new(TRACER), libc::SIGKILL)
-        .arg("workload")
-        .arg("--wait-signal")
-        .args(args)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let pid = line.trim().strip_prefix("ready ").unwrap().parse().unwrap();
-    (child, pid)
-}
-
-/// Starts `tracer record ARGS` and returns once it says it is recording.
-fn start_recording(args: &[&str]) -> Child {
-    let mut tracer = dies_with_test(&mut Command::new(TRACER), libc::SIGTERM)
-        .arg("record")
-        .args(args)
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(tracer.stderr.take().unwrap());
-    let mut line = String::new();
-    loop {
-        line.clear();
-        assert!(
-            stderr.read_line(&mut line).unwrap() > 0,
-            "tracer record exited before recording"
-        );
-        if line.starts_with("tracer: recording") {
-            break;
-        }
-    }
-    // Keep draining stderr so the tracer never blocks on a full pipe.
-    std::thread::spawn(move || {
-        let mut sink = String::new();
-        let _ = stderr.read_to_string(&mut sink);
-    });
-    tracer
-}
-
-fn signal(pid: u32, signal: i32) {
-    // SAFETY: sending a signal to a process we started.
-    assert_eq!(unsafe { libc::kill(pid.cast_signed(), signal) }, 0);
-}
-
-fn calls(process: &Process, syscall: &str) -> (u64, u64, u64) {
-    process
-        .syscall(syscall)
-        .map_or((0, 0, 0), |s| (s.calls, s.bytes, s.errors))
-}
+use support::{TRACER, calls, require_root, signal, start_recording, start_workload};
 
 #[test]
 fn a_known_syscall_mix_is_counted_exactly_per_process_and_syscall() {
@@ -98,7 +22,7 @@ fn a_known_syscall_mix_is_counted_exactly_per_process_and_syscall() {
     let out = dir.path().join("mix.json");
     let (mut workload, pid) = start_workload(&["mix"]);
     let pid_arg = pid.to_string();
-    let mut tracer = start_recording(&[
+    let tracer = start_recording(&[
         "--pid",
         &pid_arg,
         "--interval",
@@ -108,8 +32,8 @@ fn a_known_syscall_mix_is_counted_exactly_per_process_and_syscall() {
     ]);
     signal(pid, libc::SIGUSR1);
     assert!(workload.wait().unwrap().success());
-    let status = tracer.wait().unwrap();
-    assert!(status.success(), "tracer exited with {status}");
+    let (code, stderr) = tracer.finish();
+    assert_eq!(code, Some(0), "{stderr}");
 
     let run = Run::read(&out).unwrap();
     assert_eq!(run.end_reason, tracer::run::EndReason::TargetsExited);
@@ -448,8 +372,7 @@ fn bad_input_gets_one_sentence_a_distinct_exit_code_and_no_probes_left() {
     ]);
     signal(pid, libc::SIGUSR1);
     workload.wait().unwrap();
-    let status = recording.wait_with_output().unwrap().status;
-    assert_eq!(status.code(), Some(8));
+    assert_eq!(recording.finish().0, Some(8));
     let run = Run::read(Path::new(out)).unwrap();
     assert_eq!(run.end_reason, tracer::run::EndReason::TargetsExited);
     assert!(run.duration_ns < 10_000_000_000);
@@ -469,11 +392,11 @@ fn ctrl_c_and_sigterm_still_write_the_run_file() {
         // Freeze the loop so the final counts are a consistent cut.
         signal(pid, libc::SIGSTOP);
         std::thread::sleep(Duration::from_millis(50));
-        signal(tracer.id(), sig);
-        let status = tracer.wait_with_output().unwrap().status;
+        signal(tracer.pid(), sig);
+        let (code, stderr) = tracer.finish();
         workload.kill().unwrap();
         let _ = workload.wait();
-        assert!(status.success(), "signal {sig}: {status}");
+        assert_eq!(code, Some(0), "signal {sig}: {stderr}");
         let run = Run::read(&out).unwrap();
         let expected = if sig == libc::SIGINT {
             tracer::run::EndReason::Interrupted

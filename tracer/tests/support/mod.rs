@@ -1,4 +1,4 @@
-//! Shared by the hardening tests: starting workloads and recordings the way a user does (the
+//! Shared by the end-to-end tests: starting workloads and recordings the way a user does (the
 //! built binary), signals, and checking that a finished tracer left no probe loaded.
 #![allow(
     dead_code,
