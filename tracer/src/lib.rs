@@ -7,6 +7,15 @@
 //! `demo` stages the mesh write-coalescing experiment on one machine; `workload` makes known
 //! syscall mixes for tests and benchmarks.
 
+/// `eprintln!` that does not panic when stderr is closed (`tracer ... 2>&1 | head -1`): a
+/// message nobody can read must not stop cleanup (namespaces, probes, the run file).
+macro_rules! note_line {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 pub mod agent;
 pub mod cli;
 pub mod collect;

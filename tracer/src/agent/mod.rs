@@ -142,7 +142,7 @@ async fn serve(args: &AgentArgs, token: Option<Arc<str>>) -> anyhow::Result<()> 
         None => None,
     };
     // Printed with the real ports (port 0 picks one), so scripts and tests can connect.
-    eprintln!(
+    note_line!(
         "tracer agent: API on http://{}{}",
         api.local_addr()?,
         if token.is_some() {
@@ -152,7 +152,7 @@ async fn serve(args: &AgentArgs, token: Option<Arc<str>>) -> anyhow::Result<()> 
         }
     );
     if let Some(listener) = &metrics_listener {
-        eprintln!(
+        note_line!(
             "tracer agent: /metrics and /healthz on http://{}",
             listener.local_addr()?
         );
@@ -184,7 +184,7 @@ async fn serve(args: &AgentArgs, token: Option<Arc<str>>) -> anyhow::Result<()> 
             _ = interrupt.recv() => {}
             _ = terminate.recv() => {}
         }
-        eprintln!("tracer agent: stopping; recordings in progress are dropped");
+        note_line!("tracer agent: stopping; recordings in progress are dropped");
         let _ = stop.send(true);
     };
     let (api_result, metrics_result, ()) = tokio::join!(api_server, metrics_server, signals);

@@ -122,7 +122,7 @@ impl Drop for Nodes {
         }
         for namespace in self.created.drain(..).rev() {
             if let Err(error) = ip(["netns", "del", namespace.as_str()]) {
-                eprintln!("tracer: could not remove network namespace {namespace}: {error:#}");
+                note_line!("tracer: could not remove network namespace {namespace}: {error:#}");
             }
         }
     }

@@ -124,7 +124,7 @@ pub fn run(args: &OrchestrateArgs) -> anyhow::Result<ExitCode> {
     })();
     match result {
         Err(error) if error.is::<Interrupted>() => {
-            eprintln!("tracer: {error}");
+            note_line!("tracer: {error}");
             Ok(ExitCode::from(130))
         }
         other => other,
@@ -486,7 +486,7 @@ fn start_recorder(
         Ok(_) => Ok(Some(recorder)),
         Err(error) if error.is::<Interrupted>() => Err(error),
         Err(error) => {
-            eprintln!(
+            note_line!(
                 "tracer demo: recording is not available ({error:#}); continuing without eBPF \
                  numbers (the client's own read counts are still reported)"
             );
@@ -550,7 +550,7 @@ fn report(args: &OrchestrateArgs, exe: &Path, results: &[ModeRun]) -> anyhow::Re
         if output.status.success() {
             super::say!("tracer demo: wrote {}", path.display());
         } else {
-            eprintln!(
+            note_line!(
                 "tracer demo: could not write {}: {}",
                 path.display(),
                 String::from_utf8_lossy(&output.stderr).trim()
