@@ -94,8 +94,19 @@ pub struct RecordArgs {
     pub command: Vec<String>,
 }
 
-/// Parses `30s`, `500ms`, `2m`, `1h`, `1.5s` or a plain number of seconds; must be > 0.
+/// Parses `30s`, `500ms`, `2m`, `1h`, `1.5s` or a plain number of seconds, from 1 ms to
+/// 31 days: recording durations and intervals.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    parse_span(text, 1e-3)
+}
+
+/// Like [`parse_duration`], but also `0` and microseconds (`50us`): short pauses, such as the
+/// demo's write delay and coalescing window.
+pub fn parse_delay(text: &str) -> Result<Duration, String> {
+    parse_span(text, 0.0)
+}
+
+fn parse_span(text: &str, min_seconds: f64) -> Result<Duration, String> {
     let text = text.trim();
     let split = text
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
@@ -116,14 +127,19 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             ));
         }
     };
-    // At least 1 ms: anything shorter rounds to nothing (found by fuzzing: ".0…05" was
-    // accepted as a zero duration).
-    if !(1e-3..=31.0 * 86_400.0).contains(&seconds) {
+    // A floor, not just "more than 0": a tiny value rounds to nothing (found by fuzzing:
+    // ".0…05" was accepted as a zero duration).
+    if !(min_seconds..=31.0 * 86_400.0).contains(&seconds) {
+        let floor = if min_seconds > 0.0 { "1ms" } else { "0" };
         return Err(format!(
-            "'{text}' is not a usable duration: it must be between 1ms and 31 days"
+            "'{text}' is not a usable duration: it must be between {floor} and 31 days"
         ));
     }
-    Ok(Duration::from_secs_f64(seconds))
+    let duration = Duration::from_secs_f64(seconds);
+    if min_seconds > 0.0 && duration.is_zero() {
+        return Err(format!("'{text}' is not a usable duration: it rounds to 0"));
+    }
+    Ok(duration)
 }
 
 /// What `--pid` values name: (name, pid).
@@ -462,6 +478,12 @@ mod tests {
             "0.5us",
         ] {
             assert!(parse_duration(bad).is_err(), "{bad:?} must be refused");
+        }
+        assert_eq!(parse_delay("0s"), Ok(Duration::ZERO));
+        assert_eq!(parse_delay("50us"), Ok(Duration::from_micros(50)));
+        assert_eq!(parse_delay("300µs"), Ok(Duration::from_micros(300)));
+        for bad in ["-1", "10x", "nan"] {
+            assert!(parse_delay(bad).is_err(), "{bad:?} must be refused");
         }
     }
 

@@ -41,7 +41,7 @@ pub struct LoadArgs {
     #[arg(long, default_value_t = 10)]
     pub connections: u32,
     /// How long to send, e.g. 20s.
-    #[arg(long, default_value = "20s", value_parser = super::parse_duration)]
+    #[arg(long, default_value = "20s", value_parser = crate::collect::parse_duration)]
     pub duration: Duration,
     /// Send `Connection: close` and open a new connection per request.
     #[arg(long)]

@@ -41,7 +41,7 @@
 //! `ip netns exec`, so `strace -p` or `tracer record --pid` see ordinary programs.
 //! Readiness is signalled by one stdout line ([`READY_PREFIX`]) so the orchestrator never
 //! guesses with sleeps.
-use std::{io::Write as _, net::SocketAddr, process::ExitCode, time::Duration};
+use std::{io::Write as _, net::SocketAddr, process::ExitCode};
 
 pub mod gate;
 pub mod http;
@@ -103,6 +103,25 @@ macro_rules! say {
 }
 pub(crate) use say;
 
+/// Listens on `address`, or says in one sentence that it cannot.
+fn listen(address: SocketAddr) -> anyhow::Result<std::net::TcpListener> {
+    std::net::TcpListener::bind(address).map_err(|error| {
+        crate::error::user(
+            crate::error::ErrorKind::Usage,
+            format!("cannot listen on {address}: {error}; pick another --listen address"),
+        )
+    })
+}
+
+/// Makes short sleeps (a write delay, a coalescing window of tens of µs) last what they say:
+/// the default timer slack of 50 µs would stretch them.
+fn tighten_timer_slack() {
+    // SAFETY: PR_SET_TIMERSLACK takes an integer and touches no memory of ours.
+    unsafe {
+        libc::prctl(libc::PR_SET_TIMERSLACK, 1_u64);
+    }
+}
+
 /// Sets the calling thread's name (the process name, when called from the main thread).
 fn set_process_name(name: &std::ffi::CStr) {
     // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes (longer ones are
@@ -120,10 +139,4 @@ pub fn announce_ready(address: &SocketAddr) {
     println!("{READY_PREFIX} {address}");
     // If stdout is gone nobody is waiting for the line; serving is still right.
     let _ = std::io::stdout().flush();
-}
-
-/// Parses `20s`, `500ms`, `1m30s`, `50us`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text)
-        .map_err(|error| format!("{error}: write a duration such as 20s, 500ms or 50us"))
 }

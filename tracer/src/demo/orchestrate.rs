@@ -61,7 +61,7 @@ pub struct OrchestrateArgs {
     #[arg(long, default_value_t = 10)]
     pub connections: u32,
     /// Load duration per run, e.g. 20s or 3s.
-    #[arg(long, default_value = "20s", value_parser = super::parse_duration)]
+    #[arg(long, default_value = "20s", value_parser = crate::collect::parse_duration)]
     pub duration: Duration,
     /// Repeat each mode this many times (no mesh and mesh alternate).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=20))]
@@ -80,11 +80,11 @@ pub struct OrchestrateArgs {
     pub no_record: bool,
     /// Time the service spends between writing headers and body (see `demo serve`): long
     /// enough that the client, without a mesh, reads the headers before the body is sent.
-    #[arg(long, value_name = "DURATION", default_value = "50us", value_parser = super::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "50us", value_parser = crate::collect::parse_delay)]
     pub body_delay: Duration,
     /// The service-side proxy's tunnel coalescing window (see `demo proxy`): stands in for a
     /// real node proxy's per-hop latency; 0 forwards each read as soon as the writer is free.
-    #[arg(long, value_name = "DURATION", default_value = "300us", value_parser = super::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "300us", value_parser = crate::collect::parse_delay)]
     pub coalesce_window: Duration,
 }
 

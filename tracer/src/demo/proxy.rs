@@ -75,26 +75,14 @@ pub struct ProxyArgs {
     /// send with it in one write (0: send what is queued at once). Stands in for the time a
     /// real node proxy spends between reading a socket and writing the tunnel (task hand-off,
     /// TLS, HTTP/2 framing), in which ztunnel finds an app's second write queued behind the first.
-    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = super::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = crate::collect::parse_delay)]
     pub coalesce_window: Duration,
 }
 
 pub fn run(args: &ProxyArgs) -> anyhow::Result<ExitCode> {
-    let listener = TcpListener::bind(args.listen).map_err(|error| {
-        crate::error::user(
-            crate::error::ErrorKind::Usage,
-            format!(
-                "cannot listen on {}: {error}; pick another --listen address",
-                args.listen
-            ),
-        )
-    })?;
+    let listener = super::listen(args.listen)?;
     if !args.coalesce_window.is_zero() {
-        // The default timer slack (50 µs) would stretch a short window.
-        // SAFETY: PR_SET_TIMERSLACK takes an integer and touches no memory of ours.
-        unsafe {
-            libc::prctl(libc::PR_SET_TIMERSLACK, 1_u64);
-        }
+        super::tighten_timer_slack();
     }
     let window = args.coalesce_window;
     match (args.role, args.peer, args.target) {

@@ -23,26 +23,14 @@ pub struct ServeArgs {
     pub listen: SocketAddr,
     /// Time the server spends between the header write and the body write (like a Ruby app
     /// rendering the body after sending headers), e.g. 50us; 0 writes them back to back.
-    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = super::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = crate::collect::parse_delay)]
     pub body_delay: Duration,
 }
 
 pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
-    let listener = TcpListener::bind(args.listen).map_err(|error| {
-        crate::error::user(
-            crate::error::ErrorKind::Usage,
-            format!(
-                "cannot listen on {}: {error}; pick another --listen address",
-                args.listen
-            ),
-        )
-    })?;
+    let listener = super::listen(args.listen)?;
     if !args.body_delay.is_zero() {
-        // The default timer slack (50 µs) would stretch every short --body-delay.
-        // SAFETY: PR_SET_TIMERSLACK takes an integer and touches no memory of ours.
-        unsafe {
-            libc::prctl(libc::PR_SET_TIMERSLACK, 1_u64);
-        }
+        super::tighten_timer_slack();
     }
     super::announce_ready(&listener.local_addr()?);
     serve(&listener, args.body_delay)
