@@ -10,27 +10,38 @@ use tracer_common::{FD_OVERFLOW, FdKey, FdStats, HistKey, InFlight, buckets, cou
 
 use crate::maps::{
     CGROUP_LEVELS, FD_STATS, FILTER_BY_CGROUP, HISTOGRAMS, IN_FLIGHT, OVERFLOW_STATS,
-    TARGET_CGROUPS, TARGET_TGIDS, bump,
+    TARGET_CGROUPS, TARGET_TGIDS, add_target, bump, is_target,
 };
 
-/// The target `tgid` belongs to, if any. In tgid mode this is the only map lookup an
-/// untargeted process pays per I/O syscall. In cgroup mode a process found through its cgroup
-/// is added to `TARGET_TGIDS`, so it pays the cgroup lookup once and the collector learns
-/// which processes each cgroup target had.
+/// Whether `tgid`'s syscalls are counted. In tgid mode this is one array read (`TARGET_BITS`),
+/// all an untargeted process pays per I/O syscall. In cgroup mode a process not yet known is
+/// looked up by its cgroup; when that matches, it joins `TARGET_TGIDS`, so it pays the cgroup
+/// lookup once and the collector learns which processes each cgroup target had.
 #[inline(always)]
-pub fn target_of(tgid: u32) -> Option<u32> {
-    if let Some(target) = TARGET_TGIDS.get_ptr(&tgid) {
-        // SAFETY: pointer from a successful lookup, read at once.
-        return Some(unsafe { *target });
+pub fn is_counted(tgid: u32) -> bool {
+    if is_target(tgid) {
+        return true;
     }
     if FILTER_BY_CGROUP.load() == 0 {
-        return None;
+        return false;
     }
-    let target = cgroup_target()?;
-    if TARGET_TGIDS.insert(&tgid, &target, 0).is_err() {
+    let Some(target) = cgroup_target() else {
+        return false;
+    };
+    if !add_target(tgid, target) {
         bump(counters::CHILDREN_NOT_TRACED);
     }
-    Some(target)
+    true
+}
+
+/// The target `tgid` belongs to, if it is counted (see [`is_counted`]).
+#[inline(always)]
+pub fn target_of(tgid: u32) -> Option<u32> {
+    if !is_counted(tgid) {
+        return None;
+    }
+    // SAFETY: pointer from a successful lookup, read at once.
+    TARGET_TGIDS.get_ptr(&tgid).map(|target| unsafe { *target })
 }
 
 /// The target whose cgroup holds the current task: its own cgroup, or its ancestor at one of
@@ -63,7 +74,7 @@ fn cgroup_target() -> Option<u32> {
 #[inline(always)]
 pub fn on_enter(syscall: u32, fd: u64) {
     let pid_tgid = bpf_get_current_pid_tgid();
-    if target_of((pid_tgid >> 32) as u32).is_none() {
+    if !is_counted((pid_tgid >> 32) as u32) {
         return;
     }
     // SAFETY: the helper has no preconditions.
@@ -94,6 +105,11 @@ pub fn on_enter(syscall: u32, fd: u64) {
 #[inline(always)]
 pub fn on_exit(ret: i64) {
     let pid_tgid = bpf_get_current_pid_tgid();
+    let tgid = (pid_tgid >> 32) as u32;
+    // Untargeted processes stop here, without the hash lookup of their thread's slot.
+    if !is_target(tgid) {
+        return;
+    }
     let Some(slot) = IN_FLIGHT.get_ptr_mut(&pid_tgid) else {
         return;
     };
@@ -109,7 +125,6 @@ pub fn on_exit(ret: i64) {
     }
     // SAFETY: the helper has no preconditions.
     let latency_ns = unsafe { bpf_ktime_get_ns() }.wrapping_sub(entry.start_ns);
-    let tgid = (pid_tgid >> 32) as u32;
 
     count_call(
         &FdKey {

@@ -16,12 +16,19 @@ use tracer_common::{ExitInfo, counters};
 
 use crate::{
     account::target_of,
-    maps::{EXIT_GROUP_DEAD_OFFSET, EXITS, FORK_CHILD_PID_OFFSET, IN_FLIGHT, TARGET_TGIDS, bump},
+    maps::{
+        EXIT_GROUP_DEAD_OFFSET, EXITS, FORK_CHILD_PID_OFFSET, IN_FLIGHT, TARGET_TGIDS,
+        add_target, bump, is_target, remove_target,
+    },
 };
 
 #[tracepoint]
 pub fn tracer_fork(ctx: TracePointContext) -> u32 {
-    let Some(target) = TARGET_TGIDS.get_ptr(&ctx.tgid()) else {
+    let parent = ctx.tgid();
+    if !is_target(parent) {
+        return 0;
+    }
+    let Some(target) = TARGET_TGIDS.get_ptr(&parent) else {
         return 0;
     };
     // SAFETY: pointer from a successful lookup, read at once.
@@ -30,10 +37,7 @@ pub fn tracer_fork(ctx: TracePointContext) -> u32 {
     let Ok(child) = (unsafe { ctx.read_at::<i32>(FORK_CHILD_PID_OFFSET.load() as usize) }) else {
         return 0;
     };
-    if TARGET_TGIDS
-        .insert(&child.cast_unsigned(), &target, 0)
-        .is_err()
-    {
+    if !add_target(child.cast_unsigned(), target) {
         bump(counters::CHILDREN_NOT_TRACED);
     }
     0
@@ -44,11 +48,13 @@ pub fn tracer_exit(ctx: TracePointContext) -> u32 {
     let pid_tgid = bpf_get_current_pid_tgid();
     let tid = pid_tgid as u32;
     let tgid = (pid_tgid >> 32) as u32;
-    // The thread's syscall slot (see account::on_enter) goes with it.
-    let _ = IN_FLIGHT.remove(&pid_tgid);
-    if tid != tgid {
-        // A thread: drop the entry the fork handler may have added for it.
-        let _ = TARGET_TGIDS.remove(&tid);
+    // Only threads of targets have a syscall slot (see account::on_enter) and an entry
+    // added by the fork handler; both go with the thread.
+    if is_target(tgid) {
+        let _ = IN_FLIGHT.remove(&pid_tgid);
+        if tid != tgid {
+            remove_target(tid);
+        }
     }
     let offset = EXIT_GROUP_DEAD_OFFSET.load();
     if offset == 0 {
@@ -72,6 +78,6 @@ pub fn tracer_exit(ctx: TracePointContext) -> u32 {
     if EXITS.insert(&tgid, &exit, 0).is_err() {
         bump(counters::EXITS_NOT_RECORDED);
     }
-    let _ = TARGET_TGIDS.remove(&tgid);
+    remove_target(tgid);
     0
 }

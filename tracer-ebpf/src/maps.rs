@@ -1,7 +1,10 @@
 //! Every map and load-time setting of the probes, in one place. Names and capacities come from
 //! `tracer_common` so the collector opens exactly these.
+use core::intrinsics::{AtomicOrdering, atomic_and, atomic_or};
+
 use aya_ebpf::{
     Global,
+    bindings::BPF_F_MMAPABLE,
     macros::map,
     maps::{Array, HashMap, PerCpuArray, PerCpuHashMap},
 };
@@ -9,6 +12,10 @@ use tracer_common::{ExitInfo, FdKey, FdStats, HistKey, InFlight, capacity, count
 
 #[map]
 pub static TARGET_TGIDS: HashMap<u32, u32> = HashMap::with_max_entries(capacity::TARGET_TGIDS, 0);
+
+#[map]
+pub static TARGET_BITS: Array<u64> =
+    Array::with_max_entries(capacity::TARGET_BIT_WORDS, BPF_F_MMAPABLE);
 
 #[map]
 pub static TARGET_CGROUPS: HashMap<u64, u32> =
@@ -49,6 +56,42 @@ pub static FORK_CHILD_PID_OFFSET: Global<u32> = Global::new(20);
 /// Offset of `group_dead` in the `sched:sched_process_exit` record; 0 if the kernel lacks it.
 #[unsafe(no_mangle)]
 pub static EXIT_GROUP_DEAD_OFFSET: Global<u32> = Global::new(0);
+
+/// Whether `pid` is in the target set: one array read, no hash lookup (`TARGET_BITS`).
+#[inline(always)]
+pub fn is_target(pid: u32) -> bool {
+    let (word, mask) = tracer_common::target_bit(pid);
+    TARGET_BITS.get(word).is_some_and(|bits| bits & mask != 0)
+}
+
+/// Puts `pid` in the target set: `TARGET_TGIDS` first (so whoever sees the bit finds the
+/// target index), then its bit. False if the hash map is full (nothing is changed then).
+#[inline(always)]
+pub fn add_target(pid: u32, target: u32) -> bool {
+    if TARGET_TGIDS.insert(&pid, &target, 0).is_err() {
+        return false;
+    }
+    let (word, mask) = tracer_common::target_bit(pid);
+    if let Some(bits) = TARGET_BITS.get_ptr_mut(word) {
+        // SAFETY: a valid, aligned map value that lives as long as the program; every writer
+        // (other CPUs, the collector through mmap) uses atomic operations on it. (The BPF
+        // target has atomic read-modify-write instructions but no compare-and-swap, so core's
+        // `AtomicU64::fetch_or` is not offered there; the intrinsic is what it would call.)
+        unsafe { atomic_or::<u64, u64, { AtomicOrdering::Relaxed }>(bits, mask) };
+    }
+    true
+}
+
+/// Takes `pid` out of the target set: its bit first, then its `TARGET_TGIDS` entry.
+#[inline(always)]
+pub fn remove_target(pid: u32) {
+    let (word, mask) = tracer_common::target_bit(pid);
+    if let Some(bits) = TARGET_BITS.get_ptr_mut(word) {
+        // SAFETY: as in `add_target`.
+        unsafe { atomic_and::<u64, u64, { AtomicOrdering::Relaxed }>(bits, !mask) };
+    }
+    let _ = TARGET_TGIDS.remove(&pid);
+}
 
 /// Adds one to a loss counter.
 #[inline(always)]

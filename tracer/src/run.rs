@@ -80,15 +80,39 @@ pub struct Fallback {
     pub reason: String,
 }
 
+/// What tracer's programs cost the kernel while it timed them: the whole run, or a share of
+/// it (`record --cost-sampling`, 10% by default, because the kernel's timing of every program
+/// run costs about as much as a cheap program).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct ProbeOverhead {
-    /// Total ns the kernel spent running tracer's programs during the run.
+    /// ns the kernel spent running tracer's programs while timing them.
     pub run_time_ns: u64,
-    /// Number of program runs (every syscall entry and exit on the machine, for raw
+    /// Program runs while timed (every syscall entry and exit on the machine, for raw
     /// tracepoints; only traced syscalls for fentry and syscall tracepoints).
     pub run_count: u64,
-    /// `run_time_ns / run_count`.
+    /// `run_time_ns / run_count`, including the kernel's own timing (two clock reads per run).
     pub ns_per_run: f64,
+    /// The share of the run (0 to 1) the programs were timed in; 1 in files from before
+    /// sampling, which timed all of it.
+    #[serde(default = "all_of_the_run")]
+    pub measured_share: f64,
+}
+
+const fn all_of_the_run() -> f64 {
+    1.0
+}
+
+impl ProbeOverhead {
+    /// Kernel ns spent in tracer's programs over the whole run: measured, or scaled up from
+    /// the sampled share (assuming the sampled seconds are like the rest).
+    #[must_use]
+    pub fn estimated_total_ns(&self) -> f64 {
+        if self.measured_share > 0.0 {
+            self.run_time_ns as f64 / self.measured_share
+        } else {
+            0.0
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]

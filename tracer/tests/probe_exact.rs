@@ -6,7 +6,7 @@ use std::{
     os::fd::AsRawFd as _,
 };
 
-use tracer::probe::{Mechanism, ProbeOptions, Probes, Snapshot};
+use tracer::probe::{CostSampling, Mechanism, ProbeOptions, Probes, Snapshot};
 use tracer_common::{FdKey, buckets, hist_kind, syscalls};
 
 fn is_root() -> bool {
@@ -24,6 +24,21 @@ fn stats(snapshot: &Snapshot, fd: i32, syscall: u32) -> tracer_common::FdStats {
     snapshot.fd_stats.get(&key).copied().unwrap_or_default()
 }
 
+/// The first filter (a bitmap) lets exactly the target set through, and the probes were timed
+/// all along: at least an entry and an exit run per call the test made.
+fn check_filter_and_cost(probes: &mut Probes, snapshot: &Snapshot, name: &str) {
+    let tgid = std::process::id();
+    assert_eq!(snapshot.targets, [(tgid, 0)].into(), "{name}");
+    assert!(probes.passes_filter(tgid), "{name}");
+    assert!(!probes.passes_filter(1), "{name}");
+    let cost = probes.cost();
+    assert!(cost.measured_share >= 1.0, "{name}: {cost:?}");
+    assert!(
+        cost.run_count >= 2 * (1000 + 200 + 10) && cost.run_time_ns > 0,
+        "{name}: {cost:?}"
+    );
+}
+
 #[test]
 fn every_available_mechanism_counts_exactly_the_calls_made() {
     assert!(
@@ -34,6 +49,7 @@ fn every_available_mechanism_counts_exactly_the_calls_made() {
     for mechanism in Mechanism::PREFERENCE {
         let options = ProbeOptions {
             mechanism: Some(mechanism),
+            cost_sampling: CostSampling::ALWAYS,
             ..ProbeOptions::default()
         };
         let mut probes = match Probes::attach(&options) {
@@ -67,6 +83,8 @@ fn every_available_mechanism_counts_exactly_the_calls_made() {
             assert_eq!(ret, -1);
         }
         let snapshot = probes.snapshot().unwrap();
+        let tgid = std::process::id();
+        check_filter_and_cost(&mut probes, &snapshot, mechanism.name());
         drop(probes);
 
         let name = mechanism.name();
@@ -96,7 +114,6 @@ fn every_available_mechanism_counts_exactly_the_calls_made() {
             "{name}"
         );
 
-        let tgid = std::process::id();
         let size_count = |size: u64| {
             let key = tracer_common::HistKey {
                 tgid,
@@ -122,4 +139,27 @@ fn every_available_mechanism_counts_exactly_the_calls_made() {
         worked.contains(&"raw_tracepoint"),
         "raw tracepoints work on every kernel tracer supports"
     );
+}
+
+/// By default the kernel times the probes 100 ms of every second: the cost figures come from a
+/// share of the run (between one and two windows in 1.3 s), not all of it.
+#[test]
+fn the_probes_cost_is_sampled_by_default() {
+    assert!(is_root(), "this test loads eBPF probes: run it as root (CI does)");
+    let mut probes = Probes::attach(&ProbeOptions::default()).unwrap();
+    probes.add_tgid(std::process::id(), 0).unwrap();
+    let mut devnull = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/null")
+        .unwrap();
+    let started = std::time::Instant::now();
+    while started.elapsed() < std::time::Duration::from_millis(1300) {
+        assert_eq!(devnull.write(&[7u8; 10]).unwrap(), 10);
+    }
+    let cost = probes.cost();
+    assert!(
+        cost.measured_share > 0.05 && cost.measured_share < 0.3,
+        "{cost:?}"
+    );
+    assert!(cost.run_count > 0 && cost.run_time_ns > 0, "{cost:?}");
 }

@@ -60,8 +60,9 @@ fn a_target_burning_one_core_is_reported_at_its_measured_cores() {
     let run = Run::read(&out).unwrap();
     let cores = run.processes[0].cpu.as_ref().unwrap().average_cores;
     eprintln!("burner: tracer says {cores:.3} cores, /proc/PID/stat {independent_cores:.3}");
-    if independent_cores >= 0.9 {
-        // A quiet machine: the burner had its core.
+    if independent_cores >= 0.97 {
+        // A quiet machine: the burner had its core. (Between 0.9 and 0.97 it did not quite,
+        // and 1.0 ± 0.05 would fail a tracer that measured the truth.)
         assert!(
             (cores - 1.0).abs() <= 0.05,
             "tracer says {cores:.3} cores for a one-core burner"

@@ -19,7 +19,7 @@ use super::{http::ApiError, metrics::Metrics};
 use crate::{
     collect::{Session, TargetSpec, parse_duration},
     error::{ErrorKind, UserError},
-    probe::ProbeOptions,
+    probe::{CostSampling, ProbeOptions},
     run::{EndReason, Run},
     target::{Resolver, names},
 };
@@ -308,6 +308,7 @@ impl Recordings {
                 mechanism: None,
                 btf_path: None,
                 filter_by_cgroup,
+                cost_sampling: CostSampling::default(),
             };
             let mut session = Session::start(&options, work.label)?;
             for target in work.targets {

@@ -18,7 +18,7 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use crate::{
     error::{ErrorKind, user},
-    probe::{Mechanism, ProbeOptions},
+    probe::{CostSampling, Mechanism, ProbeOptions},
     run::{EndReason, Run},
 };
 
@@ -71,6 +71,12 @@ pub struct RecordArgs {
     /// Kernel BTF file (for the fentry and tp-btf mechanisms).
     #[arg(long, value_name = "FILE")]
     pub btf: Option<PathBuf>,
+    /// Percent of the time the kernel times tracer's own programs, for the "probe overhead"
+    /// figures: 0 (off) to 100 (always). The kernel's timing costs two clock reads per program
+    /// run — on some machines as much as the probes themselves — so by default it runs for
+    /// 100 ms of every second and the totals are scaled up from that.
+    #[arg(long, value_name = "PERCENT", default_value = "10", value_parser = parse_cost_sampling)]
+    pub cost_sampling: CostSampling,
     /// Fortio or oha JSON result of the load that ran during the recording, attached to the run
     /// (enables latency and per-request values).
     #[arg(long = "load", value_name = "FILE")]
@@ -98,6 +104,15 @@ pub struct RecordArgs {
 /// 31 days: recording durations and intervals.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     parse_span(text, 1e-3)
+}
+
+/// `10` or `10%`: a share of the time for `--cost-sampling`.
+fn parse_cost_sampling(text: &str) -> Result<CostSampling, String> {
+    let number = text.trim().trim_end_matches('%');
+    let percent: u8 = number
+        .parse()
+        .map_err(|_| format!("'{text}' is not a percentage: give a whole number from 0 to 100"))?;
+    CostSampling::percent(percent)
 }
 
 /// Like [`parse_duration`], but also `0` and microseconds (`50us`): short pauses, such as the
@@ -320,6 +335,7 @@ async fn record_async(args: &RecordArgs, targets: Vec<TargetSpec>) -> anyhow::Re
     let options = ProbeOptions {
         mechanism: args.probe.mechanism(),
         btf_path: args.btf.clone(),
+        cost_sampling: args.cost_sampling,
         filter_by_cgroup: targets
             .iter()
             .any(|t| t.cgroup.as_ref().is_some_and(|c| c.cgroup_id.is_some())),

@@ -316,6 +316,7 @@ impl Session {
                     run_time_ns: cost.run_time_ns,
                     run_count: cost.run_count,
                     ns_per_run: cost.run_time_ns as f64 / cost.run_count as f64,
+                    measured_share: cost.measured_share,
                 }),
             },
             label: self.label.clone(),

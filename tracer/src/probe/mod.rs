@@ -6,11 +6,14 @@
 //! syscall tracepoints. Each one that fails leaves a [`Fallback`] saying why, recorded in the
 //! run file. Links are owned by the loaded object: dropping [`Probes`] (or the process dying,
 //! even by SIGKILL) detaches everything, because the kernel frees programs with their last fd.
+mod stats;
+mod target_bits;
 pub(crate) mod tracefs;
+
+pub use stats::CostSampling;
 
 use std::{
     collections::BTreeMap,
-    os::fd::OwnedFd,
     path::{Path, PathBuf},
 };
 
@@ -78,6 +81,8 @@ pub struct ProbeOptions {
     pub btf_path: Option<PathBuf>,
     /// Select targets by cgroup id too (pods, containers).
     pub filter_by_cgroup: bool,
+    /// How much of the time the kernel times the probes (their self-cost figures).
+    pub cost_sampling: CostSampling,
 }
 
 /// Loaded and attached probes.
@@ -85,10 +90,12 @@ pub struct Probes {
     ebpf: Ebpf,
     mechanism: Mechanism,
     fallbacks: Vec<Fallback>,
-    /// Keeps `BPF_ENABLE_STATS` on while we run; `None` if the kernel refused.
-    _stats: Option<OwnedFd>,
+    /// Turns `BPF_ENABLE_STATS` on for part of the time; `None` if off or refused.
+    stats: Option<stats::StatsSampler>,
     /// Programs attached, by name, for the overhead figures.
     attached: Vec<&'static str>,
+    /// The probes' first filter, kept in step with `TARGET_TGIDS`.
+    target_bits: target_bits::TargetBits,
 }
 
 /// Everything the maps hold, summed over CPUs.
@@ -108,11 +115,13 @@ pub struct Snapshot {
     pub losses: Vec<u64>,
 }
 
-/// Kernel time spent in tracer's programs so far.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// Kernel time spent in tracer's programs while the kernel timed them.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct ProgramCost {
     pub run_time_ns: u64,
     pub run_count: u64,
+    /// The share of the recording the kernel timed them in (see [`CostSampling`]).
+    pub measured_share: f64,
 }
 
 const FENTRY_PROGRAMS: [(&str, &str); syscalls::COUNT] = [
@@ -153,25 +162,7 @@ impl Probes {
             None => Mechanism::PREFERENCE.to_vec(),
         };
 
-        let fork_offset = tracefs
-            .as_ref()
-            .ok()
-            .and_then(|t| t.field_offset("sched/sched_process_fork", "child_pid"));
-        let exit_offset = tracefs
-            .as_ref()
-            .ok()
-            .and_then(|t| t.field_offset("sched/sched_process_exit", "group_dead"));
-        let filter_by_cgroup = u32::from(options.filter_by_cgroup);
-        let fork_offset = fork_offset.unwrap_or(0);
-        let exit_offset = exit_offset.unwrap_or(0);
-        let mut loader = EbpfLoader::new();
-        loader.btf(btf.as_ref().ok());
-        loader.override_global("FILTER_BY_CGROUP", &filter_by_cgroup, true);
-        loader.override_global("FORK_CHILD_PID_OFFSET", &fork_offset, true);
-        loader.override_global("EXIT_GROUP_DEAD_OFFSET", &exit_offset, true);
-        let mut ebpf = loader
-            .load(PROBES_OBJECT)
-            .map_err(|e| load_error(&e.to_string()))?;
+        let (mut ebpf, target_bits) = load(options, btf.as_ref().ok(), tracefs.as_ref().ok())?;
 
         let mut chosen = None;
         let mut attached = Vec::new();
@@ -233,13 +224,14 @@ impl Probes {
             &mut fallbacks,
         );
 
-        let stats = aya::sys::enable_stats(aya::sys::Stats::RunTime).ok();
+        let stats = stats::StatsSampler::start(options.cost_sampling);
         Ok(Self {
             ebpf,
             mechanism,
             fallbacks,
-            _stats: stats,
+            stats,
             attached,
+            target_bits,
         })
     }
 
@@ -261,7 +253,16 @@ impl Probes {
             map_mut(&mut self.ebpf, maps::TARGET_TGIDS)?;
         targets
             .insert(tgid, target, 0)
-            .map_err(|e| anyhow::anyhow!("cannot add PID {tgid} to the targets: {e}"))
+            .map_err(|e| anyhow::anyhow!("cannot add PID {tgid} to the targets: {e}"))?;
+        // After the hash entry: a probe that sees the bit finds the target index.
+        self.target_bits.insert(tgid)
+    }
+
+    /// Whether the probes' first filter lets `pid` through (it must exactly when `pid` is in
+    /// [`Snapshot::targets`]).
+    #[must_use]
+    pub fn passes_filter(&self, pid: u32) -> bool {
+        self.target_bits.contains(pid)
     }
 
     /// Starts counting every process in a cgroup v2 (by id, at `level` below the root) and
@@ -326,10 +327,16 @@ impl Probes {
         })
     }
 
-    /// Kernel run time and run count of tracer's programs so far (zero if stats are off).
-    #[must_use]
-    pub fn cost(&self) -> ProgramCost {
-        let mut cost = ProgramCost::default();
+    /// Kernel run time and run count of tracer's programs while they were timed; stops the
+    /// timing, so call it once, at the end (zero if statistics were off or refused).
+    pub fn cost(&mut self) -> ProgramCost {
+        let Some(stats) = self.stats.take() else {
+            return ProgramCost::default();
+        };
+        let mut cost = ProgramCost {
+            measured_share: stats.stop(),
+            ..ProgramCost::default()
+        };
         for name in &self.attached {
             if let Some(Ok(info)) = self.ebpf.program(name).map(aya::programs::Program::info) {
                 cost.run_time_ns += u64::try_from(info.run_time().as_nanos()).unwrap_or(u64::MAX);
@@ -338,6 +345,34 @@ impl Probes {
         }
         cost
     }
+}
+
+/// Loads the probes' object with this kernel's settings, and maps the target bitmap.
+fn load(
+    options: &ProbeOptions,
+    btf: Option<&Btf>,
+    tracefs: Option<&tracefs::Tracefs>,
+) -> anyhow::Result<(Ebpf, target_bits::TargetBits)> {
+    let fork_offset = tracefs
+        .and_then(|t| t.field_offset("sched/sched_process_fork", "child_pid"))
+        .unwrap_or(0);
+    let exit_offset = tracefs
+        .and_then(|t| t.field_offset("sched/sched_process_exit", "group_dead"))
+        .unwrap_or(0);
+    let filter_by_cgroup = u32::from(options.filter_by_cgroup);
+    let mut loader = EbpfLoader::new();
+    loader.btf(btf);
+    loader.override_global("FILTER_BY_CGROUP", &filter_by_cgroup, true);
+    loader.override_global("FORK_CHILD_PID_OFFSET", &fork_offset, true);
+    loader.override_global("EXIT_GROUP_DEAD_OFFSET", &exit_offset, true);
+    let ebpf = loader
+        .load(PROBES_OBJECT)
+        .map_err(|e| load_error(&e.to_string()))?;
+    let target_bits = target_bits::TargetBits::map(
+        ebpf.map(maps::TARGET_BITS)
+            .ok_or_else(|| anyhow::anyhow!("the probes have no map {}", maps::TARGET_BITS))?,
+    )?;
+    Ok((ebpf, target_bits))
 }
 
 fn map_ref<'a, T>(ebpf: &'a Ebpf, name: &str) -> anyhow::Result<T>

@@ -73,13 +73,24 @@ pub fn summary_text(run: &Run, color: bool) -> String {
         );
     }
     if let Some(overhead) = &run.probe.overhead {
-        let _ = writeln!(
-            out,
-            "probe overhead: {} in {} program runs ({:.0} ns each)",
-            units::duration_ns(overhead.run_time_ns as f64),
-            units::thousands(overhead.run_count),
-            overhead.ns_per_run
-        );
+        if overhead.measured_share >= 1.0 {
+            let _ = writeln!(
+                out,
+                "probe overhead: {} in {} program runs ({:.0} ns each)",
+                units::duration_ns(overhead.run_time_ns as f64),
+                units::thousands(overhead.run_count),
+                overhead.ns_per_run
+            );
+        } else {
+            let _ = writeln!(
+                out,
+                "probe overhead: {:.0} ns per program run ({} runs timed in {:.0}% of the run);                  about {} in all",
+                overhead.ns_per_run,
+                units::thousands(overhead.run_count),
+                overhead.measured_share * 100.0,
+                units::duration_ns(overhead.estimated_total_ns())
+            );
+        }
     }
     out
 }
