@@ -18,6 +18,7 @@
 mod account;
 mod arch;
 mod fentry;
+mod floor;
 mod lifecycle;
 mod maps;
 mod raw;

@@ -25,6 +25,10 @@ pub enum Command {
     /// Make a known syscall mix (used by tests and benchmarks).
     #[command(hide = true)]
     Workload(crate::workload::WorkloadArgs),
+    /// Attach empty programs to the syscall tracepoints until Ctrl-C (used by benchmarks: the
+    /// kernel's own cost under any syscall tracer, which tracer's cost is read against).
+    #[command(hide = true)]
+    Floor,
     /// Reproduce the mesh write-coalescing effect on this machine: two network namespaces, a
     /// "details" service, a node-proxy pair, load, recording and a report (needs root).
     Demo(Box<crate::demo::DemoArgs>),

@@ -41,6 +41,7 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         cli::Command::Report(args) => report::run(&args),
         cli::Command::Compare(args) => compare::run(&args),
         cli::Command::Workload(args) => workload::run(&args),
+        cli::Command::Floor => workload::floor(),
         cli::Command::Targets(args) => target::show::run(&args),
         cli::Command::Agent(args) => agent::run(&args),
         cli::Command::Demo(args) => demo::run(*args),

@@ -85,19 +85,36 @@ fn check(ret: isize, what: &str) -> anyhow::Result<usize> {
 }
 
 fn wait_for_sigusr1() -> anyhow::Result<()> {
+    wait_for_signal(&[libc::SIGUSR1], || println!("ready {}", std::process::id()))
+}
+
+/// Blocks `signals`, calls `announce` (they cannot be missed from then on), and waits for one.
+fn wait_for_signal(signals: &[libc::c_int], announce: impl FnOnce()) -> anyhow::Result<()> {
     // SAFETY: plain signal-set manipulation on a local sigset_t.
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&raw mut set);
-        libc::sigaddset(&raw mut set, libc::SIGUSR1);
+        for &signal in signals {
+            libc::sigaddset(&raw mut set, signal);
+        }
         libc::pthread_sigmask(libc::SIG_BLOCK, &raw const set, std::ptr::null_mut());
-        println!("ready {}", std::process::id());
+        announce();
         let mut signal = 0;
         if libc::sigwait(&raw const set, &raw mut signal) != 0 {
             anyhow::bail!("sigwait failed");
         }
     }
     Ok(())
+}
+
+/// `tracer floor`: empty programs on the syscall tracepoints until SIGINT or SIGTERM.
+pub fn floor() -> anyhow::Result<ExitCode> {
+    let probes = crate::probe::EmptyProbes::attach(None)?;
+    wait_for_signal(&[libc::SIGINT, libc::SIGTERM], || {
+        note_line!("tracer: recording nothing, with empty programs on sys_enter/sys_exit");
+    })?;
+    drop(probes);
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `tracer workload`.

@@ -347,6 +347,39 @@ impl Probes {
     }
 }
 
+/// Empty programs on `sys_enter`/`sys_exit`, attached while this lives: the kernel's own cost
+/// for every syscall when any program uses the syscall tracepoints (`tracer floor`, benchmarks).
+pub struct EmptyProbes {
+    _ebpf: Ebpf,
+}
+
+impl EmptyProbes {
+    /// Loads and attaches the empty programs (`tp_btf`, so with the same kernel path as
+    /// tracer's own `tp_btf` probes).
+    pub fn attach(btf_path: Option<&Path>) -> anyhow::Result<Self> {
+        check_privileges()?;
+        raise_memlock_limit();
+        let btf = load_btf(btf_path.unwrap_or_else(|| Path::new("/sys/kernel/btf/vmlinux")))
+            .map_err(|reason| user(ErrorKind::KernelUnsupported, reason))?;
+        let mut ebpf = EbpfLoader::new()
+            .btf(Some(&btf))
+            .load(PROBES_OBJECT)
+            .map_err(|e| load_error(&e.to_string()))?;
+        for (name, tracepoint) in [
+            ("tracer_floor_in", "sys_enter"),
+            ("tracer_floor_out", "sys_exit"),
+        ] {
+            let program: &mut BtfTracePoint = program_of(&mut ebpf, name)
+                .map_err(|reason| user(ErrorKind::KernelUnsupported, reason))?;
+            program
+                .load(tracepoint, &btf)
+                .and_then(|()| program.attach().map(drop))
+                .map_err(|e| user(ErrorKind::KernelUnsupported, describe(&e, tracepoint)))?;
+        }
+        Ok(Self { _ebpf: ebpf })
+    }
+}
+
 /// Loads the probes' object with this kernel's settings, and maps the target bitmap.
 fn load(
     options: &ProbeOptions,
