@@ -17,8 +17,8 @@ use tracer_common::{ExitInfo, counters};
 use crate::{
     account::target_of,
     maps::{
-        EXIT_GROUP_DEAD_OFFSET, EXITS, FORK_CHILD_PID_OFFSET, IN_FLIGHT, TARGET_TGIDS,
-        add_target, bump, is_target, remove_target,
+        EXIT_GROUP_DEAD_OFFSET, EXITS, FORK_CHILD_PID_OFFSET, IN_FLIGHT, TARGET_TGIDS, add_target,
+        bump, is_target, remove_target,
     },
 };
 

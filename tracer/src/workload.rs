@@ -85,7 +85,9 @@ fn check(ret: isize, what: &str) -> anyhow::Result<usize> {
 }
 
 fn wait_for_sigusr1() -> anyhow::Result<()> {
-    wait_for_signal(&[libc::SIGUSR1], || println!("ready {}", std::process::id()))
+    wait_for_signal(&[libc::SIGUSR1], || {
+        println!("ready {}", std::process::id())
+    })
 }
 
 /// Blocks `signals`, calls `announce` (they cannot be missed from then on), and waits for one.

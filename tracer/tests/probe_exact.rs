@@ -140,26 +140,3 @@ fn every_available_mechanism_counts_exactly_the_calls_made() {
         "raw tracepoints work on every kernel tracer supports"
     );
 }
-
-/// By default the kernel times the probes 100 ms of every second: the cost figures come from a
-/// share of the run (between one and two windows in 1.3 s), not all of it.
-#[test]
-fn the_probes_cost_is_sampled_by_default() {
-    assert!(is_root(), "this test loads eBPF probes: run it as root (CI does)");
-    let mut probes = Probes::attach(&ProbeOptions::default()).unwrap();
-    probes.add_tgid(std::process::id(), 0).unwrap();
-    let mut devnull = std::fs::OpenOptions::new()
-        .write(true)
-        .open("/dev/null")
-        .unwrap();
-    let started = std::time::Instant::now();
-    while started.elapsed() < std::time::Duration::from_millis(1300) {
-        assert_eq!(devnull.write(&[7u8; 10]).unwrap(), 10);
-    }
-    let cost = probes.cost();
-    assert!(
-        cost.measured_share > 0.05 && cost.measured_share < 0.3,
-        "{cost:?}"
-    );
-    assert!(cost.run_count > 0 && cost.run_time_ns > 0, "{cost:?}");
-}

@@ -90,8 +90,8 @@ pub struct Probes {
     ebpf: Ebpf,
     mechanism: Mechanism,
     fallbacks: Vec<Fallback>,
-    /// Turns `BPF_ENABLE_STATS` on for part of the time; `None` if off or refused.
-    stats: Option<stats::StatsSampler>,
+    /// Turns `BPF_ENABLE_STATS` on during the sampled intervals.
+    cost_timer: stats::CostTimer,
     /// Programs attached, by name, for the overhead figures.
     attached: Vec<&'static str>,
     /// The probes' first filter, kept in step with `TARGET_TGIDS`.
@@ -224,12 +224,12 @@ impl Probes {
             &mut fallbacks,
         );
 
-        let stats = stats::StatsSampler::start(options.cost_sampling);
+        let cost_timer = stats::CostTimer::start(options.cost_sampling);
         Ok(Self {
             ebpf,
             mechanism,
             fallbacks,
-            stats,
+            cost_timer,
             attached,
             target_bits,
         })
@@ -327,16 +327,29 @@ impl Probes {
         })
     }
 
+    /// The collector's interval `index` (0 = the first, which started with `attach`) begins:
+    /// the kernel times the programs in it or not, as `ProbeOptions::cost_sampling` says.
+    pub fn start_interval(&mut self, index: usize) {
+        self.cost_timer.start_interval(index);
+    }
+
     /// Kernel run time and run count of tracer's programs while they were timed; stops the
-    /// timing, so call it once, at the end (zero if statistics were off or refused).
+    /// timing, so call it once, at the end (zero if they never were: off, or refused).
     pub fn cost(&mut self) -> ProgramCost {
-        let Some(stats) = self.stats.take() else {
+        let Some(measured_share) = self.cost_timer.stop() else {
             return ProgramCost::default();
         };
-        let mut cost = ProgramCost {
-            measured_share: stats.stop(),
-            ..ProgramCost::default()
-        };
+        ProgramCost {
+            measured_share,
+            ..self.cost_so_far()
+        }
+    }
+
+    /// Kernel run time and run count of tracer's programs so far, timing left as it is
+    /// (`measured_share` is 0: known only at the end).
+    #[must_use]
+    pub fn cost_so_far(&self) -> ProgramCost {
+        let mut cost = ProgramCost::default();
         for name in &self.attached {
             if let Some(Ok(info)) = self.ebpf.program(name).map(aya::programs::Program::info) {
                 cost.run_time_ns += u64::try_from(info.run_time().as_nanos()).unwrap_or(u64::MAX);

@@ -59,7 +59,8 @@ impl TargetBits {
 
     /// Sets `pid`'s bit. Pids beyond the map cannot exist on Linux; they are refused.
     pub fn insert(&self, pid: u32) -> anyhow::Result<()> {
-        self.word(pid)?.fetch_or(target_bit(pid).1, Ordering::SeqCst);
+        self.word(pid)?
+            .fetch_or(target_bit(pid).1, Ordering::SeqCst);
         Ok(())
     }
 

@@ -84,7 +84,7 @@ pub fn summary_text(run: &Run, color: bool) -> String {
         } else {
             let _ = writeln!(
                 out,
-                "probe overhead: {:.0} ns per program run ({} runs timed in {:.0}% of the run);                  about {} in all",
+                "probe overhead: {:.0} ns per program run ({} runs timed in {:.0}% of the run); about {} in all",
                 overhead.ns_per_run,
                 units::thousands(overhead.run_count),
                 overhead.measured_share * 100.0,
