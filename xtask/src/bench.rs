@@ -1265,14 +1265,15 @@ fn render(tools: &[Tool], measured: &[Measured], environment: &Environment) -> S
     let _ = writeln!(out, "## Overhead per syscall\n");
     let _ = writeln!(
         out,
-        "{reps} repetitions, tools interleaved (order rotated every repetition), each tool run on \
+        "{reps} repetition{}, tools interleaved (order rotated every repetition), each tool run on \
          every workload in turn. \"Added\" = ns per syscall under the tool minus ns per syscall \
          without a tracer in the same repetition: median (min to max). \"× empty\" = added / \
          added by bpftrace with empty probes. eBPF probes run inside the traced syscalls, so \
          on-CPU time shows their cost even on a busy machine; strace and perf trace make the \
          traced threads wait for another process, which only wall time shows. \"Counted\" = the \
          smallest share of the loop's writes and reads the tool reported, in its worst \
-         repetition (below 100%: it lost events).\n"
+         repetition (below 100%: it lost events).\n",
+        if reps == 1 { "" } else { "s" }
     );
     for results in measured {
         out.push_str(&overhead_table(tools, results));
@@ -1434,15 +1435,19 @@ fn collector_table(tools: &[Tool], measured: &[Measured]) -> String {
                         .map(|sample| 1e9 / sample.per_syscall.wall_ns),
                 );
                 let cpu = sorted(costs.iter().map(|cost| cost.usage.cpu_share * 100.0));
+                let cpu_ms = sorted(costs.iter().map(|cost| cost.usage.cpu_ns as f64 / 1e6));
+                let rss_kib = costs.iter().map(|cost| cost.usage.rss_kib).max()?;
                 let peak_rss_kib = costs.iter().map(|cost| cost.usage.peak_rss_kib).max()?;
                 let ns_per_run = sorted(costs.iter().filter_map(|cost| cost.ns_per_program_run));
                 Some(format!(
-                    "| {} | {} | {:.0} | {:.2} ({:.2}) | {:.1} | {max_lost} | {} |",
+                    "| {} | {} | {:.0} | {:.2} ({:.2}) | {:.1} | {:.1} | {:.1} | {max_lost} | {} |",
                     tool.name,
                     results.workload.kind.name(),
                     median(&rate),
                     median(&cpu),
                     cpu.last().copied().unwrap_or(f64::NAN),
+                    median(&cpu_ms),
+                    rss_kib as f64 / 1024.0,
                     peak_rss_kib as f64 / 1024.0,
                     if ns_per_run.is_empty() {
                         "-".to_owned()
@@ -1460,16 +1465,18 @@ fn collector_table(tools: &[Tool], measured: &[Measured]) -> String {
         "## tracer's own cost\n\n\
          Measured in the same runs, while the loop ran. \"Collector CPU\" = CPU time of all the \
          collector's threads (/proc/PID/task/*/schedstat) from its ready line to just before \
-         SIGINT, as a share of one core over that interval: median (max over repetitions); its \
-         BPF programs run inside the traced syscalls and are counted in the tables above \
-         instead. \"Peak RSS\" = VmHWM just before SIGINT, the largest over repetitions. \
-         \"Lost\" = the sum of the loss counters in its run file, the largest over repetitions \
-         (must be 0). \"ns per program run\" = the kernel's run time of its BPF programs per \
-         run (probe.overhead in the run file), median. \"Syscalls/s\" = the workload's rate in \
-         its loop, median.\n\n\
-         | tool | workload | syscalls/s | collector CPU, % of a core | peak RSS MiB | lost \
-         | ns per program run |\n\
-         | --- | --- | ---: | ---: | ---: | ---: | ---: |\n\
+         SIGINT, as a share of one core over that interval: median (max over repetitions), and \
+         in ms per run (median); it includes one-off work such as describing each fd the first \
+         time it shows up (from /proc/PID/net), which weighs more the shorter the loop. Its BPF \
+         programs run inside the traced syscalls and are counted in the tables above instead. \
+         \"RSS\" = VmRSS and \"peak RSS\" = VmHWM (loading the probes included) just before \
+         SIGINT, the largest over repetitions. \"Lost\" = the sum of the loss counters in its \
+         run file, the largest over repetitions (must be 0). \"ns per program run\" = the \
+         kernel's run time of its BPF programs per run (probe.overhead in the run file), \
+         median. \"Syscalls/s\" = the workload's rate in its loop, median.\n\n\
+         | tool | workload | syscalls/s | collector CPU, % of a core | collector CPU ms | RSS MiB \
+         | peak RSS MiB | lost | ns per program run |\n\
+         | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n\
          {}\n",
         rows.join("\n")
     )
@@ -1693,33 +1700,38 @@ mod tests {
     /// Three repetitions at these wall ns per syscall (on-CPU: half), a round being 5
     /// syscalls, with a collector's cost when `collector`.
     fn report_samples(values: [f64; 3], counted: Option<f64>, collector: bool) -> Vec<Sample> {
+        // (share of a core, CPU ns, RSS KiB, ns per program run), as over a 4 s loop.
         let costs = [
-            (0.0005, 20_480, 90.0),
-            (0.001, 22_528, 100.0),
-            (0.0002, 21_504, 110.0),
+            (0.0005, 2_000_000, 20_480, 90.0),
+            (0.001, 4_000_000, 22_528, 100.0),
+            (0.0002, 800_000, 21_504, 110.0),
         ];
         values
             .iter()
             .zip(costs)
-            .map(|(&ns, (cpu_share, peak_rss_kib, ns_per_run))| Sample {
-                per_syscall: Times {
-                    wall_ns: ns,
-                    cpu_ns: ns / 2.0,
-                },
-                per_round: Times {
-                    wall_ns: ns * 5.0,
-                    cpu_ns: ns * 2.5,
-                },
-                counted,
-                collector: collector.then_some(CollectorCost {
-                    usage: collector::Usage {
-                        cpu_share,
-                        peak_rss_kib,
+            .map(
+                |(&ns, (cpu_share, cpu_ns, peak_rss_kib, ns_per_run))| Sample {
+                    per_syscall: Times {
+                        wall_ns: ns,
+                        cpu_ns: ns / 2.0,
                     },
-                    lost: 0,
-                    ns_per_program_run: Some(ns_per_run),
-                }),
-            })
+                    per_round: Times {
+                        wall_ns: ns * 5.0,
+                        cpu_ns: ns * 2.5,
+                    },
+                    counted,
+                    collector: collector.then_some(CollectorCost {
+                        usage: collector::Usage {
+                            cpu_ns,
+                            cpu_share,
+                            rss_kib: peak_rss_kib / 2,
+                            peak_rss_kib,
+                        },
+                        lost: 0,
+                        ns_per_program_run: Some(ns_per_run),
+                    }),
+                },
+            )
             .collect()
     }
 
@@ -1808,12 +1820,12 @@ mod tests {
             report_measured(WorkloadKind::Socketpair),
             report_measured(WorkloadKind::Http),
         ]);
-        // Rate from the median 310 ns per syscall; CPU shares 0.02%, 0.05%, 0.10%.
+        // Rate from the median 310 ns per syscall; CPU 0.02%, 0.05%, 0.10% of a core.
         assert_eq!(
             rows(&report, "heavy")[2..],
             [
-                "| heavy | socketpair | 3225806 | 0.05 (0.10) | 22.0 | 0 | 100 |",
-                "| heavy | http | 3225806 | 0.05 (0.10) | 22.0 | 0 | 100 |",
+                "| heavy | socketpair | 3225806 | 0.05 (0.10) | 2.0 | 11.0 | 22.0 | 0 | 100 |",
+                "| heavy | http | 3225806 | 0.05 (0.10) | 2.0 | 11.0 | 22.0 | 0 | 100 |",
             ]
         );
         let untraced_only = [Measured {

@@ -55,12 +55,16 @@ pub fn on_cpu_ns(pid: u32) -> anyhow::Result<u64> {
     Ok(total)
 }
 
-/// The collector's CPU time and peak memory while a workload runs.
+/// The collector's CPU time and memory while a workload runs.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Usage {
-    /// CPU time over the wall time watched, as a share of one core (0.01 = 1%).
+    /// CPU time of all its threads while watched.
+    pub cpu_ns: u64,
+    /// That CPU time over the wall time watched, as a share of one core (0.01 = 1%).
     pub cpu_share: f64,
-    /// Peak resident memory (`VmHWM`), KiB.
+    /// Resident memory at the end (`VmRSS`), KiB.
+    pub rss_kib: u64,
+    /// Peak resident memory since it started (`VmHWM`), KiB: loading the probes included.
     pub peak_rss_kib: u64,
 }
 
@@ -82,17 +86,23 @@ impl Watch {
     }
 
     pub fn finish(self) -> anyhow::Result<Usage> {
-        let cpu_ns = on_cpu_ns(self.pid).context("could not read the collector's CPU time")?;
+        let cpu_ns = on_cpu_ns(self.pid)
+            .context("could not read the collector's CPU time")?
+            .saturating_sub(self.cpu_ns);
         let wall_ns = self.started.elapsed().as_nanos();
-        let peak_rss_kib = process_kib(self.pid, "VmHWM:").ok_or_else(|| {
-            anyhow!(
-                "could not read VmHWM from /proc/{}/status: the collector is gone",
-                self.pid
-            )
-        })?;
+        let memory = |field: &str| {
+            process_kib(self.pid, field).ok_or_else(|| {
+                anyhow!(
+                    "could not read {field} from /proc/{}/status: the collector is gone",
+                    self.pid
+                )
+            })
+        };
         Ok(Usage {
-            cpu_share: cpu_ns.saturating_sub(self.cpu_ns) as f64 / wall_ns.max(1) as f64,
-            peak_rss_kib,
+            cpu_ns,
+            cpu_share: cpu_ns as f64 / wall_ns.max(1) as f64,
+            rss_kib: memory("VmRSS:")?,
+            peak_rss_kib: memory("VmHWM:")?,
         })
     }
 }
@@ -159,7 +169,11 @@ mod tests {
         while spin.elapsed().as_millis() < 30 {}
         let usage = watch.finish().expect("own process");
         assert!(usage.cpu_share > 0.2 && usage.cpu_share < 64.0, "{usage:?}");
-        assert!(usage.peak_rss_kib > 0);
+        assert!(usage.cpu_ns >= 6_000_000, "{usage:?}");
+        assert!(
+            usage.rss_kib > 0 && usage.peak_rss_kib >= usage.rss_kib,
+            "{usage:?}"
+        );
         assert!(Watch::start(u32::MAX).is_err(), "no such process");
     }
 
