@@ -1369,27 +1369,17 @@ fn overhead_table(tools: &[Tool], results: &Measured) -> String {
         let mut cells = vec![
             tool.name.clone(),
             results.workload.rounds_for(tool).to_string(),
-            format!("{:.0}", median(&sorted(values(index, wall)))),
         ];
         let dash = || "-".to_owned();
-        if index == 0 {
-            cells.extend([dash(), dash()]);
-        } else {
-            let wall_added = added(index, wall);
-            cells.extend([
-                wall_added.to_string(),
-                format!("{:.1}", wall_added.median / floor_wall),
-            ]);
-        }
-        cells.push(format!("{:.0}", median(&sorted(values(index, cpu)))));
-        if index == 0 {
-            cells.extend([dash(), dash()]);
-        } else {
-            let cpu_added = added(index, cpu);
-            cells.extend([
-                cpu_added.to_string(),
-                format!("{:.1}", cpu_added.median / floor_cpu),
-            ]);
+        // ns per syscall, added, and × empty: in wall time, then in on-CPU time.
+        for (of, floor) in [(wall, floor_wall), (cpu, floor_cpu)] {
+            cells.push(format!("{:.0}", median(&sorted(values(index, of)))));
+            if index == 0 {
+                cells.extend([dash(), dash()]);
+            } else {
+                let cost = added(index, of);
+                cells.extend([cost.to_string(), format!("{:.1}", cost.median / floor)]);
+            }
         }
         if per_request {
             for of in [request_wall_us, request_cpu_us] {
@@ -1766,6 +1756,13 @@ mod tests {
         render(&report_tools(), measured, &environment)
     }
 
+    fn report_of_both_workloads() -> String {
+        report_of(&[
+            report_measured(WorkloadKind::Socketpair),
+            report_measured(WorkloadKind::Http),
+        ])
+    }
+
     fn rows<'report>(report: &'report str, name: &str) -> Vec<&'report str> {
         report
             .lines()
@@ -1775,10 +1772,7 @@ mod tests {
 
     #[test]
     fn each_workload_has_a_table_of_costs_paired_with_the_same_repetition() {
-        let report = report_of(&[
-            report_measured(WorkloadKind::Socketpair),
-            report_measured(WorkloadKind::Http),
-        ]);
+        let report = report_of_both_workloads();
         assert!(
             report.contains("| tool | iterations | wall ns/syscall"),
             "{report}"
@@ -1816,10 +1810,7 @@ mod tests {
 
     #[test]
     fn tracers_own_cost_is_tabled_for_the_tools_that_measured_it() {
-        let report = report_of(&[
-            report_measured(WorkloadKind::Socketpair),
-            report_measured(WorkloadKind::Http),
-        ]);
+        let report = report_of_both_workloads();
         // Rate from the median 310 ns per syscall; CPU 0.02%, 0.05%, 0.10% of a core.
         assert_eq!(
             rows(&report, "heavy")[2..],
