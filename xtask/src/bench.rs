@@ -632,7 +632,7 @@ fn measure(tool: &Tool, workload: &Workload, scratch: &Path) -> anyhow::Result<S
         sample.collector = Some(CollectorCost {
             usage,
             lost: collector::lost_counts(&run)
-                .with_context(|| format!("in {}", tool_out.display()))?,
+                .with_context(|| format!("could not read the losses in {}", tool_out.display()))?,
             ns_per_program_run: collector::ns_per_program_run(&run),
         });
     }
