@@ -4,6 +4,7 @@
 mod bench;
 mod checks;
 mod cmd;
+mod collector;
 mod fuzz;
 mod setup;
 mod soak;

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 
-use crate::{cmd, setup, tracer};
+use crate::{cmd, collector, setup, tracer};
 
 /// Bytes per write and read.
 const MESSAGE_BYTES: u64 = 100;
@@ -110,7 +110,7 @@ pub fn run(args: &SoakArgs) -> anyhow::Result<()> {
         if let Some(status) = recorder.try_wait()? {
             break status;
         }
-        if let Some(rss_kib) = rss_kib(tracer_pid) {
+        if let Some(rss_kib) = collector::process_kib(tracer_pid, "VmRSS:") {
             let at = started.elapsed();
             let map_entries = (samples.len() % 10 == 0)
                 .then(|| map_entries(tracer_pid))
@@ -178,22 +178,6 @@ fn start_workload(binary: &Path, rounds: u64) -> anyhow::Result<(Child, u32)> {
     Ok((child, pid))
 }
 
-/// Resident memory of a process, from /proc/PID/status.
-fn rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    parse_kib(&status, "VmRSS:")
-}
-
-fn parse_kib(status: &str, field: &str) -> Option<u64> {
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field))?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
-}
-
 /// Entries in all maps the process holds (ids from /proc/PID/fdinfo, counts from bpftool).
 fn map_entries(pid: u32) -> Option<u64> {
     let mut total = 0;
@@ -230,17 +214,13 @@ fn report(
     samples: &[Sample],
     elapsed: Duration,
 ) -> anyhow::Result<()> {
-    let run: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(output)
-            .with_context(|| format!("reading {}", output.display()))?,
-    )?;
+    let run = collector::read_run_file(output)?;
     let mut failures = Vec::new();
     let losses = &run["losses"];
-    let lost_total: u64 = losses.as_object().map_or(u64::MAX, |o| {
-        o.values().filter_map(serde_json::Value::as_u64).sum()
-    });
-    if lost_total != 0 {
-        failures.push(format!("losses are not all zero: {losses}"));
+    match collector::lost_counts(&run) {
+        Ok(0) => {}
+        Ok(_) => failures.push(format!("losses are not all zero: {losses}")),
+        Err(error) => failures.push(format!("{error:#}")),
     }
     let mut total_calls = 0;
     for pid in pids {
@@ -297,9 +277,7 @@ fn report(
     }
     println!(
         "soak: probe cost {:.0} ns per run, losses {losses}",
-        run["probe"]["overhead"]["ns_per_run"]
-            .as_f64()
-            .unwrap_or(f64::NAN)
+        collector::ns_per_program_run(&run).unwrap_or(f64::NAN)
     );
     if last.rss_kib > first.rss_kib + first.rss_kib / 10 + RSS_SLACK_KIB {
         failures.push(format!(
@@ -317,14 +295,6 @@ fn report(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn reads_rss_from_proc_status() {
-        let status = "Name:\ttracer\nVmHWM:\t   9000 kB\nVmRSS:\t   8123 kB\n";
-        assert_eq!(parse_kib(status, "VmRSS:"), Some(8123));
-        assert_eq!(parse_kib(status, "VmSwap:"), None);
-        assert!(rss_kib(std::process::id()).is_some_and(|kib| kib > 0));
-    }
 
     #[test]
     fn counts_bpftool_dump_entries() {
