@@ -86,7 +86,7 @@ fn check(ret: isize, what: &str) -> anyhow::Result<usize> {
 
 fn wait_for_sigusr1() -> anyhow::Result<()> {
     wait_for_signal(&[libc::SIGUSR1], || {
-        println!("ready {}", std::process::id())
+        println!("ready {}", std::process::id());
     })
 }
 
@@ -97,6 +97,9 @@ fn wait_for_signal(signals: &[libc::c_int], announce: impl FnOnce()) -> anyhow::
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&raw mut set);
         for &signal in signals {
+            // A signal ignored on entry (SIGINT in a shell's background job) would be
+            // discarded even while blocked: take it back to its default first.
+            libc::signal(signal, libc::SIG_DFL);
             libc::sigaddset(&raw mut set, signal);
         }
         libc::pthread_sigmask(libc::SIG_BLOCK, &raw const set, std::ptr::null_mut());

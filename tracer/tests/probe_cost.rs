@@ -1,6 +1,9 @@
 //! Root-only, in its own binary because the kernel's program timing is global: another test
 //! holding `BPF_ENABLE_STATS` open would time the probes in intervals this one leaves untimed.
-use std::io::Write as _;
+use std::{
+    io::Write as _,
+    time::{Duration, Instant},
+};
 
 use tracer::probe::{ProbeOptions, Probes};
 
@@ -9,8 +12,8 @@ fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
-/// By default the kernel times the probes in one interval in ten: here the first of two
-/// intervals of about 300 ms, so the cost figures come from about half of the time.
+/// By default the kernel times the probes in the first 100 ms of every second: over 1.3 s that
+/// is two windows (0–100 ms and 1000–1100 ms), and nothing is timed between them.
 #[test]
 fn the_probes_cost_is_sampled_by_default() {
     assert!(
@@ -19,29 +22,37 @@ fn the_probes_cost_is_sampled_by_default() {
     );
     let mut probes = Probes::attach(&ProbeOptions::default()).unwrap();
     probes.add_tgid(std::process::id(), 0).unwrap();
+    let started = Instant::now();
     let mut devnull = std::fs::OpenOptions::new()
         .write(true)
         .open("/dev/null")
         .unwrap();
-    let mut write_for = |ms: u64| {
-        let started = std::time::Instant::now();
-        while started.elapsed() < std::time::Duration::from_millis(ms) {
+    let mut write_until = |ms: u64| {
+        while started.elapsed() < Duration::from_millis(ms) {
             assert_eq!(devnull.write(&[7u8; 10]).unwrap(), 10);
         }
     };
-    write_for(300);
-    probes.start_interval(1);
-    let timed = probes.cost_so_far();
-    write_for(300);
+    write_until(300);
+    let after_first_window = probes.cost_so_far();
+    write_until(900);
+    let before_second_window = probes.cost_so_far();
+    write_until(1300);
     let cost = probes.cost();
-    assert!(
-        cost.measured_share > 0.3 && cost.measured_share < 0.7,
-        "{cost:?}"
-    );
-    assert!(cost.run_count > 0 && cost.run_time_ns > 0, "{cost:?}");
-    // Nothing was timed in the second interval.
+    assert!(after_first_window.run_count > 0, "{after_first_window:?}");
     assert_eq!(
-        (cost.run_count, cost.run_time_ns),
-        (timed.run_count, timed.run_time_ns)
+        (after_first_window.run_count, after_first_window.run_time_ns),
+        (
+            before_second_window.run_count,
+            before_second_window.run_time_ns
+        ),
+        "the programs were timed outside the windows"
+    );
+    assert!(
+        cost.run_count > before_second_window.run_count,
+        "the second window timed nothing: {cost:?}"
+    );
+    assert!(
+        cost.measured_share > 0.1 && cost.measured_share < 0.25,
+        "{cost:?}"
     );
 }

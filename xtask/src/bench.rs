@@ -60,16 +60,18 @@ pub struct BenchArgs {
         default_value = "socketpair,http"
     )]
     workloads: Vec<WorkloadKind>,
-    /// Socketpair loop iterations (one write and one read each) per run.
-    #[arg(long, default_value_t = 200_000)]
+    /// Socketpair loop iterations (one write and one read each) per run: about 1.5 s untraced
+    /// here, long enough that one-off work (attaching, describing fds) and tracer's 10% cost
+    /// sampling weigh as they do in a real recording.
+    #[arg(long, default_value_t = 1_000_000)]
     iterations: u64,
-    /// Socketpair iterations for strace, which is far slower per syscall.
+    /// Socketpair iterations for strace and perf trace, which are far slower per syscall.
     #[arg(long, default_value_t = 20_000)]
     strace_iterations: u64,
     /// HTTP requests (one request write, two response writes, 2 or 3 reads) per run.
-    #[arg(long, default_value_t = 15_000)]
+    #[arg(long, default_value_t = 50_000)]
     requests: u64,
-    /// HTTP requests for strace.
+    /// HTTP requests for strace and perf trace.
     #[arg(long, default_value_t = 1_500)]
     strace_requests: u64,
     /// Leave out `tracer record --pid` (measured by default; the release tracer is built first).
@@ -327,13 +329,16 @@ fn tools(args: &BenchArgs) -> anyhow::Result<Vec<Tool>> {
             },
             Some(Counts::PerProcess),
         ),
-        tool(
-            "perf trace -s",
-            "runs the command; every syscall is an event read by perf from a ring buffer, \
-             summarised per thread",
-            Attach::Wraps(os(&["perf", "trace", "-s", "-o", "{out}", "--"])),
-            Some(Counts::PerThread),
-        ),
+        Tool {
+            short: true,
+            ..tool(
+                "perf trace -s",
+                "runs the command; every syscall is an event read by perf from a ring buffer, \
+                 summarised per thread",
+                Attach::Wraps(os(&["perf", "trace", "-s", "-o", "{out}", "--"])),
+                Some(Counts::PerThread),
+            )
+        },
         Tool {
             short: true,
             ..tool(
@@ -345,37 +350,60 @@ fn tools(args: &BenchArgs) -> anyhow::Result<Vec<Tool>> {
         },
     ];
     if !args.no_tracer {
-        let binary = crate::tracer::build()?;
-        for probe in &args.tracer_probes {
-            tools.push(tracer_record(
-                &[binary.clone().into_os_string()],
-                &["--probe".into(), probe.into()],
-                &args.tracer_ready,
-            ));
-        }
-        // What everything else on the machine pays while tracer records someone else: the
-        // workload is not a target (tracer traces PID 1), but every syscall still passes the
-        // probes' first checks.
-        tools.push(Tool {
-            collector: true,
-            ..tool(
-                "tracer record, workload untargeted",
-                "tracer --probe auto recording PID 1 while the workload runs untraced",
-                Attach::ToPid {
-                    args: vec![
-                        binary.into_os_string(),
-                        "record".into(),
-                        "--pid".into(),
-                        "1".into(),
-                        "-o".into(),
-                        "{out}".into(),
-                    ],
-                    ready_marker: args.tracer_ready.clone(),
-                },
-                None,
-            )
-        });
+        tools.extend(tracer_tools(args, tool)?);
     }
+    Ok(tools)
+}
+
+/// tracer's rows: each attach mechanism asked for, tracer recording someone else while the
+/// workload runs, and the kernel's floor under that. `tool` makes a row with defaults.
+fn tracer_tools(
+    args: &BenchArgs,
+    tool: impl Fn(&str, &str, Attach, Option<Counts>) -> Tool,
+) -> anyhow::Result<Vec<Tool>> {
+    let mut tools = Vec::new();
+    let binary = crate::tracer::build()?;
+    for probe in &args.tracer_probes {
+        tools.push(tracer_record(
+            &[binary.clone().into_os_string()],
+            &["--probe".into(), probe.into()],
+            &args.tracer_ready,
+        ));
+    }
+    // What everything else on the machine pays while tracer records someone else: the
+    // workload is not a target (tracer traces PID 1), but every syscall still passes the
+    // probes' first checks.
+    tools.push(Tool {
+        collector: true,
+        ..tool(
+            "tracer record, workload untargeted",
+            "tracer --probe auto recording PID 1 while the workload runs untraced",
+            Attach::ToPid {
+                args: vec![
+                    binary.clone().into_os_string(),
+                    "record".into(),
+                    "--pid".into(),
+                    "1".into(),
+                    "-o".into(),
+                    "{out}".into(),
+                ],
+                ready_marker: args.tracer_ready.clone(),
+            },
+            None,
+        )
+    });
+    // The kernel's part of that: empty programs on the same tracepoints. What tracer adds
+    // for untargeted processes is the row above minus this one.
+    tools.push(tool(
+        "empty tp_btf programs (kernel floor)",
+        "`tracer floor`: empty programs on sys_enter/sys_exit, what any syscall-tracepoint \
+         tracer costs every process on the machine before its first instruction",
+        Attach::ToPid {
+            args: vec![binary.into_os_string(), "floor".into()],
+            ready_marker: args.tracer_ready.clone(),
+        },
+        None,
+    ));
     Ok(tools)
 }
 

@@ -273,7 +273,6 @@ impl Session {
                 .count(),
         };
         self.intervals.push(interval);
-        self.probes.start_interval(self.intervals.len());
         self.last_tick = now;
         self.last_calls = calls_by_pid;
         self.last_totals = totals;

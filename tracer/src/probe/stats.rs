@@ -1,15 +1,27 @@
 //! Sampling the probes' own cost. The kernel times every BPF program run while some process
 //! holds a `BPF_ENABLE_STATS` fd — with two clock reads per run, which on the development VM
-//! cost ~75 ns per run, ~150 ns per traced syscall: more than a third of the probes' whole
-//! cost (BENCHMARKS.md). So by default the kernel times them during one interval in ten, and
-//! the run file gives the measured ns per run with the share of the run it was measured in.
-//! The collector switches timing on and off at the interval ticks it wakes for anyway.
+//! cost ~50 ns per run, ~100 ns per traced syscall and as much again on every other process:
+//! as much as tracer's own filtering (BENCHMARKS.md). So by default the statistics are on for
+//! the first 100 ms of every second, spread evenly over the run whatever its length or
+//! interval, and the run file gives the measured ns per run with the share it was measured in.
+//!
+//! A small thread does the switching (two wake-ups a second), so the windows do not depend on
+//! the collector's interval: a 300 ms benchmark loop and a 10-minute recording are both timed
+//! in 10% of their time.
 use std::{
     os::fd::OwnedFd,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    thread::{self, JoinHandle},
     time::{Duration, Instant},
 };
 
-/// In how much of a recording the kernel times tracer's programs, in percent of the intervals.
+/// The sampling period: statistics are on for `percent` of each, at its start.
+const PERIOD: Duration = Duration::from_secs(1);
+
+/// How much of a recording the kernel times tracer's programs in, in percent of the time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CostSampling {
     percent: u8,
@@ -19,7 +31,7 @@ impl CostSampling {
     /// Always on: exact totals, at the price of the kernel's timing on every program run.
     pub const ALWAYS: Self = Self { percent: 100 };
 
-    /// `percent` of the intervals, 0 (off) to 100 (always).
+    /// `percent` of the time, 0 (off) to 100 (always).
     ///
     /// # Errors
     /// Above 100.
@@ -32,84 +44,133 @@ impl CostSampling {
         Ok(Self { percent })
     }
 
-    /// Whether interval `index` (0 = the first) is timed: spread evenly, the first always
-    /// (unless off), so even a one-interval run has figures.
-    #[must_use]
-    pub fn times_interval(self, index: usize) -> bool {
-        (index as u64 * u64::from(self.percent)) % 100 < u64::from(self.percent)
+    /// How long statistics are on in each period.
+    fn window(self) -> Duration {
+        PERIOD * u32::from(self.percent) / 100
     }
 }
 
 impl Default for CostSampling {
-    /// 10%: figures from every tenth interval, at a tenth of the timing's cost.
+    /// 10%: a tenth of the timing's cost, and still thousands of timed runs per second of a
+    /// busy target.
     fn default() -> Self {
         Self { percent: 10 }
     }
 }
 
-/// Holds a `BPF_ENABLE_STATS` fd during the timed intervals and keeps the time it was held.
+/// Holds a `BPF_ENABLE_STATS` fd during the first `window` of every period, from a thread;
+/// stops (closing the fd) when stopped or dropped.
 pub struct CostTimer {
     sampling: CostSampling,
-    /// Open while the current interval is timed.
-    fd: Option<OwnedFd>,
-    on_since: Option<Instant>,
-    on_total: Duration,
     started: Instant,
-    /// The kernel refused statistics once: do not ask again.
-    refused: bool,
+    stop: Arc<AtomicBool>,
+    /// ns the statistics were on, counted when each window closes.
+    on_ns: Arc<AtomicU64>,
+    thread: Option<JoinHandle<()>>,
 }
 
 impl CostTimer {
-    /// Starts the first interval.
+    /// Starts timing now (the first window opens at once, so even a short run has figures).
+    /// Off, or refused by the kernel: a timer that never measures.
     pub fn start(sampling: CostSampling) -> Self {
         let mut timer = Self {
             sampling,
-            fd: None,
-            on_since: None,
-            on_total: Duration::ZERO,
             started: Instant::now(),
-            refused: false,
+            stop: Arc::new(AtomicBool::new(false)),
+            on_ns: Arc::new(AtomicU64::new(0)),
+            thread: None,
         };
-        timer.start_interval(0);
-        timer
-    }
-
-    /// Interval `index` begins now: timing on or off for it.
-    pub fn start_interval(&mut self, index: usize) {
-        let on = self.sampling.times_interval(index) && !self.refused;
-        match (on, self.fd.is_some()) {
-            (true, false) => match aya::sys::enable_stats(aya::sys::Stats::RunTime) {
-                Ok(fd) => {
-                    self.fd = Some(fd);
-                    self.on_since = Some(Instant::now());
-                }
-                Err(_) => self.refused = true,
-            },
-            (false, true) => self.switch_off(),
-            _ => {}
+        if sampling.percent == 0 {
+            return timer;
         }
+        // Refused now means refused later: no thread that cannot measure.
+        let Some(first) = enable() else {
+            return timer;
+        };
+        let stop = Arc::clone(&timer.stop);
+        let on_ns = Arc::clone(&timer.on_ns);
+        timer.thread = thread::Builder::new()
+            .name("tracer-cost".into())
+            .spawn(move || switch(sampling, first, &stop, &on_ns))
+            .ok();
+        timer
     }
 
     /// Ends timing; the share of the time since the start that the programs were timed, 0.0
     /// to 1.0, or `None` if they never were (off, or refused by the kernel).
     pub fn stop(&mut self) -> Option<f64> {
-        self.switch_off();
-        if self.on_total.is_zero() {
-            return None;
-        }
+        let thread = self.thread.take()?;
+        self.stop.store(true, Ordering::Relaxed);
+        thread.thread().unpark();
+        let _ = thread.join();
         if self.sampling == CostSampling::ALWAYS {
             return Some(1.0);
         }
         let elapsed = self.started.elapsed().as_secs_f64();
-        Some((self.on_total.as_secs_f64() / elapsed).min(1.0))
+        let on = Duration::from_nanos(self.on_ns.load(Ordering::Relaxed)).as_secs_f64();
+        Some((on / elapsed).min(1.0))
     }
+}
 
-    fn switch_off(&mut self) {
-        // The time is counted before the fd closes, so the share never exceeds what was timed.
-        if let Some(since) = self.on_since.take() {
-            self.on_total += since.elapsed();
+impl Drop for CostTimer {
+    fn drop(&mut self) {
+        let _ = self.stop();
+    }
+}
+
+fn enable() -> Option<OwnedFd> {
+    aya::sys::enable_stats(aya::sys::Stats::RunTime).ok()
+}
+
+/// The thread: statistics on for the first `window` of each period (`first` is already
+/// open), off for the rest, until `stop`.
+fn switch(sampling: CostSampling, first: OwnedFd, stop: &AtomicBool, on_ns: &AtomicU64) {
+    let window = sampling.window();
+    let mut fd = Some(first);
+    let mut period_start = Instant::now();
+    loop {
+        sleep_until(period_start + window, stop);
+        if window < PERIOD {
+            // The time is counted before the fd closes, so the share never exceeds what was
+            // timed.
+            add(on_ns, period_start.elapsed());
+            drop(fd.take());
         }
-        self.fd = None;
+        if stop.load(Ordering::Relaxed) {
+            if fd.is_some() {
+                add(on_ns, period_start.elapsed());
+            }
+            return;
+        }
+        sleep_until(period_start + PERIOD, stop);
+        if stop.load(Ordering::Relaxed) {
+            return;
+        }
+        if window == PERIOD {
+            add(on_ns, period_start.elapsed());
+        }
+        period_start += PERIOD;
+        if fd.is_none() {
+            fd = enable();
+        }
+    }
+}
+
+fn add(total: &AtomicU64, elapsed: Duration) {
+    total.fetch_add(
+        u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX),
+        Ordering::Relaxed,
+    );
+}
+
+/// Sleeps until `deadline`, or less if `stop` is set (the stopper unparks this thread).
+fn sleep_until(deadline: Instant, stop: &AtomicBool) {
+    while !stop.load(Ordering::Relaxed) {
+        let now = Instant::now();
+        if now >= deadline {
+            return;
+        }
+        thread::park_timeout(deadline - now);
     }
 }
 
@@ -117,23 +178,30 @@ impl CostTimer {
 mod tests {
     use super::*;
 
-    fn timed(sampling: CostSampling, intervals: usize) -> Vec<usize> {
-        (0..intervals)
-            .filter(|&index| sampling.times_interval(index))
-            .collect()
+    #[test]
+    fn the_window_is_the_share_of_each_second_asked_for() {
+        assert_eq!(CostSampling::default(), CostSampling::percent(10).unwrap());
+        assert_eq!(CostSampling::default().window(), Duration::from_millis(100));
+        assert_eq!(CostSampling::ALWAYS.window(), PERIOD);
+        assert_eq!(CostSampling::percent(0).unwrap().window(), Duration::ZERO);
+        assert_eq!(
+            CostSampling::percent(25).unwrap().window(),
+            Duration::from_millis(250)
+        );
+        assert!(CostSampling::percent(101).is_err());
     }
 
     #[test]
-    fn the_timed_intervals_are_the_share_asked_for_spread_out() {
-        assert_eq!(CostSampling::default(), CostSampling::percent(10).unwrap());
-        assert_eq!(timed(CostSampling::default(), 30), [0, 10, 20]);
-        assert_eq!(timed(CostSampling::ALWAYS, 4), [0, 1, 2, 3]);
-        assert_eq!(
-            timed(CostSampling::percent(0).unwrap(), 100),
-            [] as [usize; 0]
-        );
-        assert_eq!(timed(CostSampling::percent(50).unwrap(), 6), [0, 2, 4]);
-        assert_eq!(timed(CostSampling::percent(30).unwrap(), 100).len(), 30);
-        assert!(CostSampling::percent(101).is_err());
+    fn sleeping_ends_early_when_stopped() {
+        let stop = AtomicBool::new(true);
+        let started = Instant::now();
+        sleep_until(started + Duration::from_mins(1), &stop);
+        assert!(started.elapsed() < Duration::from_mins(1));
+    }
+
+    #[test]
+    fn a_timer_that_is_off_never_measures() {
+        let mut timer = CostTimer::start(CostSampling::percent(0).unwrap());
+        assert_eq!(timer.stop(), None);
     }
 }
