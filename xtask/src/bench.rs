@@ -355,6 +355,11 @@ fn tools(args: &BenchArgs) -> anyhow::Result<Vec<Tool>> {
     Ok(tools)
 }
 
+/// The row of tracer recording another process while the workload runs.
+const UNTARGETED_ROW: &str = "tracer record, workload untargeted";
+/// The row of empty programs on the syscall tracepoints.
+const FLOOR_ROW: &str = "empty tp_btf programs (kernel floor)";
+
 /// tracer's rows: each attach mechanism asked for, tracer recording someone else while the
 /// workload runs, and the kernel's floor under that. `tool` makes a row with defaults.
 fn tracer_tools(
@@ -376,7 +381,7 @@ fn tracer_tools(
     tools.push(Tool {
         collector: true,
         ..tool(
-            "tracer record, workload untargeted",
+            UNTARGETED_ROW,
             "tracer --probe auto recording PID 1 while the workload runs untraced",
             Attach::ToPid {
                 args: vec![
@@ -395,7 +400,7 @@ fn tracer_tools(
     // The kernel's part of that: empty programs on the same tracepoints. What tracer adds
     // for untargeted processes is the row above minus this one.
     tools.push(tool(
-        "empty tp_btf programs (kernel floor)",
+        FLOOR_ROW,
         "`tracer floor`: empty programs on sys_enter/sys_exit, what any syscall-tracepoint \
          tracer costs every process on the machine before its first instruction",
         Attach::ToPid {
@@ -1452,6 +1457,19 @@ fn overhead_table(tools: &[Tool], results: &Measured) -> String {
         );
         let _ = writeln!(out, "| {} |", cells.join(" | "));
     }
+    let row = |name: &str| tools.iter().position(|tool| tool.name == name);
+    if let (Some(untargeted), Some(floor)) = (row(UNTARGETED_ROW), row(FLOOR_ROW))
+        && results.samples[untargeted].len() == results.samples[floor].len()
+    {
+        let part = |of: fn(&Sample) -> f64| Added::of(&values(untargeted, of), &values(floor, of));
+        let _ = writeln!(
+            out,
+            "\ntracer's own part of what an untargeted process pays (\"{UNTARGETED_ROW}\" minus \
+             \"{FLOOR_ROW}\", paired by repetition): {} ns per syscall in wall time, {} on-CPU.",
+            part(wall),
+            part(cpu)
+        );
+    }
     out.push('\n');
     out
 }
@@ -1878,6 +1896,42 @@ mod tests {
         }];
         let report = report_of(&untraced_only);
         assert!(!report.contains("tracer's own cost"), "{report}");
+    }
+
+    #[test]
+    fn tracers_part_for_untargeted_processes_is_the_untargeted_row_minus_the_floor() {
+        let tools = [
+            tool("no tracer"),
+            tool("empty"),
+            tool(UNTARGETED_ROW),
+            tool(FLOOR_ROW),
+        ];
+        let measured = Measured {
+            samples: vec![
+                report_samples([100.0, 200.0, 150.0], None, false),
+                report_samples([140.0, 240.0, 190.0], None, false),
+                // Untargeted: 30, 10 and 20 ns above the floor in the three repetitions.
+                report_samples([250.0, 330.0, 290.0], None, false),
+                report_samples([220.0, 320.0, 270.0], None, false),
+            ],
+            failures: vec![None; 4],
+            ..report_measured(WorkloadKind::Socketpair)
+        };
+        let report = overhead_table(&tools, &measured);
+        assert!(
+            report.contains("paired by repetition): 20 (10 to 30) ns per syscall in wall time, 10 (5 to 15) on-CPU."),
+            "{report}"
+        );
+        // Without a floor row there is nothing to subtract.
+        let report = overhead_table(
+            &tools[..3],
+            &Measured {
+                samples: measured.samples[..3].to_vec(),
+                failures: vec![None; 3],
+                ..report_measured(WorkloadKind::Socketpair)
+            },
+        );
+        assert!(!report.contains("paired by repetition"), "{report}");
     }
 
     #[test]
