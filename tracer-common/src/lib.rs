@@ -21,13 +21,14 @@ pub mod maps {
     /// `HashMap<u32 tgid, u32 target index>`: processes whose syscalls are counted, and the
     /// target (as given on the command line) each belongs to; children inherit it.
     pub const TARGET_TGIDS: &str = "TARGET_TGIDS";
-    /// `Array<u64>` (mmapable): one bit per pid, set exactly for the pids in `TARGET_TGIDS`
-    /// (see [`crate::target_bit`]). The probes' first test on every syscall: an array read the
-    /// verifier inlines costs a few ns where a hash lookup costs tens, so processes tracer does
-    /// not target pay almost nothing beyond the kernel's own tracepoint cost. Both sides set
-    /// and clear bits with atomic operations (the collector through an mmap of the map), so
-    /// no update of one pid can undo another's in the same word.
-    pub const TARGET_BITS: &str = "TARGET_BITS";
+    /// `Array<u64>` (mmapable): one byte per pid, 1 exactly for the pids in `TARGET_TGIDS`
+    /// (see [`crate::target_flag`]). The probes' first test on every syscall: an array read
+    /// the verifier inlines costs a few ns where a hash lookup costs tens, so processes tracer
+    /// does not target pay almost nothing beyond the kernel's own tracepoint cost. A byte, not
+    /// a bit, so that every writer (a probe, or the collector through an mmap of the map)
+    /// stores its own byte: no read-modify-write of a word other pids share, hence no atomic
+    /// instructions, which BPF has only since Linux 5.12.
+    pub const TARGET_FLAGS: &str = "TARGET_FLAGS";
     /// `HashMap<u64 cgroup id, u32 target index>`: cgroups (v2) whose processes are counted.
     pub const TARGET_CGROUPS: &str = "TARGET_CGROUPS";
     /// `HashMap<u64 pid_tgid, InFlight>`: one slot per traced thread, rewritten at each syscall
@@ -50,21 +51,21 @@ pub mod maps {
     pub const COUNTERS: &str = "COUNTERS";
 }
 
-/// Where `pid`'s bit lives in `TARGET_BITS`: the word index and the bit within it. Pids beyond
-/// the map (impossible on Linux, see [`capacity::TARGET_BIT_WORDS`]) give a word index past the
-/// end, which the array lookup refuses.
+/// Where `pid`'s byte lives in `TARGET_FLAGS`: the word (map element) and the byte within it;
+/// byte `pid` of the map's memory. Pids beyond the map (impossible on Linux, see
+/// [`capacity::TARGET_FLAG_WORDS`]) give a word past the end, which the array lookup refuses.
 #[inline(always)]
 #[must_use]
-pub const fn target_bit(pid: u32) -> (u32, u64) {
-    (pid / 64, 1 << (pid % 64))
+pub const fn target_flag(pid: u32) -> (u32, usize) {
+    (pid / 8, (pid % 8) as usize)
 }
 
 /// Map capacities. Bounded on purpose: what does not fit is counted, never silently dropped.
 pub mod capacity {
     pub const TARGET_TGIDS: u32 = 65_536;
-    /// Words of `TARGET_BITS`: one bit for every possible pid (the kernel's `PID_MAX_LIMIT`
-    /// on 64-bit is 4,194,304 = 65,536 × 64), 512 KiB.
-    pub const TARGET_BIT_WORDS: u32 = 65_536;
+    /// Words of `TARGET_FLAGS`: a byte for every possible pid (the kernel's `PID_MAX_LIMIT`
+    /// on 64-bit is 4,194,304 = 524,288 × 8), 4 MiB.
+    pub const TARGET_FLAG_WORDS: u32 = 524_288;
     pub const TARGET_CGROUPS: u32 = 1_024;
     pub const IN_FLIGHT: u32 = 65_536;
     pub const FD_STATS: u32 = 65_536;

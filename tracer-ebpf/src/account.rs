@@ -13,7 +13,7 @@ use crate::maps::{
     TARGET_CGROUPS, TARGET_TGIDS, add_target, bump, is_target,
 };
 
-/// Whether `tgid`'s syscalls are counted. In tgid mode this is one array read (`TARGET_BITS`),
+/// Whether `tgid`'s syscalls are counted. In tgid mode this is one array read (`TARGET_FLAGS`),
 /// all an untargeted process pays per I/O syscall. In cgroup mode a process not yet known is
 /// looked up by its cgroup; when that matches, it joins `TARGET_TGIDS`, so it pays the cgroup
 /// lookup once and the collector learns which processes each cgroup target had.

@@ -11,9 +11,6 @@
 //! [`lifecycle`] follows forks (children of targets become targets) and exits.
 #![no_std]
 #![no_main]
-// Atomic or/and on the target bitmap (see maps::add_target); the probes build with nightly.
-#![feature(core_intrinsics)]
-#![expect(internal_features, reason = "core::intrinsics::atomic_{or,and}")]
 
 mod account;
 mod arch;

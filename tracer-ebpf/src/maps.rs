@@ -1,7 +1,5 @@
 //! Every map and load-time setting of the probes, in one place. Names and capacities come from
 //! `tracer_common` so the collector opens exactly these.
-use core::intrinsics::{AtomicOrdering, atomic_and, atomic_or};
-
 use aya_ebpf::{
     Global,
     bindings::BPF_F_MMAPABLE,
@@ -14,8 +12,8 @@ use tracer_common::{ExitInfo, FdKey, FdStats, HistKey, InFlight, capacity, count
 pub static TARGET_TGIDS: HashMap<u32, u32> = HashMap::with_max_entries(capacity::TARGET_TGIDS, 0);
 
 #[map]
-pub static TARGET_BITS: Array<u64> =
-    Array::with_max_entries(capacity::TARGET_BIT_WORDS, BPF_F_MMAPABLE);
+pub static TARGET_FLAGS: Array<u64> =
+    Array::with_max_entries(capacity::TARGET_FLAG_WORDS, BPF_F_MMAPABLE);
 
 #[map]
 pub static TARGET_CGROUPS: HashMap<u64, u32> =
@@ -57,39 +55,43 @@ pub static FORK_CHILD_PID_OFFSET: Global<u32> = Global::new(20);
 #[unsafe(no_mangle)]
 pub static EXIT_GROUP_DEAD_OFFSET: Global<u32> = Global::new(0);
 
-/// Whether `pid` is in the target set: one array read, no hash lookup (`TARGET_BITS`).
+/// Whether `pid` is in the target set: one array read, no hash lookup (`TARGET_FLAGS`).
 #[inline(always)]
 pub fn is_target(pid: u32) -> bool {
-    let (word, mask) = tracer_common::target_bit(pid);
-    TARGET_BITS.get(word).is_some_and(|bits| bits & mask != 0)
+    let (word, byte) = tracer_common::target_flag(pid);
+    let Some(flags) = TARGET_FLAGS.get_ptr(word) else {
+        return false;
+    };
+    // SAFETY: byte < 8 of an 8-byte map value that lives as long as the program.
+    unsafe { flags.cast::<u8>().add(byte).read_volatile() != 0 }
 }
 
-/// Puts `pid` in the target set: `TARGET_TGIDS` first (so whoever sees the bit finds the
-/// target index), then its bit. False if the hash map is full (nothing is changed then).
+/// Sets or clears `pid`'s byte in `TARGET_FLAGS`: a store of that byte alone.
+#[inline(always)]
+fn set_flag(pid: u32, value: u8) {
+    let (word, byte) = tracer_common::target_flag(pid);
+    if let Some(flags) = TARGET_FLAGS.get_ptr_mut(word) {
+        // SAFETY: as in `is_target`; no other writer stores to this byte concurrently except
+        // for the same pid, and those stores are whole, so either one wins.
+        unsafe { flags.cast::<u8>().add(byte).write_volatile(value) };
+    }
+}
+
+/// Puts `pid` in the target set: `TARGET_TGIDS` first (so whoever sees the flag finds the
+/// target index), then its flag. False if the hash map is full (nothing is changed then).
 #[inline(always)]
 pub fn add_target(pid: u32, target: u32) -> bool {
     if TARGET_TGIDS.insert(&pid, &target, 0).is_err() {
         return false;
     }
-    let (word, mask) = tracer_common::target_bit(pid);
-    if let Some(bits) = TARGET_BITS.get_ptr_mut(word) {
-        // SAFETY: a valid, aligned map value that lives as long as the program; every writer
-        // (other CPUs, the collector through mmap) uses atomic operations on it. (The BPF
-        // target has atomic read-modify-write instructions but no compare-and-swap, so core's
-        // `AtomicU64::fetch_or` is not offered there; the intrinsic is what it would call.)
-        unsafe { atomic_or::<u64, u64, { AtomicOrdering::Relaxed }>(bits, mask) };
-    }
+    set_flag(pid, 1);
     true
 }
 
-/// Takes `pid` out of the target set: its bit first, then its `TARGET_TGIDS` entry.
+/// Takes `pid` out of the target set: its flag first, then its `TARGET_TGIDS` entry.
 #[inline(always)]
 pub fn remove_target(pid: u32) {
-    let (word, mask) = tracer_common::target_bit(pid);
-    if let Some(bits) = TARGET_BITS.get_ptr_mut(word) {
-        // SAFETY: as in `add_target`.
-        unsafe { atomic_and::<u64, u64, { AtomicOrdering::Relaxed }>(bits, !mask) };
-    }
+    set_flag(pid, 0);
     let _ = TARGET_TGIDS.remove(&pid);
 }
 

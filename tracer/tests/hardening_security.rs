@@ -103,14 +103,15 @@ const PAYLOAD_HELPERS: [(i32, &str); 10] = [
 /// ELF section flag of code.
 const SHF_EXECINSTR: u64 = 4;
 
-/// Helper ids called by the executable sections of a BPF ELF object, with a section name.
-fn helper_calls(object: &[u8]) -> std::collections::BTreeMap<i32, String> {
+/// The instructions of the executable sections of a BPF ELF object, with their section's
+/// file offset.
+fn instructions(object: &[u8]) -> Vec<(usize, [u8; 8])> {
     let u16_at = |at: usize| u16::from_le_bytes(object[at..at + 2].try_into().unwrap());
     let u64_at = |at: usize| u64::from_le_bytes(object[at..at + 8].try_into().unwrap());
     let as_usize = |v: u64| usize::try_from(v).unwrap();
     assert_eq!(&object[..4], b"\x7fELF", "not an ELF object");
     let (section_table, entry_size, count) = (as_usize(u64_at(0x28)), u16_at(0x3a), u16_at(0x3c));
-    let mut calls = std::collections::BTreeMap::new();
+    let mut all = Vec::new();
     for index in 0..usize::from(count) {
         let header = section_table + index * usize::from(entry_size);
         let (flags, offset, size) = (u64_at(header + 8), u64_at(header + 24), u64_at(header + 32));
@@ -118,31 +119,62 @@ fn helper_calls(object: &[u8]) -> std::collections::BTreeMap<i32, String> {
             continue;
         }
         let code = &object[as_usize(offset)..as_usize(offset + size)];
-        for instruction in code.chunks_exact(8) {
-            // BPF_JMP | BPF_CALL with source register 0: a helper call, id in imm.
-            if instruction[0] == 0x85 && instruction[1] >> 4 == 0 {
-                let id = i32::from_le_bytes(instruction[4..8].try_into().unwrap());
-                calls
-                    .entry(id)
-                    .or_insert_with(|| format!("section at {offset:#x}"));
-            }
+        all.extend(
+            code.chunks_exact(8)
+                .map(|instruction| (as_usize(offset), instruction.try_into().unwrap())),
+        );
+    }
+    all
+}
+
+/// Helper ids called by the executable sections of a BPF ELF object, with a section name.
+fn helper_calls(object: &[u8]) -> std::collections::BTreeMap<i32, String> {
+    let mut calls = std::collections::BTreeMap::new();
+    for (offset, instruction) in instructions(object) {
+        // BPF_JMP | BPF_CALL with source register 0: a helper call, id in imm.
+        if instruction[0] == 0x85 && instruction[1] >> 4 == 0 {
+            let id = i32::from_le_bytes(instruction[4..8].try_into().unwrap());
+            calls
+                .entry(id)
+                .or_insert_with(|| format!("section at {offset:#x}"));
         }
     }
     calls
 }
 
-#[test]
-fn the_probes_call_no_helper_that_reads_user_memory_or_streams_events() {
-    // The object tracer's build.rs built (and the binary embeds): the newest one.
+/// The object tracer's build.rs built (and the binary embeds): the newest one.
+fn probes_object() -> std::path::PathBuf {
     let build = std::path::Path::new(TRACER).parent().unwrap().join("build");
-    let object = std::fs::read_dir(&build)
+    std::fs::read_dir(&build)
         .unwrap()
         .filter_map(Result::ok)
         .filter(|e| e.file_name().to_string_lossy().starts_with("tracer-"))
         .map(|e| e.path().join("out/tracer"))
         .filter(|p| p.is_file())
         .max_by_key(|p| p.metadata().and_then(|m| m.modified()).ok())
-        .expect("tracer's build.rs leaves the probes in OUT_DIR");
+        .expect("tracer's build.rs leaves the probes in OUT_DIR")
+}
+
+/// Atomic read-modify-write instructions other than add (or, and, xor, exchange, compare and
+/// exchange, fetching forms) exist only since Linux 5.12: the probes must load on the 5.8–5.11
+/// kernels of many nodes (Debian 11, Amazon Linux 2), so they use none.
+#[test]
+fn the_probes_use_no_atomic_instruction_newer_than_add() {
+    let object = probes_object();
+    // BPF_STX | BPF_ATOMIC with size W (0xc3) or DW (0xdb); imm 0 is BPF_ADD without fetch,
+    // the old XADD.
+    let newer: Vec<String> = instructions(&std::fs::read(&object).unwrap())
+        .into_iter()
+        .filter(|(_, i)| matches!(i[0], 0xc3 | 0xdb))
+        .filter(|(_, i)| i32::from_le_bytes(i[4..8].try_into().unwrap()) != 0)
+        .map(|(offset, i)| format!("section at {offset:#x}: {i:02x?}"))
+        .collect();
+    assert!(newer.is_empty(), "{}: {newer:?}", object.display());
+}
+
+#[test]
+fn the_probes_call_no_helper_that_reads_user_memory_or_streams_events() {
+    let object = probes_object();
     let calls = helper_calls(&std::fs::read(&object).unwrap());
     eprintln!(
         "{}: helpers {:?}",

@@ -24,7 +24,7 @@ fn stats(snapshot: &Snapshot, fd: i32, syscall: u32) -> tracer_common::FdStats {
     snapshot.fd_stats.get(&key).copied().unwrap_or_default()
 }
 
-/// The first filter (a bitmap) lets exactly the target set through, and the probes were timed
+/// The first filter (a byte per pid) lets exactly the target set through, and the probes were timed
 /// all along: at least an entry and an exit run per call the test made.
 fn check_filter_and_cost(probes: &mut Probes, snapshot: &Snapshot, name: &str) {
     let tgid = std::process::id();

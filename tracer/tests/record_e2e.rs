@@ -38,6 +38,19 @@ fn a_known_syscall_mix_is_counted_exactly_per_process_and_syscall() {
     let run = Run::read(&out).unwrap();
     assert_eq!(run.end_reason, tracer::run::EndReason::TargetsExited);
     assert!(run.losses.is_complete(), "{:?}", run.losses);
+    // The probes' own cost, timed in part of the run (the first 100 ms of each second).
+    let overhead = run
+        .probe
+        .overhead
+        .as_ref()
+        .expect("probe overhead in the run file");
+    assert!(
+        overhead.run_count > 0
+            && overhead.ns_per_run > 0.0
+            && overhead.measured_share > 0.0
+            && overhead.measured_share <= 1.0,
+        "{overhead:?}"
+    );
     let parent = run
         .processes
         .iter()

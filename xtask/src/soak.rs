@@ -178,7 +178,9 @@ fn start_workload(binary: &Path, rounds: u64) -> anyhow::Result<(Child, u32)> {
     Ok((child, pid))
 }
 
-/// Entries in all maps the process holds (ids from /proc/PID/fdinfo, counts from bpftool).
+/// Entries in the hash maps the process holds (ids from /proc/PID/fdinfo, counts from
+/// bpftool): the maps that can grow. Arrays are left out; their size is fixed at creation (the
+/// target flags alone have 524,288 entries, too many to dump every few seconds).
 fn map_entries(pid: u32) -> Option<u64> {
     let mut total = 0;
     for entry in std::fs::read_dir(format!("/proc/{pid}/fdinfo"))
@@ -191,12 +193,23 @@ fn map_entries(pid: u32) -> Option<u64> {
         let Some(id) = info.lines().find_map(|l| l.strip_prefix("map_id:")) else {
             continue;
         };
+        if is_array(&info) {
+            continue;
+        }
         let dump =
             cmd::output(Command::new("bpftool").args(["map", "dump", "id", id.trim(), "-j"]))
                 .ok()?;
         total += count_json_entries(&dump);
     }
     Some(total)
+}
+
+/// Whether a map's fdinfo says it is an array (`BPF_MAP_TYPE_ARRAY` 2, `PERCPU_ARRAY` 6).
+fn is_array(fdinfo: &str) -> bool {
+    fdinfo
+        .lines()
+        .find_map(|line| line.strip_prefix("map_type:"))
+        .is_some_and(|kind| matches!(kind.trim(), "2" | "6"))
 }
 
 /// Number of top-level entries in bpftool's JSON array dump.
@@ -295,6 +308,17 @@ fn report(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn arrays_are_told_from_hash_maps_by_their_fdinfo() {
+        assert!(is_array(
+            "pos:\t0\nflags:\t02000002\nmap_type:\t2\nkey_size:\t4\n"
+        ));
+        assert!(is_array("map_type:\t6\n"));
+        assert!(!is_array("map_type:\t1\nkey_size:\t4\n"));
+        assert!(!is_array("map_type:\t5\n"));
+        assert!(!is_array("pos:\t0\n"));
+    }
 
     #[test]
     fn counts_bpftool_dump_entries() {

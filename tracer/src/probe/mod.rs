@@ -7,7 +7,7 @@
 //! run file. Links are owned by the loaded object: dropping [`Probes`] (or the process dying,
 //! even by SIGKILL) detaches everything, because the kernel frees programs with their last fd.
 mod stats;
-mod target_bits;
+mod target_flags;
 pub(crate) mod tracefs;
 
 pub use stats::CostSampling;
@@ -95,7 +95,7 @@ pub struct Probes {
     /// Programs attached, by name, for the overhead figures.
     attached: Vec<&'static str>,
     /// The probes' first filter, kept in step with `TARGET_TGIDS`.
-    target_bits: target_bits::TargetBits,
+    target_flags: target_flags::TargetFlags,
 }
 
 /// Everything the maps hold, summed over CPUs.
@@ -161,7 +161,7 @@ impl Probes {
             None => Mechanism::PREFERENCE.to_vec(),
         };
 
-        let (mut ebpf, target_bits, btf) = load(options, &btf_path, tracefs.as_ref().ok())?;
+        let (mut ebpf, target_flags, btf) = load(options, &btf_path, tracefs.as_ref().ok())?;
 
         let mut chosen = None;
         let mut attached = Vec::new();
@@ -232,7 +232,7 @@ impl Probes {
             fallbacks,
             cost_timer,
             attached,
-            target_bits,
+            target_flags,
         })
     }
 
@@ -255,15 +255,15 @@ impl Probes {
         targets
             .insert(tgid, target, 0)
             .map_err(|e| anyhow::anyhow!("cannot add PID {tgid} to the targets: {e}"))?;
-        // After the hash entry: a probe that sees the bit finds the target index.
-        self.target_bits.insert(tgid)
+        // After the hash entry: a probe that sees the flag finds the target index.
+        self.target_flags.insert(tgid)
     }
 
     /// Whether the probes' first filter lets `pid` through (it must exactly when `pid` is in
     /// [`Snapshot::targets`]).
     #[must_use]
     pub fn passes_filter(&self, pid: u32) -> bool {
-        self.target_bits.contains(pid)
+        self.target_flags.contains(pid)
     }
 
     /// Starts counting every process in a cgroup v2 (by id, at `level` below the root) and
@@ -408,13 +408,13 @@ fn loader_without_kernel_btf<'a>() -> EbpfLoader<'a> {
     loader
 }
 
-/// Loads the probes' object with this kernel's settings and maps the target bitmap; also
+/// Loads the probes' object with this kernel's settings and maps the target flags; also
 /// returns the kernel BTF (or why there is none), which the BTF mechanisms attach with.
 fn load(
     options: &ProbeOptions,
     btf_path: &Path,
     tracefs: Option<&tracefs::Tracefs>,
-) -> anyhow::Result<(Ebpf, target_bits::TargetBits, Result<Btf, String>)> {
+) -> anyhow::Result<(Ebpf, target_flags::TargetFlags, Result<Btf, String>)> {
     let mut loader = loader_without_kernel_btf();
     let btf = load_btf(btf_path);
     let fork_offset = tracefs
@@ -431,11 +431,11 @@ fn load(
     let ebpf = loader
         .load(PROBES_OBJECT)
         .map_err(|e| load_error(&e.to_string()))?;
-    let target_bits = target_bits::TargetBits::map(
-        ebpf.map(maps::TARGET_BITS)
-            .ok_or_else(|| anyhow::anyhow!("the probes have no map {}", maps::TARGET_BITS))?,
+    let target_flags = target_flags::TargetFlags::map(
+        ebpf.map(maps::TARGET_FLAGS)
+            .ok_or_else(|| anyhow::anyhow!("the probes have no map {}", maps::TARGET_FLAGS))?,
     )?;
-    Ok((ebpf, target_bits, btf))
+    Ok((ebpf, target_flags, btf))
 }
 
 fn map_ref<'a, T>(ebpf: &'a Ebpf, name: &str) -> anyhow::Result<T>

@@ -227,6 +227,33 @@ mod tests {
     use super::*;
 
     #[test]
+    fn probe_overhead_timed_in_part_of_the_run_is_scaled_up_and_says_so() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/real/client-direct-1.run.json");
+        let mut run = Run::read(&path).unwrap();
+        run.probe.overhead = Some(crate::run::ProbeOverhead {
+            run_time_ns: 2_000_000,
+            run_count: 10_000,
+            ns_per_run: 200.0,
+            measured_share: 0.1,
+        });
+        let summary = summary_text(&run, false);
+        assert!(
+            summary.contains(
+                "probe overhead: 200 ns per program run (10,000 runs timed in 10% of the run); \
+                 about 20.0 ms in all"
+            ),
+            "{summary}"
+        );
+        run.probe.overhead.as_mut().unwrap().measured_share = 1.0;
+        let summary = summary_text(&run, false);
+        assert!(
+            summary.contains("probe overhead: 2.00 ms in 10,000 program runs (200 ns each)"),
+            "{summary}"
+        );
+    }
+
+    #[test]
     fn summarizes_a_real_recording() {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/fixtures/real/client-direct-1.run.json");
