@@ -72,6 +72,10 @@ pub struct ProbeInfo {
     pub fallbacks: Vec<Fallback>,
     /// Kernel time spent in tracer's programs (`BPF_ENABLE_STATS`), when the kernel reported it.
     pub overhead: Option<ProbeOverhead>,
+    /// Entries the per-CPU maps held on this machine (fewer than compiled on machines with
+    /// many CPUs, to bound kernel memory), by map name; empty in older files.
+    #[serde(default)]
+    pub capacities: std::collections::BTreeMap<String, u32>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -509,6 +513,7 @@ mod tests {
                 cpus: 2,
             },
             probe: ProbeInfo {
+                capacities: std::collections::BTreeMap::new(),
                 mechanism: "raw_tracepoint".into(),
                 fallbacks: vec![],
                 overhead: None,

@@ -17,7 +17,6 @@ use tracer::run::{FdKind, Run};
 fn a_hundred_thousand_fds_overflow_the_per_fd_map_into_exact_totals() {
     const FDS: u64 = 100_000;
     require_root();
-    let capacity = u64::from(tracer_common::capacity::FD_STATS);
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("fds.json");
     let (mut workload, pid) = start_workload(&["many-fds", "--fds", &FDS.to_string()]);
@@ -56,6 +55,9 @@ fn a_hundred_thousand_fds_overflow_the_per_fd_map_into_exact_totals() {
     assert!(status.success(), "{status}");
 
     let run = Run::read(&out).unwrap();
+    // The per-fd map's size on this machine (smaller than compiled where there are many CPUs).
+    let capacity = u64::from(run.probe.capacities[tracer_common::maps::FD_STATS]);
+    assert!(capacity <= u64::from(tracer_common::capacity::FD_STATS) && capacity < FDS);
     let children: Vec<_> = run.processes.iter().filter(|p| p.pid != pid).collect();
     assert_eq!(children.len(), 10, "the fds are spread over 10 children");
     // Totals: every one of the 100,000 writes, with its byte, whether its fd fitted or not.

@@ -310,6 +310,10 @@ impl Session {
             },
             host: host_info(),
             probe: run::ProbeInfo {
+                capacities: crate::probe::per_cpu_map_sizes(crate::probe::possible_cpus())
+                    .into_iter()
+                    .map(|(name, entries)| (name.to_owned(), entries))
+                    .collect(),
                 mechanism: self.probes.mechanism().name().into(),
                 fallbacks: self.probes.fallbacks().to_vec(),
                 overhead: (cost.run_count > 0).then(|| run::ProbeOverhead {

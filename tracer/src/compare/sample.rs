@@ -116,6 +116,7 @@ pub fn run(
             cpus: 2,
         },
         probe: ProbeInfo {
+            capacities: std::collections::BTreeMap::new(),
             mechanism: "raw_tracepoint".into(),
             fallbacks: vec![],
             overhead: None,

@@ -405,7 +405,62 @@ fn give_back_freed_memory() {
 fn loader_without_kernel_btf<'a>() -> EbpfLoader<'a> {
     let mut loader = EbpfLoader::new();
     loader.btf(None);
+    for (name, entries) in per_cpu_map_sizes(possible_cpus()) {
+        loader.map_max_entries(name, entries);
+    }
     loader
+}
+
+/// CPUs the kernel may ever bring online (`/sys/devices/system/cpu/possible`): per-CPU maps
+/// hold a value for each. 1 if unreadable, which keeps the compiled capacities.
+#[must_use]
+pub fn possible_cpus() -> u32 {
+    aya::util::nr_cpus()
+        .ok()
+        .and_then(|cpus| u32::try_from(cpus).ok())
+        .unwrap_or(1)
+}
+
+/// Kernel memory the per-CPU hash maps may take together. The kernel preallocates every entry
+/// with a value for each possible CPU, so at the compiled capacities a 64-CPU node would give
+/// them ~350 MiB (charged to the agent's memory cgroup, per recording); on a 240-"possible"-CPU
+/// cloud VM over 1 GiB.
+const PER_CPU_MAPS_BUDGET: u64 = 64 << 20;
+
+/// Entries of each per-CPU hash map for `cpus` possible CPUs: the compiled capacity, or fewer
+/// so that together they fit in [`PER_CPU_MAPS_BUDGET`] (shares: per-fd counters 1/2,
+/// histogram buckets 3/8, per-syscall overflow 1/8), and at least 1,024. What does not fit is
+/// counted, as always: per-fd detail overflows into exact per-syscall totals.
+#[must_use]
+pub fn per_cpu_map_sizes(cpus: u32) -> [(&'static str, u32); 3] {
+    // Per entry: the key, the kernel's element header (~48 B) and a value per CPU.
+    let entries = |capacity: u32, share_eighths: u64, key: usize, value: usize| {
+        let per_entry = 48 + key as u64 + u64::from(cpus.max(1)) * value.next_multiple_of(8) as u64;
+        let fits = PER_CPU_MAPS_BUDGET * share_eighths / 8 / per_entry;
+        u32::try_from(fits)
+            .unwrap_or(u32::MAX)
+            .clamp(1_024, capacity)
+    };
+    let (fd_key, fd_value) = (size_of::<FdKey>(), size_of::<FdStats>());
+    [
+        (
+            maps::FD_STATS,
+            entries(tracer_common::capacity::FD_STATS, 4, fd_key, fd_value),
+        ),
+        (
+            maps::HISTOGRAMS,
+            entries(
+                tracer_common::capacity::HISTOGRAMS,
+                3,
+                size_of::<HistKey>(),
+                size_of::<u64>(),
+            ),
+        ),
+        (
+            maps::OVERFLOW_STATS,
+            entries(tracer_common::capacity::OVERFLOW_STATS, 1, fd_key, fd_value),
+        ),
+    ]
 }
 
 /// Loads the probes' object with this kernel's settings and maps the target flags; also
@@ -711,5 +766,57 @@ fn load_error(message: &str) -> anyhow::Error {
             ErrorKind::KernelUnsupported,
             format!("the kernel refused to load tracer's probes: {message}"),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the sized maps take, in the same terms as the budget.
+    fn bytes(cpus: u32) -> u64 {
+        per_cpu_map_sizes(cpus)
+            .iter()
+            .map(|&(name, entries)| {
+                let (key, value) = if name == maps::HISTOGRAMS {
+                    (8, 8)
+                } else {
+                    (16, 56)
+                };
+                u64::from(entries) * (48 + key + u64::from(cpus) * value)
+            })
+            .sum()
+    }
+
+    #[test]
+    fn per_cpu_maps_keep_their_capacity_on_small_machines_and_fit_the_budget_on_big_ones() {
+        assert_eq!(
+            per_cpu_map_sizes(2),
+            [
+                (maps::FD_STATS, tracer_common::capacity::FD_STATS),
+                (maps::HISTOGRAMS, tracer_common::capacity::HISTOGRAMS),
+                (
+                    maps::OVERFLOW_STATS,
+                    tracer_common::capacity::OVERFLOW_STATS
+                ),
+            ]
+        );
+        // (From about 150 CPUs on, the 1,024-entry floor of the overflow map binds first.)
+        for cpus in [64, 128] {
+            assert!(
+                bytes(cpus) <= PER_CPU_MAPS_BUDGET,
+                "{cpus} CPUs: {}",
+                bytes(cpus)
+            );
+            assert!(
+                per_cpu_map_sizes(cpus)[0].1 < tracer_common::capacity::FD_STATS,
+                "{cpus} CPUs"
+            );
+        }
+        assert!(per_cpu_map_sizes(240)[0].1 < 3_000);
+        // 64 CPUs: 32 MiB / (48 + 16 + 64 × 56 B) per-fd keys.
+        assert_eq!(per_cpu_map_sizes(64)[0].1, 9_198);
+        // Never fewer than 1,024 entries, however many CPUs.
+        assert!(per_cpu_map_sizes(100_000).iter().all(|&(_, n)| n == 1_024));
     }
 }
