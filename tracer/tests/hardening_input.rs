@@ -145,6 +145,16 @@ fn durations_that_are_negative_zero_unitless_nonsense_or_huge() {
 }
 
 #[test]
+fn cost_sampling_shares_that_are_not_0_to_100_percent() {
+    for bad in ["101", "-1", "abc", "", "10.5", "1000%", "%"] {
+        assert_usage(
+            &["record", "--pid", "1", &format!("--cost-sampling={bad}")],
+            "cost-sampling",
+        );
+    }
+}
+
+#[test]
 fn nothing_to_record_unwritable_output_and_a_missing_command() {
     assert_one_sentence(&["record", "-o", "/tmp/x.json"], 2, "nothing to record");
     assert_one_sentence(
