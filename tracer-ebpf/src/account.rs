@@ -106,8 +106,10 @@ pub fn on_enter(syscall: u32, fd: u64) {
 pub fn on_exit(ret: i64) {
     let pid_tgid = bpf_get_current_pid_tgid();
     let tgid = (pid_tgid >> 32) as u32;
-    // Untargeted processes stop here, without the hash lookup of their thread's slot.
-    if !is_target(tgid) {
+    // Untargeted processes stop here, without the hash lookup of their thread's slot. In
+    // cgroup mode a process the entry found by its cgroup but could not add to the full target
+    // set has a slot all the same: its calls are counted, so look.
+    if !is_target(tgid) && FILTER_BY_CGROUP.load() == 0 {
         return;
     }
     let Some(slot) = IN_FLIGHT.get_ptr_mut(&pid_tgid) else {

@@ -17,7 +17,8 @@ use tracer_common::{ExitInfo, counters};
 use crate::{
     account::target_of,
     maps::{
-        EXIT_GROUP_DEAD_OFFSET, EXITS, FORK_CHILD_PID_OFFSET, IN_FLIGHT, TARGET_TGIDS, add_target,
+        EXIT_GROUP_DEAD_OFFSET, EXITS, FILTER_BY_CGROUP, FORK_CHILD_PID_OFFSET, IN_FLIGHT,
+        TARGET_TGIDS, add_target,
         bump, is_target, remove_target,
     },
 };
@@ -49,12 +50,14 @@ pub fn tracer_exit(ctx: TracePointContext) -> u32 {
     let tid = pid_tgid as u32;
     let tgid = (pid_tgid >> 32) as u32;
     // Only threads of targets have a syscall slot (see account::on_enter) and an entry
-    // added by the fork handler; both go with the thread.
-    if is_target(tgid) {
+    // added by the fork handler; both go with the thread. (In cgroup mode, so do threads of a
+    // process found by its cgroup that did not fit in the full target set.)
+    let targeted = is_target(tgid);
+    if targeted || FILTER_BY_CGROUP.load() != 0 {
         let _ = IN_FLIGHT.remove(&pid_tgid);
-        if tid != tgid {
-            remove_target(tid);
-        }
+    }
+    if targeted && tid != tgid {
+        remove_target(tid);
     }
     let offset = EXIT_GROUP_DEAD_OFFSET.load();
     if offset == 0 {
