@@ -18,8 +18,7 @@ use crate::{
     account::target_of,
     maps::{
         EXIT_GROUP_DEAD_OFFSET, EXITS, FILTER_BY_CGROUP, FORK_CHILD_PID_OFFSET, IN_FLIGHT,
-        TARGET_TGIDS, add_target,
-        bump, is_target, remove_target,
+        TARGET_TGIDS, add_target, bump, is_target, remove_target,
     },
 };
 

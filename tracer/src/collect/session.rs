@@ -310,9 +310,11 @@ impl Session {
             },
             host: host_info(),
             probe: run::ProbeInfo {
-                capacities: crate::probe::per_cpu_map_sizes(crate::probe::possible_cpus())
-                    .into_iter()
-                    .map(|(name, entries)| (name.to_owned(), entries))
+                capacities: self
+                    .probes
+                    .capacities()
+                    .iter()
+                    .map(|&(name, entries)| (name.to_owned(), entries))
                     .collect(),
                 mechanism: self.probes.mechanism().name().into(),
                 fallbacks: self.probes.fallbacks().to_vec(),

@@ -96,6 +96,8 @@ pub struct Probes {
     attached: Vec<&'static str>,
     /// The probes' first filter, kept in step with `TARGET_TGIDS`.
     target_flags: target_flags::TargetFlags,
+    /// Entries of the per-CPU maps on this machine.
+    capacities: Capacities,
 }
 
 /// Everything the maps hold, summed over CPUs.
@@ -161,7 +163,12 @@ impl Probes {
             None => Mechanism::PREFERENCE.to_vec(),
         };
 
-        let (mut ebpf, target_flags, btf) = load(options, &btf_path, tracefs.as_ref().ok())?;
+        let Loaded {
+            mut ebpf,
+            target_flags,
+            btf,
+            capacities,
+        } = load(options, &btf_path, tracefs.as_ref().ok())?;
 
         let mut chosen = None;
         let mut attached = Vec::new();
@@ -233,6 +240,7 @@ impl Probes {
             cost_timer,
             attached,
             target_flags,
+            capacities,
         })
     }
 
@@ -240,6 +248,12 @@ impl Probes {
     #[must_use]
     pub fn mechanism(&self) -> Mechanism {
         self.mechanism
+    }
+
+    /// Entries of the per-CPU maps as loaded on this machine, by map name.
+    #[must_use]
+    pub fn capacities(&self) -> &Capacities {
+        &self.capacities
     }
 
     /// Mechanisms tried before and why they were not used.
@@ -367,7 +381,7 @@ impl EmptyProbes {
     pub fn attach(btf_path: Option<&Path>) -> anyhow::Result<Self> {
         check_privileges()?;
         raise_memlock_limit();
-        let mut loader = loader_without_kernel_btf();
+        let mut loader = loader_without_kernel_btf(&per_cpu_map_sizes(possible_cpus()));
         let btf = load_btf(btf_path.unwrap_or_else(|| Path::new("/sys/kernel/btf/vmlinux")))
             .map_err(|reason| user(ErrorKind::KernelUnsupported, reason))?;
         let mut ebpf = loader
@@ -399,13 +413,17 @@ fn give_back_freed_memory() {
     }
 }
 
-/// An `EbpfLoader` that has dropped the kernel BTF `EbpfLoader::new` parses by itself (~15 MB
+/// Per-CPU map sizes for this machine, by map name.
+pub type Capacities = [(&'static str, u32); 3];
+
+/// An `EbpfLoader` with the per-CPU maps sized for this machine (`capacities`), that has
+/// dropped the kernel BTF `EbpfLoader::new` parses by itself (~15 MB
 /// of types here). Made before tracer parses its own copy, so that two copies are never alive
 /// at once: that had put the collector's peak RSS at 40 MB.
-fn loader_without_kernel_btf<'a>() -> EbpfLoader<'a> {
+fn loader_without_kernel_btf<'a>(capacities: &Capacities) -> EbpfLoader<'a> {
     let mut loader = EbpfLoader::new();
     loader.btf(None);
-    for (name, entries) in per_cpu_map_sizes(possible_cpus()) {
+    for &(name, entries) in capacities {
         loader.map_max_entries(name, entries);
     }
     loader
@@ -413,8 +431,7 @@ fn loader_without_kernel_btf<'a>() -> EbpfLoader<'a> {
 
 /// CPUs the kernel may ever bring online (`/sys/devices/system/cpu/possible`): per-CPU maps
 /// hold a value for each. 1 if unreadable, which keeps the compiled capacities.
-#[must_use]
-pub fn possible_cpus() -> u32 {
+fn possible_cpus() -> u32 {
     aya::util::nr_cpus()
         .ok()
         .and_then(|cpus| u32::try_from(cpus).ok())
@@ -432,7 +449,7 @@ const PER_CPU_MAPS_BUDGET: u64 = 64 << 20;
 /// histogram buckets 3/8, per-syscall overflow 1/8), and at least 1,024. What does not fit is
 /// counted, as always: per-fd detail overflows into exact per-syscall totals.
 #[must_use]
-pub fn per_cpu_map_sizes(cpus: u32) -> [(&'static str, u32); 3] {
+pub fn per_cpu_map_sizes(cpus: u32) -> Capacities {
     // Per entry: the key, the kernel's element header (~48 B) and a value per CPU.
     let entries = |capacity: u32, share_eighths: u64, key: usize, value: usize| {
         let per_entry = 48 + key as u64 + u64::from(cpus.max(1)) * value.next_multiple_of(8) as u64;
@@ -463,14 +480,23 @@ pub fn per_cpu_map_sizes(cpus: u32) -> [(&'static str, u32); 3] {
     ]
 }
 
-/// Loads the probes' object with this kernel's settings and maps the target flags; also
-/// returns the kernel BTF (or why there is none), which the BTF mechanisms attach with.
+/// The probes' object loaded, not attached yet.
+struct Loaded {
+    ebpf: Ebpf,
+    target_flags: target_flags::TargetFlags,
+    /// The kernel BTF (or why there is none), which the BTF mechanisms attach with.
+    btf: Result<Btf, String>,
+    capacities: Capacities,
+}
+
+/// Loads the probes' object with this kernel's settings and maps the target flags.
 fn load(
     options: &ProbeOptions,
     btf_path: &Path,
     tracefs: Option<&tracefs::Tracefs>,
-) -> anyhow::Result<(Ebpf, target_flags::TargetFlags, Result<Btf, String>)> {
-    let mut loader = loader_without_kernel_btf();
+) -> anyhow::Result<Loaded> {
+    let capacities = per_cpu_map_sizes(possible_cpus());
+    let mut loader = loader_without_kernel_btf(&capacities);
     let btf = load_btf(btf_path);
     let fork_offset = tracefs
         .and_then(|t| t.field_offset("sched/sched_process_fork", "child_pid"))
@@ -490,7 +516,12 @@ fn load(
         ebpf.map(maps::TARGET_FLAGS)
             .ok_or_else(|| anyhow::anyhow!("the probes have no map {}", maps::TARGET_FLAGS))?,
     )?;
-    Ok((ebpf, target_flags, btf))
+    Ok(Loaded {
+        ebpf,
+        target_flags,
+        btf,
+        capacities,
+    })
 }
 
 fn map_ref<'a, T>(ebpf: &'a Ebpf, name: &str) -> anyhow::Result<T>
