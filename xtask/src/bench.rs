@@ -77,9 +77,14 @@ pub struct BenchArgs {
     /// Leave out `tracer record --pid` (measured by default; the release tracer is built first).
     #[arg(long)]
     no_tracer: bool,
-    /// tracer's attach mechanisms to measure, one row each (auto, fentry, tp-btf, raw,
-    /// tracepoint), comma separated.
-    #[arg(long, value_delimiter = ',', default_value = "auto")]
+    /// tracer's attach mechanisms to measure, one row each, comma separated: by default what
+    /// `--probe auto` picks and every mechanism (one the kernel refuses is named below the
+    /// table with the reason).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "auto,fentry,tp-btf,raw,tracepoint"
+    )]
     tracer_probes: Vec<String>,
     /// Text in tracer's output that says it is attached.
     #[arg(long, default_value = "tracer: recording")]
