@@ -4,7 +4,7 @@
 //! that joins the pod after the recording began — and none of a process outside the pod.
 use std::{
     fs,
-    io::{BufRead as _, BufReader, Read as _},
+    io::{BufRead as _, BufReader},
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     time::Duration,
@@ -12,7 +12,9 @@ use std::{
 
 use tracer::run::Run;
 
-const TRACER: &str = env!("CARGO_BIN_EXE_tracer");
+mod support;
+
+use support::{TRACER, start_recording};
 
 /// Folders and processes this test made, removed (deepest first) on every path.
 struct Made {
@@ -81,10 +83,6 @@ fn wait_exit(made: &mut Made, pid: u32) {
 }
 
 #[test]
-#[expect(
-    clippy::too_many_lines,
-    reason = "one scenario, built once and checked from every side"
-)]
 fn record_pod_counts_exactly_the_pods_processes_including_late_ones() {
     // SAFETY: no preconditions.
     assert!(unsafe { libc::geteuid() } == 0, "run as root (CI does)");
@@ -118,29 +116,19 @@ fn record_pod_counts_exactly_the_pods_processes_including_late_ones() {
     let outsider = made.workload(None);
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("pod.json");
-    let mut tracer = Command::new(TRACER)
-        .args(["record", "--pod", "default/fortio-test", "--host-root"])
-        .arg(host.path())
-        .args([
-            "--cgroup-root",
-            "/sys/fs/cgroup",
-            "--interval",
-            "200ms",
-            "-o",
-        ])
-        .arg(&out)
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(tracer.stderr.take().unwrap());
-    let mut line = String::new();
-    stderr.read_line(&mut line).unwrap();
-    assert!(line.starts_with("tracer: recording"), "{line}");
-    std::thread::spawn(move || {
-        let mut rest = String::new();
-        let _ = stderr.read_to_string(&mut rest);
-    });
+    let host_root = host.path().to_str().unwrap();
+    let tracer = start_recording(&[
+        "--pod",
+        "default/fortio-test",
+        "--host-root",
+        host_root,
+        "--cgroup-root",
+        "/sys/fs/cgroup",
+        "--interval",
+        "200ms",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
 
     // A process that joins the pod after the recording began (not in the PIDs found at start).
     let late = made.workload(Some(&container));
@@ -152,8 +140,9 @@ fn record_pod_counts_exactly_the_pods_processes_including_late_ones() {
     }
     std::thread::sleep(Duration::from_millis(500));
     // SAFETY: signalling our own child.
-    unsafe { libc::kill(tracer.id().cast_signed(), libc::SIGINT) };
-    assert!(tracer.wait().unwrap().success());
+    unsafe { libc::kill(tracer.pid().cast_signed(), libc::SIGINT) };
+    let (code, stderr) = tracer.finish();
+    assert_eq!(code, Some(0), "{stderr}");
 
     let run = Run::read(&out).unwrap();
     assert_eq!(run.targets.len(), 1);
