@@ -29,8 +29,20 @@ pub mod maps {
     /// stores its own byte: no read-modify-write of a word other pids share, hence no atomic
     /// instructions, which BPF has only since Linux 5.12.
     pub const TARGET_FLAGS: &str = "TARGET_FLAGS";
-    /// `HashMap<u64 cgroup id, u32 target index>`: cgroups (v2) whose processes are counted.
+    /// `CgroupArray`: the cgroup v2 folders whose processes are counted (pods, containers), one
+    /// per slot from slot 0 on. A task is matched with `bpf_current_task_under_cgroup`, which
+    /// is true in the cgroup and every cgroup below it (containers started later in a pod), and
+    /// which tracing programs have on every kernel since 4.9 — unlike
+    /// `bpf_get_current_ancestor_cgroup_id`, which 5.10's verifier refuses in them.
     pub const TARGET_CGROUPS: &str = "TARGET_CGROUPS";
+    /// `Array<u32>`: for each slot of `TARGET_CGROUPS`, its target index + 1; 0 = unused slot
+    /// (and every later slot unused too). Written after the slot's folder.
+    pub const CGROUP_SLOT_TARGETS: &str = "CGROUP_SLOT_TARGETS";
+    /// `HashMap<u32 pid, u32 target index>`: a command tracer started, held just before its
+    /// exec; the `sched_process_exec` probe moves it into the target set at exec, so counting
+    /// starts exactly at the command's first instruction and never includes tracer's own
+    /// start-up handshake in the child (which raced with adding the target).
+    pub const PENDING_EXEC: &str = "PENDING_EXEC";
     /// `HashMap<u64 pid_tgid, InFlight>`: one slot per traced thread, rewritten at each syscall
     /// entry, consumed (start 0) at exit, removed when the thread exits.
     pub const IN_FLIGHT: &str = "IN_FLIGHT";
@@ -43,10 +55,6 @@ pub mod maps {
     pub const HISTOGRAMS: &str = "HISTOGRAMS";
     /// `HashMap<u32 tgid, ExitInfo>`: targeted processes that exited during the run.
     pub const EXITS: &str = "EXITS";
-    /// `Array<u32>`: the distinct depths (below the cgroup v2 root) of the cgroups in
-    /// `TARGET_CGROUPS`, 0 = unused slot. A task matches when its ancestor at one of these
-    /// depths is a target, so containers started later in a pod are counted at once.
-    pub const CGROUP_LEVELS: &str = "CGROUP_LEVELS";
     /// `PerCpuArray<u64>`: loss counters, indexed by [`crate::counters`].
     pub const COUNTERS: &str = "COUNTERS";
 }
@@ -66,13 +74,15 @@ pub mod capacity {
     /// Words of `TARGET_FLAGS`: a byte for every possible pid (the kernel's `PID_MAX_LIMIT`
     /// on 64-bit is 4,194,304 = 524,288 × 8), 4 MiB.
     pub const TARGET_FLAG_WORDS: u32 = 524_288;
-    pub const TARGET_CGROUPS: u32 = 1_024;
+    /// Cgroup targets of one recording (pods, containers, cgroups). Every syscall of a process
+    /// not yet known is tested against each used slot in turn, so this stays small.
+    pub const TARGET_CGROUPS: u32 = 64;
+    pub const PENDING_EXEC: u32 = 64;
     pub const IN_FLIGHT: u32 = 65_536;
     pub const FD_STATS: u32 = 65_536;
     pub const OVERFLOW_STATS: u32 = 16_384;
     pub const HISTOGRAMS: u32 = 131_072;
     pub const EXITS: u32 = 65_536;
-    pub const CGROUP_LEVELS: u32 = 4;
 }
 
 /// Indices into the `COUNTERS` per-CPU array: events the probes could not record in full.

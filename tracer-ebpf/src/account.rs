@@ -1,15 +1,12 @@
 //! The accounting shared by every attach mechanism: filter, remember the entry, count the exit.
 use aya_ebpf::{
     bindings::BPF_NOEXIST,
-    helpers::{
-        bpf_get_current_ancestor_cgroup_id, bpf_get_current_cgroup_id, bpf_get_current_pid_tgid,
-        bpf_ktime_get_ns,
-    },
+    helpers::{bpf_get_current_pid_tgid, bpf_ktime_get_ns},
 };
 use tracer_common::{FD_OVERFLOW, FdKey, FdStats, HistKey, InFlight, buckets, counters, hist_kind};
 
 use crate::maps::{
-    CGROUP_LEVELS, FD_STATS, FILTER_BY_CGROUP, HISTOGRAMS, IN_FLIGHT, OVERFLOW_STATS,
+    CGROUP_SLOT_TARGETS, FD_STATS, FILTER_BY_CGROUP, HISTOGRAMS, IN_FLIGHT, OVERFLOW_STATS,
     TARGET_CGROUPS, TARGET_TGIDS, add_target, bump, is_target,
 };
 
@@ -44,27 +41,17 @@ pub fn target_of(tgid: u32) -> Option<u32> {
     TARGET_TGIDS.get_ptr(&tgid).map(|target| unsafe { *target })
 }
 
-/// The target whose cgroup holds the current task: its own cgroup, or its ancestor at one of
-/// the depths in `CGROUP_LEVELS` (a pod's cgroup above the container's).
+/// The target whose cgroup holds the current task, directly or below it (a container's
+/// cgroup under a pod's): the first used slot of `TARGET_CGROUPS` the task is under.
 #[inline(always)]
 fn cgroup_target() -> Option<u32> {
-    // SAFETY: the helper has no preconditions.
-    let own = unsafe { bpf_get_current_cgroup_id() };
-    if let Some(target) = TARGET_CGROUPS.get_ptr(&own) {
-        // SAFETY: pointer from a successful lookup, read at once.
-        return Some(unsafe { *target });
-    }
-    for slot in 0..tracer_common::capacity::CGROUP_LEVELS {
-        let level = *CGROUP_LEVELS.get(slot)?;
-        if level == 0 {
+    for slot in 0..tracer_common::capacity::TARGET_CGROUPS {
+        let target = *CGROUP_SLOT_TARGETS.get(slot)?;
+        if target == 0 {
             return None;
         }
-        // SAFETY: the helper has no preconditions; a level deeper than the task's cgroup
-        // yields 0, which is never a target.
-        let ancestor = unsafe { bpf_get_current_ancestor_cgroup_id(level as i32) };
-        if let Some(target) = TARGET_CGROUPS.get_ptr(&ancestor) {
-            // SAFETY: as above.
-            return Some(unsafe { *target });
+        if TARGET_CGROUPS.current_task_under_cgroup(slot) == Ok(true) {
+            return Some(target - 1);
         }
     }
     None

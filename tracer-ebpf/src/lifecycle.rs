@@ -1,4 +1,4 @@
-//! Following targets through fork and exit.
+//! Following targets through fork, exec and exit.
 //!
 //! `sched:sched_process_fork` runs in the parent: when the parent is a target, the child's pid
 //! becomes one. For a new thread that pid is a tid, which is harmless while the thread lives
@@ -18,7 +18,7 @@ use crate::{
     account::target_of,
     maps::{
         EXIT_GROUP_DEAD_OFFSET, EXITS, FILTER_BY_CGROUP, FORK_CHILD_PID_OFFSET, IN_FLIGHT,
-        TARGET_TGIDS, add_target, bump, is_target, remove_target,
+        PENDING_EXEC, TARGET_TGIDS, add_target, bump, is_target, remove_target,
     },
 };
 
@@ -40,6 +40,25 @@ pub fn tracer_fork(ctx: TracePointContext) -> u32 {
     if !add_target(child.cast_unsigned(), target) {
         bump(counters::CHILDREN_NOT_TRACED);
     }
+    0
+}
+
+/// `sched:sched_process_exec` runs in the task that has just exec'd, before its first
+/// instruction: a command tracer started and held before its exec (`PENDING_EXEC`) becomes a
+/// target here, so its counts start exactly at the new program, whatever the start-up
+/// handshake did before.
+#[tracepoint]
+pub fn tracer_exec(ctx: TracePointContext) -> u32 {
+    let tgid = ctx.tgid();
+    let Some(target) = PENDING_EXEC.get_ptr(&tgid) else {
+        return 0;
+    };
+    // SAFETY: pointer from a successful lookup, read at once.
+    let target = unsafe { *target };
+    if !add_target(tgid, target) {
+        bump(counters::CHILDREN_NOT_TRACED);
+    }
+    let _ = PENDING_EXEC.remove(&tgid);
     0
 }
 

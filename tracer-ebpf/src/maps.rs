@@ -4,7 +4,7 @@ use aya_ebpf::{
     Global,
     bindings::BPF_F_MMAPABLE,
     macros::map,
-    maps::{Array, HashMap, PerCpuArray, PerCpuHashMap},
+    maps::{Array, CgroupArray, HashMap, PerCpuArray, PerCpuHashMap},
 };
 use tracer_common::{ExitInfo, FdKey, FdStats, HistKey, InFlight, capacity, counters};
 
@@ -16,8 +16,14 @@ pub static TARGET_FLAGS: Array<u64> =
     Array::with_max_entries(capacity::TARGET_FLAG_WORDS, BPF_F_MMAPABLE);
 
 #[map]
-pub static TARGET_CGROUPS: HashMap<u64, u32> =
-    HashMap::with_max_entries(capacity::TARGET_CGROUPS, 0);
+pub static TARGET_CGROUPS: CgroupArray = CgroupArray::with_max_entries(capacity::TARGET_CGROUPS, 0);
+
+#[map]
+pub static CGROUP_SLOT_TARGETS: Array<u32> =
+    Array::with_max_entries(capacity::TARGET_CGROUPS, 0);
+
+#[map]
+pub static PENDING_EXEC: HashMap<u32, u32> = HashMap::with_max_entries(capacity::PENDING_EXEC, 0);
 
 #[map]
 pub static IN_FLIGHT: HashMap<u64, InFlight> = HashMap::with_max_entries(capacity::IN_FLIGHT, 0);
@@ -38,12 +44,9 @@ pub static HISTOGRAMS: PerCpuHashMap<HistKey, u64> =
 pub static EXITS: HashMap<u32, ExitInfo> = HashMap::with_max_entries(capacity::EXITS, 0);
 
 #[map]
-pub static CGROUP_LEVELS: Array<u32> = Array::with_max_entries(capacity::CGROUP_LEVELS, 0);
-
-#[map]
 pub static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(counters::COUNT, 0);
 
-/// 1 when targets are also selected by cgroup id (`TARGET_CGROUPS`), 0 for tgids only.
+/// 1 when targets are also selected by cgroup (`TARGET_CGROUPS`), 0 for tgids only.
 #[unsafe(no_mangle)]
 pub static FILTER_BY_CGROUP: Global<u32> = Global::new(0);
 

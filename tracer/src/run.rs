@@ -85,8 +85,9 @@ pub struct Fallback {
 }
 
 /// What tracer's programs cost the kernel while it timed them: the whole run, or a share of
-/// it (`record --cost-sampling`, 10% by default, because the kernel's timing of every program
-/// run costs about as much as a cheap program).
+/// it (`record --cost-sampling`; off by default, so this is absent unless asked for: switching
+/// the kernel's statistics patches kernel code, and its timing of every program run costs about
+/// as much as a cheap program).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct ProbeOverhead {
     /// ns the kernel spent running tracer's programs while timing them.

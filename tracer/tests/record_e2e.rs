@@ -27,6 +27,8 @@ fn a_known_syscall_mix_is_counted_exactly_per_process_and_syscall() {
         &pid_arg,
         "--interval",
         "200ms",
+        "--cost-sampling",
+        "10",
         "-o",
         out.to_str().unwrap(),
     ]);
@@ -38,7 +40,8 @@ fn a_known_syscall_mix_is_counted_exactly_per_process_and_syscall() {
     let run = Run::read(&out).unwrap();
     assert_eq!(run.end_reason, tracer::run::EndReason::TargetsExited);
     assert!(run.losses.is_complete(), "{:?}", run.losses);
-    // The probes' own cost, timed in part of the run (the first 100 ms of each second).
+    // The probes' own cost, timed in part of the run when asked (the first 100 ms of each
+    // second; off by default).
     let overhead = run
         .probe
         .overhead
@@ -81,6 +84,66 @@ fn a_known_syscall_mix_is_counted_exactly_per_process_and_syscall() {
     assert_eq!(
         children[0].target, 0,
         "the child belongs to its parent's target"
+    );
+}
+
+/// A command tracer starts is counted from its exec on, deterministically: the child's read of
+/// tracer's 1-byte go-ahead (before exec) raced with adding the target and was sometimes
+/// counted. Many repetitions, each exact; the probes' cost is not timed (the default).
+#[test]
+fn a_started_command_is_counted_from_its_exec_exactly_every_time() {
+    require_root();
+    let dir = tempfile::tempdir().unwrap();
+    let mut reads_per_run = std::collections::BTreeSet::new();
+    for repetition in 0..20 {
+        let out = dir.path().join(format!("command-{repetition}.json"));
+        let output = Command::new(TRACER)
+            .args(["record", "--quiet", "-o", out.to_str().unwrap(), "--"])
+            .args([TRACER, "workload", "mix", "--child-writes", "0"])
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let run = Run::read(&out).unwrap();
+        assert!(
+            run.probe.overhead.is_none(),
+            "cost sampling is off by default"
+        );
+        let command = run
+            .processes
+            .iter()
+            .find(|p| p.syscall("writev").is_some())
+            .expect("the command's own process");
+        assert_eq!(
+            calls(command, "write"),
+            (1060, 100_500, 10),
+            "repetition {repetition}"
+        );
+        assert_eq!(calls(command, "writev"), (200, 200 * 192, 0));
+        assert_eq!(calls(command, "sendto"), (300, 300 * 512, 0));
+        let read = command.syscall("read").expect("the pipe reads");
+        let one_byte: u64 = read
+            .size
+            .buckets
+            .iter()
+            .filter(|b| b.low == 1)
+            .map(|b| b.count)
+            .sum();
+        assert_eq!(
+            one_byte, 0,
+            "repetition {repetition}: tracer's 1-byte go-ahead was counted: {:?}",
+            read.size.buckets
+        );
+        // The same binary reads the same: its loader's reads and 50 pipe reads of 10 B.
+        reads_per_run.insert((read.calls, read.bytes));
+    }
+    assert_eq!(
+        reads_per_run.len(),
+        1,
+        "reads differ between runs: {reads_per_run:?}"
     );
 }
 

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{http::ApiError, metrics::Metrics};
 use crate::{
-    collect::{Session, TargetSpec, parse_duration},
+    collect::{Joined, Session, TargetSpec, parse_duration},
     error::{ErrorKind, UserError},
     probe::{CostSampling, ProbeOptions},
     run::{EndReason, Run},
@@ -312,7 +312,7 @@ impl Recordings {
             };
             let mut session = Session::start(&options, work.label)?;
             for target in work.targets {
-                session.add_target(target, true)?;
+                session.add_target(target, Joined::Running)?;
             }
             let started = Instant::now();
             self.update(id, |r| {

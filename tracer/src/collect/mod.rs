@@ -13,7 +13,7 @@ use std::{
     time::Duration,
 };
 
-pub use session::{Session, TargetSpec, Tick, monotonic_ns};
+pub use session::{Joined, Session, TargetSpec, Tick, monotonic_ns};
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::{
@@ -72,10 +72,11 @@ pub struct RecordArgs {
     #[arg(long, value_name = "FILE")]
     pub btf: Option<PathBuf>,
     /// Percent of the time the kernel times tracer's own programs, for the "probe overhead"
-    /// figures: 0 (off) to 100 (always). The kernel's timing costs two clock reads per program
-    /// run — on some machines as much as the probes themselves — so by default it runs for
-    /// 100 ms of every second and the totals are scaled up from that.
-    #[arg(long, value_name = "PERCENT", default_value = "10", value_parser = parse_cost_sampling)]
+    /// figures: 0 (off, the default) to 100 (always; switched on once). Below 100 the kernel's
+    /// BPF statistics are switched on and off every second and the totals scaled up from the
+    /// share. Off by default because every switch patches kernel code in place (a static key),
+    /// which crashed test kernels; and the timing itself costs two clock reads per program run.
+    #[arg(long, value_name = "PERCENT", default_value = "0", value_parser = parse_cost_sampling)]
     pub cost_sampling: CostSampling,
     /// Fortio or oha JSON result of the load that ran during the recording, attached to the run
     /// (enables latency and per-request values).
@@ -320,7 +321,7 @@ fn start_command(
                     pids: vec![pid],
                     cgroup: None,
                 },
-                false,
+                Joined::AtExec,
             )
             .map(|_| ())
     })
@@ -347,7 +348,7 @@ async fn record_async(args: &RecordArgs, targets: Vec<TargetSpec>) -> anyhow::Re
         .collect::<Vec<_>>()
         .join(", ");
     for target in targets {
-        session.add_target(target, true)?;
+        session.add_target(target, Joined::Running)?;
     }
     let command_target = session.target_count();
     let mut command = if args.command.is_empty() {

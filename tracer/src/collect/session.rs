@@ -45,6 +45,15 @@ pub struct Tick {
 /// A cgroup's CPU counter (ns) at the start and at the last tick, and cores per interval.
 type CgroupCpu = (Option<u64>, Option<u64>, Vec<f64>);
 
+/// How a target's processes join the recording.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Joined {
+    /// Already running: counted from now on.
+    Running,
+    /// A command tracer started and holds before its exec: counted from its exec on.
+    AtExec,
+}
+
 /// A recording in progress.
 pub struct Session {
     probes: Probes,
@@ -106,24 +115,24 @@ impl Session {
         self.probes.mechanism().name()
     }
 
-    /// Adds a target; its processes are counted from now on. Returns the target's index.
-    pub fn add_target(
-        &mut self,
-        target: TargetSpec,
-        existed_at_start: bool,
-    ) -> anyhow::Result<usize> {
+    /// Adds a target; its processes are counted from now on, or from their exec for a
+    /// command tracer started ([`Joined::AtExec`]). Returns the target's index.
+    pub fn add_target(&mut self, target: TargetSpec, joined: Joined) -> anyhow::Result<usize> {
         let index = self.targets.len();
         let index_u32 = u32::try_from(index)?;
         if let Some(cgroup) = &target.cgroup {
-            if let (Some(id), Some(level)) = (cgroup.cgroup_id, cgroup.cgroup_level) {
-                self.probes.add_cgroup(id, level, index_u32)?;
+            if let (Some(dir), Some(_)) = (&cgroup.v2_dir, cgroup.cgroup_id) {
+                self.probes.add_cgroup(dir, index_u32)?;
             }
             let usage = cgroup.read_cpu_usage_ns().ok();
             self.cgroup_cpu.insert(index, (usage, usage, Vec::new()));
         }
         for &pid in &target.pids {
-            self.probes.add_tgid(pid, index_u32)?;
-            let mut cpu = ProcessCpu::new(existed_at_start);
+            match joined {
+                Joined::Running => self.probes.add_tgid(pid, index_u32)?,
+                Joined::AtExec => self.probes.add_tgid_at_exec(pid, index_u32)?,
+            }
+            let mut cpu = ProcessCpu::new(joined == Joined::Running);
             cpu.sample(pid);
             self.cpu.insert(pid, cpu);
             if let Some(name) = read_comm(pid) {

@@ -94,6 +94,11 @@ pub struct Probes {
     cost_timer: stats::CostTimer,
     /// Programs attached, by name, for the overhead figures.
     attached: Vec<&'static str>,
+    /// Whether the `sched_process_exec` probe is attached, so that a started command can join
+    /// the targets at its exec ([`Probes::add_tgid_at_exec`]).
+    exec_attached: bool,
+    /// Slots of `TARGET_CGROUPS` in use (filled in order).
+    cgroup_slots: u32,
     /// The probes' first filter, kept in step with `TARGET_TGIDS`.
     target_flags: target_flags::TargetFlags,
     /// Entries of the per-CPU maps on this machine.
@@ -140,6 +145,9 @@ const FENTRY_PROGRAMS: [(&str, &str); syscalls::COUNT] = [
     ("tracer_fe_pwrite64", "tracer_fx_pwrite64"),
     ("tracer_fe_sendmmsg", "tracer_fx_sendmmsg"),
 ];
+
+/// The `sched:sched_process_exec` program: a held command joins the targets at its exec.
+const EXEC_PROGRAM: &str = "tracer_exec";
 
 #[cfg(target_arch = "x86_64")]
 const SYSCALL_FN_PREFIX: &str = "__x64_sys_";
@@ -233,12 +241,15 @@ impl Probes {
         drop(btf);
         give_back_freed_memory();
         let cost_timer = stats::CostTimer::start(options.cost_sampling);
+        let exec_attached = attached.contains(&EXEC_PROGRAM);
         Ok(Self {
             ebpf,
             mechanism,
             fallbacks,
             cost_timer,
             attached,
+            exec_attached,
+            cgroup_slots: 0,
             target_flags,
             capacities,
         })
@@ -280,31 +291,49 @@ impl Probes {
         self.target_flags.contains(pid)
     }
 
-    /// Starts counting every process in a cgroup v2 (by id, at `level` below the root) and
-    /// below it, including processes and child cgroups started later. Needs
-    /// `ProbeOptions::filter_by_cgroup`.
-    pub fn add_cgroup(&mut self, cgroup_id: u64, level: u32, target: u32) -> anyhow::Result<()> {
-        let mut targets: HashMap<&mut MapData, u64, u32> =
-            map_mut(&mut self.ebpf, maps::TARGET_CGROUPS)?;
-        targets
-            .insert(cgroup_id, target, 0)
-            .map_err(|e| anyhow::anyhow!("cannot add cgroup {cgroup_id} to the targets: {e}"))?;
-        let mut levels: aya::maps::Array<&mut MapData, u32> =
-            map_mut(&mut self.ebpf, maps::CGROUP_LEVELS)?;
-        for slot in 0..tracer_common::capacity::CGROUP_LEVELS {
-            match levels.get(&slot, 0)? {
-                existing if existing == level => return Ok(()),
-                0 => return Ok(levels.set(slot, level, 0)?),
-                _ => {}
-            }
+    /// Starts counting the process `pid`, held just before its exec by whoever started it, from
+    /// its exec on (`PENDING_EXEC`): nothing it does before (such as reading the go-ahead from
+    /// its starter) is counted, however the two race. Where the exec probe could not be
+    /// attached, it is counted from now on instead ([`Probes::add_tgid`]).
+    pub fn add_tgid_at_exec(&mut self, pid: u32, target: u32) -> anyhow::Result<()> {
+        if !self.exec_attached {
+            return self.add_tgid(pid, target);
         }
-        Err(user(
-            ErrorKind::Usage,
-            format!(
-                "the target cgroups sit at more than {} different depths: record fewer kinds of targets at once",
-                tracer_common::capacity::CGROUP_LEVELS
-            ),
-        ))
+        let mut pending: HashMap<&mut MapData, u32, u32> =
+            map_mut(&mut self.ebpf, maps::PENDING_EXEC)?;
+        pending
+            .insert(pid, target, 0)
+            .map_err(|e| anyhow::anyhow!("cannot hold PID {pid} for its exec: {e}"))
+    }
+
+    /// Starts counting every process in the cgroup v2 folder `dir` and below it, including
+    /// processes and child cgroups started later. Needs `ProbeOptions::filter_by_cgroup`.
+    pub fn add_cgroup(&mut self, dir: &Path, target: u32) -> anyhow::Result<()> {
+        let slot = self.cgroup_slots;
+        if slot >= tracer_common::capacity::TARGET_CGROUPS {
+            return Err(user(
+                ErrorKind::Usage,
+                format!(
+                    "more than {} pods, containers or cgroups in one recording: record fewer at once",
+                    tracer_common::capacity::TARGET_CGROUPS
+                ),
+            ));
+        }
+        let folder = std::fs::File::open(dir)
+            .map_err(|e| anyhow::anyhow!("cannot open cgroup {}: {e}", dir.display()))?;
+        let mut folders: aya::maps::CgroupArray<&mut MapData> =
+            map_mut(&mut self.ebpf, maps::TARGET_CGROUPS)?;
+        folders
+            .set(slot, std::os::fd::AsRawFd::as_raw_fd(&folder), 0)
+            .map_err(|e| {
+                anyhow::anyhow!("cannot add cgroup {} to the targets: {e}", dir.display())
+            })?;
+        // After the folder: a probe that sees the slot's target finds its folder.
+        let mut targets: aya::maps::Array<&mut MapData, u32> =
+            map_mut(&mut self.ebpf, maps::CGROUP_SLOT_TARGETS)?;
+        targets.set(slot, target + 1, 0)?;
+        self.cgroup_slots += 1;
+        Ok(())
     }
 
     /// Reads every map. Costs two syscalls per map entry: called once, at the end.
@@ -691,6 +720,7 @@ fn attach_lifecycle(
     for (program, category, name) in [
         ("tracer_fork", "sched", "sched_process_fork"),
         ("tracer_exit", "sched", "sched_process_exit"),
+        (EXEC_PROGRAM, "sched", "sched_process_exec"),
     ] {
         match attach_tracepoint(ebpf, program, category, name) {
             Ok(()) => attached.push(program),

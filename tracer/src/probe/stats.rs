@@ -1,13 +1,23 @@
-//! Sampling the probes' own cost. The kernel times every BPF program run while some process
-//! holds a `BPF_ENABLE_STATS` fd — with two clock reads per run, which on the development VM
-//! cost ~50 ns per run, ~100 ns per traced syscall and as much again on every other process:
-//! as much as tracer's own filtering (BENCHMARKS.md). So by default the statistics are on for
-//! the first 100 ms of every second, spread evenly over the run whatever its length or
-//! interval, and the run file gives the measured ns per run with the share it was measured in.
+//! Sampling the probes' own cost, when asked (`record --cost-sampling`; off by default). The
+//! kernel times every BPF program run while some process holds a `BPF_ENABLE_STATS` fd — with
+//! two clock reads per run, which on the development VM cost ~50 ns per run, ~100 ns per
+//! traced syscall and as much again on every other process: as much as tracer's own filtering
+//! (BENCHMARKS.md). So a share below 100% switches the statistics on for the first part of
+//! every second, and the run file gives the measured ns per run with the share it was
+//! measured in.
+//!
+//! Why off by default: the statistics are a static key (`bpf_stats_enabled_key`), and every
+//! switch rewrites kernel code in place (`static_key_slow_inc/dec` → jump-label patching with
+//! `text_poke_bp`, an `int3` breakpoint on the site while the other CPUs sync), inside the very
+//! function that runs every tracepoint program (`bpf_trace_run*`). In the kernel-matrix guests
+//! two switches a second made a 6.12 kernel oops (`int3` in `bpf_trace_run2`) and panic and a
+//! 6.1 kernel hang (under emulation, but a node agent must not take that risk): with sampling
+//! off the kernel code is never patched. 100% switches once at the start and once at the end,
+//! as `sysctl kernel.bpf_stats_enabled` would.
 //!
 //! A small thread does the switching (two wake-ups a second), so the windows do not depend on
 //! the collector's interval: a 300 ms benchmark loop and a 10-minute recording are both timed
-//! in 10% of their time.
+//! in the same share of their time.
 use std::{
     os::fd::OwnedFd,
     sync::{
@@ -50,11 +60,16 @@ impl CostSampling {
     }
 }
 
+impl CostSampling {
+    /// Never: the kernel's code is never patched to switch its statistics (see the module
+    /// docs); the run file then has no probe overhead figures.
+    pub const OFF: Self = Self { percent: 0 };
+}
+
 impl Default for CostSampling {
-    /// 10%: a tenth of the timing's cost, and still thousands of timed runs per second of a
-    /// busy target.
+    /// Off: the node-safe choice (see the module docs).
     fn default() -> Self {
-        Self { percent: 10 }
+        Self::OFF
     }
 }
 
@@ -180,8 +195,12 @@ mod tests {
 
     #[test]
     fn the_window_is_the_share_of_each_second_asked_for() {
-        assert_eq!(CostSampling::default(), CostSampling::percent(10).unwrap());
-        assert_eq!(CostSampling::default().window(), Duration::from_millis(100));
+        assert_eq!(CostSampling::default(), CostSampling::OFF);
+        assert_eq!(CostSampling::default().window(), Duration::ZERO);
+        assert_eq!(
+            CostSampling::percent(10).unwrap().window(),
+            Duration::from_millis(100)
+        );
         assert_eq!(CostSampling::ALWAYS.window(), PERIOD);
         assert_eq!(CostSampling::percent(0).unwrap().window(), Duration::ZERO);
         assert_eq!(

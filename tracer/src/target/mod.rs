@@ -20,12 +20,14 @@
 //!   12 or more), [`Resolver::resolve_cgroup`] (as in `/proc/PID/cgroup`, or a path under
 //!   `/sys/fs/cgroup`) each give a [`CgroupTarget`]; [`TargetArgs`] are the matching CLI
 //!   flags, to flatten into a subcommand, and [`TargetArgs::resolve_all`] resolves them.
-//! - Kernel filter: `bpf_get_current_cgroup_id()` is the id (= inode number) of the cgroup v2
-//!   folder a task is directly in, i.e. a container's, not the pod's. [`CgroupTarget::cgroup_ids`]
-//!   lists the target folder and every descendant (re-read it to catch containers started
-//!   later); or, where the program type offers the helper, compare
-//!   `bpf_get_current_ancestor_cgroup_id(cgroup_level)` with `cgroup_id`, which also counts
-//!   containers created after the start without re-reading.
+//! - Kernel filter: the target's cgroup v2 folder goes into a cgroup array, and the probes ask
+//!   `bpf_current_task_under_cgroup`, true for tasks in that folder or any folder below it (a
+//!   pod's containers, including those created after the start). Tracing programs have that
+//!   helper on every kernel since 4.9; `bpf_get_current_ancestor_cgroup_id`, which an earlier
+//!   version compared with `cgroup_id` at `cgroup_level`, is refused by 5.10's verifier there.
+//!   `cgroup_id` (the folder's inode number, what `bpf_get_current_cgroup_id()` returns) and
+//!   [`CgroupTarget::cgroup_ids`] remain for display and for telling which container a
+//!   process is in.
 //! - Without cgroup v2 for the pod (v1 hosts; hybrid hosts with the cgroupfs driver) there
 //!   are no ids: filter by [`CgroupTarget::pids`], re-read each interval.
 //! - CRI-O's monitor (`crio-conmon-<id>.scope`) is left out of ids and PIDs; it is not the app.
@@ -167,7 +169,7 @@ pub struct CgroupTarget {
     pub v2_dir: Option<PathBuf>,
     /// cgroup v2 id of `v2_dir`: its inode number, what `bpf_get_current_cgroup_id()` returns.
     pub cgroup_id: Option<u64>,
-    /// Depth of `v2_dir` below the v2 root (root = 0), for `bpf_get_current_ancestor_cgroup_id`.
+    /// Depth of `v2_dir` below the v2 root (root = 0).
     pub cgroup_level: Option<u32>,
     /// The folder in the v1 hierarchy used for PIDs and CPU (cpuacct when mounted), if any.
     pub v1_dir: Option<PathBuf>,
