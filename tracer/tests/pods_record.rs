@@ -82,8 +82,26 @@ fn wait_exit(made: &mut Made, pid: u32) {
     assert!(child.wait().unwrap().success());
 }
 
+/// How kubelet names a pod's cgroups: its `--cgroup-driver`.
+#[derive(Clone, Copy)]
+enum Driver {
+    /// `kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod<uid_>.slice/cri-containerd-<id>.scope`
+    Systemd,
+    /// `kubepods/burstable/pod<uid>/<id>`
+    Cgroupfs,
+}
+
 #[test]
 fn record_pod_counts_exactly_the_pods_processes_including_late_ones() {
+    record_pod(Driver::Systemd);
+}
+
+#[test]
+fn record_pod_with_the_cgroupfs_driver_counts_exactly_the_same() {
+    record_pod(Driver::Cgroupfs);
+}
+
+fn record_pod(driver: Driver) {
     // SAFETY: no preconditions.
     assert!(unsafe { libc::geteuid() } == 0, "run as root (CI does)");
     let v2 = ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"]
@@ -91,24 +109,30 @@ fn record_pod_counts_exactly_the_pods_processes_including_late_ones() {
         .map(PathBuf::from)
         .find(|p| p.join("cgroup.controllers").is_file())
         .expect("a cgroup v2 hierarchy");
-    let uid = format!("5e7a1c00-0000-4000-8000-{:012x}", std::process::id());
-    let pod = format!(
-        "tracer-record-test-{}/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod{}.slice",
-        std::process::id(),
-        uid.replace('-', "_")
-    );
+    let (tag, number) = match driver {
+        Driver::Systemd => ("systemd", 1),
+        Driver::Cgroupfs => ("cgroupfs", 2),
+    };
+    let uid = format!("5e7a1c0{number}-0000-4000-8000-{:012x}", std::process::id());
+    let base = format!("tracer-record-test-{}-{tag}", std::process::id());
+    let container_id = "a".repeat(64);
+    let container = match driver {
+        Driver::Systemd => format!(
+            "{base}/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod{}.slice/cri-containerd-{container_id}.scope",
+            uid.replace('-', "_")
+        ),
+        Driver::Cgroupfs => format!("{base}/kubepods/burstable/pod{uid}/{container_id}"),
+    };
+    let pod_name = format!("fortio-{tag}");
     let mut made = Made {
         dirs: Vec::new(),
         children: Vec::new(),
     };
-    let container = made.mkdirs(
-        &v2,
-        &format!("{pod}/cri-containerd-{}.scope", "a".repeat(64)),
-    );
+    let container = made.mkdirs(&v2, &container);
     let host = tempfile::tempdir().unwrap();
     fs::create_dir_all(
         host.path()
-            .join(format!("var/log/pods/default_fortio-test_{uid}/app")),
+            .join(format!("var/log/pods/default_{pod_name}_{uid}/app")),
     )
     .unwrap();
 
@@ -117,9 +141,10 @@ fn record_pod_counts_exactly_the_pods_processes_including_late_ones() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("pod.json");
     let host_root = host.path().to_str().unwrap();
+    let pod = format!("default/{pod_name}");
     let tracer = start_recording(&[
         "--pod",
-        "default/fortio-test",
+        &pod,
         "--host-root",
         host_root,
         "--cgroup-root",
@@ -146,7 +171,7 @@ fn record_pod_counts_exactly_the_pods_processes_including_late_ones() {
 
     let run = Run::read(&out).unwrap();
     assert_eq!(run.targets.len(), 1);
-    assert_eq!(run.targets[0].name, "default/fortio-test");
+    assert_eq!(run.targets[0].name, pod);
     assert_eq!(
         run.targets[0].pids,
         vec![early],

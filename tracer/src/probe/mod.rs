@@ -604,7 +604,7 @@ fn attach_syscall_probes(
                     let program: &mut FEntry = program(ebpf, entry)?;
                     program
                         .load(&function, btf)
-                        .map_err(|e| describe(&e, &function))?;
+                        .map_err(|e| explain_fentry(describe(&e, &function)))?;
                     done.push(entry);
                     program.attach().map_err(|e| describe(&e, &function))?;
                     let program: &mut FExit = program_of(ebpf, exit)?;
@@ -744,6 +744,16 @@ fn attach_tracepoint(
         .attach(category, event)
         .map_err(|e| describe(&e, event))?;
     Ok(())
+}
+
+/// Why fentry cannot work where the verifier says so in terms only a kernel developer reads.
+fn explain_fentry(reason: String) -> String {
+    if reason.contains("FWD is not a struct") {
+        return format!(
+            "{reason}: this kernel's BTF declares struct pt_regs, the syscall wrappers' only argument, just by name (as Linux 5.10 does), so fentry programs cannot read a syscall's arguments; tp_btf counts the same calls"
+        );
+    }
+    reason
 }
 
 /// One line for a program error, with the OS error (e.g. "Operation not permitted") kept.
