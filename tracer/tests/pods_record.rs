@@ -91,6 +91,28 @@ enum Driver {
     Cgroupfs,
 }
 
+impl Driver {
+    /// A name for this driver's pod, the pod's uid and its container's folder, relative to
+    /// the v2 root (under a folder of this test's own).
+    fn layout(self) -> (&'static str, String, String) {
+        let (tag, number) = match self {
+            Self::Systemd => ("systemd", 1),
+            Self::Cgroupfs => ("cgroupfs", 2),
+        };
+        let uid = format!("5e7a1c0{number}-0000-4000-8000-{:012x}", std::process::id());
+        let base = format!("tracer-record-test-{}-{tag}", std::process::id());
+        let container_id = "a".repeat(64);
+        let container = match self {
+            Self::Systemd => format!(
+                "{base}/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod{}.slice/cri-containerd-{container_id}.scope",
+                uid.replace('-', "_")
+            ),
+            Self::Cgroupfs => format!("{base}/kubepods/burstable/pod{uid}/{container_id}"),
+        };
+        (tag, uid, container)
+    }
+}
+
 #[test]
 fn record_pod_counts_exactly_the_pods_processes_including_late_ones() {
     record_pod(Driver::Systemd);
@@ -109,20 +131,7 @@ fn record_pod(driver: Driver) {
         .map(PathBuf::from)
         .find(|p| p.join("cgroup.controllers").is_file())
         .expect("a cgroup v2 hierarchy");
-    let (tag, number) = match driver {
-        Driver::Systemd => ("systemd", 1),
-        Driver::Cgroupfs => ("cgroupfs", 2),
-    };
-    let uid = format!("5e7a1c0{number}-0000-4000-8000-{:012x}", std::process::id());
-    let base = format!("tracer-record-test-{}-{tag}", std::process::id());
-    let container_id = "a".repeat(64);
-    let container = match driver {
-        Driver::Systemd => format!(
-            "{base}/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod{}.slice/cri-containerd-{container_id}.scope",
-            uid.replace('-', "_")
-        ),
-        Driver::Cgroupfs => format!("{base}/kubepods/burstable/pod{uid}/{container_id}"),
-    };
+    let (tag, uid, container) = driver.layout();
     let pod_name = format!("fortio-{tag}");
     let mut made = Made {
         dirs: Vec::new(),
