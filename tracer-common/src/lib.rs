@@ -57,6 +57,21 @@ pub mod maps {
     pub const EXITS: &str = "EXITS";
     /// `PerCpuArray<u64>`: loss counters, indexed by [`crate::counters`].
     pub const COUNTERS: &str = "COUNTERS";
+
+    /// Every map above: the probes' object must declare each (a test reads the object).
+    pub const ALL: [&str; 11] = [
+        TARGET_TGIDS,
+        TARGET_FLAGS,
+        TARGET_CGROUPS,
+        CGROUP_SLOT_TARGETS,
+        PENDING_EXEC,
+        IN_FLIGHT,
+        FD_STATS,
+        OVERFLOW_STATS,
+        HISTOGRAMS,
+        EXITS,
+        COUNTERS,
+    ];
 }
 
 /// Where `pid`'s byte lives in `TARGET_FLAGS`: the word (map element) and the byte within it;

@@ -149,6 +149,33 @@ const FENTRY_PROGRAMS: [(&str, &str); syscalls::COUNT] = [
 /// The `sched:sched_process_exec` program: a held command joins the targets at its exec.
 const EXEC_PROGRAM: &str = "tracer_exec";
 
+/// `tp_btf` programs and the raw tracepoints they attach to.
+const BTF_PROGRAMS: [(&str, &str); 2] = [
+    ("tracer_btf_in", "sys_enter"),
+    ("tracer_btf_out", "sys_exit"),
+];
+/// Raw tracepoint programs and their tracepoints.
+const RAW_PROGRAMS: [(&str, &str); 2] = [
+    ("tracer_raw_in", "sys_enter"),
+    ("tracer_raw_out", "sys_exit"),
+];
+/// Syscall tracepoint programs and the prefix of their events (`sys_enter_read`, ...).
+const TRACEPOINT_PROGRAMS: [(&str, &str); 2] = [
+    ("tracer_tp_in", "sys_enter_"),
+    ("tracer_tp_out", "sys_exit_"),
+];
+/// Programs on the `sched` tracepoints: following targets through fork, exec and exit.
+const LIFECYCLE_PROGRAMS: [(&str, &str, &str); 3] = [
+    ("tracer_fork", "sched", "sched_process_fork"),
+    ("tracer_exit", "sched", "sched_process_exit"),
+    (EXEC_PROGRAM, "sched", "sched_process_exec"),
+];
+/// The empty programs of [`EmptyProbes`].
+const FLOOR_PROGRAMS: [(&str, &str); 2] = [
+    ("tracer_floor_in", "sys_enter"),
+    ("tracer_floor_out", "sys_exit"),
+];
+
 #[cfg(target_arch = "x86_64")]
 const SYSCALL_FN_PREFIX: &str = "__x64_sys_";
 #[cfg(target_arch = "aarch64")]
@@ -417,10 +444,7 @@ impl EmptyProbes {
             .btf(Some(&btf))
             .load(PROBES_OBJECT)
             .map_err(|e| load_error(&e.to_string()))?;
-        for (name, tracepoint) in [
-            ("tracer_floor_in", "sys_enter"),
-            ("tracer_floor_out", "sys_exit"),
-        ] {
+        for (name, tracepoint) in FLOOR_PROGRAMS {
             let program: &mut BtfTracePoint = program_of(&mut ebpf, name)
                 .map_err(|reason| user(ErrorKind::KernelUnsupported, reason))?;
             program
@@ -617,10 +641,7 @@ fn attach_syscall_probes(
             }
             Mechanism::TpBtf => {
                 let btf = btf.ok_or("no BTF")?;
-                for (name, tracepoint) in [
-                    ("tracer_btf_in", "sys_enter"),
-                    ("tracer_btf_out", "sys_exit"),
-                ] {
+                for (name, tracepoint) in BTF_PROGRAMS {
                     let program: &mut BtfTracePoint = program_of(ebpf, name)?;
                     program
                         .load(tracepoint, btf)
@@ -630,10 +651,7 @@ fn attach_syscall_probes(
                 }
             }
             Mechanism::RawTracepoint => {
-                for (name, tracepoint) in [
-                    ("tracer_raw_in", "sys_enter"),
-                    ("tracer_raw_out", "sys_exit"),
-                ] {
+                for (name, tracepoint) in RAW_PROGRAMS {
                     let program: &mut RawTracePoint = program_of(ebpf, name)?;
                     program.load().map_err(|e| describe(&e, tracepoint))?;
                     done.push(name);
@@ -643,10 +661,7 @@ fn attach_syscall_probes(
                 }
             }
             Mechanism::Tracepoint => {
-                for (name, prefix) in [
-                    ("tracer_tp_in", "sys_enter_"),
-                    ("tracer_tp_out", "sys_exit_"),
-                ] {
+                for (name, prefix) in TRACEPOINT_PROGRAMS {
                     let program: &mut TracePoint = program_of(ebpf, name)?;
                     program.load().map_err(|e| describe(&e, name))?;
                     done.push(name);
@@ -717,11 +732,7 @@ fn attach_lifecycle(
         });
         return;
     }
-    for (program, category, name) in [
-        ("tracer_fork", "sched", "sched_process_fork"),
-        ("tracer_exit", "sched", "sched_process_exit"),
-        (EXEC_PROGRAM, "sched", "sched_process_exec"),
-    ] {
+    for (program, category, name) in LIFECYCLE_PROGRAMS {
         match attach_tracepoint(ebpf, program, category, name) {
             Ok(()) => attached.push(program),
             Err(reason) => fallbacks.push(Fallback {
@@ -837,6 +848,44 @@ fn load_error(message: &str) -> anyhow::Error {
             ErrorKind::KernelUnsupported,
             format!("the kernel refused to load tracer's probes: {message}"),
         )
+    }
+}
+
+/// The probes' object as built declares every program and map the loader asks for by name: a
+/// misspelt name must fail here, not become a quiet fallback to another mechanism at run time.
+/// (Globals need no test: `override_global(.., true)` refuses a missing one at load.)
+#[cfg(test)]
+mod contract {
+    use super::*;
+
+    #[test]
+    fn the_object_has_every_program_and_map_the_loader_names() {
+        let object = aya_obj::Object::parse(PROBES_OBJECT).expect("the probes' object parses");
+        let programs = FENTRY_PROGRAMS
+            .iter()
+            .flat_map(|&(entry, exit)| [entry, exit])
+            .chain(BTF_PROGRAMS.map(|(name, _)| name))
+            .chain(RAW_PROGRAMS.map(|(name, _)| name))
+            .chain(TRACEPOINT_PROGRAMS.map(|(name, _)| name))
+            .chain(LIFECYCLE_PROGRAMS.map(|(name, _, _)| name))
+            .chain(FLOOR_PROGRAMS.map(|(name, _)| name));
+        let missing: Vec<&str> = programs
+            .filter(|name| !object.programs.contains_key(*name))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "programs the loader names but the object lacks: {missing:?}; it has {:?}",
+            object.programs.keys().collect::<Vec<_>>()
+        );
+        let missing: Vec<&str> = maps::ALL
+            .into_iter()
+            .filter(|name| !object.maps.contains_key(*name))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "maps the loader names but the object lacks: {missing:?}; it has {:?}",
+            object.maps.keys().collect::<Vec<_>>()
+        );
     }
 }
 
