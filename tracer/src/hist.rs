@@ -1,5 +1,7 @@
 //! Histograms as stored in run files: the kernel's sparse log-linear buckets turned into value
 //! ranges, with percentiles estimated from them and their error bound stated.
+use std::collections::HashMap;
+
 use serde::{Deserialize, Serialize};
 use tracer_common::buckets::Scheme;
 
@@ -128,6 +130,22 @@ impl Histogram {
         sum / self.count as f64
     }
 
+    /// The samples per bucket, indexed for lookups by a bucket's `low`: reports look up every
+    /// shown size in every histogram, and a run file may hold any number of buckets, in any
+    /// order, so each lookup must not be a scan.
+    #[must_use]
+    pub fn shares(&self) -> Shares {
+        let mut by_low: HashMap<u64, u64> = HashMap::with_capacity(self.buckets.len());
+        for bucket in &self.buckets {
+            let count = by_low.entry(bucket.low).or_default();
+            *count = count.saturating_add(bucket.count);
+        }
+        Shares {
+            total: self.count,
+            by_low,
+        }
+    }
+
     /// Adds another histogram of the same scheme (e.g. another process's).
     #[must_use]
     pub fn merged(&self, other: &Self) -> Self {
@@ -141,6 +159,31 @@ impl Histogram {
             same
         });
         Self::from_sorted(buckets)
+    }
+}
+
+/// A histogram's counts by bucket `low`, from [`Histogram::shares`].
+#[derive(Clone, Debug, Default)]
+pub struct Shares {
+    total: u64,
+    by_low: HashMap<u64, u64>,
+}
+
+impl Shares {
+    /// Samples in the bucket starting at `low` (0 if none).
+    #[must_use]
+    pub fn count(&self, low: u64) -> u64 {
+        self.by_low.get(&low).copied().unwrap_or(0)
+    }
+
+    /// Fraction (0..=1) of all samples in the bucket starting at `low`; 0 when empty.
+    #[must_use]
+    pub fn fraction(&self, low: u64) -> f64 {
+        if self.total == 0 {
+            0.0
+        } else {
+            self.count(low) as f64 / self.total as f64
+        }
     }
 }
 

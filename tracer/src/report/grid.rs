@@ -6,7 +6,7 @@ use crate::{
         model::{Comparison, Group, Row, RunInfo, Stat, Table, Unit},
         verdict,
     },
-    hist::Histogram,
+    hist::{Histogram, Shares},
     run::LoadResult,
 };
 
@@ -159,34 +159,18 @@ fn size_rows(histograms: &[Histogram]) -> Vec<(u64, u64)> {
         .collect();
     buckets.sort_unstable();
     buckets.dedup();
-    let share = |h: &Histogram, low: u64| -> f64 {
-        let count = h
-            .buckets
-            .iter()
-            .find(|b| b.low == low)
-            .map_or(0, |b| b.count);
-        if h.count == 0 {
-            0.0
-        } else {
-            count as f64 / h.count as f64
-        }
-    };
+    let shares: Vec<Shares> = histograms.iter().map(Histogram::shares).collect();
+    let top = |low: u64| shares.iter().map(|s| s.fraction(low)).fold(0.0, f64::max);
     if buckets.len() > MAX_SIZE_ROWS {
         // Many sizes (file reads, varied messages): the ones under 1% of every group's calls
         // go to "other sizes".
-        let top = |low: u64| histograms.iter().map(|h| share(h, low)).fold(0.0, f64::max);
         buckets.retain(|&(low, _)| top(low) >= MIN_SHARE);
     }
     if buckets.len() > MAX_SIZE_ROWS {
         // Keep the sizes that matter most to any group, in size order.
         let mut ranked: Vec<(f64, (u64, u64))> = buckets
             .iter()
-            .map(|&(low, width)| {
-                (
-                    histograms.iter().map(|h| share(h, low)).fold(0.0, f64::max),
-                    (low, width),
-                )
-            })
+            .map(|&(low, width)| (top(low), (low, width)))
             .collect();
         ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
         buckets = ranked
@@ -206,18 +190,7 @@ pub fn sizes(title: &str, histograms: &[Histogram], groups: &[Group]) -> Option<
         return None;
     }
     let buckets = size_rows(histograms);
-    let share = |h: &Histogram, low: u64| -> f64 {
-        let count = h
-            .buckets
-            .iter()
-            .find(|b| b.low == low)
-            .map_or(0, |b| b.count);
-        if h.count == 0 {
-            0.0
-        } else {
-            count as f64 / h.count as f64
-        }
-    };
+    let shares: Vec<Shares> = histograms.iter().map(Histogram::shares).collect();
     let mut rows: Vec<Vec<Cell>> = buckets
         .iter()
         .map(|&(low, width)| {
@@ -227,32 +200,26 @@ pub fn sizes(title: &str, histograms: &[Histogram], groups: &[Group]) -> Option<
                 format!("{low}–{} B", low.saturating_add(width).saturating_sub(1))
             };
             let mut cells = vec![Cell::plain(label)];
-            for h in histograms {
-                let count = h
-                    .buckets
-                    .iter()
-                    .find(|b| b.low == low)
-                    .map_or(0, |b| b.count);
+            for (h, shares) in histograms.iter().zip(&shares) {
                 cells.push(Cell::plain(if h.count == 0 {
                     MISSING.to_owned()
                 } else {
                     format!(
                         "{} ({:.0}%)",
-                        units::thousands(count),
-                        share(h, low) * 100.0
+                        units::thousands(shares.count(low)),
+                        shares.fraction(low) * 100.0
                     )
                 }));
             }
             cells
         })
         .collect();
-    let shown: Vec<u64> = histograms
+    let shown: Vec<u64> = shares
         .iter()
-        .map(|h| {
-            h.buckets
+        .map(|shares| {
+            buckets
                 .iter()
-                .filter(|b| buckets.iter().any(|&(low, _)| low == b.low))
-                .fold(0u64, |sum, b| sum.saturating_add(b.count))
+                .fold(0u64, |sum, &(low, _)| sum.saturating_add(shares.count(low)))
         })
         .collect();
     if shown
