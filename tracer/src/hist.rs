@@ -1,7 +1,5 @@
 //! Histograms as stored in run files: the kernel's sparse log-linear buckets turned into value
 //! ranges, with percentiles estimated from them and their error bound stated.
-use std::collections::HashMap;
-
 use serde::{Deserialize, Serialize};
 use tracer_common::buckets::Scheme;
 
@@ -135,11 +133,18 @@ impl Histogram {
     /// order, so each lookup must not be a scan.
     #[must_use]
     pub fn shares(&self) -> Shares {
-        let mut by_low: HashMap<u64, u64> = HashMap::with_capacity(self.buckets.len());
-        for bucket in &self.buckets {
-            let count = by_low.entry(bucket.low).or_default();
-            *count = count.saturating_add(bucket.count);
+        let mut by_low: Vec<(u64, u64)> = self.buckets.iter().map(|b| (b.low, b.count)).collect();
+        // Already in order unless the file was edited: then a linear check.
+        if !by_low.is_sorted_by_key(|&(low, _)| low) {
+            by_low.sort_unstable_by_key(|&(low, _)| low);
         }
+        by_low.dedup_by(|later, earlier| {
+            let same = later.0 == earlier.0;
+            if same {
+                earlier.1 = earlier.1.saturating_add(later.1);
+            }
+            same
+        });
         Shares {
             total: self.count,
             by_low,
@@ -166,14 +171,36 @@ impl Histogram {
 #[derive(Clone, Debug, Default)]
 pub struct Shares {
     total: u64,
-    by_low: HashMap<u64, u64>,
+    /// `(low, count)` by ascending `low`, each `low` once.
+    by_low: Vec<(u64, u64)>,
 }
 
 impl Shares {
     /// Samples in the bucket starting at `low` (0 if none).
     #[must_use]
     pub fn count(&self, low: u64) -> u64 {
-        self.by_low.get(&low).copied().unwrap_or(0)
+        self.by_low
+            .binary_search_by_key(&low, |&(low, _)| low)
+            .map_or(0, |at| self.by_low[at].1)
+    }
+
+    /// [`Self::fraction`] for each of `lows`, which must be in ascending order: one walk.
+    #[must_use]
+    pub fn fractions(&self, lows: &[u64]) -> Vec<f64> {
+        let mut at = 0;
+        lows.iter()
+            .map(|&low| {
+                while self.by_low.get(at).is_some_and(|&(seen, _)| seen < low) {
+                    at += 1;
+                }
+                match self.by_low.get(at) {
+                    Some(&(seen, count)) if seen == low && self.total > 0 => {
+                        count as f64 / self.total as f64
+                    }
+                    _ => 0.0,
+                }
+            })
+            .collect()
     }
 
     /// Fraction (0..=1) of all samples in the bucket starting at `low`; 0 when empty.
@@ -230,5 +257,11 @@ mod tests {
         assert_eq!(m.percentiles.max, 3);
         assert!((m.mean() - 1.11).abs() < 1e-9);
         assert_eq!(Histogram::default().quantile(0.5), 0);
+        let shares = m.shares();
+        assert_eq!(
+            shares.fractions(&[0, 1, 2, 2, 3, 9]),
+            [0.0, 0.9, 0.09, 0.09, 0.01, 0.0]
+        );
+        assert_eq!(shares.count(2), 9);
     }
 }

@@ -395,10 +395,7 @@ impl Run {
         };
         let mut text = String::new();
         fs::File::open(path)
-            .and_then(|file| {
-                file.take(MAX_RUN_FILE_BYTES + 1)
-                    .read_to_string(&mut text)
-            })
+            .and_then(|file| file.take(MAX_RUN_FILE_BYTES + 1).read_to_string(&mut text))
             .map_err(io)?;
         if text.len() as u64 > MAX_RUN_FILE_BYTES {
             return Err(ReadError::TooLarge {
@@ -410,8 +407,8 @@ impl Run {
 
     /// Parses a run file's text; `path` only names it in errors.
     pub fn from_json(text: &str, path: &Path) -> Result<Self, ReadError> {
-        /// What is checked before the run is decoded; the rest is skipped, not stored, so a
-        /// file is never held twice (as text and as a JSON tree).
+        /// What explains a file that is not a run this tracer reads; the rest is skipped, not
+        /// stored, so a file is never held twice (as text and as a JSON tree).
         #[derive(Deserialize)]
         struct Header {
             kind: Option<String>,
@@ -422,6 +419,14 @@ impl Run {
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         if text.trim().is_empty() {
             return Err(ReadError::Empty { path });
+        }
+        // One pass in the common case; the header is read only to explain a failure.
+        let decoded = serde_json::from_str::<Self>(text);
+        if let Ok(run) = &decoded
+            && run.kind == KIND
+            && run.schema <= SCHEMA
+        {
+            return decoded.map_err(|source| ReadError::Invalid { path, source });
         }
         let header: Header = match serde_json::from_str(text) {
             Ok(header) => header,
@@ -440,7 +445,7 @@ impl Run {
         if found > u64::from(SCHEMA) {
             return Err(ReadError::NewerSchema { path, found });
         }
-        serde_json::from_str(text).map_err(|source| ReadError::Invalid { path, source })
+        decoded.map_err(|source| ReadError::Invalid { path, source })
     }
 
     /// Writes the run atomically (see [`write_atomically`]) with permission bits `mode`.

@@ -365,7 +365,10 @@ fn writer() -> Killed {
 
 #[test]
 fn records_a_process_cancels_and_bounds_concurrency() {
-    assert!(is_root(), "this test loads probes: run it as root (CI does)");
+    assert!(
+        is_root(),
+        "this test loads probes: run it as root (CI does)"
+    );
     let agent = agent(&["--max-recordings", "1"]);
     let writer = writer();
     let pid = writer.0.id();
@@ -473,7 +476,10 @@ fn memory_kib(pid: u32) -> (u64, u64) {
 /// one target, and the interval has a floor.
 #[test]
 fn duplicate_targets_collapse_and_tiny_intervals_and_huge_bodies_are_refused() {
-    assert!(is_root(), "this test loads probes: run it as root (CI does)");
+    assert!(
+        is_root(),
+        "this test loads probes: run it as root (CI does)"
+    );
     let agent = agent(&[]);
     let writer = writer();
     let pid = writer.0.id();
@@ -483,12 +489,15 @@ fn duplicate_targets_collapse_and_tiny_intervals_and_huge_bodies_are_refused() {
         (code, response)
     };
 
-    let many = vec![pid.to_string(); 200_000].join(",");
+    let many = vec![pid.to_string(); 200_000].join(", ");
     let body = format!(r#"{{"pids": [{many}], "duration": "2s"}}"#);
     assert!(body.len() > 1_000_000);
     let (code, response) = post(&body);
     assert_eq!(code, 413, "{response}");
-    assert!(error_of(&response).contains("name at most 64 targets"), "{response}");
+    assert!(
+        error_of(&response).contains("name at most 64 targets"),
+        "{response}"
+    );
     let after = memory_kib(agent.child.id()).1;
     eprintln!("agent RSS {before} KiB before the 1.4 MB request, {after} KiB after");
     assert!(after < before + 4 * 1024, "{before} KiB -> {after} KiB");
@@ -502,7 +511,10 @@ fn duplicate_targets_collapse_and_tiny_intervals_and_huge_bodies_are_refused() {
     let pids: Vec<u32> = (1..=65).collect();
     let (code, response) = post(&format!(r#"{{"pids": {pids:?}, "duration": "2s"}}"#));
     assert_eq!(code, 400, "{response}");
-    assert!(error_of(&response).contains("65 different targets"), "{response}");
+    assert!(
+        error_of(&response).contains("65 different targets"),
+        "{response}"
+    );
 
     let repeated = vec![pid.to_string(); 5_000].join(",");
     let (code, response) = post(&format!(r#"{{"pids": [{repeated}], "duration": "1s"}}"#));
@@ -523,8 +535,18 @@ const AGENT_PEAK_BOUND_KIB: u64 = 160 * 1024;
 
 #[test]
 fn twenty_large_recordings_keep_the_agent_under_its_memory_bound() {
-    assert!(is_root(), "this test loads probes: run it as root (CI does)");
-    let agent = agent(&["--max-recordings", "4", "--max-kept-mib", "1", "--keep", "20"]);
+    assert!(
+        is_root(),
+        "this test loads probes: run it as root (CI does)"
+    );
+    let agent = agent(&[
+        "--max-recordings",
+        "4",
+        "--max-kept-mib",
+        "1",
+        "--keep",
+        "20",
+    ]);
     let sleepers: Vec<Killed> = (0..64)
         .map(|_| {
             Killed(
@@ -564,7 +586,13 @@ fn twenty_large_recordings_keep_the_agent_under_its_memory_bound() {
     let list: Vec<serde_json::Value> = serde_json::from_str(&list).unwrap();
     for status in &list {
         let id = status["id"].as_str().unwrap();
-        let (code, _, run) = http(&agent.api, "GET", &format!("/recordings/{id}/run"), "", None);
+        let (code, _, run) = http(
+            &agent.api,
+            "GET",
+            &format!("/recordings/{id}/run"),
+            "",
+            None,
+        );
         assert_eq!(code, 200);
         kept_sizes.push(run.len());
     }
@@ -575,7 +603,10 @@ fn twenty_large_recordings_keep_the_agent_under_its_memory_bound() {
         list.len(),
         kept_sizes.first().copied().unwrap_or_default()
     );
-    assert!(kept <= 1 << 20, "{kept} bytes of runs kept past --max-kept-mib 1");
+    assert!(
+        kept <= 1 << 20,
+        "{kept} bytes of runs kept past --max-kept-mib 1"
+    );
     assert!(list.len() < 20, "the oldest runs were dropped");
     assert!(
         peak < AGENT_PEAK_BOUND_KIB,
@@ -622,14 +653,20 @@ fn half_open_connections_do_not_lock_out_health_and_are_closed() {
             Err(_) => still_open += 1,
         }
     }
-    assert_eq!(still_open, 0, "connections still open after the header timeout");
+    assert_eq!(
+        still_open, 0,
+        "connections still open after the header timeout"
+    );
 }
 
 /// Issue #18, items 5 and 6: an agent on the host's own loopback without a token, or one
 /// without the privileges to record, refuses to start with one sentence.
 #[test]
 fn refuses_to_start_unprivileged_or_tokenless_on_the_host() {
-    assert!(is_root(), "this test drops root with setpriv: run it as root (CI does)");
+    assert!(
+        is_root(),
+        "this test drops root with setpriv: run it as root (CI does)"
+    );
     let output = Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
         .arg(env!("CARGO_BIN_EXE_tracer"))
@@ -638,7 +675,10 @@ fn refuses_to_start_unprivileged_or_tokenless_on_the_host() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(4), "{stderr}");
-    assert!(stderr.starts_with("tracer: tracer agent cannot record without root"), "{stderr}");
+    assert!(
+        stderr.starts_with("tracer: tracer agent cannot record without root"),
+        "{stderr}"
+    );
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
 
     let output = Command::new(env!("CARGO_BIN_EXE_tracer"))
@@ -673,7 +713,9 @@ fn the_token_must_match_exactly() {
     }
     // Unauthenticated, a body is not read: 401 at once, whatever its declared length.
     let mut stream = TcpStream::connect(&agent.api).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
     write!(
         stream,
         "POST /recordings HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\n{{"

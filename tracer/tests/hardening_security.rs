@@ -290,7 +290,11 @@ fn links_planted_in_a_sticky_folder_are_never_followed_and_run_files_are_private
         .parse()
         .unwrap();
     for pid in next_pid..next_pid + 400 {
-        symlink(&victims[0], shared.join(format!(".tracer-write-check-{pid}"))).unwrap();
+        symlink(
+            &victims[0],
+            shared.join(format!(".tracer-write-check-{pid}")),
+        )
+        .unwrap();
         symlink(&victims[1], shared.join(format!(".run.json.{pid}.tmp"))).unwrap();
     }
     let out = shared.join("run.json");
@@ -353,6 +357,9 @@ fn stderr_names_the_program_but_not_its_arguments() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
-    assert!(stderr.contains("tracer: recording 'sh' and its children"), "{stderr}");
+    assert!(
+        stderr.contains("tracer: recording 'sh' and its children"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("PASSWORD"), "{stderr}");
 }

@@ -58,17 +58,15 @@ pub async fn serve(
     let waiting = Arc::new(Mutex::new(Waiting::default()));
     tokio::pin!(stop);
     loop {
-        let stream = tokio::select! {
+        let accepted = tokio::select! {
             () = &mut stop => return,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                // Out of file descriptors or a connection reset before accept: the next
-                // accept may work; do not spin on a persistent error.
-                Err(_) => {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
+            accepted = listener.accept() => accepted,
+        };
+        let Ok((stream, _)) = accepted else {
+            // Out of file descriptors or a connection reset before accept: the next accept
+            // may work; do not spin on a persistent error.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
         };
         let slot = if let Ok(slot) = Arc::clone(&slots).try_acquire_owned() {
             slot

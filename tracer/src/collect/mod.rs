@@ -194,7 +194,8 @@ fn parse_pid(text: &str) -> anyhow::Result<(Option<String>, u32)> {
         user(ErrorKind::Usage, format!("--pid {text}: '{pid}' is not a process ID; give a positive number, optionally as NAME=PID"))
     })?;
     if let Some(name) = &name {
-        check_label(name).map_err(|reason| user(ErrorKind::Usage, format!("--pid {text}: {reason}")))?;
+        check_label(name)
+            .map_err(|reason| user(ErrorKind::Usage, format!("--pid {text}: {reason}")))?;
     }
     Ok((name, pid))
 }
@@ -246,7 +247,8 @@ fn check_writable(path: &Path) -> anyhow::Result<()> {
 pub fn record(args: &RecordArgs) -> anyhow::Result<ExitCode> {
     let pids = parse_pids(&args.pids)?;
     if let Some(label) = &args.label {
-        check_label(label).map_err(|reason| user(ErrorKind::Usage, format!("--label: {reason}")))?;
+        check_label(label)
+            .map_err(|reason| user(ErrorKind::Usage, format!("--label: {reason}")))?;
     }
     let cgroups = args.cgroups.resolve_all()?;
     if pids.is_empty() && args.command.is_empty() && cgroups.is_empty() {

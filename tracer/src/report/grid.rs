@@ -152,34 +152,49 @@ const MAX_SIZE_ROWS: usize = 24;
 
 /// The `(low, width)` buckets shown as rows: all of them when few, else the ones that hold at
 /// least 1% of some group's calls, at most [`MAX_SIZE_ROWS`], in size order.
-fn size_rows(histograms: &[Histogram]) -> Vec<(u64, u64)> {
+fn size_rows(histograms: &[Histogram], shares: &[Shares]) -> Vec<(u64, u64)> {
+    largest_buckets(histograms, shares, MIN_SHARE, MAX_SIZE_ROWS, false)
+}
+
+/// The `(low, width)` buckets of `histograms` that hold at least `min_fraction` of some
+/// histogram's samples (all of them when at most `most` and not `always_filter`), at most
+/// `most` of the largest, in size order. A crafted run file may hold any number of buckets:
+/// the work is one ordered walk per histogram, and a sort.
+pub(super) fn largest_buckets(
+    histograms: &[Histogram],
+    shares: &[Shares],
+    min_fraction: f64,
+    most: usize,
+    always_filter: bool,
+) -> Vec<(u64, u64)> {
     let mut buckets: Vec<(u64, u64)> = histograms
         .iter()
         .flat_map(|h| h.buckets.iter().map(|b| (b.low, b.width)))
         .collect();
     buckets.sort_unstable();
     buckets.dedup();
-    let shares: Vec<Shares> = histograms.iter().map(Histogram::shares).collect();
-    let top = |low: u64| shares.iter().map(|s| s.fraction(low)).fold(0.0, f64::max);
-    if buckets.len() > MAX_SIZE_ROWS {
-        // Many sizes (file reads, varied messages): the ones under 1% of every group's calls
-        // go to "other sizes".
-        buckets.retain(|&(low, _)| top(low) >= MIN_SHARE);
+    if !always_filter && buckets.len() <= most {
+        return buckets;
     }
-    if buckets.len() > MAX_SIZE_ROWS {
-        // Keep the sizes that matter most to any group, in size order.
-        let mut ranked: Vec<(f64, (u64, u64))> = buckets
-            .iter()
-            .map(|&(low, width)| (top(low), (low, width)))
-            .collect();
+    let lows: Vec<u64> = buckets.iter().map(|&(low, _)| low).collect();
+    let mut top = vec![0.0; lows.len()];
+    for shares in shares {
+        for (top, fraction) in top.iter_mut().zip(shares.fractions(&lows)) {
+            *top = f64::max(*top, fraction);
+        }
+    }
+    let mut ranked: Vec<(f64, (u64, u64))> = top
+        .into_iter()
+        .zip(buckets)
+        .filter(|&(top, _)| top >= min_fraction)
+        .collect();
+    if ranked.len() > most {
+        // Keep the sizes that matter most to any group.
         ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
-        buckets = ranked
-            .into_iter()
-            .take(MAX_SIZE_ROWS)
-            .map(|(_, b)| b)
-            .collect();
-        buckets.sort_unstable();
+        ranked.truncate(most);
     }
+    let mut buckets: Vec<(u64, u64)> = ranked.into_iter().map(|(_, b)| b).collect();
+    buckets.sort_unstable();
     buckets
 }
 
@@ -189,8 +204,8 @@ pub fn sizes(title: &str, histograms: &[Histogram], groups: &[Group]) -> Option<
     if histograms.iter().all(|h| h.count == 0) {
         return None;
     }
-    let buckets = size_rows(histograms);
     let shares: Vec<Shares> = histograms.iter().map(Histogram::shares).collect();
+    let buckets = size_rows(histograms, &shares);
     let mut rows: Vec<Vec<Cell>> = buckets
         .iter()
         .map(|&(low, width)| {

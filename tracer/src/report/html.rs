@@ -89,22 +89,8 @@ fn size_chart(title: &str, histograms: &[Histogram], labels: &[String]) -> Optio
     }
     let shares: Vec<Shares> = histograms.iter().map(Histogram::shares).collect();
     let share = |s: &Shares, low: u64| s.fraction(low) * 100.0;
-    let mut buckets: Vec<(u64, u64)> = histograms
-        .iter()
-        .flat_map(|h| h.buckets.iter().map(|b| (b.low, b.width)))
-        .collect();
-    buckets.sort_unstable();
-    buckets.dedup();
     // Sizes under 1% of every group's calls are left out: unreadable as bars.
-    buckets.retain(|&(low, _)| shares.iter().any(|s| share(s, low) >= 1.0));
-    if buckets.len() > CHART_SIZE_BUCKETS {
-        buckets.sort_by(|a, b| {
-            let top = |low| shares.iter().map(|s| share(s, low)).fold(0.0, f64::max);
-            top(b.0).total_cmp(&top(a.0))
-        });
-        buckets.truncate(CHART_SIZE_BUCKETS);
-        buckets.sort_unstable();
-    }
+    let buckets = grid::largest_buckets(histograms, &shares, 0.01, CHART_SIZE_BUCKETS, true);
     let categories: Vec<String> = buckets
         .iter()
         .map(|&(low, width)| {

@@ -149,15 +149,17 @@ pub fn emit(comparison: &Comparison, output: &OutputArgs) -> anyhow::Result<()> 
     };
     let rendered = render(comparison, output.effective_format(), color);
     if let Some(path) = &output.output {
-        return crate::run::write_atomically(path, rendered.as_bytes(), output.mode).map_err(|error| {
-            user(
-                ErrorKind::Output,
-                format!(
-                    "cannot write {}: {error}; choose another -o path",
-                    path.display()
-                ),
-            )
-        });
+        return crate::run::write_atomically(path, rendered.as_bytes(), output.mode).map_err(
+            |error| {
+                user(
+                    ErrorKind::Output,
+                    format!(
+                        "cannot write {}: {error}; choose another -o path",
+                        path.display()
+                    ),
+                )
+            },
+        );
     }
     let mut stdout = std::io::stdout().lock();
     match stdout
