@@ -430,9 +430,15 @@ impl Run {
         }
         let header: Header = match serde_json::from_str(text) {
             Ok(header) => header,
-            // Valid JSON of another shape (an array, a "kind" that is not a string).
-            Err(source) if source.is_data() => return Err(ReadError::WrongKind { path }),
-            Err(source) => return Err(ReadError::Json { path, source }),
+            Err(source) => {
+                // Valid JSON of another shape (an array, a "kind" that is not a string), or
+                // not JSON at all (cut short, nested past the parser's depth limit).
+                return Err(match serde_json::from_str::<serde::de::IgnoredAny>(text) {
+                    Ok(_) if source.is_data() => ReadError::WrongKind { path },
+                    Ok(_) => ReadError::Json { path, source },
+                    Err(source) => ReadError::Json { path, source },
+                });
+            }
         };
         if header.kind.as_deref() != Some(KIND) {
             return Err(ReadError::WrongKind { path });
