@@ -128,6 +128,29 @@ impl Histogram {
         sum / self.count as f64
     }
 
+    /// The samples per bucket, indexed for lookups by a bucket's `low`: reports look up every
+    /// shown size in every histogram, and a run file may hold any number of buckets, in any
+    /// order, so each lookup must not be a scan.
+    #[must_use]
+    pub fn shares(&self) -> Shares {
+        let mut by_low: Vec<(u64, u64)> = self.buckets.iter().map(|b| (b.low, b.count)).collect();
+        // Already in order unless the file was edited: then a linear check.
+        if !by_low.is_sorted_by_key(|&(low, _)| low) {
+            by_low.sort_unstable_by_key(|&(low, _)| low);
+        }
+        by_low.dedup_by(|later, earlier| {
+            let same = later.0 == earlier.0;
+            if same {
+                earlier.1 = earlier.1.saturating_add(later.1);
+            }
+            same
+        });
+        Shares {
+            total: self.count,
+            by_low,
+        }
+    }
+
     /// Adds another histogram of the same scheme (e.g. another process's).
     #[must_use]
     pub fn merged(&self, other: &Self) -> Self {
@@ -141,6 +164,53 @@ impl Histogram {
             same
         });
         Self::from_sorted(buckets)
+    }
+}
+
+/// A histogram's counts by bucket `low`, from [`Histogram::shares`].
+#[derive(Clone, Debug, Default)]
+pub struct Shares {
+    total: u64,
+    /// `(low, count)` by ascending `low`, each `low` once.
+    by_low: Vec<(u64, u64)>,
+}
+
+impl Shares {
+    /// Samples in the bucket starting at `low` (0 if none).
+    #[must_use]
+    pub fn count(&self, low: u64) -> u64 {
+        self.by_low
+            .binary_search_by_key(&low, |&(low, _)| low)
+            .map_or(0, |at| self.by_low[at].1)
+    }
+
+    /// [`Self::fraction`] for each of `lows`, which must be in ascending order: one walk.
+    #[must_use]
+    pub fn fractions(&self, lows: &[u64]) -> Vec<f64> {
+        let mut at = 0;
+        lows.iter()
+            .map(|&low| {
+                while self.by_low.get(at).is_some_and(|&(seen, _)| seen < low) {
+                    at += 1;
+                }
+                match self.by_low.get(at) {
+                    Some(&(seen, count)) if seen == low && self.total > 0 => {
+                        count as f64 / self.total as f64
+                    }
+                    _ => 0.0,
+                }
+            })
+            .collect()
+    }
+
+    /// Fraction (0..=1) of all samples in the bucket starting at `low`; 0 when empty.
+    #[must_use]
+    pub fn fraction(&self, low: u64) -> f64 {
+        if self.total == 0 {
+            0.0
+        } else {
+            self.count(low) as f64 / self.total as f64
+        }
     }
 }
 
@@ -187,5 +257,11 @@ mod tests {
         assert_eq!(m.percentiles.max, 3);
         assert!((m.mean() - 1.11).abs() < 1e-9);
         assert_eq!(Histogram::default().quantile(0.5), 0);
+        let shares = m.shares();
+        assert_eq!(
+            shares.fractions(&[0, 1, 2, 2, 3, 9]),
+            [0.0, 0.9, 0.09, 0.09, 0.01, 0.0]
+        );
+        assert_eq!(shares.count(2), 9);
     }
 }

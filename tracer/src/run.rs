@@ -14,6 +14,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::hist::Histogram;
 
+/// Largest run file `report`, `compare` and the demo read: a day-long recording of a busy
+/// node is a few MiB; a file past this is crafted, and decoding it would take gigabytes.
+pub const MAX_RUN_FILE_BYTES: u64 = 64 << 20;
+
 /// Version of the run-file layout. Bump on any change a reader of the old layout would misread.
 pub const SCHEMA: u32 = 1;
 /// Value of `kind`, so that other JSON files (a Fortio result, a comparison) are told apart.
@@ -352,6 +356,12 @@ pub enum ReadError {
     /// The file is empty.
     #[error("run file {path} is empty: record it again")]
     Empty { path: PathBuf },
+    /// The file is larger than any run tracer writes in practice.
+    #[error(
+        "run file {path} is larger than {} MiB, the most tracer reads: pass a run file written by `tracer record`",
+        MAX_RUN_FILE_BYTES >> 20
+    )]
+    TooLarge { path: PathBuf },
     /// The file is not JSON, or is cut short.
     #[error("run file {path} is not valid JSON ({source}): it may be truncated; record it again")]
     Json {
@@ -379,70 +389,134 @@ pub enum ReadError {
 impl Run {
     /// Reads and checks a run file.
     pub fn read(path: &Path) -> Result<Self, ReadError> {
-        let text = fs::read_to_string(path).map_err(|source| ReadError::Io {
+        use std::io::Read as _;
+        let io = |source| ReadError::Io {
             path: path.to_owned(),
             source,
-        })?;
+        };
+        let mut text = String::new();
+        fs::File::open(path)
+            .and_then(|file| file.take(MAX_RUN_FILE_BYTES + 1).read_to_string(&mut text))
+            .map_err(io)?;
+        if text.len() as u64 > MAX_RUN_FILE_BYTES {
+            return Err(ReadError::TooLarge {
+                path: path.to_owned(),
+            });
+        }
         Self::from_json(&text, path)
     }
 
     /// Parses a run file's text; `path` only names it in errors.
     pub fn from_json(text: &str, path: &Path) -> Result<Self, ReadError> {
+        /// What explains a file that is not a run this tracer reads; the rest is skipped, not
+        /// stored, so a file is never held twice (as text and as a JSON tree).
+        #[derive(Deserialize)]
+        struct Header {
+            kind: Option<String>,
+            schema: Option<serde_json::Value>,
+        }
         let path = path.to_owned();
+        // Some editors save UTF-8 with a byte order mark: that is not a damaged file.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         if text.trim().is_empty() {
             return Err(ReadError::Empty { path });
         }
-        let value: serde_json::Value =
-            serde_json::from_str(text).map_err(|source| ReadError::Json {
-                path: path.clone(),
-                source,
-            })?;
-        if value.get("kind").and_then(serde_json::Value::as_str) != Some(KIND) {
+        // One pass in the common case; the header is read only to explain a failure.
+        let decoded = serde_json::from_str::<Self>(text);
+        if let Ok(run) = &decoded
+            && run.kind == KIND
+            && run.schema <= SCHEMA
+        {
+            return decoded.map_err(|source| ReadError::Invalid { path, source });
+        }
+        let header: Header = match serde_json::from_str(text) {
+            Ok(header) => header,
+            Err(source) => {
+                // Valid JSON of another shape (an array, a "kind" that is not a string), or
+                // not JSON at all (cut short, nested past the parser's depth limit).
+                return Err(match serde_json::from_str::<serde::de::IgnoredAny>(text) {
+                    Ok(_) if source.is_data() => ReadError::WrongKind { path },
+                    Ok(_) => ReadError::Json { path, source },
+                    Err(source) => ReadError::Json { path, source },
+                });
+            }
+        };
+        if header.kind.as_deref() != Some(KIND) {
             return Err(ReadError::WrongKind { path });
         }
-        let found = value
-            .get("schema")
+        let found = header
+            .schema
+            .as_ref()
             .and_then(serde_json::Value::as_u64)
             .unwrap_or(0);
         if found > u64::from(SCHEMA) {
             return Err(ReadError::NewerSchema { path, found });
         }
-        serde_json::from_value(value).map_err(|source| ReadError::Invalid { path, source })
+        decoded.map_err(|source| ReadError::Invalid { path, source })
     }
 
-    /// Writes the run atomically: to a temp file in the same directory, fsync, then rename.
-    pub fn write(&self, path: &Path) -> std::io::Result<()> {
+    /// Writes the run atomically (see [`write_atomically`]) with permission bits `mode`.
+    pub fn write(&self, path: &Path, mode: u32) -> std::io::Result<()> {
         let json = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
-        write_atomically(path, &json)
+        write_atomically(path, &json, mode)
     }
 }
 
+/// Permission bits of the files tracer writes unless told otherwise: run files and reports
+/// name files, peers and processes, which other users of a shared node must not read.
+pub const PRIVATE_MODE: u32 = 0o600;
+
+/// Parses `--mode`: permission bits in octal (`600`, `0640`), with no set-id or sticky bits.
+pub fn parse_mode(text: &str) -> Result<u32, String> {
+    let digits = text.trim();
+    u32::from_str_radix(digits, 8)
+        .ok()
+        .filter(|&mode| !digits.is_empty() && mode <= 0o777)
+        .ok_or_else(|| {
+            format!("'{text}' is not a file mode: give octal permission bits such as 0600 or 0644")
+        })
+}
+
 /// Replaces `path` with `bytes` so that readers see the old file, or the new one whole.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
+///
+/// The bytes go to a new file with a random name in the same folder, created with
+/// `O_CREAT | O_EXCL` (tempfile), so nothing planted in a shared folder such as /tmp — a
+/// symlink, a hard link, an existing file — is ever opened or followed; it gets `mode`, is
+/// fsynced, then renamed over `path` (which replaces a link at `path`, never its target).
+pub fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
     let name = path.file_name().ok_or_else(|| {
         std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
             "the output path names no file",
         )
     })?;
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(name);
-    tmp_name.push(format!(".{}.tmp", std::process::id()));
-    let tmp = dir.join(tmp_name);
-    let result = (|| {
-        let mut file = fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
+    let mut prefix = std::ffi::OsString::from(".");
+    prefix.push(name);
+    prefix.push(".");
+    let mut file = tempfile::Builder::new()
+        .prefix(&prefix)
+        .suffix(".tmp")
+        .rand_bytes(12)
+        .permissions(fs::Permissions::from_mode(PRIVATE_MODE))
+        .tempfile_in(parent_folder(path))?;
+    // Widened (if asked) only after creation: the umask must not narrow an explicit --mode.
+    file.as_file()
+        .set_permissions(fs::Permissions::from_mode(mode))?;
+    file.write_all(bytes)?;
+    file.as_file().sync_all()?;
+    // On failure the temp file is removed when `file` drops.
+    file.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// The folder a file path is in (`.` for a bare name).
+#[must_use]
+pub fn parent_folder(path: &Path) -> &Path {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
     }
-    result
 }
 
 impl Process {
@@ -533,10 +607,19 @@ mod tests {
     }
 
     #[test]
+    fn modes_are_octal_permission_bits() {
+        assert_eq!(parse_mode("0600"), Ok(0o600));
+        assert_eq!(parse_mode("644"), Ok(0o644));
+        for bad in ["", "8", "4755", "rw-r--r--", "0o644"] {
+            assert!(parse_mode(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn round_trips_through_an_atomic_write() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("run.json");
-        minimal().write(&path).unwrap();
+        minimal().write(&path, PRIVATE_MODE).unwrap();
         assert_eq!(Run::read(&path).unwrap(), minimal());
         assert_eq!(
             fs::read_dir(dir.path()).unwrap().count(),
@@ -565,6 +648,12 @@ mod tests {
         ));
         assert!(matches!(
             Run::from_json(r#"{"DurationHistogram": {}}"#, path),
+            Err(ReadError::WrongKind { .. })
+        ));
+        let with_bom = format!("\u{feff}{full}");
+        assert_eq!(Run::from_json(&with_bom, path).unwrap(), minimal());
+        assert!(matches!(
+            Run::from_json(r#"[{"kind": "tracer-run"}]"#, path),
             Err(ReadError::WrongKind { .. })
         ));
         let mut damaged = serde_json::to_value(minimal()).unwrap();

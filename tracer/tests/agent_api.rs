@@ -30,6 +30,7 @@ fn is_root() -> bool {
 }
 
 /// Starts an agent on free loopback ports over an empty fake host, with `extra` flags.
+/// Without a token it needs `--insecure-local`: the tests run in the host's network namespace.
 fn agent(extra: &[&str]) -> Agent {
     let host = tempfile::tempdir().unwrap();
     fs::create_dir_all(host.path().join("var/log/pods")).unwrap();
@@ -49,6 +50,11 @@ fn agent(extra: &[&str]) -> Agent {
         .arg("--cgroup-root")
         .arg(host.path())
         .args(extra)
+        .args(
+            (!extra.contains(&"--token-file"))
+                .then_some("--insecure-local")
+                .iter(),
+        )
         .env_remove("TRACER_HOST_ROOT")
         .env_remove("TRACER_CGROUP_ROOT")
         .env("NODE_NAME", "test-node")
@@ -359,10 +365,10 @@ fn writer() -> Killed {
 
 #[test]
 fn records_a_process_cancels_and_bounds_concurrency() {
-    if !is_root() {
-        eprintln!("skipped: needs root to load the probes");
-        return;
-    }
+    assert!(
+        is_root(),
+        "this test loads probes: run it as root (CI does)"
+    );
     let agent = agent(&["--max-recordings", "1"]);
     let writer = writer();
     let pid = writer.0.id();
@@ -450,4 +456,272 @@ fn records_a_process_cancels_and_bounds_concurrency() {
         "{metrics}"
     );
     assert!(metrics.contains("tracer_recordings_active 0"), "{metrics}");
+}
+
+/// Peak and current resident memory of a process, in KiB (`VmHWM`, `VmRSS`).
+fn memory_kib(pid: u32) -> (u64, u64) {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| -> u64 {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap()
+    };
+    (field("VmHWM:"), field("VmRSS:"))
+}
+
+/// Issue #18, item 2: 200,000 copies of one PID (1.4 MB) were accepted and kept a 33 MB run;
+/// `"interval": "1ms"` was accepted. Now the big body is refused unread, repeats collapse to
+/// one target, and the interval has a floor.
+#[test]
+fn duplicate_targets_collapse_and_tiny_intervals_and_huge_bodies_are_refused() {
+    assert!(
+        is_root(),
+        "this test loads probes: run it as root (CI does)"
+    );
+    let agent = agent(&[]);
+    let writer = writer();
+    let pid = writer.0.id();
+    let before = memory_kib(agent.child.id()).1;
+    let post = |body: &str| {
+        let (code, _, response) = http(&agent.api, "POST", "/recordings", body, None);
+        (code, response)
+    };
+
+    let many = vec![pid.to_string(); 200_000].join(", ");
+    let body = format!(r#"{{"pids": [{many}], "duration": "2s"}}"#);
+    assert!(body.len() > 1_000_000);
+    let (code, response) = post(&body);
+    assert_eq!(code, 413, "{response}");
+    assert!(
+        error_of(&response).contains("name at most 64 targets"),
+        "{response}"
+    );
+    let after = memory_kib(agent.child.id()).1;
+    eprintln!("agent RSS {before} KiB before the 1.4 MB request, {after} KiB after");
+    assert!(after < before + 4 * 1024, "{before} KiB -> {after} KiB");
+
+    let (code, response) = post(&format!(
+        r#"{{"pids": [{pid}], "duration": "2s", "interval": "1ms"}}"#
+    ));
+    assert_eq!(code, 400, "{response}");
+    assert!(error_of(&response).contains("shorter than this agent allows (100 ms)"));
+
+    let pids: Vec<u32> = (1..=65).collect();
+    let (code, response) = post(&format!(r#"{{"pids": {pids:?}, "duration": "2s"}}"#));
+    assert_eq!(code, 400, "{response}");
+    assert!(
+        error_of(&response).contains("65 different targets"),
+        "{response}"
+    );
+
+    let repeated = vec![pid.to_string(); 5_000].join(",");
+    let (code, response) = post(&format!(r#"{{"pids": [{repeated}], "duration": "1s"}}"#));
+    assert_eq!(code, 202, "{response}");
+    let status: serde_json::Value = serde_json::from_str(&response).unwrap();
+    assert_eq!(status["targets"].as_array().unwrap().len(), 1, "{status}");
+    wait_done(&agent, "rec-1");
+    let (code, _, run) = http(&agent.api, "GET", "/recordings/rec-1/run", "", None);
+    assert_eq!(code, 200);
+    let run: serde_json::Value = serde_json::from_str(&run).unwrap();
+    assert_eq!(run["targets"].as_array().unwrap().len(), 1);
+}
+
+/// Issue #18, item 2: five large requests took the agent from 36 MB to 574 MB. Twenty
+/// recordings of 64 targets each (the most one request may name) at the shortest interval
+/// stay under this bound of peak resident memory, with 1 MiB of run files kept at most.
+const AGENT_PEAK_BOUND_KIB: u64 = 160 * 1024;
+
+#[test]
+fn twenty_large_recordings_keep_the_agent_under_its_memory_bound() {
+    assert!(
+        is_root(),
+        "this test loads probes: run it as root (CI does)"
+    );
+    let agent = agent(&[
+        "--max-recordings",
+        "4",
+        "--max-kept-mib",
+        "1",
+        "--keep",
+        "20",
+    ]);
+    let sleepers: Vec<Killed> = (0..64)
+        .map(|_| {
+            Killed(
+                Command::new("sleep")
+                    .arg("600")
+                    .stdin(Stdio::null())
+                    .spawn()
+                    .unwrap(),
+            )
+        })
+        .collect();
+    let pids: Vec<u32> = sleepers.iter().map(|s| s.0.id()).collect();
+    let body = format!(r#"{{"pids": {pids:?}, "duration": "2s", "interval": "100ms"}}"#);
+    let mut kept_sizes = Vec::new();
+    for _ in 0..20 {
+        // At most 4 at once (--max-recordings): retry while the agent is busy.
+        loop {
+            let (code, _, response) = http(&agent.api, "POST", "/recordings", &body, None);
+            if code == 202 {
+                break;
+            }
+            assert_eq!(code, 429, "{response}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    let deadline = Instant::now() + Duration::from_mins(2);
+    loop {
+        let (_, _, list) = http(&agent.api, "GET", "/recordings", "", None);
+        if !list.contains("\"starting\"") && !list.contains("\"running\"") {
+            assert!(!list.contains("\"failed\""), "{list}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "recordings did not end: {list}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (_, _, list) = http(&agent.api, "GET", "/recordings", "", None);
+    let list: Vec<serde_json::Value> = serde_json::from_str(&list).unwrap();
+    for status in &list {
+        let id = status["id"].as_str().unwrap();
+        let (code, _, run) = http(
+            &agent.api,
+            "GET",
+            &format!("/recordings/{id}/run"),
+            "",
+            None,
+        );
+        assert_eq!(code, 200);
+        kept_sizes.push(run.len());
+    }
+    let kept: usize = kept_sizes.iter().sum();
+    let (peak, now) = memory_kib(agent.child.id());
+    eprintln!(
+        "20 recordings of 64 targets: {} kept ({kept} bytes of run files, each ~{} bytes); agent peak {peak} KiB, now {now} KiB",
+        list.len(),
+        kept_sizes.first().copied().unwrap_or_default()
+    );
+    assert!(
+        kept <= 1 << 20,
+        "{kept} bytes of runs kept past --max-kept-mib 1"
+    );
+    assert!(list.len() < 20, "the oldest runs were dropped");
+    assert!(
+        peak < AGENT_PEAK_BOUND_KIB,
+        "agent peak {peak} KiB, bound {AGENT_PEAK_BOUND_KIB} KiB"
+    );
+}
+
+/// Issue #18, item 3: connections that never finished their headers stayed open forever and,
+/// past the open-file limit, locked out /healthz and the API on both listeners.
+#[test]
+fn half_open_connections_do_not_lock_out_health_and_are_closed() {
+    let agent = agent(&["--header-timeout", "2s"]);
+    let mut half_open = Vec::new();
+    for index in 0..600 {
+        let address = if index % 2 == 0 {
+            &agent.api
+        } else {
+            &agent.metrics
+        };
+        let mut stream = TcpStream::connect(address).unwrap();
+        // Headers begun, never finished.
+        let _ = stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n");
+        half_open.push(stream);
+    }
+    for address in [&agent.api, &agent.metrics] {
+        let started = Instant::now();
+        let (code, _, body) = http(address, "GET", "/healthz", "", None);
+        let took = started.elapsed();
+        eprintln!("/healthz on {address} under 600 half-open connections: {took:?}");
+        assert_eq!((code, body.as_str()), (200, "ok\n"));
+        assert!(took < Duration::from_secs(1), "{took:?}");
+    }
+    // Past the header timeout (2 s), every half-open connection is closed by the agent.
+    std::thread::sleep(Duration::from_secs(3));
+    let mut still_open = 0;
+    for stream in &mut half_open {
+        stream
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let mut sink = Vec::new();
+        match stream.read_to_end(&mut sink) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+            Err(_) => still_open += 1,
+        }
+    }
+    assert_eq!(
+        still_open, 0,
+        "connections still open after the header timeout"
+    );
+}
+
+/// Issue #18, items 5 and 6: an agent on the host's own loopback without a token, or one
+/// without the privileges to record, refuses to start with one sentence.
+#[test]
+fn refuses_to_start_unprivileged_or_tokenless_on_the_host() {
+    assert!(
+        is_root(),
+        "this test drops root with setpriv: run it as root (CI does)"
+    );
+    let output = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_tracer"))
+        .args(["agent", "--insecure-local", "--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(4), "{stderr}");
+    assert!(
+        stderr.starts_with("tracer: tracer agent cannot record without root"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+
+    let output = Command::new(env!("CARGO_BIN_EXE_tracer"))
+        .args(["agent", "--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("127.0.0.1 is reachable by every local user"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}
+
+/// Issue #18, item 6: the token must match exactly (no trailing whitespace).
+#[test]
+fn the_token_must_match_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    fs::write(&token_file, "0123456789abcdef0123\n").unwrap();
+    let agent = agent(&["--token-file", token_file.to_str().unwrap()]);
+    // HTTP strips a value's trailing blanks itself; a blank inside is not the token's.
+    for wrong in [
+        " 0123456789abcdef0123",
+        "0123456789abcdef012",
+        "0123456789abcdef01234",
+        "0123456789abcdef0123\t0",
+    ] {
+        let (code, _, _) = http(&agent.api, "GET", "/recordings", "", Some(wrong));
+        assert_eq!(code, 401, "{wrong:?}");
+    }
+    // Unauthenticated, a body is not read: 401 at once, whatever its declared length.
+    let mut stream = TcpStream::connect(&agent.api).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    write!(
+        stream,
+        "POST /recordings HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\n{{"
+    )
+    .unwrap();
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    assert!(response.starts_with("HTTP/1.1 401"), "{response}");
 }

@@ -225,7 +225,9 @@ fn the_agent_listens_on_loopback_only_by_default() {
     let host = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(host.path().join("var/log/pods")).unwrap();
     let mut agent = Command::new(TRACER)
-        .args(["agent", "--host-root"])
+        // The tests run on the host's loopback, shared with every local user: the agent serves
+        // it without a token only when told so.
+        .args(["agent", "--insecure-local", "--host-root"])
         .arg(host.path())
         .arg("--cgroup-root")
         .arg(host.path())
@@ -259,4 +261,105 @@ fn the_agent_listens_on_loopback_only_by_default() {
             "the agent listens on {address}, not on loopback"
         );
     }
+}
+
+/// Issue #18, item 1: as `nobody`, symlinks planted in a sticky world-writable folder at the
+/// names root's tracer used to create (`.tracer-write-check-PID`, `.NAME.PID.tmp`, the output
+/// itself) made it truncate and overwrite root's files. Every name is planted here, for the
+/// next 400 PIDs; the links are root's own, so the kernel follows them whatever
+/// `fs.protected_symlinks` says: only tracer not following them keeps the targets whole.
+#[test]
+fn links_planted_in_a_sticky_folder_are_never_followed_and_run_files_are_private() {
+    use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _, symlink};
+    // SAFETY: no preconditions.
+    assert!(unsafe { libc::geteuid() } == 0, "run as root (CI does)");
+    let root = tempfile::tempdir().unwrap();
+    let shared = root.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let victims: Vec<std::path::PathBuf> = ["check", "tmp", "output"]
+        .iter()
+        .map(|name| root.path().join(format!("victim-{name}")))
+        .collect();
+    for victim in &victims {
+        std::fs::write(victim, "root's own data\n").unwrap();
+    }
+    let next_pid: u32 = std::fs::read_to_string("/proc/sys/kernel/ns_last_pid")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    for pid in next_pid..next_pid + 400 {
+        symlink(
+            &victims[0],
+            shared.join(format!(".tracer-write-check-{pid}")),
+        )
+        .unwrap();
+        symlink(&victims[1], shared.join(format!(".run.json.{pid}.tmp"))).unwrap();
+    }
+    let out = shared.join("run.json");
+    symlink(&victims[2], &out).unwrap();
+    let planted = std::fs::read_dir(&shared).unwrap().count();
+
+    let output = Command::new(TRACER)
+        .args(["record", "--quiet", "-o"])
+        .arg(&out)
+        .args(["--", "true"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for victim in &victims {
+        assert_eq!(
+            std::fs::read_to_string(victim).unwrap(),
+            "root's own data\n",
+            "{} was written through a planted link",
+            victim.display()
+        );
+    }
+    let written = std::fs::symlink_metadata(&out).unwrap();
+    assert!(written.file_type().is_file(), "the link itself is replaced");
+    assert_eq!(written.mode() & 0o7777, 0o600, "run files are private");
+    Run::read(&out).unwrap();
+    assert_eq!(
+        std::fs::read_dir(&shared).unwrap().count(),
+        planted,
+        "no temporary file is left behind"
+    );
+
+    // Reports share the writer; --mode widens on request, the umask does not narrow it.
+    let report = shared.join("report.md");
+    let status = Command::new(TRACER)
+        .args(["report", "--mode", "0644", "-o"])
+        .arg(&report)
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(std::fs::metadata(&report).unwrap().mode() & 0o7777, 0o644);
+}
+
+/// Issue #18, item 5: without `--with-cmdline`, the command's arguments are not printed.
+#[test]
+fn stderr_names_the_program_but_not_its_arguments() {
+    // SAFETY: no preconditions.
+    assert!(unsafe { libc::geteuid() } == 0, "run as root (CI does)");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run.json");
+    let output = Command::new(TRACER)
+        .args(["record", "-o"])
+        .arg(&out)
+        .args(["--", "sh", "-c", "exit 0", "PASSWORD-ON-THE-LINE"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("tracer: recording 'sh' and its children"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("PASSWORD"), "{stderr}");
 }

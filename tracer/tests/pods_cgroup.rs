@@ -488,6 +488,8 @@ fn agent_records_a_pod_by_name_and_nothing_else() {
     let child = Command::new(env!("CARGO_BIN_EXE_tracer"))
         .args([
             "agent",
+            // On the host's shared loopback, without a token: only when told so.
+            "--insecure-local",
             "--listen",
             "127.0.0.1:0",
             "--cgroup-root",

@@ -13,12 +13,14 @@ use std::sync::Arc;
 
 use axum::{
     Json, Router,
-    body::Bytes,
+    body::Body,
     extract::{Path, State},
     http::{HeaderMap, Method, StatusCode, Uri, header},
     response::{IntoResponse, Response},
     routing::{get, post},
 };
+
+use subtle::ConstantTimeEq as _;
 
 use super::{
     metrics::Metrics,
@@ -106,7 +108,10 @@ async fn metrics(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-/// Checks `Authorization: Bearer <token>` when the agent has a token.
+/// Largest `POST /recordings` body: a request names at most `MAX_TARGETS` targets.
+const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Checks `Authorization: Bearer <token>` (exactly) when the agent has a token.
 fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(token) = &state.token else {
         return Ok(());
@@ -114,10 +119,9 @@ fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
+        .and_then(|v| v.strip_prefix("Bearer "));
     match given {
-        Some(given) if constant_time_eq(given.as_bytes(), token.as_bytes()) => Ok(()),
+        Some(given) if tokens_match(given.as_bytes(), token.as_bytes()) => Ok(()),
         Some(_) => Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "the bearer token is wrong; use the one in the agent's --token-file",
@@ -129,17 +133,35 @@ fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
-/// Compares without stopping at the first difference, so timing does not reveal the token.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// Whether `given` is the token, in a time that depends only on the token's length: every
+/// byte of the token is compared whatever the given length or the first difference.
+fn tokens_match(given: &[u8], token: &[u8]) -> bool {
+    let mut same = given.len().ct_eq(&token.len());
+    for (index, expected) in token.iter().enumerate() {
+        same &= given.get(index).unwrap_or(&0).ct_eq(expected);
+    }
+    same.into()
 }
 
 async fn start(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Result<(StatusCode, [(header::HeaderName, String); 1], Json<Status>), ApiError> {
+    // The token first: an unauthenticated client gets no body read, not even a bounded one.
     authorize(&state, &headers)?;
+    let body = axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "the request body is larger than {} KiB or was cut off; name at most {} targets",
+                    MAX_BODY_BYTES / 1024,
+                    super::recordings::MAX_TARGETS
+                ),
+            )
+        })?;
     // Parsed whatever the Content-Type: `curl -d` sends form encoding by default.
     let request: RecordingRequest = serde_json::from_slice(&body).map_err(|e| {
         ApiError::bad_request(format!(
@@ -233,9 +255,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tokens_compare_whole() {
-        assert!(constant_time_eq(b"s3cret", b"s3cret"));
-        assert!(!constant_time_eq(b"s3cret", b"s3creT"));
-        assert!(!constant_time_eq(b"s3cret", b"s3cre"));
+    fn tokens_compare_whole_and_exactly() {
+        assert!(tokens_match(b"s3cret", b"s3cret"));
+        assert!(!tokens_match(b"s3cret", b"s3creT"));
+        assert!(!tokens_match(b"s3cre", b"s3cret"));
+        assert!(!tokens_match(b"s3cret ", b"s3cret"));
+        assert!(!tokens_match(b"s3cret\0", b"s3cret"));
+        assert!(!tokens_match(b"", b"s3cret"));
     }
 }

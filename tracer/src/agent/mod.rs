@@ -5,7 +5,12 @@
 //! Two listeners (see deploy/README.md, "Why two listeners"): the API on `--listen`
 //! (loopback by default; anything else requires `--token-file`), and optionally `/metrics` +
 //! `/healthz` alone on `--metrics-listen`, for probes and Prometheus.
+//!
+//! On a host's own network namespace (not a pod's), loopback is shared with every local user
+//! and node daemon, so the API needs `--token-file` there too, unless `--insecure-local`.
+//! An agent that could not record refuses to start rather than accept requests that all fail.
 pub mod http;
+pub mod listener;
 pub mod metrics;
 pub mod recordings;
 
@@ -54,10 +59,34 @@ pub struct AgentArgs {
     /// Where the host's /sys/fs/cgroup is mounted [default: <host-root>/sys/fs/cgroup].
     #[arg(long, value_name = "DIR", env = "TRACER_CGROUP_ROOT")]
     pub cgroup_root: Option<PathBuf>,
+    /// Largest run file one recording may produce, in MiB; a larger one fails the recording.
+    #[arg(long, value_name = "MIB", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub max_run_mib: u32,
+    /// Most MiB of finished run files kept in memory; the oldest are dropped past it.
+    #[arg(long, value_name = "MIB", default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub max_kept_mib: u32,
+    /// Connections open at once on each listener; past it, the oldest one still sending its
+    /// request headers is closed.
+    #[arg(long, value_name = "N", default_value_t = 128, value_parser = clap::value_parser!(u16).range(4..))]
+    pub max_connections: u16,
+    /// Time a connection has to send its request headers.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub header_timeout: Duration,
+    /// Serve the API without a token on the loopback of a host's own network namespace, where
+    /// every local user can reach it (in a pod, loopback is the pod's alone).
+    #[arg(long)]
+    pub insecure_local: bool,
 }
+
+/// Time a connection has from accept to close (body, handler, response).
+const REQUEST_TIMEOUT: Duration = Duration::from_mins(1);
+
+/// File descriptors kept for probes, /proc reads and run files, out of the agent's limit.
+const RESERVED_FDS: u64 = 256;
 
 /// `tracer agent`: serves until SIGINT or SIGTERM.
 pub fn run(args: &AgentArgs) -> anyhow::Result<ExitCode> {
+    check_privileges()?;
     let token = read_token(args)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -75,6 +104,12 @@ fn read_token(args: &AgentArgs) -> anyhow::Result<Option<Arc<str>>> {
                     "--listen {} would let anyone who reaches it trace this node; add --token-file, or keep the API on 127.0.0.1 and use --metrics-listen for /metrics",
                     args.listen
                 ),
+            ));
+        }
+        if !args.insecure_local && !in_own_network_namespace() {
+            return Err(user(
+                ErrorKind::Usage,
+                "on a host, 127.0.0.1 is reachable by every local user, who could then trace any process: add --token-file, or --insecure-local if every local user may",
             ));
         }
         return Ok(None);
@@ -97,6 +132,65 @@ fn read_token(args: &AgentArgs) -> anyhow::Result<Option<Arc<str>>> {
         ));
     }
     Ok(Some(Arc::from(token)))
+}
+
+/// Whether the agent has a network namespace of its own (a pod's) rather than the host's,
+/// judged against PID 1's. Unknown counts as the host's: the safe answer.
+fn in_own_network_namespace() -> bool {
+    match (
+        std::fs::read_link("/proc/self/ns/net"),
+        std::fs::read_link("/proc/1/ns/net"),
+    ) {
+        (Ok(own), Ok(init)) => own != init,
+        _ => false,
+    }
+}
+
+/// Refuses to start an agent whose every recording would fail for want of privileges.
+fn check_privileges() -> anyhow::Result<()> {
+    let effective = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let hex = status.lines().find_map(|l| l.strip_prefix("CapEff:"))?;
+            u64::from_str_radix(hex.trim(), 16).ok()
+        })
+        .unwrap_or(0);
+    // `CAP_BPF` (39) with `CAP_PERFMON` (38), or `CAP_SYS_ADMIN` (21), as root has.
+    let bpf_and_perfmon = (1u64 << 39) | (1 << 38);
+    let sys_admin = 1u64 << 21;
+    if effective & bpf_and_perfmon == bpf_and_perfmon || effective & sys_admin == sys_admin {
+        return Ok(());
+    }
+    Err(user(
+        ErrorKind::Permission,
+        "tracer agent cannot record without root or the CAP_BPF and CAP_PERFMON capabilities: run it as root (the DaemonSet does)",
+    ))
+}
+
+/// Raises the open-file limit to its maximum and returns how many connections each of the
+/// `listeners` may hold so that they never use up the file descriptors.
+fn connection_cap(wanted: u16, listeners: u64) -> usize {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct passed by reference.
+    let available = unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &raw mut limit) == 0 {
+            let raised = libc::rlimit {
+                rlim_cur: limit.rlim_max,
+                ..limit
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raw const raised) == 0 {
+                limit.rlim_cur = limit.rlim_max;
+            }
+            limit.rlim_cur
+        } else {
+            1024
+        }
+    };
+    let per_listener = available.saturating_sub(RESERVED_FDS) / listeners.max(1);
+    usize::try_from(per_listener.clamp(4, u64::from(wanted))).unwrap_or(4)
 }
 
 async fn bind(address: SocketAddr, flag: &str) -> anyhow::Result<TcpListener> {
@@ -123,6 +217,8 @@ async fn serve(args: &AgentArgs, token: Option<Arc<str>>) -> anyhow::Result<()> 
         max_active: usize::from(args.max_recordings),
         max_duration: args.max_duration,
         keep_finished: args.keep,
+        max_run_bytes: usize::try_from(args.max_run_mib).unwrap_or(usize::MAX) << 20,
+        max_kept_bytes: usize::try_from(args.max_kept_mib).unwrap_or(usize::MAX) << 20,
     };
     let recordings = Arc::new(Recordings::new(
         limits,
@@ -167,16 +263,19 @@ async fn serve(args: &AgentArgs, token: Option<Arc<str>>) -> anyhow::Result<()> 
             let _ = stopped.wait_for(|&s| s).await;
         }
     };
-    let api_server =
-        axum::serve(api, http::api_router(state.clone())).with_graceful_shutdown(wait());
+    let connections = listener::ConnectionLimits {
+        header_timeout: args.header_timeout,
+        request_timeout: REQUEST_TIMEOUT,
+        max_connections: connection_cap(
+            args.max_connections,
+            1 + u64::from(metrics_listener.is_some()),
+        ),
+    };
+    let api_server = listener::serve(api, http::api_router(state.clone()), connections, wait());
     let metrics_server = async {
-        match metrics_listener {
-            Some(listener) => {
-                axum::serve(listener, http::metrics_router(state.clone()))
-                    .with_graceful_shutdown(wait())
-                    .await
-            }
-            None => Ok(()),
+        if let Some(listener) = metrics_listener {
+            let router = http::metrics_router(state.clone());
+            listener::serve(listener, router, connections, wait()).await;
         }
     };
     let signals = async {
@@ -187,8 +286,6 @@ async fn serve(args: &AgentArgs, token: Option<Arc<str>>) -> anyhow::Result<()> 
         note_line!("tracer agent: stopping; recordings in progress are dropped");
         let _ = stop.send(true);
     };
-    let (api_result, metrics_result, ()) = tokio::join!(api_server, metrics_server, signals);
-    api_result?;
-    metrics_result?;
+    tokio::join!(api_server, metrics_server, signals);
     Ok(())
 }

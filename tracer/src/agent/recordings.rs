@@ -1,7 +1,12 @@
 //! The agent's recordings: a request is validated and its targets resolved before it is
 //! accepted (so mistakes come back as 4xx at once), then one worker thread per recording owns
 //! the probes and the session from start to finish. At most `max_active` run at once; finished
-//! runs are kept in memory, the oldest dropped past `keep_finished`.
+//! runs are kept in memory, the oldest dropped past `keep_finished` or past `max_kept_bytes`.
+//!
+//! Everything a request can make the agent hold is bounded: targets are de-duplicated and at
+//! most [`MAX_TARGETS`], the interval is at least [`MIN_INTERVAL`] (so a run has at most
+//! `max_duration / MIN_INTERVAL` intervals), a run file larger than `max_run_bytes` is
+//! refused, and the run files kept add up to at most `max_kept_bytes`.
 use std::{
     collections::BTreeMap,
     path::{Path, PathBuf},
@@ -33,7 +38,18 @@ pub struct Limits {
     pub max_duration: Duration,
     /// Finished recordings (and their run files) kept in memory.
     pub keep_finished: usize,
+    /// Largest run file one recording may produce; a larger one fails the recording.
+    pub max_run_bytes: usize,
+    /// Most bytes of run files kept in memory at once; the oldest are dropped past it.
+    pub max_kept_bytes: usize,
 }
+
+/// Most targets (pods, containers, cgroups and PIDs together, after de-duplication) one
+/// request may name.
+pub const MAX_TARGETS: usize = 64;
+
+/// Shortest sampling interval a request may ask for: each interval adds a row to the run.
+pub const MIN_INTERVAL: Duration = Duration::from_millis(100);
 
 /// `POST /recordings` body.
 #[derive(Debug, Deserialize)]
@@ -164,6 +180,17 @@ impl Recordings {
                 .map_err(|reason| ApiError::bad_request(format!("\"interval\": {reason}")))?,
             None => Duration::from_secs(1),
         };
+        if interval < MIN_INTERVAL {
+            return Err(ApiError::bad_request(format!(
+                "\"interval\" {} is shorter than this agent allows ({} ms); sample less often",
+                request.interval.as_deref().unwrap_or_default(),
+                MIN_INTERVAL.as_millis()
+            )));
+        }
+        if let Some(label) = &request.label {
+            crate::collect::check_label(label).map_err(ApiError::bad_request)?;
+        }
+        let request = request.deduplicated()?;
         let targets = self.resolve(&request)?;
         let (cancel, cancelled) = mpsc::channel();
         let (id, status) = {
@@ -351,7 +378,13 @@ impl Recordings {
     /// Stores a recording's outcome and drops the oldest finished ones past the limit.
     fn finish(&self, id: u64, result: Result<Run, String>) {
         self.metrics.recording_ended(result.as_ref().ok());
+        let max_run_bytes = self.limits.max_run_bytes;
         let outcome = result.and_then(|run| match serde_json::to_string_pretty(&run) {
+            Ok(json) if json.len() > max_run_bytes => Err(format!(
+                "the run file would be {} MiB, more than this agent keeps ({} MiB, --max-run-mib); record fewer targets, for less time or with a longer interval",
+                json.len().div_ceil(1 << 20),
+                max_run_bytes >> 20
+            )),
             Ok(json) => Ok((run, Arc::new(json))),
             Err(e) => Err(format!("could not encode the run: {e}")),
         });
@@ -373,17 +406,26 @@ impl Recordings {
                 }
             }
         }
-        let finished: Vec<u64> = inner
+        self.drop_oldest(&mut inner);
+    }
+
+    /// Drops the oldest finished recordings past `keep_finished`, then past `max_kept_bytes`.
+    fn drop_oldest(&self, inner: &mut Inner) {
+        let finished: Vec<(u64, usize)> = inner
             .recordings
             .iter()
             .filter(|(_, r)| matches!(r.status.state, State::Done | State::Failed))
-            .map(|(&id, _)| id)
+            .map(|(&id, r)| (id, r.run_json.as_ref().map_or(0, |json| json.len())))
             .collect();
-        for old in finished
-            .iter()
-            .take(finished.len().saturating_sub(self.limits.keep_finished))
-        {
-            inner.recordings.remove(old);
+        let mut kept_bytes: usize = finished.iter().map(|&(_, bytes)| bytes).sum();
+        let mut kept = finished.len();
+        for &(old, bytes) in &finished {
+            if kept <= self.limits.keep_finished && kept_bytes <= self.limits.max_kept_bytes {
+                break;
+            }
+            inner.recordings.remove(&old);
+            kept -= 1;
+            kept_bytes -= bytes;
         }
     }
 
@@ -447,6 +489,36 @@ impl Recordings {
         let _ = cancel.send(());
         recording.status.cancel_requested = true;
         Ok(current_status(recording))
+    }
+}
+
+impl RecordingRequest {
+    /// The request with each target named once, or a 400 past [`MAX_TARGETS`].
+    fn deduplicated(self) -> Result<Self, ApiError> {
+        fn once<T: Ord + Clone>(items: Vec<T>) -> Vec<T> {
+            let mut seen = std::collections::BTreeSet::new();
+            items
+                .into_iter()
+                .filter(|item| seen.insert(item.clone()))
+                .collect()
+        }
+        let request = Self {
+            pods: once(self.pods),
+            containers: once(self.containers),
+            cgroups: once(self.cgroups),
+            pids: once(self.pids),
+            ..self
+        };
+        let count = request.pods.len()
+            + request.containers.len()
+            + request.cgroups.len()
+            + request.pids.len();
+        if count > MAX_TARGETS {
+            return Err(ApiError::bad_request(format!(
+                "the request names {count} different targets, more than one recording may trace ({MAX_TARGETS}); split it into several recordings"
+            )));
+        }
+        Ok(request)
     }
 }
 

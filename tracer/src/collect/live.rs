@@ -31,7 +31,14 @@ impl LiveView {
         let top = tick
             .top
             .iter()
-            .map(|(name, pid, rate)| format!("{name}({pid}) {}/s", si(*rate)))
+            // A process sets its own name: shown, never sent to the terminal raw.
+            .map(|(name, pid, rate)| {
+                format!(
+                    "{}({pid}) {}/s",
+                    crate::report::escape::terminal(name),
+                    si(*rate)
+                )
+            })
             .collect::<Vec<_>>()
             .join(", ");
         let line = format!(

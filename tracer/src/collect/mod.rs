@@ -65,6 +65,10 @@ pub struct RecordArgs {
     /// Run file to write (replaced atomically).
     #[arg(short, long, default_value = "tracer-run.json")]
     pub output: PathBuf,
+    /// Permission bits of the run file, in octal. It names files, peers and processes, so
+    /// only its owner may read it unless widened here (e.g. 0644).
+    #[arg(long, value_name = "OCTAL", default_value = "0600", value_parser = crate::run::parse_mode)]
+    pub mode: u32,
     /// Attach mechanism.
     #[arg(long, value_enum, default_value = "auto")]
     pub probe: ProbeChoice,
@@ -92,8 +96,8 @@ pub struct RecordArgs {
     /// No live view; only the summary at the end.
     #[arg(short, long)]
     pub quiet: bool,
-    /// Store the command's full command line in the run file. Off by default: arguments
-    /// often hold tokens or passwords, so only the program name is stored.
+    /// Store (and print) the command's full command line in the run file. Off by default:
+    /// arguments often hold tokens or passwords, so only the program name is stored or shown.
     #[arg(long)]
     pub with_cmdline: bool,
     /// Command to run and trace with its children, until it exits.
@@ -158,6 +162,29 @@ fn parse_span(text: &str, min_seconds: f64) -> Result<Duration, String> {
     Ok(duration)
 }
 
+/// Longest `--label` or `NAME=` accepted, in characters.
+const MAX_NAME_CHARS: usize = 200;
+
+/// A label or a target name (`--label`, `NAME=PID`, the agent's `"label"`) is shown in every
+/// report: it must be some text on one line, without control characters.
+pub fn check_label(name: &str) -> Result<(), String> {
+    if name.trim().is_empty() {
+        return Err("the label is empty; give a name such as no-mesh or ambient".into());
+    }
+    if name.chars().count() > MAX_NAME_CHARS {
+        return Err(format!(
+            "the label is longer than {MAX_NAME_CHARS} characters; give a shorter name"
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(format!(
+            "the label '{}' holds a control character (a newline, tab or escape); give plain text",
+            crate::report::escape::terminal(name)
+        ));
+    }
+    Ok(())
+}
+
 /// What `--pid` values name: (name, pid).
 fn parse_pid(text: &str) -> anyhow::Result<(Option<String>, u32)> {
     let (name, pid) = match text.split_once('=') {
@@ -167,15 +194,33 @@ fn parse_pid(text: &str) -> anyhow::Result<(Option<String>, u32)> {
     let pid: u32 = pid.trim().parse().ok().filter(|&p| p > 0).ok_or_else(|| {
         user(ErrorKind::Usage, format!("--pid {text}: '{pid}' is not a process ID; give a positive number, optionally as NAME=PID"))
     })?;
+    if let Some(name) = &name {
+        check_label(name)
+            .map_err(|reason| user(ErrorKind::Usage, format!("--pid {text}: {reason}")))?;
+    }
     Ok((name, pid))
+}
+
+/// Parses every `--pid`, refusing a process given twice (it would be two targets).
+fn parse_pids(texts: &[String]) -> anyhow::Result<Vec<(Option<String>, u32)>> {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut pids = Vec::with_capacity(texts.len());
+    for text in texts {
+        let (name, pid) = parse_pid(text)?;
+        if !seen.insert(pid) {
+            return Err(user(
+                ErrorKind::Usage,
+                format!("--pid {pid} is given twice; name each process once"),
+            ));
+        }
+        pids.push((name, pid));
+    }
+    Ok(pids)
 }
 
 /// Fails early (before any recording) if the run file could not be written.
 fn check_writable(path: &Path) -> anyhow::Result<()> {
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
+    let dir = crate::run::parent_folder(path);
     if path.is_dir() {
         return Err(user(
             ErrorKind::Output,
@@ -186,29 +231,26 @@ fn check_writable(path: &Path) -> anyhow::Result<()> {
             ),
         ));
     }
-    let probe = dir.join(format!(".tracer-write-check-{}", std::process::id()));
-    match std::fs::File::create(&probe) {
-        Ok(_) => {
-            let _ = std::fs::remove_file(&probe);
-            Ok(())
-        }
-        Err(e) => Err(user(
+    // An unnamed file (O_TMPFILE, or a random name with O_EXCL where that is missing): no
+    // name anyone could have planted a link at.
+    tempfile::tempfile_in(dir).map(drop).map_err(|e| {
+        user(
             ErrorKind::Output,
             format!(
                 "cannot write the run file in {} ({e}): choose another -o path",
                 dir.display()
             ),
-        )),
-    }
+        )
+    })
 }
 
 /// `tracer record`.
 pub fn record(args: &RecordArgs) -> anyhow::Result<ExitCode> {
-    let pids = args
-        .pids
-        .iter()
-        .map(|p| parse_pid(p))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let pids = parse_pids(&args.pids)?;
+    if let Some(label) = &args.label {
+        check_label(label)
+            .map_err(|reason| user(ErrorKind::Usage, format!("--label: {reason}")))?;
+    }
     let cgroups = args.cgroups.resolve_all()?;
     if pids.is_empty() && args.command.is_empty() && cgroups.is_empty() {
         return Err(user(
@@ -242,7 +284,7 @@ pub fn record(args: &RecordArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?;
     let (run, ended_early) = runtime.block_on(record_async(args, targets))?;
-    run.write(&args.output).map_err(|e| {
+    run.write(&args.output, args.mode).map_err(|e| {
         user(
             ErrorKind::Output,
             format!(
@@ -266,6 +308,7 @@ pub fn record(args: &RecordArgs) -> anyhow::Result<ExitCode> {
 /// the recording goes on and the run file is still written.
 fn note(line: &str) {
     use std::io::Write as _;
+    let line = crate::report::escape::terminal(line);
     let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
@@ -357,7 +400,13 @@ async fn record_async(args: &RecordArgs, targets: Vec<TargetSpec>) -> anyhow::Re
         Some(start_command(args, &mut session)?)
     };
     let what = if command.is_some() {
-        format!("'{}' and its children", args.command.join(" "))
+        // Arguments often hold secrets: the whole line only when --with-cmdline stores it too.
+        let shown = if args.with_cmdline {
+            args.command.join(" ")
+        } else {
+            args.command[0].clone()
+        };
+        format!("'{shown}' and its children")
     } else {
         described
     };
@@ -505,10 +554,23 @@ mod tests {
     }
 
     #[test]
+    fn a_pid_given_twice_is_refused() {
+        let twice = ["5".to_owned(), "web=5".to_owned()];
+        let error = parse_pids(&twice).unwrap_err();
+        assert_eq!(
+            crate::error::describe(&error),
+            (
+                ErrorKind::Usage.exit_code(),
+                "--pid 5 is given twice; name each process once".to_owned()
+            )
+        );
+    }
+
+    #[test]
     fn parses_pids_with_and_without_names() {
         assert_eq!(parse_pid("123").unwrap(), (None, 123));
         assert_eq!(parse_pid("client=42").unwrap(), (Some("client".into()), 42));
-        for bad in ["abc", "0", "-5", "x=", ""] {
+        for bad in ["abc", "0", "-5", "x=", "", "=5", " =5", "a\x1bb=5"] {
             let error = parse_pid(bad).unwrap_err();
             assert_eq!(
                 crate::error::describe(&error).0,

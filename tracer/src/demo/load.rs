@@ -114,7 +114,7 @@ pub fn run(args: &LoadArgs) -> anyhow::Result<ExitCode> {
     print_summary(&result, &tally);
     if let Some(path) = &args.json {
         let json = serde_json::to_vec_pretty(&result)?;
-        crate::run::write_atomically(path, &json).map_err(|error| {
+        crate::run::write_atomically(path, &json, crate::run::PRIVATE_MODE).map_err(|error| {
             crate::error::user(
                 crate::error::ErrorKind::Output,
                 format!(

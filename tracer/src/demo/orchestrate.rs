@@ -287,7 +287,7 @@ fn run_mode(
         }
         let mut run = crate::run::Run::read(&run_path)?;
         run.load = Some(load_result.clone());
-        run.write(&run_path)
+        run.write(&run_path, crate::run::PRIVATE_MODE)
             .with_context(|| format!("cannot rewrite {}", run_path.display()))?;
         Some(run_path)
     } else {

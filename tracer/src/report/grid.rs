@@ -6,7 +6,7 @@ use crate::{
         model::{Comparison, Group, Row, RunInfo, Stat, Table, Unit},
         verdict,
     },
-    hist::Histogram,
+    hist::{Histogram, Shares},
     run::LoadResult,
 };
 
@@ -152,50 +152,49 @@ const MAX_SIZE_ROWS: usize = 24;
 
 /// The `(low, width)` buckets shown as rows: all of them when few, else the ones that hold at
 /// least 1% of some group's calls, at most [`MAX_SIZE_ROWS`], in size order.
-fn size_rows(histograms: &[Histogram]) -> Vec<(u64, u64)> {
+fn size_rows(histograms: &[Histogram], shares: &[Shares]) -> Vec<(u64, u64)> {
+    largest_buckets(histograms, shares, MIN_SHARE, MAX_SIZE_ROWS, false)
+}
+
+/// The `(low, width)` buckets of `histograms` that hold at least `min_fraction` of some
+/// histogram's samples (all of them when at most `most` and not `always_filter`), at most
+/// `most` of the largest, in size order. A crafted run file may hold any number of buckets:
+/// the work is one ordered walk per histogram, and a sort.
+pub(super) fn largest_buckets(
+    histograms: &[Histogram],
+    shares: &[Shares],
+    min_fraction: f64,
+    most: usize,
+    always_filter: bool,
+) -> Vec<(u64, u64)> {
     let mut buckets: Vec<(u64, u64)> = histograms
         .iter()
         .flat_map(|h| h.buckets.iter().map(|b| (b.low, b.width)))
         .collect();
     buckets.sort_unstable();
     buckets.dedup();
-    let share = |h: &Histogram, low: u64| -> f64 {
-        let count = h
-            .buckets
-            .iter()
-            .find(|b| b.low == low)
-            .map_or(0, |b| b.count);
-        if h.count == 0 {
-            0.0
-        } else {
-            count as f64 / h.count as f64
+    if !always_filter && buckets.len() <= most {
+        return buckets;
+    }
+    let lows: Vec<u64> = buckets.iter().map(|&(low, _)| low).collect();
+    let mut top = vec![0.0; lows.len()];
+    for shares in shares {
+        for (top, fraction) in top.iter_mut().zip(shares.fractions(&lows)) {
+            *top = f64::max(*top, fraction);
         }
-    };
-    if buckets.len() > MAX_SIZE_ROWS {
-        // Many sizes (file reads, varied messages): the ones under 1% of every group's calls
-        // go to "other sizes".
-        let top = |low: u64| histograms.iter().map(|h| share(h, low)).fold(0.0, f64::max);
-        buckets.retain(|&(low, _)| top(low) >= MIN_SHARE);
     }
-    if buckets.len() > MAX_SIZE_ROWS {
-        // Keep the sizes that matter most to any group, in size order.
-        let mut ranked: Vec<(f64, (u64, u64))> = buckets
-            .iter()
-            .map(|&(low, width)| {
-                (
-                    histograms.iter().map(|h| share(h, low)).fold(0.0, f64::max),
-                    (low, width),
-                )
-            })
-            .collect();
+    let mut ranked: Vec<(f64, (u64, u64))> = top
+        .into_iter()
+        .zip(buckets)
+        .filter(|&(top, _)| top >= min_fraction)
+        .collect();
+    if ranked.len() > most {
+        // Keep the sizes that matter most to any group.
         ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
-        buckets = ranked
-            .into_iter()
-            .take(MAX_SIZE_ROWS)
-            .map(|(_, b)| b)
-            .collect();
-        buckets.sort_unstable();
+        ranked.truncate(most);
     }
+    let mut buckets: Vec<(u64, u64)> = ranked.into_iter().map(|(_, b)| b).collect();
+    buckets.sort_unstable();
     buckets
 }
 
@@ -205,19 +204,8 @@ pub fn sizes(title: &str, histograms: &[Histogram], groups: &[Group]) -> Option<
     if histograms.iter().all(|h| h.count == 0) {
         return None;
     }
-    let buckets = size_rows(histograms);
-    let share = |h: &Histogram, low: u64| -> f64 {
-        let count = h
-            .buckets
-            .iter()
-            .find(|b| b.low == low)
-            .map_or(0, |b| b.count);
-        if h.count == 0 {
-            0.0
-        } else {
-            count as f64 / h.count as f64
-        }
-    };
+    let shares: Vec<Shares> = histograms.iter().map(Histogram::shares).collect();
+    let buckets = size_rows(histograms, &shares);
     let mut rows: Vec<Vec<Cell>> = buckets
         .iter()
         .map(|&(low, width)| {
@@ -227,32 +215,26 @@ pub fn sizes(title: &str, histograms: &[Histogram], groups: &[Group]) -> Option<
                 format!("{low}–{} B", low.saturating_add(width).saturating_sub(1))
             };
             let mut cells = vec![Cell::plain(label)];
-            for h in histograms {
-                let count = h
-                    .buckets
-                    .iter()
-                    .find(|b| b.low == low)
-                    .map_or(0, |b| b.count);
+            for (h, shares) in histograms.iter().zip(&shares) {
                 cells.push(Cell::plain(if h.count == 0 {
                     MISSING.to_owned()
                 } else {
                     format!(
                         "{} ({:.0}%)",
-                        units::thousands(count),
-                        share(h, low) * 100.0
+                        units::thousands(shares.count(low)),
+                        shares.fraction(low) * 100.0
                     )
                 }));
             }
             cells
         })
         .collect();
-    let shown: Vec<u64> = histograms
+    let shown: Vec<u64> = shares
         .iter()
-        .map(|h| {
-            h.buckets
+        .map(|shares| {
+            buckets
                 .iter()
-                .filter(|b| buckets.iter().any(|&(low, _)| low == b.low))
-                .fold(0u64, |sum, b| sum.saturating_add(b.count))
+                .fold(0u64, |sum, &(low, _)| sum.saturating_add(shares.count(low)))
         })
         .collect();
     if shown

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 
 use super::{
     charts::{self, Axis, Series},
+    escape::html as escape,
     grid::{self, Grid, Tone},
 };
 use crate::{
@@ -12,22 +13,8 @@ use crate::{
         analyze,
         model::{Comparison, Section},
     },
-    hist::Histogram,
+    hist::{Histogram, Shares},
 };
-
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            _ => out.push(c),
-        }
-    }
-    out
-}
 
 const STYLE: &str = "
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 70em; color: #222; }
@@ -100,34 +87,10 @@ fn size_chart(title: &str, histograms: &[Histogram], labels: &[String]) -> Optio
     if histograms.iter().all(|h| h.count == 0) {
         return None;
     }
-    let share = |h: &Histogram, low: u64| {
-        let count = h
-            .buckets
-            .iter()
-            .find(|b| b.low == low)
-            .map_or(0, |b| b.count);
-        if h.count == 0 {
-            0.0
-        } else {
-            count as f64 * 100.0 / h.count as f64
-        }
-    };
-    let mut buckets: Vec<(u64, u64)> = histograms
-        .iter()
-        .flat_map(|h| h.buckets.iter().map(|b| (b.low, b.width)))
-        .collect();
-    buckets.sort_unstable();
-    buckets.dedup();
+    let shares: Vec<Shares> = histograms.iter().map(Histogram::shares).collect();
+    let share = |s: &Shares, low: u64| s.fraction(low) * 100.0;
     // Sizes under 1% of every group's calls are left out: unreadable as bars.
-    buckets.retain(|&(low, _)| histograms.iter().any(|h| share(h, low) >= 1.0));
-    if buckets.len() > CHART_SIZE_BUCKETS {
-        buckets.sort_by(|a, b| {
-            let top = |low| histograms.iter().map(|h| share(h, low)).fold(0.0, f64::max);
-            top(b.0).total_cmp(&top(a.0))
-        });
-        buckets.truncate(CHART_SIZE_BUCKETS);
-        buckets.sort_unstable();
-    }
+    let buckets = grid::largest_buckets(histograms, &shares, 0.01, CHART_SIZE_BUCKETS, true);
     let categories: Vec<String> = buckets
         .iter()
         .map(|&(low, width)| {
@@ -138,13 +101,13 @@ fn size_chart(title: &str, histograms: &[Histogram], labels: &[String]) -> Optio
             }
         })
         .collect();
-    let series: Vec<(String, Vec<f64>)> = histograms
+    let series: Vec<(String, Vec<f64>)> = shares
         .iter()
         .zip(labels)
-        .map(|(h, label)| {
+        .map(|(s, label)| {
             (
                 label.clone(),
-                buckets.iter().map(|&(low, _)| share(h, low)).collect(),
+                buckets.iter().map(|&(low, _)| share(s, low)).collect(),
             )
         })
         .collect();

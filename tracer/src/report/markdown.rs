@@ -2,12 +2,11 @@
 //! Differences |) and one table per traced process, ready to paste into an issue or post.
 use std::fmt::Write as _;
 
-use super::grid::{self, Grid};
+use super::{
+    escape::markdown as escape,
+    grid::{self, Grid},
+};
 use crate::compare::model::Comparison;
-
-fn escape(text: &str) -> String {
-    text.replace('|', "\\|")
-}
 
 fn grid(out: &mut String, grid: &Grid, level: &str) {
     let _ = writeln!(out, "{level} {}\n", escape(&grid.title));

@@ -4,6 +4,7 @@
 //!
 //! Renderers are pure (`&Comparison -> String`); only [`emit`] does I/O.
 mod charts;
+pub mod escape;
 mod grid;
 mod html;
 mod markdown;
@@ -47,7 +48,7 @@ pub enum Color {
 }
 
 /// How and where a report is written.
-#[derive(Debug, Default, clap::Args)]
+#[derive(Debug, clap::Args)]
 pub struct OutputArgs {
     /// Output format [default: from the -o file's extension (.md, .json, .html), else text]
     #[arg(long, value_enum)]
@@ -58,6 +59,9 @@ pub struct OutputArgs {
     /// Colour the text format.
     #[arg(long, value_enum, default_value_t)]
     pub color: Color,
+    /// Permission bits of the -o file, in octal; only its owner may read it unless widened.
+    #[arg(long, value_name = "OCTAL", default_value = "0600", value_parser = crate::run::parse_mode)]
+    pub mode: u32,
 }
 
 impl OutputArgs {
@@ -145,15 +149,17 @@ pub fn emit(comparison: &Comparison, output: &OutputArgs) -> anyhow::Result<()> 
     };
     let rendered = render(comparison, output.effective_format(), color);
     if let Some(path) = &output.output {
-        return crate::run::write_atomically(path, rendered.as_bytes()).map_err(|error| {
-            user(
-                ErrorKind::Output,
-                format!(
-                    "cannot write {}: {error}; choose another -o path",
-                    path.display()
-                ),
-            )
-        });
+        return crate::run::write_atomically(path, rendered.as_bytes(), output.mode).map_err(
+            |error| {
+                user(
+                    ErrorKind::Output,
+                    format!(
+                        "cannot write {}: {error}; choose another -o path",
+                        path.display()
+                    ),
+                )
+            },
+        );
     }
     let mut stdout = std::io::stdout().lock();
     match stdout
@@ -373,6 +379,7 @@ mod tests {
             format,
             output: (!output.is_empty()).then(|| output.into()),
             color: Color::Never,
+            mode: crate::run::PRIVATE_MODE,
         };
         assert_eq!(args(None, "").effective_format(), Format::Text);
         assert_eq!(

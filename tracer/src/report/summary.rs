@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 
 use super::{
+    escape::terminal as shown,
     grid::{Cell, Grid, Tone},
     text, units,
 };
@@ -19,7 +20,7 @@ pub fn summary_text(run: &Run, color: bool) -> String {
     let label = run
         .label
         .as_deref()
-        .map(|l| format!(" \"{l}\""))
+        .map(|l| format!(" \"{}\"", shown(l)))
         .unwrap_or_default();
     let _ = writeln!(
         out,
@@ -39,7 +40,7 @@ pub fn summary_text(run: &Run, color: bool) -> String {
         let _ = write!(
             out,
             "load ({}): {} requests, {} failed, {} req/s",
-            load.tool,
+            shown(&load.tool),
             units::thousands(load.requests),
             units::thousands(load.errors),
             units::number(load.qps),
@@ -100,6 +101,7 @@ fn process_summary(out: &mut String, run: &Run, process: &Process, color: bool) 
         .targets
         .get(process.target)
         .map_or("?", |t| t.name.as_str());
+    let target = shown(target);
     let exited = process
         .exited_after_ns
         .map(|ns| format!(", exited after {}", units::duration_ns(ns as f64)))
@@ -107,7 +109,8 @@ fn process_summary(out: &mut String, run: &Run, process: &Process, color: bool) 
     let _ = writeln!(
         out,
         "\n{} (pid {}, target {target}{exited})",
-        process.name, process.pid
+        shown(&process.name),
+        process.pid
     );
     for (direction, name) in [(Direction::Read, "reads "), (Direction::Write, "writes")] {
         let totals = process.totals(direction);
@@ -138,8 +141,8 @@ fn process_summary(out: &mut String, run: &Run, process: &Process, color: bool) 
                 out,
                 "    fd {} {} {}: {} calls, {} B",
                 fd.fd,
-                fd.syscall,
-                fd.description,
+                shown(&fd.syscall),
+                shown(&fd.description),
                 units::thousands(fd.calls),
                 units::thousands(fd.bytes)
             );

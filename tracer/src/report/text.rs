@@ -2,7 +2,10 @@
 //! dimmed when within run-to-run noise; no escape codes when `color` is false.
 use std::fmt::Write as _;
 
-use super::grid::{self, Grid, Tone};
+use super::{
+    escape::terminal as shown,
+    grid::{self, Grid, Tone},
+};
 use crate::compare::model::Comparison;
 
 const GREEN: &str = "\x1b[32m";
@@ -16,27 +19,39 @@ fn width(text: &str) -> usize {
 }
 
 /// Appends a grid: title, header, rows; first column left-aligned, the others right-aligned.
+/// Every string is shown with its control characters escaped.
 pub(super) fn grid(out: &mut String, grid: &Grid, color: bool) {
     let columns = grid.header.len();
-    let mut widths: Vec<usize> = grid.header.iter().map(|h| width(h)).collect();
-    for row in &grid.rows {
-        for (index, cell) in row.iter().enumerate().take(columns) {
-            widths[index] = widths[index].max(width(&cell.text));
+    let header: Vec<_> = grid.header.iter().map(|h| shown(h)).collect();
+    let rows: Vec<Vec<_>> = grid
+        .rows
+        .iter()
+        .map(|row| {
+            row.iter()
+                .take(columns)
+                .map(|cell| (shown(&cell.text), cell.tone))
+                .collect()
+        })
+        .collect();
+    let mut widths: Vec<usize> = header.iter().map(|h| width(h)).collect();
+    for row in &rows {
+        for (index, (text, _)) in row.iter().enumerate() {
+            widths[index] = widths[index].max(width(text));
         }
     }
     let (bold, reset) = if color { (BOLD, RESET) } else { ("", "") };
     if !grid.title.is_empty() {
-        let _ = writeln!(out, "{bold}{}{reset}", grid.title);
+        let _ = writeln!(out, "{bold}{}{reset}", shown(&grid.title));
     }
     let mut line = String::new();
-    for (index, title) in grid.header.iter().enumerate() {
+    for (index, title) in header.iter().enumerate() {
         pad(&mut line, title, widths[index], index == 0);
     }
     let _ = writeln!(out, "{bold}{}{reset}", line.trim_end());
-    for row in &grid.rows {
+    for row in &rows {
         let mut line = String::new();
-        for (index, cell) in row.iter().enumerate().take(columns) {
-            let code = match (color, cell.tone) {
+        for (index, (text, tone)) in row.iter().enumerate() {
+            let code = match (color, tone) {
                 (false, _) | (_, Tone::Plain) => None,
                 (true, Tone::Good) => Some(GREEN),
                 (true, Tone::Bad) => Some(RED),
@@ -44,17 +59,17 @@ pub(super) fn grid(out: &mut String, grid: &Grid, color: bool) {
             };
             if let Some(code) = code {
                 line.push_str(code);
-                pad(&mut line, &cell.text, widths[index], index == 0);
+                pad(&mut line, text, widths[index], index == 0);
                 line.push_str(RESET);
             } else {
-                pad(&mut line, &cell.text, widths[index], index == 0);
+                pad(&mut line, text, widths[index], index == 0);
             }
         }
         let _ = writeln!(out, "{}", line.trim_end());
     }
     if let Some(note) = &grid.note {
         let (dim, reset) = if color { (DIM, RESET) } else { ("", "") };
-        let _ = writeln!(out, "  {dim}({note}){reset}");
+        let _ = writeln!(out, "  {dim}({}){reset}", shown(note));
     }
     out.push('\n');
 }
@@ -76,12 +91,12 @@ pub(super) fn render(comparison: &Comparison, color: bool) -> String {
     let mut out = String::new();
     let (bold, reset) = if color { (BOLD, RESET) } else { ("", "") };
     let title = grid::title(comparison);
-    let _ = writeln!(out, "{bold}{title}{reset}\n");
+    let _ = writeln!(out, "{bold}{}{reset}\n", shown(&title));
     grid(&mut out, &grid::runs(comparison), color);
     if !comparison.verdict.is_empty() {
         let _ = writeln!(out, "{bold}Verdict{reset}");
         for sentence in &comparison.verdict {
-            let _ = writeln!(out, "  {sentence}");
+            let _ = writeln!(out, "  {}", shown(sentence));
         }
         out.push('\n');
     }
@@ -151,7 +166,7 @@ pub(super) fn render(comparison: &Comparison, color: bool) -> String {
     if !comparison.notes.is_empty() {
         let _ = writeln!(out, "{bold}Notes{reset}");
         for note in &comparison.notes {
-            let _ = writeln!(out, "  - {note}");
+            let _ = writeln!(out, "  - {}", shown(note));
         }
     }
     out
