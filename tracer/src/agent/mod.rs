@@ -148,17 +148,7 @@ fn in_own_network_namespace() -> bool {
 
 /// Refuses to start an agent whose every recording would fail for want of privileges.
 fn check_privileges() -> anyhow::Result<()> {
-    let effective = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            let hex = status.lines().find_map(|l| l.strip_prefix("CapEff:"))?;
-            u64::from_str_radix(hex.trim(), 16).ok()
-        })
-        .unwrap_or(0);
-    // `CAP_BPF` (39) with `CAP_PERFMON` (38), or `CAP_SYS_ADMIN` (21), as root has.
-    let bpf_and_perfmon = (1u64 << 39) | (1 << 38);
-    let sys_admin = 1u64 << 21;
-    if effective & bpf_and_perfmon == bpf_and_perfmon || effective & sys_admin == sys_admin {
+    if crate::probe::may_load_probes() {
         return Ok(());
     }
     Err(user(

@@ -804,25 +804,29 @@ fn load_btf(path: &Path) -> Result<Btf, String> {
 }
 
 fn check_privileges() -> anyhow::Result<()> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } == 0 {
-        return Ok(());
-    }
-    // Not root: CAP_BPF (39) and CAP_PERFMON (38) in the effective set also do.
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let effective = status
-        .lines()
-        .find_map(|l| l.strip_prefix("CapEff:"))
-        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
-        .unwrap_or(0);
-    let needed = (1u64 << 39) | (1 << 38);
-    if effective & needed == needed {
+    if may_load_probes() {
         return Ok(());
     }
     Err(user(
         ErrorKind::Permission,
         "tracer needs root or the CAP_BPF and CAP_PERFMON capabilities to load eBPF probes: run it with sudo",
     ))
+}
+
+/// Whether this process may load and attach the probes: `CAP_BPF` (39) with `CAP_PERFMON`
+/// (38), or `CAP_SYS_ADMIN` (21), in its effective set, as root has.
+#[must_use]
+pub fn may_load_probes() -> bool {
+    let effective = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let hex = status.lines().find_map(|l| l.strip_prefix("CapEff:"))?;
+            u64::from_str_radix(hex.trim(), 16).ok()
+        })
+        .unwrap_or(0);
+    let bpf_and_perfmon = (1u64 << 39) | (1 << 38);
+    let sys_admin = 1u64 << 21;
+    effective & bpf_and_perfmon == bpf_and_perfmon || effective & sys_admin == sys_admin
 }
 
 fn raise_memlock_limit() {
