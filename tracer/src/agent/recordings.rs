@@ -10,19 +10,17 @@
 use std::{
     collections::BTreeMap,
     path::{Path, PathBuf},
-    sync::{
-        Arc, Mutex, MutexGuard,
-        mpsc::{self, RecvTimeoutError},
-    },
+    sync::{Arc, Mutex, MutexGuard},
     time::{Duration, Instant},
 };
 
 use axum::http::StatusCode;
+use tokio::sync::mpsc;
 use serde::{Deserialize, Serialize};
 
 use super::{http::ApiError, metrics::Metrics};
 use crate::{
-    collect::{Joined, Session, TargetSpec, parse_duration},
+    collect::{Recorder, Schedule, TargetSpec, parse_duration},
     error::{ErrorKind, UserError},
     probe::{CostSampling, ProbeOptions},
     run::{EndReason, Run},
@@ -119,7 +117,7 @@ pub struct Status {
 struct Recording {
     status: Status,
     started: Instant,
-    cancel: Option<mpsc::Sender<()>>,
+    cancel: Option<mpsc::UnboundedSender<()>>,
     run_json: Option<Arc<String>>,
 }
 
@@ -192,7 +190,7 @@ impl Recordings {
         }
         let request = request.deduplicated()?;
         let targets = self.resolve(&request)?;
-        let (cancel, cancelled) = mpsc::channel();
+        let (cancel, cancelled) = mpsc::unbounded_channel();
         let (id, status) = {
             let mut inner = self.lock();
             let active = inner
@@ -249,7 +247,7 @@ impl Recordings {
         };
         let spawned = std::thread::Builder::new()
             .name(recording_name(id))
-            .spawn(move || this.work(id, work, &cancelled));
+            .spawn(move || this.work(id, work, cancelled));
         if let Err(e) = spawned {
             self.finish(id, Err(format!("could not start a worker thread: {e}")));
         }
@@ -323,48 +321,34 @@ impl Recordings {
         Ok(targets)
     }
 
-    /// The worker: probes, session and sampling loop, all on this thread.
-    fn work(&self, id: u64, work: Work, cancelled: &mpsc::Receiver<()>) {
+    /// The worker: the recorder and its sampling loop, all on this thread.
+    fn work(&self, id: u64, work: Work, mut cancelled: mpsc::UnboundedReceiver<()>) {
         let result = (|| -> anyhow::Result<Run> {
-            // Only cgroup v2 ids can be matched in the kernel; v1 targets go by PID.
-            let filter_by_cgroup = work
-                .targets
-                .iter()
-                .any(|t| t.cgroup.as_ref().is_some_and(|c| c.cgroup_id.is_some()));
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
             let options = ProbeOptions {
                 mechanism: None,
                 btf_path: None,
-                filter_by_cgroup,
+                filter_by_cgroup: false,
                 cost_sampling: CostSampling::default(),
             };
-            let mut session = Session::start(&options, work.label)?;
-            for target in work.targets {
-                session.add_target(target, Joined::Running)?;
-            }
-            let started = Instant::now();
+            let mut recorder = Recorder::start(options, work.label, work.targets)?;
             self.update(id, |r| {
                 r.status.state = State::Running;
-                r.started = started;
+                r.started = Instant::now();
             });
-            let end_reason = loop {
-                let remaining = work.duration.saturating_sub(started.elapsed());
-                if remaining.is_zero() {
-                    break EndReason::Duration;
-                }
-                match cancelled.recv_timeout(work.interval.min(remaining)) {
-                    Ok(()) | Err(RecvTimeoutError::Disconnected) => break EndReason::Cancelled,
-                    Err(RecvTimeoutError::Timeout) if remaining <= work.interval => {
-                        break EndReason::Duration;
-                    }
-                    Err(RecvTimeoutError::Timeout) => {
-                        session.tick()?;
-                        if session.all_initial_targets_gone() {
-                            break EndReason::TargetsExited;
-                        }
-                    }
-                }
+            let schedule = Schedule {
+                duration: Some(work.duration),
+                interval: work.interval,
             };
-            session.finish(end_reason)
+            // A cancel request, or its sender gone (the recording was dropped).
+            let stop = async {
+                let _ = cancelled.recv().await;
+                EndReason::Cancelled
+            };
+            let end_reason = runtime.block_on(recorder.record(schedule, stop, |_| {}))?;
+            Ok(recorder.finish(end_reason)?.0)
         })();
         self.finish(id, result.map_err(|e| crate::error::describe(&e).1));
     }

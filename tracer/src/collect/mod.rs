@@ -5,6 +5,7 @@ mod command;
 mod cpu;
 pub(crate) mod fds;
 mod live;
+mod recorder;
 mod session;
 
 use std::{
@@ -13,6 +14,7 @@ use std::{
     time::Duration,
 };
 
+pub use recorder::{CommandSpec, Recorder, Schedule};
 pub use session::{Joined, Session, TargetSpec, Tick, monotonic_ns};
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -328,7 +330,6 @@ fn pid_target(name: Option<String>, pid: u32) -> TargetSpec {
     }
 }
 
-/// Starts the command after `--` held before exec, and adds it as a target before it runs.
 /// Whether the command's stdout is its load result: asked for, or oha writing JSON.
 fn captures_load(args: &RecordArgs) -> bool {
     let is_oha = Path::new(&args.command[0])
@@ -342,32 +343,23 @@ fn captures_load(args: &RecordArgs) -> bool {
     args.load_from_stdout || (is_oha && json && args.load.is_none())
 }
 
-fn start_command(
-    args: &RecordArgs,
-    session: &mut Session,
-) -> anyhow::Result<command::TracedCommand> {
+/// The command after `--` as the recorder starts it: the run file names only the program
+/// unless `--with-cmdline` (arguments often hold secrets).
+fn command_spec(args: &RecordArgs) -> CommandSpec {
     let program = &args.command[0];
-    let name = Path::new(program)
-        .file_name()
-        .map_or_else(|| program.clone(), |n| n.to_string_lossy().into_owned());
     let spec = if args.with_cmdline {
         format!("command:{}", args.command.join(" "))
     } else {
+        let name = Path::new(program)
+            .file_name()
+            .map_or_else(|| program.clone(), |n| n.to_string_lossy().into_owned());
         format!("command:{name}")
     };
-    command::spawn_traced(&args.command, captures_load(args), |pid| {
-        session
-            .add_target(
-                TargetSpec {
-                    spec,
-                    name,
-                    pids: vec![pid],
-                    cgroup: None,
-                },
-                Joined::AtExec,
-            )
-            .map(|_| ())
-    })
+    CommandSpec {
+        argv: args.command.clone(),
+        capture_stdout: captures_load(args),
+        spec,
+    }
 }
 
 async fn record_async(args: &RecordArgs, targets: Vec<TargetSpec>) -> anyhow::Result<(Run, bool)> {
@@ -380,26 +372,18 @@ async fn record_async(args: &RecordArgs, targets: Vec<TargetSpec>) -> anyhow::Re
         mechanism: args.probe.mechanism(),
         btf_path: args.btf.clone(),
         cost_sampling: args.cost_sampling,
-        filter_by_cgroup: targets
-            .iter()
-            .any(|t| t.cgroup.as_ref().is_some_and(|c| c.cgroup_id.is_some())),
+        filter_by_cgroup: false,
     };
-    let mut session = Session::start(&options, args.label.clone())?;
     let described = targets
         .iter()
         .map(|t| t.name.clone())
         .collect::<Vec<_>>()
         .join(", ");
-    for target in targets {
-        session.add_target(target, Joined::Running)?;
-    }
-    let command_target = session.target_count();
-    let mut command = if args.command.is_empty() {
-        None
+    let mut recorder = Recorder::start(options, args.label.clone(), targets)?;
+    let what = if args.command.is_empty() {
+        described
     } else {
-        Some(start_command(args, &mut session)?)
-    };
-    let what = if command.is_some() {
+        recorder.start_command(command_spec(args))?;
         // Arguments often hold secrets: the whole line only when --with-cmdline stores it too.
         let shown = if args.with_cmdline {
             args.command.join(" ")
@@ -407,71 +391,33 @@ async fn record_async(args: &RecordArgs, targets: Vec<TargetSpec>) -> anyhow::Re
             args.command[0].clone()
         };
         format!("'{shown}' and its children")
-    } else {
-        described
     };
     note(&format!(
         "tracer: recording {what} with {} probes{}",
-        session.mechanism(),
+        recorder.mechanism(),
         args.duration
             .map(|d| format!(" for {:.1} s", d.as_secs_f64()))
             .unwrap_or_default()
     ));
 
     let mut live = live::LiveView::new(args.quiet, args.duration);
-    let deadline = args.duration.map(|d| tokio::time::Instant::now() + d);
-    let mut ticker = tokio::time::interval(args.interval);
-    ticker.tick().await;
-    // Early looks at new fds (10 to 600 ms in), for commands that finish before the first
-    // interval: an fd can only be described while its process lives.
-    let started = tokio::time::Instant::now();
-    let mut early_looks = [10, 30, 100, 300, 600]
-        .map(|ms| started + std::time::Duration::from_millis(ms))
-        .into_iter();
-    let mut next_look = early_looks.next();
-    let end_reason = loop {
-        let until_deadline = async {
-            match deadline {
-                Some(deadline) => tokio::time::sleep_until(deadline).await,
-                None => std::future::pending().await,
-            }
-        };
-        let command_exit = async {
-            match command.as_mut() {
-                Some(command) => command.exited().await,
-                None => std::future::pending().await,
-            }
-        };
-        let look = async {
-            match next_look {
-                Some(at) => tokio::time::sleep_until(at).await,
-                None => std::future::pending().await,
-            }
-        };
+    let stop = async {
         tokio::select! {
-            () = look => {
-                session.describe_fds()?;
-                next_look = early_looks.next();
-            }
-            _ = ticker.tick() => {
-                live.show(&session.tick()?);
-                if command.is_none() && session.all_initial_targets_gone() {
-                    break EndReason::TargetsExited;
-                }
-            }
-            () = until_deadline => break EndReason::Duration,
-            exit = command_exit => {
-                session.set_command_exit(command_target, exit.code, exit.cpu_ns);
-                break EndReason::CommandExited;
-            }
-            _ = interrupt.recv() => break EndReason::Interrupted,
-            _ = terminate.recv() => break EndReason::Terminated,
-            _ = hangup.recv() => break EndReason::Terminated,
+            _ = interrupt.recv() => EndReason::Interrupted,
+            _ = terminate.recv() => EndReason::Terminated,
+            _ = hangup.recv() => EndReason::Terminated,
         }
     };
+    let schedule = Schedule {
+        duration: args.duration,
+        interval: args.interval,
+    };
+    let end_reason = recorder
+        .record(schedule, stop, |tick| live.show(tick))
+        .await?;
     live.finish();
     let ended_early = end_reason == EndReason::TargetsExited && args.duration.is_some();
-    let mut run = session.finish(end_reason)?;
+    let (mut run, mut command) = recorder.finish(end_reason)?;
     attach_load(args, &mut run, end_reason, command.as_mut())?;
     Ok((run, ended_early))
 }

@@ -29,6 +29,14 @@ pub struct TargetSpec {
     pub cgroup: Option<crate::target::CgroupTarget>,
 }
 
+impl TargetSpec {
+    /// Whether the probes can count it by its cgroup v2 folder (and so must filter by cgroup).
+    #[must_use]
+    pub fn is_cgroup_v2(&self) -> bool {
+        self.cgroup.as_ref().is_some_and(|c| c.cgroup_id.is_some())
+    }
+}
+
 /// Live numbers for the per-interval view.
 #[derive(Debug, Clone, Default)]
 pub struct Tick {
