@@ -3,6 +3,8 @@
 //! The data path is the module layout (see DESIGN.md):
 //! `probe` (kernel probes, the only module using aya) -> `collect` (the recording loop) ->
 //! `run` (the run file) -> `compare` (pure) -> `report` (pure renderers).
+//! `cmd` is the command line (the only module using clap): each subcommand's flags, inputs
+//! and outputs; `console` the terminal (notes, colour).
 //! `target` resolves PIDs, cgroups and pods; `agent` serves recordings over HTTP on a node;
 //! `demo` stages the mesh write-coalescing experiment on one machine; `workload` makes known
 //! syscall mixes for tests and benchmarks.
@@ -17,9 +19,10 @@ macro_rules! note_line {
 }
 
 pub mod agent;
-pub mod cli;
+pub mod cmd;
 pub mod collect;
 pub mod compare;
+pub mod console;
 pub mod demo;
 pub mod error;
 #[doc(hidden)]
@@ -31,19 +34,3 @@ pub mod report;
 pub mod run;
 pub mod target;
 pub mod workload;
-
-use std::process::ExitCode;
-
-/// Runs one command line.
-pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
-    match cli.command {
-        cli::Command::Record(args) => collect::record(&args),
-        cli::Command::Report(args) => report::run(&args),
-        cli::Command::Compare(args) => compare::run(&args),
-        cli::Command::Workload(args) => workload::run(&args),
-        cli::Command::Floor => workload::floor(),
-        cli::Command::Targets(args) => target::show::run(&args),
-        cli::Command::Agent(args) => agent::run(&args),
-        cli::Command::Demo(args) => demo::run(*args),
-    }
-}

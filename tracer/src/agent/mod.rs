@@ -14,7 +14,7 @@ pub mod listener;
 pub mod metrics;
 pub mod recordings;
 
-use std::{net::SocketAddr, path::PathBuf, process::ExitCode, sync::Arc, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use tokio::{
     net::TcpListener,
@@ -22,60 +22,31 @@ use tokio::{
 };
 
 use crate::{
-    collect::parse_duration,
+    console::note,
     error::{ErrorKind, user},
 };
 use http::AppState;
-use recordings::{Limits, Recordings};
+pub use recordings::Limits;
+use recordings::Recordings;
 
-#[derive(Debug, clap::Args)]
-pub struct AgentArgs {
-    /// Address of the recording API. Non-loopback addresses need --token-file.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9464")]
+/// What `tracer agent` was asked to do (`cmd::agent` turns the flags into this).
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The recording API's address.
     pub listen: SocketAddr,
-    /// Also serve /metrics and /healthz (read-only, no token) on this address.
-    #[arg(long, value_name = "ADDR")]
+    /// Where `/metrics` and `/healthz` alone are also served.
     pub metrics_listen: Option<SocketAddr>,
-    /// File holding a bearer token the recording API then requires.
-    #[arg(long, value_name = "FILE")]
-    pub token_file: Option<PathBuf>,
-    /// Recordings at once (each loads its own probes).
-    #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=16))]
-    pub max_recordings: u16,
-    /// Longest recording a request may ask for.
-    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
-    pub max_duration: Duration,
-    /// Finished recordings (with their run files) kept in memory.
-    #[arg(long, value_name = "N", default_value_t = 20)]
-    pub keep: usize,
-    /// Where the host's filesystem is mounted when tracer runs in a container (e.g. /host).
-    #[arg(
-        long,
-        value_name = "DIR",
-        env = "TRACER_HOST_ROOT",
-        default_value = "/"
-    )]
+    /// The token file's text, if one was given, and the file's name for messages.
+    pub token_file: Option<(PathBuf, String)>,
+    /// Serve the API without a token on a host's own loopback.
+    pub insecure_local: bool,
+    pub limits: Limits,
     pub host_root: PathBuf,
-    /// Where the host's /sys/fs/cgroup is mounted [default: <host-root>/sys/fs/cgroup].
-    #[arg(long, value_name = "DIR", env = "TRACER_CGROUP_ROOT")]
     pub cgroup_root: Option<PathBuf>,
-    /// Largest run file one recording may produce, in MiB; a larger one fails the recording.
-    #[arg(long, value_name = "MIB", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=1024))]
-    pub max_run_mib: u32,
-    /// Most MiB of finished run files kept in memory; the oldest are dropped past it.
-    #[arg(long, value_name = "MIB", default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..=4096))]
-    pub max_kept_mib: u32,
-    /// Connections open at once on each listener; past it, the oldest one still sending its
-    /// request headers is closed.
-    #[arg(long, value_name = "N", default_value_t = 128, value_parser = clap::value_parser!(u16).range(4..))]
+    /// Connections open at once on each listener.
     pub max_connections: u16,
     /// Time a connection has to send its request headers.
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     pub header_timeout: Duration,
-    /// Serve the API without a token on the loopback of a host's own network namespace, where
-    /// every local user can reach it (in a pod, loopback is the pod's alone).
-    #[arg(long)]
-    pub insecure_local: bool,
 }
 
 /// Time a connection has from accept to close (body, handler, response).
@@ -85,18 +56,18 @@ const REQUEST_TIMEOUT: Duration = Duration::from_mins(1);
 const RESERVED_FDS: u64 = 256;
 
 /// `tracer agent`: serves until SIGINT or SIGTERM.
-pub fn run(args: &AgentArgs) -> anyhow::Result<ExitCode> {
+pub fn run(config: &Config) -> anyhow::Result<()> {
     check_privileges()?;
-    let token = read_token(args)?;
+    let token = check_token(config)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(serve(args, token))?;
-    Ok(ExitCode::SUCCESS)
+    runtime.block_on(serve(config, token))
 }
 
-fn read_token(args: &AgentArgs) -> anyhow::Result<Option<Arc<str>>> {
-    let Some(file) = &args.token_file else {
+/// The API's token, if any, after checking that the API may be served as asked.
+fn check_token(args: &Config) -> anyhow::Result<Option<Arc<str>>> {
+    let Some((file, text)) = &args.token_file else {
         if !args.listen.ip().is_loopback() {
             return Err(user(
                 ErrorKind::Usage,
@@ -114,12 +85,6 @@ fn read_token(args: &AgentArgs) -> anyhow::Result<Option<Arc<str>>> {
         }
         return Ok(None);
     };
-    let text = std::fs::read_to_string(file).map_err(|e| {
-        user(
-            ErrorKind::BadInput,
-            format!("cannot read --token-file {} ({e})", file.display()),
-        )
-    })?;
     let token = text.trim();
     if token.len() < 16 {
         return Err(user(
@@ -192,7 +157,7 @@ async fn bind(address: SocketAddr, flag: &str) -> anyhow::Result<TcpListener> {
     })
 }
 
-async fn serve(args: &AgentArgs, token: Option<Arc<str>>) -> anyhow::Result<()> {
+async fn serve(args: &Config, token: Option<Arc<str>>) -> anyhow::Result<()> {
     // NODE_NAME comes from the downward API in the DaemonSet; elsewhere the host name will do.
     let node = std::env::var("NODE_NAME")
         .ok()
@@ -203,15 +168,8 @@ async fn serve(args: &AgentArgs, token: Option<Arc<str>>) -> anyhow::Result<()> 
         })
         .unwrap_or_default();
     let metrics = Arc::new(metrics::Metrics::new(&node));
-    let limits = Limits {
-        max_active: usize::from(args.max_recordings),
-        max_duration: args.max_duration,
-        keep_finished: args.keep,
-        max_run_bytes: usize::try_from(args.max_run_mib).unwrap_or(usize::MAX) << 20,
-        max_kept_bytes: usize::try_from(args.max_kept_mib).unwrap_or(usize::MAX) << 20,
-    };
     let recordings = Arc::new(Recordings::new(
-        limits,
+        args.limits.clone(),
         &args.host_root,
         args.cgroup_root.as_deref(),
         Arc::clone(&metrics),
@@ -228,7 +186,7 @@ async fn serve(args: &AgentArgs, token: Option<Arc<str>>) -> anyhow::Result<()> 
         None => None,
     };
     // Printed with the real ports (port 0 picks one), so scripts and tests can connect.
-    note_line!(
+    note(&format!(
         "tracer agent: API on http://{}{}",
         api.local_addr()?,
         if token.is_some() {
@@ -236,12 +194,12 @@ async fn serve(args: &AgentArgs, token: Option<Arc<str>>) -> anyhow::Result<()> 
         } else {
             ""
         }
-    );
+    ));
     if let Some(listener) = &metrics_listener {
-        note_line!(
+        note(&format!(
             "tracer agent: /metrics and /healthz on http://{}",
             listener.local_addr()?
-        );
+        ));
     }
 
     let mut interrupt = signal(SignalKind::interrupt())?;
@@ -273,7 +231,7 @@ async fn serve(args: &AgentArgs, token: Option<Arc<str>>) -> anyhow::Result<()> 
             _ = interrupt.recv() => {}
             _ = terminate.recv() => {}
         }
-        note_line!("tracer agent: stopping; recordings in progress are dropped");
+        note("tracer agent: stopping; recordings in progress are dropped");
         let _ = stop.send(true);
     };
     tokio::join!(api_server, metrics_server, signals);

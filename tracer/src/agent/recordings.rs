@@ -15,8 +15,8 @@ use std::{
 };
 
 use axum::http::StatusCode;
-use tokio::sync::mpsc;
 use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
 
 use super::{http::ApiError, metrics::Metrics};
 use crate::{

@@ -15,6 +15,7 @@ pub struct LiveView {
 }
 
 impl LiveView {
+    #[must_use]
     pub fn new(quiet: bool, duration: Option<Duration>) -> Self {
         Self {
             quiet,

@@ -33,15 +33,13 @@ use crate::{
 static PROBES_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tracer"));
 
 /// How the probes hook into syscalls.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mechanism {
     /// fentry/fexit on each syscall's entry function (needs BTF and BPF trampolines).
     Fentry,
     /// BTF-typed raw tracepoints on `sys_enter/sys_exit` (needs BTF).
-    #[value(name = "tp-btf")]
     TpBtf,
     /// Raw tracepoints on `sys_enter/sys_exit`.
-    #[value(name = "raw")]
     RawTracepoint,
     /// `syscalls:sys_enter`_*/`sys_exit`_* tracepoints (needs tracefs).
     Tracepoint,
@@ -63,6 +61,17 @@ impl Mechanism {
             Self::Fentry => "fentry",
             Self::TpBtf => "tp_btf",
             Self::RawTracepoint => "raw_tracepoint",
+            Self::Tracepoint => "tracepoint",
+        }
+    }
+
+    /// Name `record --probe` takes.
+    #[must_use]
+    pub const fn option_name(self) -> &'static str {
+        match self {
+            Self::Fentry => "fentry",
+            Self::TpBtf => "tp-btf",
+            Self::RawTracepoint => "raw",
             Self::Tracepoint => "tracepoint",
         }
     }

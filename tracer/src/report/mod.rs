@@ -2,7 +2,7 @@
 //! the terminal, Markdown tables in the blog's shape, versioned JSON, or one self-contained HTML
 //! page with inline SVG charts; and [`summary_text`], the summary `tracer record` prints.
 //!
-//! Renderers are pure (`&Comparison -> String`); only [`emit`] does I/O.
+//! Renderers are pure (`&Comparison -> String`); writing them is `cmd`'s job.
 mod charts;
 pub mod escape;
 mod grid;
@@ -12,20 +12,12 @@ mod summary;
 mod text;
 pub mod units;
 
-use std::{
-    io::{IsTerminal as _, Write as _},
-    path::PathBuf,
-    process::ExitCode,
-};
-
 pub use summary::summary_text;
 
-use crate::{
-    compare::{Comparison, Options, analyze},
-    error::{ErrorKind, user},
-};
+use crate::compare::Comparison;
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+/// A report's format.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Format {
     /// Aligned columns for the terminal, coloured when it is one.
     #[default]
@@ -38,82 +30,35 @@ pub enum Format {
     Html,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
-pub enum Color {
-    /// Colour when writing text to a terminal and `NO_COLOR` is not set.
-    #[default]
-    Auto,
-    Always,
-    Never,
-}
+impl Format {
+    pub const ALL: [Self; 4] = [Self::Text, Self::Markdown, Self::Json, Self::Html];
 
-/// How and where a report is written.
-#[derive(Debug, clap::Args)]
-pub struct OutputArgs {
-    /// Output format [default: from the -o file's extension (.md, .json, .html), else text]
-    #[arg(long, value_enum)]
-    pub format: Option<Format>,
-    /// Write to this file (atomically) instead of standard output.
-    #[arg(short = 'o', long = "output", value_name = "FILE")]
-    pub output: Option<PathBuf>,
-    /// Colour the text format.
-    #[arg(long, value_enum, default_value_t)]
-    pub color: Color,
-    /// Permission bits of the -o file, in octal; only its owner may read it unless widened.
-    #[arg(long, value_name = "OCTAL", default_value = "0600", value_parser = crate::run::parse_mode)]
-    pub mode: u32,
-}
-
-impl OutputArgs {
-    /// `--format`, else what the `-o` file's extension says, else text.
+    /// The name `--format` takes.
     #[must_use]
-    pub fn effective_format(&self) -> Format {
-        let by_extension = || {
-            let extension = self
-                .output
-                .as_ref()?
-                .extension()?
-                .to_str()?
-                .to_ascii_lowercase();
-            match extension.as_str() {
-                "md" | "markdown" => Some(Format::Markdown),
-                "json" => Some(Format::Json),
-                "html" | "htm" => Some(Format::Html),
-                _ => None,
-            }
-        };
-        self.format.or_else(by_extension).unwrap_or_default()
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Text => "text",
+            Self::Markdown => "markdown",
+            Self::Json => "json",
+            Self::Html => "html",
+        }
     }
-}
 
-/// Show one recorded run: per process I/O syscalls, bytes per call, sizes, latency and CPU.
-#[derive(Debug, clap::Args)]
-pub struct ReportArgs {
-    /// Run file written by `tracer record`.
-    #[arg(value_name = "RUN.json")]
-    pub run: PathBuf,
-    /// Requests the run served, for "per request" values (overrides an attached load result).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
-    pub requests: Option<u64>,
-    /// Fortio or oha JSON result to show with the run.
-    #[arg(long = "load", value_name = "FILE")]
-    pub load: Option<PathBuf>,
-    #[command(flatten)]
-    pub output: OutputArgs,
-}
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|format| format.name() == name)
+    }
 
-pub fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
-    let loads: Vec<PathBuf> = args.load.iter().cloned().collect();
-    let inputs = crate::compare::read_inputs(std::slice::from_ref(&args.run), &loads)?;
-    let comparison = analyze::summarize(
-        &inputs[0],
-        &Options {
-            group_by_label: false,
-            requests: args.requests,
-        },
-    );
-    emit(&comparison, &args.output)?;
-    Ok(ExitCode::SUCCESS)
+    /// The format a file name's extension stands for (`md`, `json`, `html`), if any.
+    #[must_use]
+    pub fn from_extension(extension: &str) -> Option<Self> {
+        match extension.to_ascii_lowercase().as_str() {
+            "md" | "markdown" => Some(Self::Markdown),
+            "json" => Some(Self::Json),
+            "html" | "htm" => Some(Self::Html),
+            _ => None,
+        }
+    }
 }
 
 /// Renders a comparison in one format; `color` only affects text.
@@ -136,49 +81,10 @@ fn json(comparison: &Comparison) -> String {
     text
 }
 
-/// Renders and writes to `-o FILE` (atomically) or standard output.
-pub fn emit(comparison: &Comparison, output: &OutputArgs) -> anyhow::Result<()> {
-    let color = match output.color {
-        Color::Always => true,
-        Color::Never => false,
-        Color::Auto => {
-            output.output.is_none()
-                && std::io::stdout().is_terminal()
-                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-        }
-    };
-    let rendered = render(comparison, output.effective_format(), color);
-    if let Some(path) = &output.output {
-        return crate::run::write_atomically(path, rendered.as_bytes(), output.mode).map_err(
-            |error| {
-                user(
-                    ErrorKind::Output,
-                    format!(
-                        "cannot write {}: {error}; choose another -o path",
-                        path.display()
-                    ),
-                )
-            },
-        );
-    }
-    let mut stdout = std::io::stdout().lock();
-    match stdout
-        .write_all(rendered.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
-        // A closed pipe (`| head`) is the reader's choice, not a failure.
-        Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => Err(user(
-            ErrorKind::Output,
-            format!("cannot write the report to standard output: {error}"),
-        )),
-        _ => Ok(()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compare::{Input, compare, sample};
+    use crate::compare::{Input, Options, analyze, compare, sample};
 
     fn blog_like() -> Comparison {
         let mut direct = sample::direct("no-mesh", 1000, 400_000_000);
@@ -370,28 +276,6 @@ mod tests {
             markdown.contains("| ambient (mean of 3) | 0.81ms |")
                 && markdown.contains("9% faster on average and 4% faster on P90 |"),
             "{markdown}"
-        );
-    }
-
-    #[test]
-    fn the_output_extension_picks_the_format_unless_one_is_given() {
-        let args = |format, output: &str| OutputArgs {
-            format,
-            output: (!output.is_empty()).then(|| output.into()),
-            color: Color::Never,
-            mode: crate::run::PRIVATE_MODE,
-        };
-        assert_eq!(args(None, "").effective_format(), Format::Text);
-        assert_eq!(
-            args(None, "out/report.HTML").effective_format(),
-            Format::Html
-        );
-        assert_eq!(args(None, "report.md").effective_format(), Format::Markdown);
-        assert_eq!(args(None, "report.json").effective_format(), Format::Json);
-        assert_eq!(args(None, "report.txt").effective_format(), Format::Text);
-        assert_eq!(
-            args(Some(Format::Text), "report.html").effective_format(),
-            Format::Text
         );
     }
 

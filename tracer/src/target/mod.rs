@@ -18,8 +18,8 @@
 //! ```
 //! - [`Resolver::resolve_pod`], [`Resolver::resolve_container`] (64 hex or a unique prefix of
 //!   12 or more), [`Resolver::resolve_cgroup`] (as in `/proc/PID/cgroup`, or a path under
-//!   `/sys/fs/cgroup`) each give a [`CgroupTarget`]; [`TargetArgs`] are the matching CLI
-//!   flags, to flatten into a subcommand, and [`TargetArgs::resolve_all`] resolves them.
+//!   `/sys/fs/cgroup`) each give a [`CgroupTarget`]; [`Resolver::resolve_all`] resolves the
+//!   [`Specs`] a command line gave (flags in `cmd::targets`).
 //! - Kernel filter: the target's cgroup v2 folder goes into a cgroup array, and the probes ask
 //!   `bpf_current_task_under_cgroup`, true for tasks in that folder or any folder below it (a
 //!   pod's containers, including those created after the start). Tracing programs have that
@@ -53,53 +53,21 @@ use crate::error::{ErrorKind, user};
 use layout::Hierarchies;
 pub use names::{CgroupName, Driver, Qos, Runtime};
 
-/// Target flags shared by `record` and the agent; flatten into a subcommand's arguments.
-#[derive(Clone, Debug, Default, clap::Args)]
-pub struct TargetArgs {
-    /// A pod on this node, found without the API server (repeatable): its processes, and
-    /// processes started in it later.
-    #[arg(long = "pod", value_name = "NAMESPACE/NAME", value_parser = names::parse_pod_spec)]
+/// Pods, containers and cgroups as a user named them (`--pod`, `--container`, `--cgroup`).
+#[derive(Clone, Debug, Default)]
+pub struct Specs {
+    /// (namespace, name)
     pub pods: Vec<(String, String)>,
-    /// A container by ID: 64 hex digits or a unique prefix of at least 12 (repeatable).
-    #[arg(long = "container", value_name = "ID", value_parser = names::parse_container_spec)]
+    /// Container IDs: 64 hex digits or a unique prefix of at least 12.
     pub containers: Vec<String>,
-    /// A cgroup, as in /proc/PID/cgroup (`/kubepods.slice/...`) or under /sys/fs/cgroup
-    /// (repeatable).
-    #[arg(long = "cgroup", value_name = "PATH")]
+    /// As in /proc/PID/cgroup (`/kubepods.slice/...`) or under /sys/fs/cgroup.
     pub cgroups: Vec<PathBuf>,
-    /// Where the host's filesystem is mounted when tracer runs in a container (e.g. /host).
-    #[arg(
-        long,
-        value_name = "DIR",
-        env = "TRACER_HOST_ROOT",
-        default_value = "/"
-    )]
-    pub host_root: PathBuf,
-    /// Where the host's /sys/fs/cgroup is mounted [default: <host-root>/sys/fs/cgroup].
-    #[arg(long, value_name = "DIR", env = "TRACER_CGROUP_ROOT")]
-    pub cgroup_root: Option<PathBuf>,
 }
 
-impl TargetArgs {
+impl Specs {
     #[must_use]
-    pub fn resolver(&self) -> Resolver {
-        Resolver::new(&self.host_root, self.cgroup_root.as_deref())
-    }
-
-    /// Resolves every `--pod`, `--container` and `--cgroup`, in that order.
-    pub fn resolve_all(&self) -> anyhow::Result<Vec<CgroupTarget>> {
-        let resolver = self.resolver();
-        let mut targets = Vec::new();
-        for (namespace, name) in &self.pods {
-            targets.push(resolver.resolve_pod(namespace, name)?);
-        }
-        for id in &self.containers {
-            targets.push(resolver.resolve_container(id)?);
-        }
-        for path in &self.cgroups {
-            targets.push(resolver.resolve_cgroup(path)?);
-        }
-        Ok(targets)
+    pub fn is_empty(&self) -> bool {
+        self.pods.is_empty() && self.containers.is_empty() && self.cgroups.is_empty()
     }
 }
 
@@ -179,6 +147,21 @@ pub struct CgroupTarget {
 }
 
 impl Resolver {
+    /// Resolves every pod, then every container, then every cgroup, in the order given.
+    pub fn resolve_all(&self, specs: &Specs) -> anyhow::Result<Vec<CgroupTarget>> {
+        let mut targets = Vec::new();
+        for (namespace, name) in &specs.pods {
+            targets.push(self.resolve_pod(namespace, name)?);
+        }
+        for id in &specs.containers {
+            targets.push(self.resolve_container(id)?);
+        }
+        for path in &specs.cgroups {
+            targets.push(self.resolve_cgroup(path)?);
+        }
+        Ok(targets)
+    }
+
     /// `host_root` prefixes host paths (`/` on the host, `/host` in the node agent's pod);
     /// `cgroup_root` defaults to `<host_root>/sys/fs/cgroup`.
     #[must_use]

@@ -1,24 +1,14 @@
-//! `tracer targets`: shows what `--pod`, `--container` and `--cgroup` resolve to on this node
-//! (cgroups, ids, PIDs, CPU counter) without recording, to check a spec before a run.
-use std::{fmt::Write as _, process::ExitCode};
+//! What `--pod`, `--container` and `--cgroup` resolve to on this node (cgroups, ids, PIDs, CPU
+//! counter), for `tracer targets` to show before a run.
+use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::{CgroupTarget, CpuSource, TargetArgs};
-use crate::error::{ErrorKind, user};
-
-#[derive(Debug, clap::Args)]
-pub struct TargetsArgs {
-    #[command(flatten)]
-    pub targets: TargetArgs,
-    /// Print JSON instead of text.
-    #[arg(long)]
-    pub json: bool,
-}
+use super::{CgroupTarget, CpuSource};
 
 /// One resolved target with what it has now.
 #[derive(Serialize)]
-struct Shown<'a> {
+pub struct Shown<'a> {
     #[serde(flatten)]
     target: &'a CgroupTarget,
     pids: Vec<u32>,
@@ -26,35 +16,24 @@ struct Shown<'a> {
     cpu_usage_ns: Option<u64>,
 }
 
-pub fn run(args: &TargetsArgs) -> anyhow::Result<ExitCode> {
-    let targets = &args.targets;
-    if targets.pods.is_empty() && targets.containers.is_empty() && targets.cgroups.is_empty() {
-        return Err(user(
-            ErrorKind::Usage,
-            "tracer targets needs at least one --pod, --container or --cgroup",
-        ));
-    }
-    let resolved = targets.resolve_all()?;
-    let mut shown = Vec::new();
-    for target in &resolved {
-        shown.push(Shown {
-            target,
-            pids: target.pids()?,
-            cgroup_ids: target.cgroup_ids()?,
-            cpu_usage_ns: target.read_cpu_usage_ns().ok(),
-        });
-    }
-    let text = if args.json {
-        serde_json::to_string_pretty(&shown)? + "\n"
-    } else {
-        render(&shown)
-    };
-    // A closed stdout (`tracer targets ... | head -1`) is not an error worth a panic.
-    let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes());
-    Ok(ExitCode::SUCCESS)
+/// What each resolved target has now: its PIDs, cgroup ids and CPU so far.
+pub fn describe(resolved: &[CgroupTarget]) -> anyhow::Result<Vec<Shown<'_>>> {
+    resolved
+        .iter()
+        .map(|target| {
+            Ok(Shown {
+                target,
+                pids: target.pids()?,
+                cgroup_ids: target.cgroup_ids()?,
+                cpu_usage_ns: target.read_cpu_usage_ns().ok(),
+            })
+        })
+        .collect()
 }
 
-fn render(shown: &[Shown<'_>]) -> String {
+/// The text `tracer targets` prints.
+#[must_use]
+pub fn render(shown: &[Shown<'_>]) -> String {
     let mut out = String::new();
     for entry in shown {
         let target = entry.target;

@@ -1,0 +1,93 @@
+//! `tracer agent`: the flags of the node agent, turned into its [`Config`].
+use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
+
+use crate::{
+    agent::{self, Config, Limits},
+    collect::parse_duration,
+    error::{ErrorKind, user},
+};
+
+/// Serve recordings over HTTP on this node (the `DaemonSet` agent), with `/metrics`.
+#[derive(Debug, clap::Args)]
+pub struct AgentArgs {
+    /// Address of the recording API. Non-loopback addresses need --token-file.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9464")]
+    pub listen: SocketAddr,
+    /// Also serve /metrics and /healthz (read-only, no token) on this address.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
+    /// File holding a bearer token the recording API then requires.
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Recordings at once (each loads its own probes).
+    #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=16))]
+    pub max_recordings: u16,
+    /// Longest recording a request may ask for.
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
+    pub max_duration: Duration,
+    /// Finished recordings (with their run files) kept in memory.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub keep: usize,
+    /// Where the host's filesystem is mounted when tracer runs in a container (e.g. /host).
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "TRACER_HOST_ROOT",
+        default_value = "/"
+    )]
+    pub host_root: PathBuf,
+    /// Where the host's /sys/fs/cgroup is mounted [default: <host-root>/sys/fs/cgroup].
+    #[arg(long, value_name = "DIR", env = "TRACER_CGROUP_ROOT")]
+    pub cgroup_root: Option<PathBuf>,
+    /// Largest run file one recording may produce, in MiB; a larger one fails the recording.
+    #[arg(long, value_name = "MIB", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub max_run_mib: u32,
+    /// Most MiB of finished run files kept in memory; the oldest are dropped past it.
+    #[arg(long, value_name = "MIB", default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub max_kept_mib: u32,
+    /// Connections open at once on each listener; past it, the oldest one still sending its
+    /// request headers is closed.
+    #[arg(long, value_name = "N", default_value_t = 128, value_parser = clap::value_parser!(u16).range(4..))]
+    pub max_connections: u16,
+    /// Time a connection has to send its request headers.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub header_timeout: Duration,
+    /// Serve the API without a token on the loopback of a host's own network namespace, where
+    /// every local user can reach it (in a pod, loopback is the pod's alone).
+    #[arg(long)]
+    pub insecure_local: bool,
+}
+
+pub fn run(args: &AgentArgs) -> anyhow::Result<ExitCode> {
+    let token_file = match &args.token_file {
+        Some(file) => {
+            let text = std::fs::read_to_string(file).map_err(|e| {
+                user(
+                    ErrorKind::BadInput,
+                    format!("cannot read --token-file {} ({e})", file.display()),
+                )
+            })?;
+            Some((file.clone(), text))
+        }
+        None => None,
+    };
+    let mib = |n: u32| usize::try_from(n).unwrap_or(usize::MAX) << 20;
+    agent::run(&Config {
+        listen: args.listen,
+        metrics_listen: args.metrics_listen,
+        token_file,
+        insecure_local: args.insecure_local,
+        limits: Limits {
+            max_active: usize::from(args.max_recordings),
+            max_duration: args.max_duration,
+            keep_finished: args.keep,
+            max_run_bytes: mib(args.max_run_mib),
+            max_kept_bytes: mib(args.max_kept_mib),
+        },
+        host_root: args.host_root.clone(),
+        cgroup_root: args.cgroup_root.clone(),
+        max_connections: args.max_connections,
+        header_timeout: args.header_timeout,
+    })?;
+    Ok(ExitCode::SUCCESS)
+}

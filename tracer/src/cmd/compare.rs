@@ -1,0 +1,49 @@
+//! `tracer compare`: two or more run files, the first the baseline.
+use std::{path::PathBuf, process::ExitCode};
+
+use super::{inputs::read_inputs, output::OutputArgs};
+use crate::{
+    compare::{CompareError, Options, compare},
+    error::{ErrorKind, user},
+};
+
+/// Compare run files: the first is the baseline (e.g. no mesh), the others are set against it.
+#[derive(Debug, clap::Args)]
+pub struct CompareArgs {
+    /// Run files written by `tracer record`; the first is the baseline.
+    #[arg(required = true, value_name = "RUN.json")]
+    pub runs: Vec<PathBuf>,
+    /// Group runs by label: runs whose labels differ only by a trailing run number
+    /// ("ambient run 1", "ambient-2") form one group, shown as mean and spread; a difference
+    /// smaller than the run-to-run spread is called noise.
+    #[arg(long)]
+    pub group: bool,
+    /// Requests each run served, for "per request" values when the runs carry no
+    /// load-generator result (overrides the one they carry).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub requests: Option<u64>,
+    /// Fortio or oha JSON result to attach to the run files, one per run file in the same
+    /// order (replaces a result a run already carries).
+    #[arg(long = "load", value_name = "FILE")]
+    pub loads: Vec<PathBuf>,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+pub fn run(args: &CompareArgs) -> anyhow::Result<ExitCode> {
+    let inputs = read_inputs(&args.runs, &args.loads)?;
+    let options = Options {
+        group_by_label: args.group,
+        requests: args.requests,
+    };
+    let comparison = compare(&inputs, &options).map_err(|error| {
+        let kind = if matches!(error, CompareError::NotEnoughRuns) {
+            ErrorKind::Usage
+        } else {
+            ErrorKind::BadInput
+        };
+        user(kind, error.to_string())
+    })?;
+    args.output.emit(&comparison)?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,77 @@
+//! The command line: one file per subcommand, each holding its flags (clap), reading its inputs
+//! and writing its outputs. The modules they call (`collect`, `compare`, `report`, `target`,
+//! `agent`) hold only domain code and never see clap: this is the only module that imports it.
+pub mod agent;
+pub mod compare;
+mod inputs;
+pub mod output;
+pub mod record;
+pub mod report;
+pub mod targets;
+
+use std::{io::Write as _, process::ExitCode};
+
+use clap::{Parser, Subcommand};
+
+/// What does a service mesh really do to your app's I/O, CPU and latency, and why?
+#[derive(Debug, Parser)]
+#[command(name = "tracer", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Record the I/O syscalls and CPU of processes into a run file.
+    Record(record::RecordArgs),
+    /// Show one recorded run as text, Markdown, JSON or HTML.
+    Report(report::ReportArgs),
+    /// Compare runs (e.g. no mesh vs mesh): syscalls, write coalescing, CPU and latency.
+    Compare(compare::CompareArgs),
+    /// Serve recordings over HTTP on this node (the `DaemonSet` agent), with `/metrics`.
+    Agent(agent::AgentArgs),
+    /// Show what --pod, --container and --cgroup resolve to on this node (cgroups, PIDs, CPU).
+    Targets(targets::TargetsArgs),
+    /// Make a known syscall mix (used by tests and benchmarks).
+    #[command(hide = true)]
+    Workload(crate::workload::WorkloadArgs),
+    /// Attach empty programs to the syscall tracepoints until Ctrl-C (used by benchmarks: the
+    /// kernel's own cost under any syscall tracer, which tracer's cost is read against).
+    #[command(hide = true)]
+    Floor,
+    /// Reproduce the mesh write-coalescing effect on this machine: two network namespaces, a
+    /// "details" service, a node-proxy pair, load, recording and a report (needs root).
+    Demo(Box<crate::demo::DemoArgs>),
+}
+
+/// Runs one command line.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Record(args) => record::record(&args),
+        Command::Report(args) => report::run(&args),
+        Command::Compare(args) => compare::run(&args),
+        Command::Workload(args) => crate::workload::run(&args),
+        Command::Floor => crate::workload::floor(),
+        Command::Targets(args) => targets::run(&args),
+        Command::Agent(args) => agent::run(&args),
+        Command::Demo(args) => crate::demo::run(*args),
+    }
+}
+
+/// The `tracer` binary: parses the command line, runs it, and turns an error into one line on
+/// stderr and its exit code.
+#[must_use]
+pub fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(error) => {
+            let (code, message) = crate::error::describe(&error);
+            // Not eprintln!: it panics when stderr is a closed pipe, hiding the exit code.
+            // Messages quote names and paths from the traced system: never raw to a terminal.
+            let message = crate::report::escape::terminal(&message);
+            let _ = writeln!(std::io::stderr(), "tracer: {message}");
+            ExitCode::from(code)
+        }
+    }
+}

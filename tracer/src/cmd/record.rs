@@ -1,0 +1,434 @@
+//! `tracer record`: validate the request, attach the probes, add the targets, then sample once
+//! per interval until the duration ends, a signal arrives, the command exits or every target
+//! is gone — and in every one of those cases write the run file and print the summary.
+use std::{
+    path::{Path, PathBuf},
+    process::ExitCode,
+    time::Duration,
+};
+
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use tokio::signal::unix::{SignalKind, signal};
+
+use super::targets::TargetArgs;
+use crate::{
+    collect::{
+        CommandSpec, LiveView, Recorder, Schedule, TargetSpec, TracedCommand, check_label,
+        parse_duration,
+    },
+    console::{self, note},
+    error::{ErrorKind, user},
+    probe::{CostSampling, Mechanism, ProbeOptions},
+    run::{EndReason, Run},
+};
+
+#[derive(Debug, clap::Args)]
+pub struct RecordArgs {
+    /// Process to trace, with its threads and later children (repeatable). NAME=PID names it.
+    #[arg(long = "pid", value_name = "[NAME=]PID")]
+    pub pids: Vec<String>,
+    #[command(flatten)]
+    pub cgroups: TargetArgs,
+    /// Stop after this long (e.g. 30s, 500ms, 2m). Default: until Ctrl-C or the targets exit.
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Sampling interval for the live view, CPU and the per-interval series.
+    #[arg(long, value_parser = parse_duration, default_value = "1s")]
+    pub interval: Duration,
+    /// Name of this run in comparisons, e.g. "no-mesh" or "ambient".
+    #[arg(long)]
+    pub label: Option<String>,
+    /// Run file to write (replaced atomically).
+    #[arg(short, long, default_value = "tracer-run.json")]
+    pub output: PathBuf,
+    /// Permission bits of the run file, in octal. It names files, peers and processes, so
+    /// only its owner may read it unless widened here (e.g. 0644).
+    #[arg(long, value_name = "OCTAL", default_value = "0600", value_parser = crate::run::parse_mode)]
+    pub mode: u32,
+    /// Attach mechanism: auto (the cheapest this kernel allows), fentry, tp-btf, raw or
+    /// tracepoint.
+    // Spelled out: clap reads a plain `Option` field as "the flag may be absent".
+    #[arg(long, value_name = "MECHANISM", default_value = "auto", value_parser = probe_parser())]
+    pub probe: std::option::Option<Mechanism>,
+    /// Kernel BTF file (for the fentry and tp-btf mechanisms).
+    #[arg(long, value_name = "FILE")]
+    pub btf: Option<PathBuf>,
+    /// Percent of the time the kernel times tracer's own programs, for the "probe overhead"
+    /// figures: 0 (off, the default) to 100 (always; switched on once). Below 100 the kernel's
+    /// BPF statistics are switched on and off every second and the totals scaled up from the
+    /// share. Off by default because every switch patches kernel code in place (a static key),
+    /// which crashed test kernels; and the timing itself costs two clock reads per program run.
+    #[arg(long, value_name = "PERCENT", default_value = "0", value_parser = parse_cost_sampling)]
+    pub cost_sampling: CostSampling,
+    /// Fortio or oha JSON result of the load that ran during the recording, attached to the run
+    /// (enables latency and per-request values).
+    #[arg(long = "load", value_name = "FILE")]
+    pub load: Option<PathBuf>,
+    /// Attach the command's standard output as its load result (Fortio or oha JSON). On by
+    /// itself for `oha ... --output-format json`.
+    #[arg(long)]
+    pub load_from_stdout: bool,
+    /// Number of requests the load generator made during the run (enables per-request values).
+    #[arg(long)]
+    pub requests: Option<u64>,
+    /// No live view; only the summary at the end.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Store (and print) the command's full command line in the run file. Off by default:
+    /// arguments often hold tokens or passwords, so only the program name is stored or shown.
+    #[arg(long)]
+    pub with_cmdline: bool,
+    /// Command to run and trace with its children, until it exits.
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+/// `--probe`'s values: `auto` (`None`: the cheapest the kernel allows), then each mechanism.
+fn probe_parser() -> impl TypedValueParser<Value = Option<Mechanism>> {
+    let names = std::iter::once("auto").chain(Mechanism::PREFERENCE.map(Mechanism::option_name));
+    PossibleValuesParser::new(names).map(|name| {
+        Mechanism::PREFERENCE
+            .into_iter()
+            .find(|m| m.option_name() == name)
+    })
+}
+
+/// `10` or `10%`: a share of the time for `--cost-sampling`.
+fn parse_cost_sampling(text: &str) -> Result<CostSampling, String> {
+    let number = text.trim().trim_end_matches('%');
+    let percent: u8 = number
+        .parse()
+        .map_err(|_| format!("'{text}' is not a percentage: give a whole number from 0 to 100"))?;
+    CostSampling::percent(percent)
+}
+
+/// What `--pid` values name: (name, pid).
+fn parse_pid(text: &str) -> anyhow::Result<(Option<String>, u32)> {
+    let (name, pid) = match text.split_once('=') {
+        Some((name, pid)) => (Some(name.to_owned()), pid),
+        None => (None, text),
+    };
+    let pid: u32 = pid.trim().parse().ok().filter(|&p| p > 0).ok_or_else(|| {
+        user(ErrorKind::Usage, format!("--pid {text}: '{pid}' is not a process ID; give a positive number, optionally as NAME=PID"))
+    })?;
+    if let Some(name) = &name {
+        check_label(name)
+            .map_err(|reason| user(ErrorKind::Usage, format!("--pid {text}: {reason}")))?;
+    }
+    Ok((name, pid))
+}
+
+/// Parses every `--pid`, refusing a process given twice (it would be two targets).
+fn parse_pids(texts: &[String]) -> anyhow::Result<Vec<(Option<String>, u32)>> {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut pids = Vec::with_capacity(texts.len());
+    for text in texts {
+        let (name, pid) = parse_pid(text)?;
+        if !seen.insert(pid) {
+            return Err(user(
+                ErrorKind::Usage,
+                format!("--pid {pid} is given twice; name each process once"),
+            ));
+        }
+        pids.push((name, pid));
+    }
+    Ok(pids)
+}
+
+/// Fails early (before any recording) if the run file could not be written.
+fn check_writable(path: &Path) -> anyhow::Result<()> {
+    let dir = crate::run::parent_folder(path);
+    if path.is_dir() {
+        return Err(user(
+            ErrorKind::Output,
+            format!(
+                "-o {}: is a folder; give a file name such as {}/run.json",
+                path.display(),
+                path.display()
+            ),
+        ));
+    }
+    // An unnamed file (O_TMPFILE, or a random name with O_EXCL where that is missing): no
+    // name anyone could have planted a link at.
+    tempfile::tempfile_in(dir).map(drop).map_err(|e| {
+        user(
+            ErrorKind::Output,
+            format!(
+                "cannot write the run file in {} ({e}): choose another -o path",
+                dir.display()
+            ),
+        )
+    })
+}
+
+/// `tracer record`.
+pub fn record(args: &RecordArgs) -> anyhow::Result<ExitCode> {
+    let pids = parse_pids(&args.pids)?;
+    if let Some(label) = &args.label {
+        check_label(label)
+            .map_err(|reason| user(ErrorKind::Usage, format!("--label: {reason}")))?;
+    }
+    let cgroups = args.cgroups.resolve_all()?;
+    if pids.is_empty() && args.command.is_empty() && cgroups.is_empty() {
+        return Err(user(
+            ErrorKind::Usage,
+            "nothing to record: give --pid PID, --pod NAMESPACE/NAME, --container ID, --cgroup PATH, or a command after -- (tracer record -- curl http://example)",
+        ));
+    }
+    for (_, pid) in &pids {
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            return Err(user(
+                ErrorKind::TargetNotFound,
+                format!("no process with PID {pid} is running: check the number with ps or pgrep"),
+            ));
+        }
+    }
+    check_writable(&args.output)?;
+
+    let mut targets: Vec<TargetSpec> = pids
+        .iter()
+        .map(|(name, pid)| pid_target(name.clone(), *pid))
+        .collect();
+    for cgroup in cgroups {
+        targets.push(TargetSpec {
+            spec: cgroup.spec.clone(),
+            name: cgroup.name.clone(),
+            pids: cgroup.pids().unwrap_or_default(),
+            cgroup: Some(cgroup),
+        });
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let (run, ended_early) = runtime.block_on(record_async(args, targets))?;
+    run.write(&args.output, args.mode).map_err(|e| {
+        user(
+            ErrorKind::Output,
+            format!(
+                "cannot write the run file {} ({e}); nothing was written",
+                args.output.display()
+            ),
+        )
+    })?;
+    print_summary(&run);
+    if ended_early {
+        note(&format!(
+            "tracer: every target exited before --duration ended; the run covers {:.1} s",
+            run.duration_ns as f64 / 1e9
+        ));
+        return Ok(ExitCode::from(ErrorKind::EndedEarly.exit_code()));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn pid_target(name: Option<String>, pid: u32) -> TargetSpec {
+    let name = name
+        .or_else(|| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .ok()
+                .map(|s| s.trim().to_owned())
+        })
+        .unwrap_or_else(|| pid.to_string());
+    TargetSpec {
+        spec: format!("pid:{pid}"),
+        name,
+        pids: vec![pid],
+        cgroup: None,
+    }
+}
+
+/// Whether the command's stdout is its load result: asked for, or oha writing JSON.
+fn captures_load(args: &RecordArgs) -> bool {
+    let is_oha = Path::new(&args.command[0])
+        .file_name()
+        .is_some_and(|n| n == "oha");
+    let json = args
+        .command
+        .windows(2)
+        .any(|w| w[0] == "--output-format" && w[1] == "json")
+        || args.command.iter().any(|a| a == "--output-format=json");
+    args.load_from_stdout || (is_oha && json && args.load.is_none())
+}
+
+/// The command after `--` as the recorder starts it: the run file names only the program
+/// unless `--with-cmdline` (arguments often hold secrets).
+fn command_spec(args: &RecordArgs) -> CommandSpec {
+    let program = &args.command[0];
+    let spec = if args.with_cmdline {
+        format!("command:{}", args.command.join(" "))
+    } else {
+        let name = Path::new(program)
+            .file_name()
+            .map_or_else(|| program.clone(), |n| n.to_string_lossy().into_owned());
+        format!("command:{name}")
+    };
+    CommandSpec {
+        argv: args.command.clone(),
+        capture_stdout: captures_load(args),
+        spec,
+    }
+}
+
+async fn record_async(args: &RecordArgs, targets: Vec<TargetSpec>) -> anyhow::Result<(Run, bool)> {
+    // Signals first, so a Ctrl-C during set-up still ends in a written file.
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut hangup = signal(SignalKind::hangup())?;
+
+    let options = ProbeOptions {
+        mechanism: args.probe,
+        btf_path: args.btf.clone(),
+        cost_sampling: args.cost_sampling,
+        filter_by_cgroup: false,
+    };
+    let described = targets
+        .iter()
+        .map(|t| t.name.clone())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut recorder = Recorder::start(options, args.label.clone(), targets)?;
+    let what = if args.command.is_empty() {
+        described
+    } else {
+        recorder.start_command(command_spec(args))?;
+        // Arguments often hold secrets: the whole line only when --with-cmdline stores it too.
+        let shown = if args.with_cmdline {
+            args.command.join(" ")
+        } else {
+            args.command[0].clone()
+        };
+        format!("'{shown}' and its children")
+    };
+    note(&format!(
+        "tracer: recording {what} with {} probes{}",
+        recorder.mechanism(),
+        args.duration
+            .map(|d| format!(" for {:.1} s", d.as_secs_f64()))
+            .unwrap_or_default()
+    ));
+
+    let mut live = LiveView::new(args.quiet, args.duration);
+    let stop = async {
+        tokio::select! {
+            _ = interrupt.recv() => EndReason::Interrupted,
+            _ = terminate.recv() => EndReason::Terminated,
+            _ = hangup.recv() => EndReason::Terminated,
+        }
+    };
+    let schedule = Schedule {
+        duration: args.duration,
+        interval: args.interval,
+    };
+    let end_reason = recorder
+        .record(schedule, stop, |tick| live.show(tick))
+        .await?;
+    live.finish();
+    let ended_early = end_reason == EndReason::TargetsExited && args.duration.is_some();
+    let (mut run, mut command) = recorder.finish(end_reason)?;
+    attach_load(args, &mut run, end_reason, command.as_mut())?;
+    Ok((run, ended_early))
+}
+
+/// Attaches the load result: the command's own JSON output, `--load FILE`, or `--requests N`.
+fn attach_load(
+    args: &RecordArgs,
+    run: &mut Run,
+    end_reason: EndReason,
+    command: Option<&mut TracedCommand>,
+) -> anyhow::Result<()> {
+    // Only a command that ended has closed its output; one still running is not waited for.
+    let captured = match (end_reason, command) {
+        (EndReason::CommandExited, Some(command)) => command.captured_stdout(),
+        _ => None,
+    };
+    if let Some(stdout) = captured {
+        let name = format!("the standard output of '{}'", args.command[0]);
+        match crate::load::parse(&String::from_utf8_lossy(&stdout), Path::new(&name)) {
+            Ok(load) => run.load = Some(load),
+            // The recording is worth keeping without its load result.
+            Err(error) => note(&format!(
+                "tracer: no load result attached: {}",
+                crate::error::describe(&error).1
+            )),
+        }
+    } else if let Some(path) = &args.load {
+        run.load = Some(crate::load::import(path)?);
+    } else if let Some(requests) = args.requests {
+        run.load = Some(crate::run::LoadResult {
+            tool: "manual".into(),
+            requests,
+            duration_ns: run.duration_ns,
+            qps: requests as f64 / (run.duration_ns as f64 / 1e9).max(1e-9),
+            ..crate::run::LoadResult::default()
+        });
+    }
+    Ok(())
+}
+
+/// Prints the end-of-run summary; a closed stdout (`| head`) is not an error.
+fn print_summary(run: &Run) {
+    let text = crate::report::summary_text(run, console::stdout_wants_colour());
+    let _ = console::print(&text);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probe_takes_auto_or_a_mechanism() {
+        use clap::Parser as _;
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            record: RecordArgs,
+        }
+        let probe = |extra: &[&str]| {
+            Cli::try_parse_from(["tracer", "--pid", "1"].iter().chain(extra))
+                .map(|cli| cli.record.probe)
+        };
+        assert_eq!(probe(&[]).unwrap(), None);
+        assert_eq!(probe(&["--probe", "auto"]).unwrap(), None);
+        for mechanism in Mechanism::PREFERENCE {
+            assert_eq!(
+                probe(&["--probe", mechanism.option_name()]).unwrap(),
+                Some(mechanism)
+            );
+        }
+        assert!(probe(&["--probe", "kprobe"]).is_err());
+        assert_eq!(
+            Cli::try_parse_from(["tracer"])
+                .unwrap()
+                .record
+                .cost_sampling,
+            CostSampling::OFF
+        );
+    }
+
+    #[test]
+    fn a_pid_given_twice_is_refused() {
+        let twice = ["5".to_owned(), "web=5".to_owned()];
+        let error = parse_pids(&twice).unwrap_err();
+        assert_eq!(
+            crate::error::describe(&error),
+            (
+                ErrorKind::Usage.exit_code(),
+                "--pid 5 is given twice; name each process once".to_owned()
+            )
+        );
+    }
+
+    #[test]
+    fn parses_pids_with_and_without_names() {
+        assert_eq!(parse_pid("123").unwrap(), (None, 123));
+        assert_eq!(parse_pid("client=42").unwrap(), (Some("client".into()), 42));
+        for bad in ["abc", "0", "-5", "x=", "", "=5", " =5", "a\x1bb=5"] {
+            let error = parse_pid(bad).unwrap_err();
+            assert_eq!(
+                crate::error::describe(&error).0,
+                ErrorKind::Usage.exit_code(),
+                "{bad:?}"
+            );
+        }
+    }
+}

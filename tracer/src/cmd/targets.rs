@@ -1,0 +1,127 @@
+//! `tracer targets`, and the target flags `record` shares with it (`--pod`, `--container`,
+//! `--cgroup`, `--host-root`, `--cgroup-root`).
+use std::{path::PathBuf, process::ExitCode};
+
+use crate::{
+    console,
+    error::{ErrorKind, user},
+    target::{
+        CgroupTarget, Resolver, Specs,
+        names::{parse_container_spec, parse_pod_spec},
+        show,
+    },
+};
+
+/// Target flags shared by `record` and `targets`; flatten into a subcommand's arguments.
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct TargetArgs {
+    /// A pod on this node, found without the API server (repeatable): its processes, and
+    /// processes started in it later.
+    #[arg(long = "pod", value_name = "NAMESPACE/NAME", value_parser = parse_pod_spec)]
+    pub pods: Vec<(String, String)>,
+    /// A container by ID: 64 hex digits or a unique prefix of at least 12 (repeatable).
+    #[arg(long = "container", value_name = "ID", value_parser = parse_container_spec)]
+    pub containers: Vec<String>,
+    /// A cgroup, as in /proc/PID/cgroup (`/kubepods.slice/...`) or under /sys/fs/cgroup
+    /// (repeatable).
+    #[arg(long = "cgroup", value_name = "PATH")]
+    pub cgroups: Vec<PathBuf>,
+    /// Where the host's filesystem is mounted when tracer runs in a container (e.g. /host).
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "TRACER_HOST_ROOT",
+        default_value = "/"
+    )]
+    pub host_root: PathBuf,
+    /// Where the host's /sys/fs/cgroup is mounted [default: <host-root>/sys/fs/cgroup].
+    #[arg(long, value_name = "DIR", env = "TRACER_CGROUP_ROOT")]
+    pub cgroup_root: Option<PathBuf>,
+}
+
+impl TargetArgs {
+    /// The pods, containers and cgroups named.
+    #[must_use]
+    pub fn specs(&self) -> Specs {
+        Specs {
+            pods: self.pods.clone(),
+            containers: self.containers.clone(),
+            cgroups: self.cgroups.clone(),
+        }
+    }
+
+    /// Resolves every `--pod`, `--container` and `--cgroup`, in that order.
+    pub fn resolve_all(&self) -> anyhow::Result<Vec<CgroupTarget>> {
+        Resolver::new(&self.host_root, self.cgroup_root.as_deref()).resolve_all(&self.specs())
+    }
+}
+
+/// Show what --pod, --container and --cgroup resolve to on this node, without recording.
+#[derive(Debug, clap::Args)]
+pub struct TargetsArgs {
+    #[command(flatten)]
+    pub targets: TargetArgs,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: &TargetsArgs) -> anyhow::Result<ExitCode> {
+    if args.targets.specs().is_empty() {
+        return Err(user(
+            ErrorKind::Usage,
+            "tracer targets needs at least one --pod, --container or --cgroup",
+        ));
+    }
+    let resolved = args.targets.resolve_all()?;
+    let shown = show::describe(&resolved)?;
+    let text = if args.json {
+        serde_json::to_string_pretty(&shown)? + "\n"
+    } else {
+        show::render(&shown)
+    };
+    // A closed stdout (`tracer targets ... | head -1`) is not an error worth a panic.
+    let _ = console::print(&text);
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::*;
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        targets: TargetArgs,
+    }
+
+    #[test]
+    fn target_flags_parse_and_refuse_a_pod_without_namespace() {
+        let cli = Cli::try_parse_from([
+            "tracer",
+            "--pod",
+            "default/fortio-7d9",
+            "--container",
+            "cri-o://5d1b7c8e9f0a5d1b7c8e9f0a",
+            "--host-root",
+            "/host",
+        ])
+        .unwrap();
+        let specs = cli.targets.specs();
+        assert_eq!(
+            specs.pods,
+            [("default".to_owned(), "fortio-7d9".to_owned())]
+        );
+        assert_eq!(specs.containers, ["5d1b7c8e9f0a5d1b7c8e9f0a"]);
+        assert_eq!(cli.targets.host_root, PathBuf::from("/host"));
+        let bad = Cli::try_parse_from(["tracer", "--pod", "fortio"])
+            .err()
+            .unwrap();
+        assert!(
+            bad.to_string().contains("--pod wants NAMESPACE/NAME"),
+            "{bad}"
+        );
+    }
+}
