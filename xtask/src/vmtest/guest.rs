@@ -1,0 +1,611 @@
+//! One guest: the test binaries it runs, the script that runs them, booting it with vng under a
+//! time limit, and reading back what the script wrote into the results folder.
+use std::fmt::Write as _;
+use std::fs;
+use std::io::{BufRead as _, BufReader, Read, Write as _};
+use std::os::unix::process::CommandExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, anyhow, bail};
+
+use super::kernel::Kernel;
+use super::report::{EntryResult, EntryState, GuestEnd, KernelRun};
+use super::{
+    COMMON_TEST_ARGS, FULL_BINARY_LIMIT_SECS, GuestTest, console, path_str, report, shell_quote,
+};
+use crate::cmd;
+
+/// Files the guest script writes into the results folder.
+const STARTED: &str = "started";
+const DONE: &str = "done";
+const PREPARE: &str = "prepare.txt";
+const CONSOLE: &str = "console.log";
+/// Lines of a failed entry's output quoted in the report.
+const TAIL_LINES: usize = 15;
+
+/// A test executable cargo built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestBinary {
+    /// The target's name; other kinds than integration tests get theirs added: `tracer (lib)`.
+    pub name: String,
+    pub executable: PathBuf,
+}
+
+/// One command the guest runs.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// The binary's name and arguments, as the report shows it.
+    pub label: String,
+    pub executable: PathBuf,
+    pub args: Vec<String>,
+    pub limit_secs: u64,
+}
+
+/// How to boot.
+pub struct BootOptions {
+    pub vng: PathBuf,
+    pub cpus: u32,
+    pub memory: String,
+    pub timeout: Duration,
+    /// Crash the guest with sysrq before the entries (a check of the checks).
+    pub crash_guest: bool,
+}
+
+/// Builds tracer's tests (and with them the debug `tracer` they run) and lists their executables.
+pub fn build_test_binaries() -> anyhow::Result<Vec<TestBinary>> {
+    let json = cmd::output(cmd::cargo().args([
+        "test",
+        "-p",
+        "tracer",
+        "--no-run",
+        "--message-format=json",
+    ]))?;
+    let binaries = test_executables(&json);
+    if binaries.is_empty() {
+        bail!("`cargo test -p tracer --no-run --message-format=json` reported no test executable");
+    }
+    Ok(binaries)
+}
+
+/// The test executables in cargo's JSON messages (`compiler-artifact` with an `executable`
+/// and a test profile).
+fn test_executables(cargo_json: &str) -> Vec<TestBinary> {
+    let mut binaries = Vec::new();
+    for line in cargo_json.lines() {
+        let Ok(message) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        if message["reason"] != "compiler-artifact" || message["profile"]["test"] != true {
+            continue;
+        }
+        let (Some(executable), Some(name)) = (
+            message["executable"].as_str(),
+            message["target"]["name"].as_str(),
+        ) else {
+            continue;
+        };
+        let kind = message["target"]["kind"][0].as_str().unwrap_or("test");
+        let name = if kind == "test" {
+            name.to_owned()
+        } else {
+            format!("{name} ({kind})")
+        };
+        binaries.push(TestBinary {
+            name,
+            executable: PathBuf::from(executable),
+        });
+    }
+    binaries
+}
+
+/// What the guest runs: the suite's entries (the CI subset, or all), or with `full` every test
+/// binary whole.
+pub fn plan(
+    suite: &[GuestTest],
+    binaries: &[TestBinary],
+    full: bool,
+    all_entries: bool,
+) -> anyhow::Result<Vec<Entry>> {
+    let common = || COMMON_TEST_ARGS.iter().map(|arg| (*arg).to_owned());
+    if full {
+        return Ok(binaries
+            .iter()
+            .map(|binary| Entry {
+                label: binary.name.clone(),
+                executable: binary.executable.clone(),
+                args: common().collect(),
+                limit_secs: FULL_BINARY_LIMIT_SECS,
+            })
+            .collect());
+    }
+    suite
+        .iter()
+        .filter(|test| all_entries || test.ci)
+        .map(|test| {
+            let binary = binaries
+                .iter()
+                .find(|binary| binary.name == test.binary)
+                .ok_or_else(|| {
+                    anyhow!(
+                        "the guest suite names the test binary `{}`, which \
+                         `cargo test -p tracer --no-run` did not build",
+                        test.binary
+                    )
+                })?;
+            let mut label = test.binary.to_owned();
+            for arg in test.args {
+                label.push(' ');
+                label.push_str(arg);
+            }
+            Ok(Entry {
+                label,
+                executable: binary.executable.clone(),
+                args: test
+                    .args
+                    .iter()
+                    .map(|arg| (*arg).to_owned())
+                    .chain(common())
+                    .collect(),
+                limit_secs: test.limit_secs,
+            })
+        })
+        .collect()
+}
+
+/// The guest's script: mounts, then each entry under `timeout`, its output in `entry-<n>.out`
+/// and `exit=<code> ms=<duration>` in `entry-<n>.status`. `results` is the guest's read-write
+/// folder (the same path as on the host); `workdir` is where tests start (tracer's package
+/// folder, as under cargo).
+fn script(results: &str, workdir: &str, entries: &[Entry], crash: bool) -> String {
+    let mut text = format!(
+        r#"#!/bin/sh
+# Written by `cargo xtask vmtest`; runs as root in the guest. Results go to R, the only
+# read-write folder shared with the host.
+R={results}
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+export RUST_BACKTRACE=1
+echo "vmtest: guest script started"
+{{ uname -r; cut -d' ' -f1 /proc/uptime; }} > "$R/{STARTED}.tmp" && mv "$R/{STARTED}.tmp" "$R/{STARTED}"
+
+note() {{ echo "$*" >> "$R/{PREPARE}"; }}
+fstype() {{ awk -v m="$1" '$2 == m {{ t = $3 }} END {{ print t }}' /proc/mounts; }}
+
+# cgroup v2 alone at /sys/fs/cgroup: unmount a hybrid or v1 layout first.
+was=$(fstype /sys/fs/cgroup)
+if [ "$was" = cgroup2 ] && ! awk '$3 == "cgroup" {{ found = 1 }} END {{ exit !found }}' /proc/mounts; then
+    note "ok cgroup2 already at /sys/fs/cgroup"
+else
+    umount -R /sys/fs/cgroup 2>/dev/null
+    if mount -t cgroup2 cgroup2 /sys/fs/cgroup; then
+        note "ok cgroup2 mounted at /sys/fs/cgroup (was ${{was:-nothing}})"
+    else
+        note "FAILED cgroup2 could not be mounted at /sys/fs/cgroup (was ${{was:-nothing}})"
+    fi
+fi
+if awk '$3 == "cgroup" {{ found = 1 }} END {{ exit !found }}' /proc/mounts; then
+    note "FAILED cgroup v1 hierarchies are still mounted"
+fi
+[ -f /sys/fs/cgroup/cgroup.controllers ] || note "FAILED /sys/fs/cgroup has no cgroup.controllers"
+if [ "$(fstype /sys/kernel/tracing)" = tracefs ]; then
+    note "ok tracefs already at /sys/kernel/tracing"
+elif mount -t tracefs tracefs /sys/kernel/tracing; then
+    note "ok tracefs mounted at /sys/kernel/tracing"
+else
+    note "FAILED tracefs could not be mounted at /sys/kernel/tracing"
+fi
+if [ "$(fstype /sys/fs/bpf)" = bpf ]; then
+    note "ok bpffs already at /sys/fs/bpf"
+elif mount -t bpf bpf /sys/fs/bpf; then
+    note "ok bpffs mounted at /sys/fs/bpf"
+else
+    note "FAILED bpffs could not be mounted at /sys/fs/bpf"
+fi
+if touch /tmp/.vmtest-writable 2>/dev/null && rm -f /tmp/.vmtest-writable; then
+    note "ok /tmp is writable ($(fstype /tmp))"
+elif mount -t tmpfs tmpfs /tmp; then
+    note "ok tmpfs mounted at /tmp"
+else
+    note "FAILED /tmp is not writable"
+fi
+cp /proc/mounts "$R/mounts.txt"
+cat /proc/self/cgroup > "$R/cgroup.txt"
+
+cd {workdir} || note "FAILED cannot cd to {workdir}"
+"#
+    );
+    if crash {
+        text.push_str(
+            "\necho \"vmtest: crashing the guest on purpose\"\necho c > /proc/sysrq-trigger\n",
+        );
+    }
+    let total = entries.len();
+    for (index, entry) in entries.iter().enumerate() {
+        let number = index + 1;
+        let mut command = shell_quote(path_str_lossy(&entry.executable));
+        for arg in &entry.args {
+            command.push(' ');
+            command.push_str(&shell_quote(arg));
+        }
+        let label = shell_quote(&format!(
+            "vmtest: entry {number} of {total}: {}",
+            entry.label
+        ));
+        let limit = entry.limit_secs;
+        let _ = write!(
+            text,
+            r#"
+echo {label}
+start=$(date +%s%N)
+timeout -k 10 {limit} {command} > "$R/entry-{number}.out" 2>&1 < /dev/null
+code=$?
+end=$(date +%s%N)
+echo "exit=$code ms=$(( (end - start) / 1000000 ))" > "$R/entry-{number}.status"
+"#
+        );
+    }
+    let _ = write!(
+        text,
+        "\necho \"vmtest: guest script finished\"\ncut -d' ' -f1 /proc/uptime > \"$R/{DONE}\"\n"
+    );
+    text
+}
+
+fn path_str_lossy(path: &Path) -> &str {
+    path.to_str().unwrap_or("/nonexistent-non-utf8-path")
+}
+
+/// Boots `kernel`, runs `entries` in it and reads back the results.
+pub fn run_kernel(
+    kernel: &Kernel,
+    entries: &[Entry],
+    results: &Path,
+    options: &BootOptions,
+) -> anyhow::Result<KernelRun> {
+    if results.exists() {
+        fs::remove_dir_all(results)
+            .with_context(|| format!("could not empty {}", results.display()))?;
+    }
+    fs::create_dir_all(results)
+        .with_context(|| format!("could not create {}", results.display()))?;
+    for entry in entries {
+        path_str(&entry.executable)?;
+    }
+    let workdir = cmd::workspace_root().join("tracer");
+    let script_path = results.join("guest.sh");
+    fs::write(
+        &script_path,
+        script(
+            path_str(results)?,
+            &shell_quote(path_str(&workdir)?),
+            entries,
+            options.crash_guest,
+        ),
+    )
+    .with_context(|| format!("could not write {}", script_path.display()))?;
+
+    let watched = boot(kernel, results, &script_path, options)?;
+    Ok(collect(kernel, entries, results, &watched))
+}
+
+/// What the host saw of a guest.
+struct Watched {
+    end: GuestEnd,
+    /// From qemu's start to the script's first line.
+    boot: Option<Duration>,
+    /// From the script's first line to its last.
+    suite: Option<Duration>,
+}
+
+fn boot(
+    kernel: &Kernel,
+    results: &Path,
+    script: &Path,
+    options: &BootOptions,
+) -> anyhow::Result<Watched> {
+    let mut vng = Command::new(&options.vng);
+    vng.arg("--run")
+        .arg(&kernel.vmlinuz)
+        .args(["--force-9p", "--disable-kvm", "--verbose"])
+        .arg(format!("--cpus={}", options.cpus))
+        .arg(format!("--memory={}", options.memory))
+        .arg(format!("--rwdir={}", path_str(results)?))
+        .arg("--exec")
+        .arg(format!("sh {}", shell_quote(path_str(script)?)))
+        .current_dir(results)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // Its own process group: on a timeout, vng and the qemu it forked are killed together.
+        .process_group(0);
+    let line = cmd::display(&vng);
+    let console_path = results.join(CONSOLE);
+    let console = Arc::new(Mutex::new(
+        fs::File::create(&console_path)
+            .with_context(|| format!("could not create {}", console_path.display()))?,
+    ));
+    let started = Instant::now();
+    let mut child = vng
+        .spawn()
+        .with_context(|| format!("could not start `{line}`"))?;
+    let readers = [
+        child
+            .stdout
+            .take()
+            .map(|out| copy_lines(out, Arc::clone(&console))),
+        child
+            .stderr
+            .take()
+            .map(|err| copy_lines(err, Arc::clone(&console))),
+    ];
+
+    let mut boot = None;
+    let mut suite = None;
+    let end = loop {
+        if boot.is_none() && results.join(STARTED).exists() {
+            boot = Some(started.elapsed());
+        }
+        if suite.is_none()
+            && let Some(boot) = boot
+            && results.join(DONE).exists()
+        {
+            suite = Some(started.elapsed().saturating_sub(boot));
+        }
+        if let Some(status) = child
+            .try_wait()
+            .with_context(|| format!("could not wait for `{line}`"))?
+        {
+            break exited(status, results);
+        }
+        if started.elapsed() >= options.timeout {
+            // SAFETY: signals the process group this function made (vng is not reaped yet, so
+            // its id still names that group).
+            unsafe { libc::kill(-child.id().cast_signed(), libc::SIGKILL) };
+            child
+                .wait()
+                .with_context(|| format!("could not wait for the killed `{line}`"))?;
+            break GuestEnd::Hung(options.timeout.as_secs());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    for reader in readers.into_iter().flatten() {
+        let _ = reader.join();
+    }
+    if boot.is_none() && results.join(STARTED).exists() {
+        boot = Some(started.elapsed());
+    }
+    Ok(Watched { end, boot, suite })
+}
+
+fn exited(status: ExitStatus, results: &Path) -> GuestEnd {
+    if results.join(DONE).exists() {
+        GuestEnd::Finished
+    } else {
+        GuestEnd::Stopped(status.to_string())
+    }
+}
+
+/// Copies a pipe into the console log line by line (stdout and stderr share the file).
+fn copy_lines(
+    pipe: impl Read + Send + 'static,
+    console: Arc<Mutex<fs::File>>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(pipe);
+        let mut line = Vec::new();
+        while reader
+            .read_until(b'\n', &mut line)
+            .is_ok_and(|read| read > 0)
+        {
+            if let Ok(mut file) = console.lock() {
+                let _ = file.write_all(&line);
+            }
+            line.clear();
+        }
+    })
+}
+
+/// Reads what the guest wrote: its release, mounts, each entry's end, the console.
+fn collect(kernel: &Kernel, entries: &[Entry], results: &Path, boot: &Watched) -> KernelRun {
+    let read = |name: &str| fs::read_to_string(results.join(name)).ok();
+    let guest_release = read(STARTED).and_then(|text| text.lines().next().map(str::to_owned));
+    let prepare = read(PREPARE)
+        .map(|text| text.lines().map(str::to_owned).collect())
+        .unwrap_or_default();
+    let console_text = read(CONSOLE).unwrap_or_default();
+    let findings = console::findings(&console_text);
+
+    let mut mechanisms = Vec::new();
+    let mut results_of_entries = Vec::new();
+    for (index, entry) in entries.iter().enumerate() {
+        let number = index + 1;
+        let output = read(&format!("entry-{number}.out"));
+        let status = read(&format!("entry-{number}.status"));
+        if let Some(output) = &output {
+            report::merge_mechanisms(&mut mechanisms, report::mechanisms(output));
+        }
+        let (state, duration) = match status.as_deref().and_then(parse_status) {
+            Some((0, ms)) => (EntryState::Passed, Some(ms)),
+            Some((124 | 137, ms)) => (EntryState::TimedOut(entry.limit_secs), Some(ms)),
+            Some((code, ms)) => (EntryState::Failed(code), Some(ms)),
+            None if output.is_some() => (EntryState::Interrupted, None),
+            None => (EntryState::NotRun, None),
+        };
+        let tail = match (&state, &output) {
+            (EntryState::Passed | EntryState::NotRun, _) | (_, None) => Vec::new(),
+            (_, Some(output)) => tail(output, TAIL_LINES),
+        };
+        results_of_entries.push(EntryResult {
+            label: entry.label.clone(),
+            output: results.join(format!("entry-{number}.out")),
+            state,
+            duration: duration.map(Duration::from_millis),
+            tail,
+        });
+    }
+    KernelRun {
+        series: kernel.series.name,
+        kernel: Some(format!("{} (Debian {})", kernel.release, kernel.version)),
+        guest_release,
+        end: boot.end.clone(),
+        boot: boot.boot,
+        suite: boot.suite,
+        prepare,
+        entries: results_of_entries,
+        findings,
+        mechanisms,
+        console: Some(results.join(CONSOLE)),
+    }
+}
+
+/// `exit=<code> ms=<milliseconds>` as the script writes it.
+fn parse_status(text: &str) -> Option<(i32, u64)> {
+    let mut code = None;
+    let mut ms = None;
+    for field in text.split_whitespace() {
+        if let Some(value) = field.strip_prefix("exit=") {
+            code = value.parse().ok();
+        } else if let Some(value) = field.strip_prefix("ms=") {
+            ms = value.parse().ok();
+        }
+    }
+    Some((code?, ms?))
+}
+
+fn tail(output: &str, lines: usize) -> Vec<String> {
+    let all: Vec<&str> = output.lines().collect();
+    all[all.len().saturating_sub(lines)..]
+        .iter()
+        .map(|line| (*line).to_owned())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CARGO_JSON: &str = r#"{"reason":"compiler-artifact","package_id":"path+file:///w/tracer#0.1.0","target":{"kind":["lib"],"crate_types":["lib"],"name":"tracer","src_path":"/w/tracer/src/lib.rs","test":true},"profile":{"test":true},"executable":"/w/target/debug/deps/tracer-aaaa","fresh":true}
+{"reason":"compiler-artifact","package_id":"path+file:///w/tracer#0.1.0","target":{"kind":["bin"],"crate_types":["bin"],"name":"tracer","src_path":"/w/tracer/src/main.rs","test":false},"profile":{"test":false},"executable":"/w/target/debug/tracer","fresh":true}
+{"reason":"compiler-artifact","package_id":"path+file:///w/tracer#0.1.0","target":{"kind":["test"],"crate_types":["bin"],"name":"probe_exact","src_path":"/w/tracer/tests/probe_exact.rs","test":true},"profile":{"test":true},"executable":"/w/target/debug/deps/probe_exact-bbbb","fresh":true}
+{"reason":"compiler-artifact","package_id":"path+file:///w/tracer-common#0.1.0","target":{"kind":["lib"],"name":"tracer_common","test":true},"profile":{"test":false},"executable":null,"fresh":true}
+{"reason":"build-finished","success":true}
+"#;
+
+    fn binaries() -> Vec<TestBinary> {
+        test_executables(CARGO_JSON)
+    }
+
+    #[test]
+    fn cargo_json_gives_the_test_executables_only() {
+        assert_eq!(
+            binaries(),
+            [
+                TestBinary {
+                    name: "tracer (lib)".into(),
+                    executable: "/w/target/debug/deps/tracer-aaaa".into()
+                },
+                TestBinary {
+                    name: "probe_exact".into(),
+                    executable: "/w/target/debug/deps/probe_exact-bbbb".into()
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn the_plan_takes_the_ci_subset_unless_asked_for_more() {
+        let suite = [
+            GuestTest {
+                binary: "probe_exact",
+                args: &["every_available_mechanism", "--exact"],
+                ci: true,
+                limit_secs: 60,
+            },
+            GuestTest {
+                binary: "probe_exact",
+                args: &[],
+                ci: false,
+                limit_secs: 90,
+            },
+        ];
+        let ci = plan(&suite, &binaries(), false, false).expect("binaries exist");
+        assert_eq!(ci.len(), 1);
+        assert_eq!(ci[0].label, "probe_exact every_available_mechanism --exact");
+        assert_eq!(
+            ci[0].args,
+            [
+                "every_available_mechanism",
+                "--exact",
+                "--test-threads=1",
+                "--nocapture"
+            ]
+        );
+        assert_eq!(ci[0].limit_secs, 60);
+        assert_eq!(plan(&suite, &binaries(), false, true).expect("ok").len(), 2);
+        let full = plan(&suite, &binaries(), true, false).expect("ok");
+        let labels: Vec<_> = full.iter().map(|entry| entry.label.as_str()).collect();
+        assert_eq!(labels, ["tracer (lib)", "probe_exact"]);
+        assert_eq!(full[0].args, ["--test-threads=1", "--nocapture"]);
+    }
+
+    #[test]
+    fn a_suite_entry_without_its_binary_is_an_error_naming_it() {
+        let suite = [GuestTest {
+            binary: "pods_record",
+            args: &[],
+            ci: true,
+            limit_secs: 60,
+        }];
+        let error = plan(&suite, &binaries(), false, false).expect_err("not built");
+        assert!(error.to_string().contains("`pods_record`"), "{error}");
+    }
+
+    #[test]
+    fn the_script_mounts_first_then_runs_each_entry_under_its_limit() {
+        let entries = plan(
+            &[GuestTest {
+                binary: "probe_exact",
+                args: &["a test"],
+                ci: true,
+                limit_secs: 77,
+            }],
+            &binaries(),
+            false,
+            false,
+        )
+        .expect("ok");
+        let text = script("/w/target/vmtest/6.1", "/w/tracer", &entries, false);
+        assert!(!text.contains("sysrq"));
+        assert!(script("/w", "/w", &entries, true).contains("echo c > /proc/sysrq-trigger"));
+        let mount = text.find("mount -t cgroup2").expect("cgroup2 mount");
+        let run = text
+            .find(
+                "timeout -k 10 77 /w/target/debug/deps/probe_exact-bbbb 'a test' --test-threads=1",
+            )
+            .expect("entry command");
+        assert!(mount < run);
+        assert!(text.contains("R=/w/target/vmtest/6.1\n"));
+        assert!(text.contains(r#"> "$R/entry-1.out" 2>&1"#));
+        assert!(text.contains(r#"> "$R/entry-1.status""#));
+        assert!(text.contains("mount -t bpf bpf /sys/fs/bpf"));
+        assert!(text.contains("mount -t tracefs tracefs /sys/kernel/tracing"));
+        assert!(text.contains("echo 'vmtest: entry 1 of 1: probe_exact a test'"));
+        assert!(text.trim_end().ends_with(r#"> "$R/done""#));
+    }
+
+    #[test]
+    fn status_files_give_exit_code_and_duration() {
+        assert_eq!(parse_status("exit=0 ms=8123\n"), Some((0, 8123)));
+        assert_eq!(parse_status("exit=101 ms=40\n"), Some((101, 40)));
+        assert_eq!(parse_status("exit=0\n"), None, "cut short");
+        assert_eq!(parse_status(""), None);
+    }
+
+    #[test]
+    fn the_tail_is_the_last_lines() {
+        assert_eq!(tail("a\nb\nc\n", 2), ["b", "c"]);
+        assert_eq!(tail("a\n", 5), ["a"]);
+    }
+}
