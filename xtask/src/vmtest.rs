@@ -52,7 +52,8 @@ pub struct GuestTest {
     pub binary: &'static str,
     /// Arguments for the libtest harness: a filter, `--exact`, `--skip NAME`, ...
     pub args: &'static [&'static str],
-    /// Part of the CI subset (the default run); the others run with `--all-entries`.
+    /// Part of the CI subset (the default run); the others run with `--all-entries` or
+    /// `--entry <binary>`.
     pub ci: bool,
     /// Time limit in the guest; the entry is killed and reported "timed out" after it.
     pub limit_secs: u64,
@@ -114,11 +115,15 @@ pub struct VmtestArgs {
     #[arg(long = "kernel", value_enum, value_name = "SERIES")]
     kernels: Vec<KernelChoice>,
     /// Run every tracer test binary whole instead of the suite's entries.
-    #[arg(long, conflicts_with = "all_entries")]
+    #[arg(long, conflicts_with_all = ["all_entries", "entries"])]
     full: bool,
     /// Run every entry of the suite, not only the CI subset.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "entries")]
     all_entries: bool,
+    /// Run only the suite's entries of this test binary, CI or not, or the binary whole when
+    /// the suite has none (repeatable): `--entry probe_exact`.
+    #[arg(long = "entry", value_name = "BINARY")]
+    entries: Vec<String>,
     /// Guest CPUs.
     #[arg(long, default_value_t = 2)]
     cpus: u32,
@@ -178,7 +183,16 @@ pub fn run(args: &VmtestArgs) -> anyhow::Result<()> {
 
     println!("vmtest: building the tracer test binaries (cargo test -p tracer --no-run)");
     let binaries = guest::build_test_binaries()?;
-    let entries = guest::plan(GUEST_SUITE, &binaries, args.full, args.all_entries)?;
+    let selection = if args.full {
+        guest::Selection::Full
+    } else if args.all_entries {
+        guest::Selection::AllEntries
+    } else if !args.entries.is_empty() {
+        guest::Selection::Only(&args.entries)
+    } else {
+        guest::Selection::Ci
+    };
+    let entries = guest::plan(GUEST_SUITE, &binaries, selection)?;
     let timeout = args.timeout.unwrap_or_else(|| {
         BOOT_ALLOWANCE_SECS + entries.iter().map(|entry| entry.limit_secs).sum::<u64>()
     });
@@ -229,11 +243,13 @@ pub fn run(args: &VmtestArgs) -> anyhow::Result<()> {
 
 fn settings_line(args: &VmtestArgs, timeout: u64) -> String {
     let what = if args.full {
-        "every test binary whole"
+        "every test binary whole".to_owned()
     } else if args.all_entries {
-        "every suite entry"
+        "every suite entry".to_owned()
+    } else if !args.entries.is_empty() {
+        format!("the entries of {}", args.entries.join(", "))
     } else {
-        "the CI subset of the suite"
+        "the CI subset of the suite".to_owned()
     };
     format!(
         "{what}; {} CPUs, {} memory, TCG (no KVM), guest timeout {timeout} s",

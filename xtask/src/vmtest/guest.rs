@@ -23,8 +23,10 @@ const STARTED: &str = "started";
 const DONE: &str = "done";
 const PREPARE: &str = "prepare.txt";
 const CONSOLE: &str = "console.log";
-/// Lines of a failed entry's output quoted in the report.
-const TAIL_LINES: usize = 15;
+/// Lines of a failed entry's output quoted in the report: from its first panic, or its end.
+const EXCERPT_LINES: usize = 12;
+/// Longer lines (verifier logs) are cut to this many characters in the report.
+const EXCERPT_WIDTH: usize = 300;
 
 /// A test executable cargo built.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,58 +103,86 @@ fn test_executables(cargo_json: &str) -> Vec<TestBinary> {
     binaries
 }
 
-/// What the guest runs: the suite's entries (the CI subset, or all), or with `full` every test
-/// binary whole.
+/// Which entries a run takes.
+#[derive(Debug, Clone, Copy)]
+pub enum Selection<'a> {
+    /// The suite's CI subset (the default).
+    Ci,
+    /// Every entry of the suite.
+    AllEntries,
+    /// Every test binary whole.
+    Full,
+    /// The suite's entries of these binaries; a binary the suite does not name runs whole.
+    Only(&'a [String]),
+}
+
+/// What the guest runs.
 pub fn plan(
     suite: &[GuestTest],
     binaries: &[TestBinary],
-    full: bool,
-    all_entries: bool,
+    selection: Selection,
 ) -> anyhow::Result<Vec<Entry>> {
-    let common = || COMMON_TEST_ARGS.iter().map(|arg| (*arg).to_owned());
-    if full {
-        return Ok(binaries
+    let whole = |binary: &TestBinary| Entry {
+        label: binary.name.clone(),
+        executable: binary.executable.clone(),
+        args: COMMON_TEST_ARGS
             .iter()
-            .map(|binary| Entry {
-                label: binary.name.clone(),
-                executable: binary.executable.clone(),
-                args: common().collect(),
-                limit_secs: FULL_BINARY_LIMIT_SECS,
+            .map(|arg| (*arg).to_owned())
+            .collect(),
+        limit_secs: FULL_BINARY_LIMIT_SECS,
+    };
+    let find = |name: &str| {
+        binaries
+            .iter()
+            .find(|binary| binary.name == name)
+            .ok_or_else(|| {
+                anyhow!(
+                    "no test binary is named `{name}`: `cargo test -p tracer --no-run` built {}",
+                    binaries
+                        .iter()
+                        .map(|binary| binary.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
             })
-            .collect());
-    }
-    suite
-        .iter()
-        .filter(|test| all_entries || test.ci)
-        .map(|test| {
-            let binary = binaries
+    };
+    let entry = |test: &GuestTest| -> anyhow::Result<Entry> {
+        let binary = find(test.binary)?;
+        let mut label = test.binary.to_owned();
+        for arg in test.args {
+            label.push(' ');
+            label.push_str(arg);
+        }
+        Ok(Entry {
+            label,
+            executable: binary.executable.clone(),
+            args: test
+                .args
                 .iter()
-                .find(|binary| binary.name == test.binary)
-                .ok_or_else(|| {
-                    anyhow!(
-                        "the guest suite names the test binary `{}`, which \
-                         `cargo test -p tracer --no-run` did not build",
-                        test.binary
-                    )
-                })?;
-            let mut label = test.binary.to_owned();
-            for arg in test.args {
-                label.push(' ');
-                label.push_str(arg);
-            }
-            Ok(Entry {
-                label,
-                executable: binary.executable.clone(),
-                args: test
-                    .args
-                    .iter()
-                    .map(|arg| (*arg).to_owned())
-                    .chain(common())
-                    .collect(),
-                limit_secs: test.limit_secs,
-            })
+                .chain(COMMON_TEST_ARGS)
+                .map(|arg| (*arg).to_owned())
+                .collect(),
+            limit_secs: test.limit_secs,
         })
-        .collect()
+    };
+    match selection {
+        Selection::Full => Ok(binaries.iter().map(whole).collect()),
+        Selection::Ci => suite.iter().filter(|test| test.ci).map(entry).collect(),
+        Selection::AllEntries => suite.iter().map(entry).collect(),
+        Selection::Only(names) => {
+            let mut entries = Vec::new();
+            for name in names {
+                let mut of_binary = suite.iter().filter(|test| test.binary == name).peekable();
+                if of_binary.peek().is_none() {
+                    entries.push(whole(find(name)?));
+                }
+                for test in of_binary {
+                    entries.push(entry(test)?);
+                }
+            }
+            Ok(entries)
+        }
+    }
 }
 
 /// The guest's script: mounts, then each entry under `timeout`, its output in `entry-<n>.out`
@@ -433,16 +463,16 @@ fn collect(kernel: &Kernel, entries: &[Entry], results: &Path, boot: &Watched) -
             None if output.is_some() => (EntryState::Interrupted, None),
             None => (EntryState::NotRun, None),
         };
-        let tail = match (&state, &output) {
+        let excerpt = match (&state, &output) {
             (EntryState::Passed | EntryState::NotRun, _) | (_, None) => Vec::new(),
-            (_, Some(output)) => tail(output, TAIL_LINES),
+            (_, Some(output)) => excerpt(output),
         };
         results_of_entries.push(EntryResult {
             label: entry.label.clone(),
             output: results.join(format!("entry-{number}.out")),
             state,
             duration: duration.map(Duration::from_millis),
-            tail,
+            excerpt,
         });
     }
     KernelRun {
@@ -474,11 +504,21 @@ fn parse_status(text: &str) -> Option<(i32, u64)> {
     Some((code?, ms?))
 }
 
-fn tail(output: &str, lines: usize) -> Vec<String> {
-    let all: Vec<&str> = output.lines().collect();
-    all[all.len().saturating_sub(lines)..]
+/// What the report quotes of a failed entry: the first panic's message (where a Rust test says
+/// what went wrong), else the output's last lines; long lines cut.
+fn excerpt(output: &str) -> Vec<String> {
+    let lines: Vec<&str> = output.lines().collect();
+    let start = lines
         .iter()
-        .map(|line| (*line).to_owned())
+        .position(|line| line.contains(" panicked at "))
+        .unwrap_or_else(|| lines.len().saturating_sub(EXCERPT_LINES));
+    lines[start..]
+        .iter()
+        .take(EXCERPT_LINES)
+        .map(|line| match line.char_indices().nth(EXCERPT_WIDTH) {
+            Some((cut, _)) => format!("{} …", &line[..cut]),
+            None => (*line).to_owned(),
+        })
         .collect()
 }
 
@@ -530,7 +570,7 @@ mod tests {
                 limit_secs: 90,
             },
         ];
-        let ci = plan(&suite, &binaries(), false, false).expect("binaries exist");
+        let ci = plan(&suite, &binaries(), Selection::Ci).expect("binaries exist");
         assert_eq!(ci.len(), 1);
         assert_eq!(ci[0].label, "probe_exact every_available_mechanism --exact");
         assert_eq!(
@@ -543,11 +583,44 @@ mod tests {
             ]
         );
         assert_eq!(ci[0].limit_secs, 60);
-        assert_eq!(plan(&suite, &binaries(), false, true).expect("ok").len(), 2);
-        let full = plan(&suite, &binaries(), true, false).expect("ok");
+        assert_eq!(
+            plan(&suite, &binaries(), Selection::AllEntries)
+                .expect("ok")
+                .len(),
+            2
+        );
+        let full = plan(&suite, &binaries(), Selection::Full).expect("ok");
         let labels: Vec<_> = full.iter().map(|entry| entry.label.as_str()).collect();
         assert_eq!(labels, ["tracer (lib)", "probe_exact"]);
         assert_eq!(full[0].args, ["--test-threads=1", "--nocapture"]);
+    }
+
+    #[test]
+    fn only_takes_the_named_binaries_entries_or_the_binary_whole() {
+        let suite = [
+            GuestTest {
+                binary: "probe_exact",
+                args: &["one"],
+                ci: false,
+                limit_secs: 60,
+            },
+            GuestTest {
+                binary: "probe_exact",
+                args: &["two"],
+                ci: true,
+                limit_secs: 60,
+            },
+        ];
+        let names = ["probe_exact".to_owned(), "tracer (lib)".to_owned()];
+        let entries = plan(&suite, &binaries(), Selection::Only(&names)).expect("ok");
+        let labels: Vec<_> = entries.iter().map(|entry| entry.label.as_str()).collect();
+        assert_eq!(
+            labels,
+            ["probe_exact one", "probe_exact two", "tracer (lib)"]
+        );
+        assert_eq!(entries[2].limit_secs, FULL_BINARY_LIMIT_SECS);
+        let unknown = ["nope".to_owned()];
+        assert!(plan(&suite, &binaries(), Selection::Only(&unknown)).is_err());
     }
 
     #[test]
@@ -558,8 +631,14 @@ mod tests {
             ci: true,
             limit_secs: 60,
         }];
-        let error = plan(&suite, &binaries(), false, false).expect_err("not built");
+        let error = plan(&suite, &binaries(), Selection::Ci).expect_err("not built");
         assert!(error.to_string().contains("`pods_record`"), "{error}");
+        assert!(
+            error
+                .to_string()
+                .contains("built tracer (lib), probe_exact"),
+            "{error}"
+        );
     }
 
     #[test]
@@ -572,8 +651,7 @@ mod tests {
                 limit_secs: 77,
             }],
             &binaries(),
-            false,
-            false,
+            Selection::Ci,
         )
         .expect("ok");
         let text = script("/w/target/vmtest/6.1", "/w/tracer", &entries, false);
@@ -604,8 +682,25 @@ mod tests {
     }
 
     #[test]
-    fn the_tail_is_the_last_lines() {
-        assert_eq!(tail("a\nb\nc\n", 2), ["b", "c"]);
-        assert_eq!(tail("a\n", 5), ["a"]);
+    fn the_excerpt_starts_at_the_panic_or_shows_the_end() {
+        let panicked = "running 1 test\ntest t ... \nthread 't' (141) panicked at tests/x.rs:1:2:\n\
+                        no way to attach\nstack backtrace:\n";
+        assert_eq!(
+            excerpt(panicked),
+            [
+                "thread 't' (141) panicked at tests/x.rs:1:2:",
+                "no way to attach",
+                "stack backtrace:"
+            ]
+        );
+        let many = (1..=20)
+            .map(|n| format!("line {n}"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let quoted = excerpt(&many);
+        assert_eq!(quoted.len(), EXCERPT_LINES);
+        assert_eq!(quoted.last().map(String::as_str), Some("line 20"));
+        let long = excerpt(&"é".repeat(400));
+        assert_eq!(long[0].chars().count(), EXCERPT_WIDTH + 2);
     }
 }

@@ -38,8 +38,8 @@ pub struct EntryResult {
     pub output: PathBuf,
     pub state: EntryState,
     pub duration: Option<Duration>,
-    /// The output's last lines when it did not pass.
-    pub tail: Vec<String>,
+    /// From the output when it did not pass: its panic message, or its last lines.
+    pub excerpt: Vec<String>,
 }
 
 /// Whether an attach mechanism loaded, from a test's `vmtest: mechanism` lines.
@@ -273,13 +273,13 @@ pub fn markdown(runs: &[KernelRun], settings: &str) -> String {
                 );
             }
         }
-        for entry in run.entries.iter().filter(|entry| !entry.tail.is_empty()) {
+        for entry in run.entries.iter().filter(|entry| !entry.excerpt.is_empty()) {
             let _ = write!(
                 text,
-                "\n`{}`, last lines of `{}`:\n\n```text\n{}\n```\n",
+                "\n`{}`, from `{}`:\n\n```text\n{}\n```\n",
                 entry.label,
                 entry.output.display(),
-                entry.tail.join("\n")
+                entry.excerpt.join("\n")
             );
         }
         if !run.findings.is_empty() {
@@ -312,7 +312,7 @@ fn state_text(state: &EntryState) -> String {
         EntryState::Passed => "passed".to_owned(),
         EntryState::Failed(code) => format!("failed (exit {code})"),
         EntryState::TimedOut(limit) => format!("timed out ({limit} s limit)"),
-        EntryState::Interrupted => "interrupted (guest stopped during it)".to_owned(),
+        EntryState::Interrupted => "interrupted (the guest stopped or hung during it)".to_owned(),
         EntryState::NotRun => "not run".to_owned(),
     }
 }
@@ -355,7 +355,7 @@ mod tests {
         EntryResult {
             label: label.into(),
             output: format!("/w/target/vmtest/5.10/{label}.out").into(),
-            tail: if state == EntryState::Passed {
+            excerpt: if state == EntryState::Passed {
                 Vec::new()
             } else {
                 vec!["unknown func bpf_get_current_ancestor_cgroup_id#123".into()]
