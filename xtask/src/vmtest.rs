@@ -75,19 +75,19 @@ pub const GUEST_SUITE: &[GuestTest] = &[
         binary: "probe_exact",
         args: &[],
         ci: true,
-        limit_secs: 120,
+        limit_secs: 180,
     },
     GuestTest {
         binary: "pods_record",
         args: &[],
         ci: true,
-        limit_secs: 120,
+        limit_secs: 180,
     },
     GuestTest {
         binary: "no_leftover_probes",
         args: &[],
         ci: true,
-        limit_secs: 120,
+        limit_secs: 180,
     },
 ];
 

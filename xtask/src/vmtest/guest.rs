@@ -505,21 +505,47 @@ fn parse_status(text: &str) -> Option<(i32, u64)> {
 }
 
 /// What the report quotes of a failed entry: the first panic's message (where a Rust test says
-/// what went wrong), else the output's last lines; long lines cut.
+/// what went wrong), else the output's last lines; long lines cut. Then each distinct verdict of
+/// the verifier logs in the output, which a cut line hides.
 fn excerpt(output: &str) -> Vec<String> {
     let lines: Vec<&str> = output.lines().collect();
     let start = lines
         .iter()
         .position(|line| line.contains(" panicked at "))
         .unwrap_or_else(|| lines.len().saturating_sub(EXCERPT_LINES));
-    lines[start..]
+    let mut quoted: Vec<String> = lines[start..]
         .iter()
         .take(EXCERPT_LINES)
         .map(|line| match line.char_indices().nth(EXCERPT_WIDTH) {
             Some((cut, _)) => format!("{} …", &line[..cut]),
             None => (*line).to_owned(),
         })
-        .collect()
+        .collect();
+    for verdict in verifier_verdicts(&lines) {
+        quoted.push(format!("verifier: {verdict}"));
+    }
+    quoted
+}
+
+/// The verifier's reason for each rejection in a log: the line before its closing statistics
+/// (`processed N insns (limit M) ...`, after `verification time` and `stack depth` if printed),
+/// each distinct one once.
+fn verifier_verdicts<'a>(lines: &[&'a str]) -> Vec<&'a str> {
+    let mut verdicts = Vec::new();
+    for (index, line) in lines.iter().enumerate() {
+        if !(line.starts_with("processed ") && line.contains(" insns (limit ")) {
+            continue;
+        }
+        let verdict = lines[..index].iter().rev().find(|earlier| {
+            !earlier.starts_with("verification time ") && !earlier.starts_with("stack depth ")
+        });
+        if let Some(verdict) = verdict
+            && !verdicts.contains(verdict)
+        {
+            verdicts.push(*verdict);
+        }
+    }
+    verdicts
 }
 
 #[cfg(test)]
@@ -679,6 +705,33 @@ mod tests {
         assert_eq!(parse_status("exit=101 ms=40\n"), Some((101, 40)));
         assert_eq!(parse_status("exit=0\n"), None, "cut short");
         assert_eq!(parse_status(""), None);
+    }
+
+    #[test]
+    fn verifier_verdicts_are_the_lines_before_its_statistics() {
+        let log = "43: (85) call bpf_get_current_ancestor_cgroup_id#123\n\
+                   unknown func bpf_get_current_ancestor_cgroup_id#123\n\
+                   verification time 9387 usec\n\
+                   stack depth 40\n\
+                   processed 35 insns (limit 1000000) max_states_per_insn 0 total_states 3\n\
+                   : Invalid argument (os error 22) (verifier: processed 35 insns (limit 1000000))\n\
+                   unknown func bpf_get_current_ancestor_cgroup_id#123\n\
+                   processed 47 insns (limit 1000000) max_states_per_insn 0\n\
+                   R1 type=ctx expected=fp\n\
+                   processed 3 insns (limit 1000000)\n";
+        let lines: Vec<&str> = log.lines().collect();
+        assert_eq!(
+            verifier_verdicts(&lines),
+            [
+                "unknown func bpf_get_current_ancestor_cgroup_id#123",
+                "R1 type=ctx expected=fp"
+            ]
+        );
+        let quoted = excerpt(log);
+        assert_eq!(
+            quoted.last().map(String::as_str),
+            Some("verifier: R1 type=ctx expected=fp")
+        );
     }
 
     #[test]
