@@ -116,7 +116,7 @@ pub enum Selection<'a> {
     Only(&'a [String]),
 }
 
-/// What the guest runs.
+/// What the guest runs, in the suite's order (`Full`: by binary name).
 pub fn plan(
     suite: &[GuestTest],
     binaries: &[TestBinary],
@@ -166,7 +166,11 @@ pub fn plan(
         })
     };
     match selection {
-        Selection::Full => Ok(binaries.iter().map(whole).collect()),
+        Selection::Full => {
+            let mut entries: Vec<Entry> = binaries.iter().map(whole).collect();
+            entries.sort_by(|a, b| a.label.cmp(&b.label));
+            Ok(entries)
+        }
         Selection::Ci => suite.iter().filter(|test| test.ci).map(entry).collect(),
         Selection::AllEntries => suite.iter().map(entry).collect(),
         Selection::Only(names) => {
@@ -617,7 +621,7 @@ mod tests {
         );
         let full = plan(&suite, &binaries(), Selection::Full).expect("ok");
         let labels: Vec<_> = full.iter().map(|entry| entry.label.as_str()).collect();
-        assert_eq!(labels, ["tracer (lib)", "probe_exact"]);
+        assert_eq!(labels, ["probe_exact", "tracer (lib)"], "by name");
         assert_eq!(full[0].args, ["--test-threads=1", "--nocapture"]);
     }
 
