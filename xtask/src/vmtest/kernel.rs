@@ -211,6 +211,18 @@ fn download(series: &Series, dir: &Path) -> anyhow::Result<()> {
     fs::write(dir.join("current"), format!("{name}\n"))
         .with_context(|| format!("could not write {}", dir.join("current").display()))?;
     fs::remove_dir_all(&debs).with_context(|| format!("could not remove {}", debs.display()))?;
+    // Kernels an earlier run unpacked are not used again.
+    for entry in fs::read_dir(dir).with_context(|| format!("could not list {}", dir.display()))? {
+        let path = entry?.path();
+        let stale = path
+            .file_name()
+            .and_then(|file| file.to_str())
+            .is_some_and(|file| file.starts_with("linux-image-") && file != name);
+        if stale && path.is_dir() {
+            fs::remove_dir_all(&path)
+                .with_context(|| format!("could not remove {}", path.display()))?;
+        }
+    }
     Ok(())
 }
 
