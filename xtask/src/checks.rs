@@ -14,6 +14,9 @@ use crate::{cmd, setup};
 const KUBERNETES_VERSIONS: &[&str] = &["1.29.0", "1.33.0"];
 /// Total time of the short fuzz run in `cargo xtask test`.
 const FUZZ_SECONDS: u64 = 30;
+/// Kernel series `cargo xtask test` boots in VMs for the suite's CI subset (6.12 is left to
+/// `cargo xtask vmtest` runs by hand: the CI budget allows two emulated guests).
+const VMTEST_KERNELS: &[&str] = &["5.10", "6.1"];
 
 #[derive(Debug, clap::Args)]
 pub struct TestArgs {
@@ -23,6 +26,9 @@ pub struct TestArgs {
     /// Skip `cargo clippy --all-targets -- -D warnings` (for a quick local run).
     #[arg(long)]
     no_clippy: bool,
+    /// Skip `cargo xtask vmtest` (the root-only tests on kernels 5.10 and 6.1 in VMs).
+    #[arg(long)]
+    no_vmtest: bool,
 }
 
 /// One check: a name for the summary and the command that decides it.
@@ -35,7 +41,11 @@ pub fn run(args: &TestArgs) -> anyhow::Result<()> {
     if !args.no_setup {
         setup::run()?;
     }
-    let checks = plan(!args.no_clippy, &cmd::workspace_root().join("deploy"));
+    let checks = plan(
+        !args.no_clippy,
+        !args.no_vmtest,
+        &cmd::workspace_root().join("deploy"),
+    );
     let total = checks.len();
     let mut failed = Vec::new();
     for mut check in checks {
@@ -62,7 +72,7 @@ pub fn run(args: &TestArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn plan(clippy: bool, deploy: &Path) -> Vec<Check> {
+fn plan(clippy: bool, vmtest: bool, deploy: &Path) -> Vec<Check> {
     // tracer-ebpf is excluded: it is a no_std bpfel-unknown-none crate that tracer's build.rs
     // compiles (so `cargo test` still builds and checks it); built for the host it cannot link.
     let mut test = cmd::cargo();
@@ -108,6 +118,18 @@ fn plan(clippy: bool, deploy: &Path) -> Vec<Check> {
         name: format!("fuzz ({FUZZ_SECONDS} s over every target)"),
         command: fuzz,
     });
+    // The root-only tests on the users' kernels, each booted in qemu: the suite's CI subset.
+    if vmtest {
+        let mut command = cmd::cargo();
+        command.args(["xtask", "vmtest"]);
+        for kernel in VMTEST_KERNELS {
+            command.args(["--kernel", kernel]);
+        }
+        checks.push(Check {
+            name: format!("vmtest (kernels {}, CI subset)", VMTEST_KERNELS.join(", ")),
+            command,
+        });
+    }
     checks
 }
 
@@ -126,16 +148,28 @@ mod tests {
 
     #[test]
     fn no_deploy_folder_means_no_validation() {
-        let checks = plan(false, Path::new("/nonexistent/deploy"));
+        let checks = plan(false, false, Path::new("/nonexistent/deploy"));
         let names: Vec<_> = checks.iter().map(|check| check.name.as_str()).collect();
         assert_eq!(names, ["cargo test", "fuzz (30 s over every target)"]);
+    }
+
+    #[test]
+    fn the_vmtest_check_boots_the_ci_kernels_last() {
+        let checks = plan(false, true, Path::new("/nonexistent/deploy"));
+        let last = checks.last().expect("checks");
+        assert_eq!(last.name, "vmtest (kernels 5.10, 6.1, CI subset)");
+        assert!(
+            cmd::display(&last.command).ends_with("xtask vmtest --kernel 5.10 --kernel 6.1"),
+            "{}",
+            cmd::display(&last.command)
+        );
     }
 
     #[test]
     fn the_deploy_folder_is_validated_by_its_own_script_for_every_version() {
         let deploy = scratch_folder("plan");
         std::fs::write(deploy.join("validate.sh"), "exit 0\n").expect("write");
-        let checks = plan(true, &deploy);
+        let checks = plan(true, false, &deploy);
         let lines: Vec<_> = checks
             .iter()
             .map(|check| cmd::display(&check.command))

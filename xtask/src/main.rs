@@ -1,5 +1,6 @@
 //! Project tasks, run as `cargo xtask <task>`: `setup` installs what the build and tests need,
-//! `test` is the whole CI, `tracer`/`demo` build and run the tool, `bench` measures overhead.
+//! `test` is the whole CI, `tracer`/`demo` build and run the tool, `bench` measures overhead,
+//! `vmtest` runs the root-only tests on the kernel matrix in VMs.
 //! Plain Rust instead of shell scripts so the steps are testable and fail with one sentence.
 mod bench;
 mod checks;
@@ -9,6 +10,7 @@ mod fuzz;
 mod setup;
 mod soak;
 mod tracer;
+mod vmtest;
 
 use std::process::ExitCode;
 
@@ -41,6 +43,8 @@ enum Task {
     Fuzz(fuzz::FuzzArgs),
     /// Record the busiest workload both cores can make for minutes: flat RSS, nothing lost.
     Soak(soak::SoakArgs),
+    /// Boot Debian's 5.10, 6.1 and 6.12 kernels in qemu (virtme-ng) and run the root-only tests.
+    Vmtest(vmtest::VmtestArgs),
 }
 
 fn main() -> ExitCode {
@@ -54,6 +58,7 @@ fn main() -> ExitCode {
         Task::BenchWorkload(args) => bench::workload(&args),
         Task::Fuzz(args) => fuzz::run(&args),
         Task::Soak(args) => soak::run(&args),
+        Task::Vmtest(args) => vmtest::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

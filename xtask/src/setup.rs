@@ -23,6 +23,8 @@ const OHA_VERSION: &str = "1.16.0";
 const KUBERNETES_VALIDATE_VERSION: &str = "1.37.0";
 /// Runs the fuzz targets in fuzz/ (`cargo xtask fuzz`, and its short run in `test`).
 const CARGO_FUZZ_VERSION: &str = "0.13.2";
+/// `vng`, which boots the kernels of `cargo xtask vmtest` in qemu with the host's root as theirs.
+const VIRTME_NG_VERSION: &str = "1.42";
 
 /// Debian packages run by the tests, the demo and the benchmarks.
 const DEBIAN_PACKAGES: &[&str] = &[
@@ -39,6 +41,11 @@ const DEBIAN_PACKAGES: &[&str] = &[
     "hyperfine",
     "chromium",
 ];
+
+/// Debian packages `cargo xtask vmtest` runs on the host: qemu boots the kernels (emulated, TCG);
+/// vng puts busybox into its initramfs, runs depmod (kmod) over the unpacked kernel's modules and
+/// reads the kernel's version with file.
+const VMTEST_DEBIAN_PACKAGES: &[&str] = &["qemu-system-x86", "busybox-static", "kmod", "file"];
 
 /// Where tracefs must be mounted for the `syscalls:*` tracepoints, the last-resort attach mode.
 const TRACEFS: &str = "/sys/kernel/tracing";
@@ -61,6 +68,10 @@ pub fn run() -> anyhow::Result<()> {
     step("kubectl", kubectl)?;
     step(&format!("oha {OHA_VERSION}"), oha)?;
     step(&format!("cargo-fuzz {CARGO_FUZZ_VERSION}"), cargo_fuzz)?;
+    step("vmtest: qemu, busybox, kmod", || {
+        install_debian_packages(VMTEST_DEBIAN_PACKAGES)
+    })?;
+    step(&format!("vmtest: virtme-ng {VIRTME_NG_VERSION}"), virtme_ng)?;
     step("tracefs", tracefs)?;
     println!("setup: done in {}", seconds(started.elapsed()));
     Ok(())
@@ -115,7 +126,12 @@ fn debian_packages() -> anyhow::Result<Outcome> {
     if !cmd::succeeds(Command::new("python3").args(["-m", "pip", "--version"])) {
         wanted.push("python3-pip");
     }
-    let missing = missing_debian_packages(&wanted)?;
+    install_debian_packages(&wanted)
+}
+
+/// Installs the packages of `wanted` that are missing (needs root when any is).
+fn install_debian_packages(wanted: &[&str]) -> anyhow::Result<Outcome> {
+    let missing = missing_debian_packages(wanted)?;
     if missing.is_empty() {
         return Ok(Outcome::Present);
     }
@@ -369,6 +385,34 @@ fn pip_install(requirements: &[String]) -> anyhow::Result<()> {
         pip.arg("--break-system-packages");
     }
     cmd::run(&mut pip)
+}
+
+/// virtme-ng from `PyPI` (Debian 12 has none): its `vng` on PATH, reporting the pinned version.
+fn virtme_ng() -> anyhow::Result<Outcome> {
+    let pinned = || {
+        cmd::output(Command::new("vng").arg("--version")).is_ok_and(|version| {
+            version
+                .split_whitespace()
+                .any(|word| word == VIRTME_NG_VERSION)
+        })
+    };
+    if pinned() {
+        return Ok(Outcome::Present);
+    }
+    pip_install(&[format!("virtme-ng=={VIRTME_NG_VERSION}")])?;
+    if cmd::on_path("pyenv").is_some() {
+        // pyenv finds new scripts only after a rehash; failing here only loses the shim.
+        cmd::succeeds(Command::new("pyenv").arg("rehash"));
+    }
+    if !pinned() {
+        bail!(
+            "virtme-ng {VIRTME_NG_VERSION} was installed with pip but `vng --version` does not \
+             report it; check that pip's script folder is on PATH"
+        );
+    }
+    Ok(Outcome::Installed(format!(
+        "virtme-ng {VIRTME_NG_VERSION} from PyPI"
+    )))
 }
 
 /// deploy/validate.sh renders the kustomize overlays with `kubectl kustomize`. The machine
