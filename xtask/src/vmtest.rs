@@ -71,23 +71,73 @@ pub struct GuestTest {
 /// What runs in every guest, in this order. Each entry runs in a fresh process; a test binary
 /// that several entries share runs once per entry.
 pub const GUEST_SUITE: &[GuestTest] = &[
+    // Exact counts of a known call mix with every mechanism the kernel must allow
+    // (`TRACER_EXPECT_MECHANISMS`, from the series).
     GuestTest {
         binary: "probe_exact",
         args: &[],
         ci: true,
         limit_secs: 180,
     },
+    // Pods matched by cgroup on pure cgroup v2, kubelet's systemd and cgroupfs layouts built
+    // for real, a process joining the pod mid-run.
     GuestTest {
         binary: "pods_record",
         args: &[],
         ci: true,
         limit_secs: 180,
     },
+    // The agent's start and fetch over HTTP, of a pod by name.
+    GuestTest {
+        binary: "pods_cgroup",
+        args: &["agent_records_a_pod_by_name_and_nothing_else", "--exact"],
+        ci: true,
+        limit_secs: 180,
+    },
+    // Fork and exit: a command's known mix and its forked child, exactly.
+    GuestTest {
+        binary: "record_e2e",
+        args: &[
+            "a_known_syscall_mix_is_counted_exactly_per_process_and_syscall",
+            "--exact",
+        ],
+        ci: true,
+        limit_secs: 180,
+    },
+    // A reused pid is not counted as the exited target.
+    GuestTest {
+        binary: "hardening_targets",
+        args: &[
+            "a_pid_reused_by_an_unrelated_process_is_not_counted_as_the_exited_target",
+            "--exact",
+        ],
+        ci: true,
+        limit_secs: 180,
+    },
+    // SIGINT, SIGTERM and SIGHUP mid-run: a complete file, probes detached.
+    GuestTest {
+        binary: "hardening_faults",
+        args: &[
+            "sigint_sigterm_and_sighup_write_a_complete_file_and_detach_the_probes",
+            "--exact",
+        ],
+        ci: true,
+        limit_secs: 240,
+    },
+    // No program outlives tracer, even after SIGKILL.
     GuestTest {
         binary: "no_leftover_probes",
         args: &[],
         ci: true,
         limit_secs: 180,
+    },
+    // Ten minutes of recording a busy process with the default options: the kernel stays
+    // healthy (`--entry vm_soak`; not in CI).
+    GuestTest {
+        binary: "vm_soak",
+        args: &["--ignored"],
+        ci: false,
+        limit_secs: 900,
     },
 ];
 

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow, bail};
 
-use super::kernel::Kernel;
+use super::kernel::{Kernel, Series};
 use super::report::{EntryResult, EntryState, GuestEnd, KernelRun};
 use super::{
     COMMON_TEST_ARGS, FULL_BINARY_LIMIT_SECS, GuestTest, console, path_str, report, shell_quote,
@@ -193,7 +193,8 @@ pub fn plan(
 /// and `exit=<code> ms=<duration>` in `entry-<n>.status`. `results` is the guest's read-write
 /// folder (the same path as on the host); `workdir` is where tests start (tracer's package
 /// folder, as under cargo).
-fn script(results: &str, workdir: &str, entries: &[Entry], crash: bool) -> String {
+fn script(results: &str, workdir: &str, series: &Series, entries: &[Entry], crash: bool) -> String {
+    let mechanisms = shell_quote(series.mechanisms);
     let mut text = format!(
         r#"#!/bin/sh
 # Written by `cargo xtask vmtest`; runs as root in the guest. Results go to R, the only
@@ -201,6 +202,7 @@ fn script(results: &str, workdir: &str, entries: &[Entry], crash: bool) -> Strin
 R={results}
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export RUST_BACKTRACE=1
+export TRACER_EXPECT_MECHANISMS={mechanisms}
 echo "vmtest: guest script started"
 {{ uname -r; cut -d' ' -f1 /proc/uptime; }} > "$R/{STARTED}.tmp" && mv "$R/{STARTED}.tmp" "$R/{STARTED}"
 
@@ -314,6 +316,7 @@ pub fn run_kernel(
         script(
             path_str(results)?,
             &shell_quote(path_str(&workdir)?),
+            kernel.series,
             entries,
             options.crash_guest,
         ),
@@ -684,9 +687,13 @@ mod tests {
             Selection::Ci,
         )
         .expect("ok");
-        let text = script("/w/target/vmtest/6.1", "/w/tracer", &entries, false);
+        let series = &super::super::kernel::SERIES[1];
+        let text = script("/w/target/vmtest/6.1", "/w/tracer", series, &entries, false);
+        assert!(text.contains("export TRACER_EXPECT_MECHANISMS=fentry,tp_btf"));
         assert!(!text.contains("sysrq"));
-        assert!(script("/w", "/w", &entries, true).contains("echo c > /proc/sysrq-trigger"));
+        assert!(
+            script("/w", "/w", series, &entries, true).contains("echo c > /proc/sysrq-trigger")
+        );
         let mount = text.find("mount -t cgroup2").expect("cgroup2 mount");
         let run = text
             .find(

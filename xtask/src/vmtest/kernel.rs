@@ -24,6 +24,11 @@ pub struct Series {
     pub name: &'static str,
     /// The Debian suite; its `-security` suite is a source too (kernel updates land there).
     pub suite: &'static str,
+    /// The attach mechanisms that must load and count exactly on it, in tracer's order of
+    /// preference (the guest's `probe_exact` checks them: `TRACER_EXPECT_MECHANISMS`). 5.10 has
+    /// no fentry: its BTF declares `struct pt_regs`, the syscall wrappers' argument, by name
+    /// only, so the verifier refuses to let a program read it.
+    pub mechanisms: &'static str,
 }
 
 /// The kernels tracer's users run, oldest first.
@@ -31,14 +36,17 @@ pub const SERIES: &[Series] = &[
     Series {
         name: "5.10",
         suite: "bullseye",
+        mechanisms: "tp_btf,raw_tracepoint,tracepoint",
     },
     Series {
         name: "6.1",
         suite: "bookworm",
+        mechanisms: "fentry,tp_btf,raw_tracepoint,tracepoint",
     },
     Series {
         name: "6.12",
         suite: "trixie",
+        mechanisms: "fentry,tp_btf,raw_tracepoint,tracepoint",
     },
 ];
 
