@@ -917,7 +917,7 @@ mod contract {
             .collect();
         assert!(
             failures.is_empty(),
-            "globals the loader sets but the object lacks: {failures:?}"
+            "globals the loader sets that the object lacks or sizes otherwise: {failures:?}"
         );
     }
 }
