@@ -16,62 +16,110 @@
 pub mod buckets;
 pub mod syscalls;
 
+#[doc(hidden)]
+pub use pastey as __pastey;
+
 /// Map names, shared so that `tracer/src/probe` finds exactly the maps `tracer-ebpf` declares.
 pub mod maps {
-    /// `HashMap<u32 tgid, u32 target index>`: processes whose syscalls are counted, and the
-    /// target (as given on the command line) each belongs to; children inherit it.
-    pub const TARGET_TGIDS: &str = "TARGET_TGIDS";
-    /// `Array<u64>` (mmapable): one byte per pid, 1 exactly for the pids in `TARGET_TGIDS`
-    /// (see [`crate::target_flag`]). The probes' first test on every syscall: an array read
-    /// the verifier inlines costs a few ns where a hash lookup costs tens, so processes tracer
-    /// does not target pay almost nothing beyond the kernel's own tracepoint cost. A byte, not
-    /// a bit, so that every writer (a probe, or the collector through an mmap of the map)
-    /// stores its own byte: no read-modify-write of a word other pids share, hence no atomic
-    /// instructions, which BPF has only since Linux 5.12.
-    pub const TARGET_FLAGS: &str = "TARGET_FLAGS";
-    /// `CgroupArray`: the cgroup v2 folders whose processes are counted (pods, containers), one
-    /// per slot from slot 0 on. A task is matched with `bpf_current_task_under_cgroup`, which
-    /// is true in the cgroup and every cgroup below it (containers started later in a pod), and
-    /// which tracing programs have on every kernel since 4.9 — unlike
-    /// `bpf_get_current_ancestor_cgroup_id`, which 5.10's verifier refuses in them.
-    pub const TARGET_CGROUPS: &str = "TARGET_CGROUPS";
-    /// `Array<u32>`: for each slot of `TARGET_CGROUPS`, its target index + 1; 0 = unused slot
-    /// (and every later slot unused too). Written after the slot's folder.
-    pub const CGROUP_SLOT_TARGETS: &str = "CGROUP_SLOT_TARGETS";
-    /// `HashMap<u32 pid, u32 target index>`: a command tracer started, held just before its
-    /// exec; the `sched_process_exec` probe moves it into the target set at exec, so counting
-    /// starts exactly at the command's first instruction and never includes tracer's own
-    /// start-up handshake in the child (which raced with adding the target).
-    pub const PENDING_EXEC: &str = "PENDING_EXEC";
-    /// `HashMap<u64 pid_tgid, InFlight>`: one slot per traced thread, rewritten at each syscall
-    /// entry, consumed (start 0) at exit, removed when the thread exits.
-    pub const IN_FLIGHT: &str = "IN_FLIGHT";
-    /// `PerCpuHashMap<FdKey, FdStats>`: the counters, per (tgid, syscall, fd).
-    pub const FD_STATS: &str = "FD_STATS";
-    /// `PerCpuHashMap<FdKey, FdStats>` keyed with `fd = FD_OVERFLOW`: calls whose fd key did not
-    /// fit in `FD_STATS`, so per-syscall totals stay exact when the per-fd breakdown overflows.
-    pub const OVERFLOW_STATS: &str = "OVERFLOW_STATS";
-    /// `PerCpuHashMap<HistKey, u64>`: sparse histograms (payload size, latency, errno).
-    pub const HISTOGRAMS: &str = "HISTOGRAMS";
-    /// `HashMap<u32 tgid, ExitInfo>`: targeted processes that exited during the run.
-    pub const EXITS: &str = "EXITS";
-    /// `PerCpuArray<u64>`: loss counters, indexed by [`crate::counters`].
-    pub const COUNTERS: &str = "COUNTERS";
+    /// A `&str` constant per row, whose value is the row's identifier, and `ALL`. tracer-ebpf
+    /// declares its maps with the same identifiers and names these constants as it does, so a
+    /// map only one side knows fails to compile; the contract test in `tracer/src/probe` checks
+    /// that the built object has each.
+    macro_rules! map_names {
+        ($( $(#[$doc:meta])* $name:ident, )*) => {
+            $( $(#[$doc])* pub const $name: &str = stringify!($name); )*
 
-    /// Every map above: the probes' object must declare each (a test reads the object).
-    pub const ALL: [&str; 11] = [
+            /// Every map above: the probes' object must declare each.
+            pub const ALL: [&str; [$($name),*].len()] = [$($name),*];
+        };
+    }
+
+    map_names! {
+        /// `HashMap<u32 tgid, u32 target index>`: processes whose syscalls are counted, and the
+        /// target (as given on the command line) each belongs to; children inherit it.
         TARGET_TGIDS,
+        /// `Array<u64>` (mmapable): one byte per pid, 1 exactly for the pids in `TARGET_TGIDS`
+        /// (see [`crate::target_flag`]). The probes' first test on every syscall: an array read
+        /// the verifier inlines costs a few ns where a hash lookup costs tens, so processes tracer
+        /// does not target pay almost nothing beyond the kernel's own tracepoint cost. A byte, not
+        /// a bit, so that every writer (a probe, or the collector through an mmap of the map)
+        /// stores its own byte: no read-modify-write of a word other pids share, hence no atomic
+        /// instructions, which BPF has only since Linux 5.12.
         TARGET_FLAGS,
+        /// `CgroupArray`: the cgroup v2 folders whose processes are counted (pods, containers), one
+        /// per slot from slot 0 on. A task is matched with `bpf_current_task_under_cgroup`, which
+        /// is true in the cgroup and every cgroup below it (containers started later in a pod), and
+        /// which tracing programs have on every kernel since 4.9 — unlike
+        /// `bpf_get_current_ancestor_cgroup_id`, which 5.10's verifier refuses in them.
         TARGET_CGROUPS,
+        /// `Array<u32>`: for each slot of `TARGET_CGROUPS`, its target index + 1; 0 = unused slot
+        /// (and every later slot unused too). Written after the slot's folder.
         CGROUP_SLOT_TARGETS,
+        /// `HashMap<u32 pid, u32 target index>`: a command tracer started, held just before its
+        /// exec; the `sched_process_exec` probe moves it into the target set at exec, so counting
+        /// starts exactly at the command's first instruction and never includes tracer's own
+        /// start-up handshake in the child (which raced with adding the target).
         PENDING_EXEC,
+        /// `HashMap<u64 pid_tgid, InFlight>`: one slot per traced thread, rewritten at each syscall
+        /// entry, consumed (start 0) at exit, removed when the thread exits.
         IN_FLIGHT,
+        /// `PerCpuHashMap<FdKey, FdStats>`: the counters, per (tgid, syscall, fd).
         FD_STATS,
+        /// `PerCpuHashMap<FdKey, FdStats>` keyed with `fd = FD_OVERFLOW`: calls whose fd key did not
+        /// fit in `FD_STATS`, so per-syscall totals stay exact when the per-fd breakdown overflows.
         OVERFLOW_STATS,
+        /// `PerCpuHashMap<HistKey, u64>`: sparse histograms (payload size, latency, errno).
         HISTOGRAMS,
+        /// `HashMap<u32 tgid, ExitInfo>`: targeted processes that exited during the run.
         EXITS,
+        /// `PerCpuArray<u64>`: loss counters, indexed by [`crate::counters`].
         COUNTERS,
-    ];
+    }
+}
+
+/// The name of one of the probes' globals (a setting written into the object before it is
+/// loaded), with the type of its value, so that the collector writes a value of its size.
+#[derive(Clone, Copy, Debug)]
+pub struct GlobalName<T> {
+    pub name: &'static str,
+    value: core::marker::PhantomData<fn() -> T>,
+}
+
+impl<T> GlobalName<T> {
+    #[must_use]
+    pub const fn new(name: &'static str) -> Self {
+        Self {
+            name,
+            value: core::marker::PhantomData,
+        }
+    }
+}
+
+/// The probes' load-time settings (`aya_ebpf::Global`s), declared by tracer-ebpf with the same
+/// identifiers and value types (checked when it compiles), set by the collector at load.
+pub mod globals {
+    use crate::GlobalName;
+
+    macro_rules! global_names {
+        ($( $(#[$doc:meta])* $name:ident: $value:ty, )*) => {
+            $( $(#[$doc])* pub const $name: GlobalName<$value> = GlobalName::new(stringify!($name)); )*
+
+            /// Every global above with the size of its value: the object must have each.
+            pub const ALL: [(&str, usize); [$(stringify!($name)),*].len()] =
+                [$((stringify!($name), size_of::<$value>())),*];
+        };
+    }
+
+    global_names! {
+        /// 1 when targets are also selected by cgroup (`TARGET_CGROUPS`), 0 for tgids only.
+        FILTER_BY_CGROUP: u32,
+        /// Offset of `child_pid` in the `sched:sched_process_fork` record (read from its
+        /// format file).
+        FORK_CHILD_PID_OFFSET: u32,
+        /// Offset of `group_dead` in the `sched:sched_process_exit` record; 0 if the kernel
+        /// lacks it.
+        EXIT_GROUP_DEAD_OFFSET: u32,
+    }
 }
 
 /// Where `pid`'s byte lives in `TARGET_FLAGS`: the word (map element) and the byte within it;

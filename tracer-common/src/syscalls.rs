@@ -1,93 +1,149 @@
-//! The I/O syscalls tracer counts: their indices (used in map keys), names, direction, and the
-//! architecture's syscall numbers.
+//! The I/O syscalls tracer counts, as one table ([`syscall_table!`](crate::syscall_table)) from
+//! which both sides of the kernel boundary derive what they know of them: here their indices
+//! (used in map keys), names, directions and this architecture's syscall numbers, and the names
+//! of their fentry/fexit programs; in tracer-ebpf those programs themselves.
 
 /// Index of a traced syscall, as stored in map keys.
 pub type Index = u32;
 
-pub const READ: Index = 0;
-pub const READV: Index = 1;
-pub const RECVFROM: Index = 2;
-pub const RECVMSG: Index = 3;
-pub const PREAD64: Index = 4;
-pub const RECVMMSG: Index = 5;
-pub const WRITE: Index = 6;
-pub const WRITEV: Index = 7;
-pub const SENDTO: Index = 8;
-pub const SENDMSG: Index = 9;
-pub const PWRITE64: Index = 10;
-pub const SENDMMSG: Index = 11;
-pub const COUNT: usize = 12;
+/// Which way a syscall moves payload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// Into the process (read-like in every report).
+    In,
+    /// Out of the process (write-like).
+    Out,
+}
 
-/// Syscall names, indexed by [`Index`]; also the suffix of their `syscalls:sys_enter_*`
-/// tracepoints and of their `__<arch>_sys_*` entry functions.
-pub const NAMES: [&str; COUNT] = [
-    "read", "readv", "recvfrom", "recvmsg", "pread64", "recvmmsg", "write", "writev", "sendto",
-    "sendmsg", "pwrite64", "sendmmsg",
-];
+/// The traced syscalls, one row each, in [`Index`] order: the index of a row is its position,
+/// stored in map keys and so in every snapshot; add rows at the end.
+///
+/// Syscall numbers: `x86_64`
+/// <https://github.com/torvalds/linux/blob/v6.18/arch/x86/entry/syscalls/syscall_64.tbl>,
+/// aarch64 <https://github.com/torvalds/linux/blob/v6.18/include/uapi/asm-generic/unistd.h>.
+///
+/// Calls the macro `$callback` with every row, the names derived from the syscall's name
+/// (`read`) filled in:
+/// `{ name: read, index: READ, fentry: tracer_fe_read, fexit: tracer_fx_read, x86_64: 0,
+/// aarch64: 63, dir: In }`. This module and tracer-ebpf's fentry programs are such callbacks.
+#[macro_export]
+macro_rules! syscall_table {
+    ($callback:ident) => {
+        $crate::syscall_table! { @derive $callback;
+            read     => { x86_64: 0,   aarch64: 63,  dir: In },
+            readv    => { x86_64: 19,  aarch64: 65,  dir: In },
+            recvfrom => { x86_64: 45,  aarch64: 207, dir: In },
+            recvmsg  => { x86_64: 47,  aarch64: 212, dir: In },
+            pread64  => { x86_64: 17,  aarch64: 67,  dir: In },
+            recvmmsg => { x86_64: 299, aarch64: 243, dir: In },
+            write    => { x86_64: 1,   aarch64: 64,  dir: Out },
+            writev   => { x86_64: 20,  aarch64: 66,  dir: Out },
+            sendto   => { x86_64: 44,  aarch64: 206, dir: Out },
+            sendmsg  => { x86_64: 46,  aarch64: 211, dir: Out },
+            pwrite64 => { x86_64: 18,  aarch64: 68,  dir: Out },
+            sendmmsg => { x86_64: 307, aarch64: 269, dir: Out },
+        }
+    };
+    (@derive $callback:ident; $(
+        $name:ident => { x86_64: $x86_64:literal, aarch64: $aarch64:literal, dir: $dir:ident },
+    )*) => {
+        $crate::__pastey::paste! {
+            $callback! { $( {
+                name: $name,
+                index: [<$name:upper>],
+                fentry: [<tracer_fe_ $name>],
+                fexit: [<tracer_fx_ $name>],
+                x86_64: $x86_64,
+                aarch64: $aarch64,
+                dir: $dir
+            } )* }
+        }
+    };
+}
+
+/// Picks this architecture's column of the table.
+#[cfg(any(target_arch = "x86_64", bpf_target_arch = "x86_64"))]
+macro_rules! this_arch {
+    ($x86_64:literal, $aarch64:literal) => {
+        $x86_64
+    };
+}
+#[cfg(any(target_arch = "aarch64", bpf_target_arch = "aarch64"))]
+macro_rules! this_arch {
+    ($x86_64:literal, $aarch64:literal) => {
+        $aarch64
+    };
+}
+#[cfg(not(any(
+    target_arch = "x86_64",
+    bpf_target_arch = "x86_64",
+    target_arch = "aarch64",
+    bpf_target_arch = "aarch64"
+)))]
+compile_error!(
+    "tracer runs on x86_64 and aarch64 only: syscall numbers, register layouts and syscall function names are known for those"
+);
+
+macro_rules! define_syscalls {
+    ($( {
+        name: $name:ident,
+        index: $index:ident,
+        fentry: $fentry:ident,
+        fexit: $fexit:ident,
+        x86_64: $x86_64:literal,
+        aarch64: $aarch64:literal,
+        dir: $dir:ident
+    } )*) => {
+        /// The table's rows, numbered by the compiler in order.
+        #[expect(non_camel_case_types, reason = "named after the syscalls")]
+        #[repr(u32)]
+        enum Row {
+            $($name,)*
+        }
+
+        $(
+            #[doc = concat!("[`Index`] of `", stringify!($name), "`.")]
+            pub const $index: Index = Row::$name as Index;
+        )*
+
+        /// How many syscalls tracer counts.
+        pub const COUNT: usize = [$($index),*].len();
+
+        /// Syscall names, indexed by [`Index`]; also the suffix of their `syscalls:sys_enter_*`
+        /// tracepoints and of their `__<arch>_sys_*` entry functions.
+        pub const NAMES: [&str; COUNT] = [$(stringify!($name)),*];
+
+        /// Which way each syscall moves payload, indexed by [`Index`].
+        pub const DIRECTIONS: [Direction; COUNT] = [$(Direction::$dir),*];
+
+        /// The syscall numbers of this architecture, indexed by [`Index`].
+        pub const NUMBERS: [i64; COUNT] = [$(this_arch!($x86_64, $aarch64)),*];
+
+        /// The (fentry, fexit) programs tracer-ebpf defines for each syscall, indexed by
+        /// [`Index`]; both attach to the syscall's `__<arch>_sys_<name>` function.
+        pub const FENTRY_PROGRAMS: [(&str, &str); COUNT] =
+            [$((stringify!($fentry), stringify!($fexit))),*];
+
+        /// Maps a syscall number to its [`Index`], or `None` for syscalls tracer does not
+        /// count. A `match` compiles to a handful of compares: cheap enough for every syscall
+        /// on the machine.
+        #[inline(always)]
+        #[must_use]
+        pub const fn index_of(nr: i64) -> Option<Index> {
+            Some(match nr {
+                $(this_arch!($x86_64, $aarch64) => $index,)*
+                _ => return None,
+            })
+        }
+    };
+}
+
+crate::syscall_table!(define_syscalls);
 
 /// True for syscalls that move data into the process (read-like in every report).
 #[must_use]
 pub const fn is_read_like(index: Index) -> bool {
-    index < WRITE
-}
-
-/// True for the syscalls beyond the core eight (reported, but marked as extra).
-#[must_use]
-pub const fn is_extra(index: Index) -> bool {
-    matches!(index, PREAD64 | RECVMMSG | PWRITE64 | SENDMMSG)
-}
-
-/// Returns the syscall numbers of this architecture, indexed by [`Index`].
-///
-/// `x86_64`: <https://github.com/torvalds/linux/blob/v6.18/arch/x86/entry/syscalls/syscall_64.tbl>
-/// aarch64: <https://github.com/torvalds/linux/blob/v6.18/include/uapi/asm-generic/unistd.h>
-#[cfg(any(target_arch = "x86_64", bpf_target_arch = "x86_64"))]
-pub const NUMBERS: [i64; COUNT] = [0, 19, 45, 47, 17, 299, 1, 20, 44, 46, 18, 307];
-#[cfg(any(target_arch = "aarch64", bpf_target_arch = "aarch64"))]
-pub const NUMBERS: [i64; COUNT] = [63, 65, 207, 212, 67, 243, 64, 66, 206, 211, 68, 269];
-
-/// Maps a syscall number to its [`Index`], or `None` for syscalls tracer does not count.
-/// A `match` compiles to a handful of compares: cheap enough for every syscall on the machine.
-#[cfg(any(target_arch = "x86_64", bpf_target_arch = "x86_64"))]
-#[inline(always)]
-#[must_use]
-pub const fn index_of(nr: i64) -> Option<Index> {
-    Some(match nr {
-        0 => READ,
-        19 => READV,
-        45 => RECVFROM,
-        47 => RECVMSG,
-        17 => PREAD64,
-        299 => RECVMMSG,
-        1 => WRITE,
-        20 => WRITEV,
-        44 => SENDTO,
-        46 => SENDMSG,
-        18 => PWRITE64,
-        307 => SENDMMSG,
-        _ => return None,
-    })
-}
-
-#[cfg(any(target_arch = "aarch64", bpf_target_arch = "aarch64"))]
-#[inline(always)]
-#[must_use]
-pub const fn index_of(nr: i64) -> Option<Index> {
-    Some(match nr {
-        63 => READ,
-        65 => READV,
-        207 => RECVFROM,
-        212 => RECVMSG,
-        67 => PREAD64,
-        243 => RECVMMSG,
-        64 => WRITE,
-        66 => WRITEV,
-        206 => SENDTO,
-        211 => SENDMSG,
-        68 => PWRITE64,
-        269 => SENDMMSG,
-        _ => return None,
-    })
+    (index as usize) < COUNT && matches!(DIRECTIONS[index as usize], Direction::In)
 }
 
 #[cfg(test)]
@@ -104,5 +160,17 @@ mod tests {
                 NAMES[index]
             );
         }
+    }
+
+    /// The indices are stored in map keys: the table's order must not change under them.
+    #[test]
+    fn indices_are_the_table_order() {
+        assert_eq!((READ, RECVMMSG, WRITE, SENDMMSG), (0, 5, 6, 11));
+        assert_eq!(NAMES[PWRITE64 as usize], "pwrite64");
+        assert_eq!(
+            FENTRY_PROGRAMS[SENDTO as usize],
+            ("tracer_fe_sendto", "tracer_fx_sendto")
+        );
+        assert!(is_read_like(RECVMMSG) && !is_read_like(WRITE) && !is_read_like(12));
     }
 }

@@ -6,6 +6,9 @@
 //! (regs[31], sp, pc, pstate, orig_x0, syscallno).
 use aya_ebpf::helpers::bpf_probe_read_kernel;
 
+#[cfg(not(any(bpf_target_arch = "x86_64", bpf_target_arch = "aarch64")))]
+compile_error!("tracer's probes know the pt_regs layouts of x86_64 and aarch64 only");
+
 #[cfg(bpf_target_arch = "x86_64")]
 const FIRST_ARG: usize = 14 * 8; // di
 #[cfg(bpf_target_arch = "x86_64")]

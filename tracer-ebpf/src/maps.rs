@@ -1,62 +1,77 @@
-//! Every map and load-time setting of the probes, in one place. Names and capacities come from
-//! `tracer_common` so the collector opens exactly these.
+//! Every map and load-time setting of the probes, in one place. Their names are those of
+//! `tracer_common::maps` and `tracer_common::globals` (checked when this compiles), their
+//! capacities `tracer_common::capacity`, so the collector opens and sets exactly these.
 use aya_ebpf::{
     Global,
     bindings::BPF_F_MMAPABLE,
     macros::map,
     maps::{Array, CgroupArray, HashMap, PerCpuArray, PerCpuHashMap},
 };
-use tracer_common::{ExitInfo, FdKey, FdStats, HistKey, InFlight, capacity, counters};
+use tracer_common::{ExitInfo, FdKey, FdStats, GlobalName, HistKey, InFlight, capacity, counters};
 
-#[map]
-pub static TARGET_TGIDS: HashMap<u32, u32> = HashMap::with_max_entries(capacity::TARGET_TGIDS, 0);
+/// Declares the maps, each under its `tracer_common::maps` name: naming that constant here is
+/// what makes a map the collector does not know (or a misspelt one) fail to compile, and the
+/// count assertion what makes one it knows but this side lacks fail.
+macro_rules! maps {
+    ($( $name:ident: $map:ty = $init:expr; )*) => {
+        $(
+            #[map]
+            pub static $name: $map = $init;
+        )*
 
-#[map]
-pub static TARGET_FLAGS: Array<u64> =
-    Array::with_max_entries(capacity::TARGET_FLAG_WORDS, BPF_F_MMAPABLE);
+        const _: () = {
+            let declared = [$(tracer_common::maps::$name),*];
+            assert!(
+                declared.len() == tracer_common::maps::ALL.len(),
+                "declare every map of tracer_common::maps"
+            );
+        };
+    };
+}
 
-#[map]
-pub static TARGET_CGROUPS: CgroupArray = CgroupArray::with_max_entries(capacity::TARGET_CGROUPS, 0);
+/// Declares the load-time settings, each under its `tracer_common::globals` name and with its
+/// value type there (checked as for the maps).
+macro_rules! globals {
+    ($( $name:ident: $value:ty = $default:expr; )*) => {
+        $(
+            #[unsafe(no_mangle)]
+            pub static $name: Global<$value> = Global::new($default);
+        )*
 
-#[map]
-pub static CGROUP_SLOT_TARGETS: Array<u32> =
-    Array::with_max_entries(capacity::TARGET_CGROUPS, 0);
+        const _: () = {
+            $( let _: GlobalName<$value> = tracer_common::globals::$name; )*
+            assert!(
+                [$(stringify!($name)),*].len() == tracer_common::globals::ALL.len(),
+                "declare every global of tracer_common::globals"
+            );
+        };
+    };
+}
 
-#[map]
-pub static PENDING_EXEC: HashMap<u32, u32> = HashMap::with_max_entries(capacity::PENDING_EXEC, 0);
+maps! {
+    TARGET_TGIDS: HashMap<u32, u32> = HashMap::with_max_entries(capacity::TARGET_TGIDS, 0);
+    TARGET_FLAGS: Array<u64> = Array::with_max_entries(capacity::TARGET_FLAG_WORDS, BPF_F_MMAPABLE);
+    TARGET_CGROUPS: CgroupArray = CgroupArray::with_max_entries(capacity::TARGET_CGROUPS, 0);
+    CGROUP_SLOT_TARGETS: Array<u32> = Array::with_max_entries(capacity::TARGET_CGROUPS, 0);
+    PENDING_EXEC: HashMap<u32, u32> = HashMap::with_max_entries(capacity::PENDING_EXEC, 0);
+    IN_FLIGHT: HashMap<u64, InFlight> = HashMap::with_max_entries(capacity::IN_FLIGHT, 0);
+    FD_STATS: PerCpuHashMap<FdKey, FdStats> =
+        PerCpuHashMap::with_max_entries(capacity::FD_STATS, 0);
+    OVERFLOW_STATS: PerCpuHashMap<FdKey, FdStats> =
+        PerCpuHashMap::with_max_entries(capacity::OVERFLOW_STATS, 0);
+    HISTOGRAMS: PerCpuHashMap<HistKey, u64> =
+        PerCpuHashMap::with_max_entries(capacity::HISTOGRAMS, 0);
+    EXITS: HashMap<u32, ExitInfo> = HashMap::with_max_entries(capacity::EXITS, 0);
+    COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(counters::COUNT, 0);
+}
 
-#[map]
-pub static IN_FLIGHT: HashMap<u64, InFlight> = HashMap::with_max_entries(capacity::IN_FLIGHT, 0);
-
-#[map]
-pub static FD_STATS: PerCpuHashMap<FdKey, FdStats> =
-    PerCpuHashMap::with_max_entries(capacity::FD_STATS, 0);
-
-#[map]
-pub static OVERFLOW_STATS: PerCpuHashMap<FdKey, FdStats> =
-    PerCpuHashMap::with_max_entries(capacity::OVERFLOW_STATS, 0);
-
-#[map]
-pub static HISTOGRAMS: PerCpuHashMap<HistKey, u64> =
-    PerCpuHashMap::with_max_entries(capacity::HISTOGRAMS, 0);
-
-#[map]
-pub static EXITS: HashMap<u32, ExitInfo> = HashMap::with_max_entries(capacity::EXITS, 0);
-
-#[map]
-pub static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(counters::COUNT, 0);
-
-/// 1 when targets are also selected by cgroup (`TARGET_CGROUPS`), 0 for tgids only.
-#[unsafe(no_mangle)]
-pub static FILTER_BY_CGROUP: Global<u32> = Global::new(0);
-
-/// Offset of `child_pid` in the `sched:sched_process_fork` record (read from its format file).
-#[unsafe(no_mangle)]
-pub static FORK_CHILD_PID_OFFSET: Global<u32> = Global::new(20);
-
-/// Offset of `group_dead` in the `sched:sched_process_exit` record; 0 if the kernel lacks it.
-#[unsafe(no_mangle)]
-pub static EXIT_GROUP_DEAD_OFFSET: Global<u32> = Global::new(0);
+// What each setting means: `tracer_common::globals`. The defaults are what a kernel without
+// the format files would have.
+globals! {
+    FILTER_BY_CGROUP: u32 = 0;
+    FORK_CHILD_PID_OFFSET: u32 = 20;
+    EXIT_GROUP_DEAD_OFFSET: u32 = 0;
+}
 
 /// Whether `pid` is in the target set: one array read, no hash lookup (`TARGET_FLAGS`).
 #[inline(always)]

@@ -334,7 +334,15 @@ impl Session {
                     .map(|&(name, entries)| (name.to_owned(), entries))
                     .collect(),
                 mechanism: self.probes.mechanism().name().into(),
-                fallbacks: self.probes.fallbacks().to_vec(),
+                fallbacks: self
+                    .probes
+                    .fallbacks()
+                    .iter()
+                    .map(|f| run::Fallback {
+                        mechanism: f.mechanism.clone(),
+                        reason: f.reason.clone(),
+                    })
+                    .collect(),
                 overhead: (cost.run_count > 0).then(|| run::ProbeOverhead {
                     run_time_ns: cost.run_time_ns,
                     run_count: cost.run_count,

@@ -22,12 +22,9 @@ use aya::{
     maps::{HashMap, MapData, PerCpuArray, PerCpuHashMap},
     programs::{BtfTracePoint, FEntry, FExit, ProgramError, RawTracePoint, TracePoint},
 };
-use tracer_common::{ExitInfo, FdKey, FdStats, HistKey, maps, syscalls};
+use tracer_common::{ExitInfo, FdKey, FdStats, GlobalName, HistKey, globals, maps, syscalls};
 
-use crate::{
-    error::{ErrorKind, user},
-    run::Fallback,
-};
+use crate::error::{ErrorKind, user};
 
 /// The probes as built by tracer/build.rs.
 static PROBES_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tracer"));
@@ -79,6 +76,14 @@ impl Mechanism {
     const fn needs_btf(self) -> bool {
         matches!(self, Self::Fentry | Self::TpBtf)
     }
+}
+
+/// An attach mechanism (or a lifecycle tracepoint, `category:event`) that could not be used,
+/// and why; the collector copies these into the run file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fallback {
+    pub mechanism: String,
+    pub reason: String,
 }
 
 /// What to load.
@@ -140,21 +145,6 @@ pub struct ProgramCost {
     pub measured_share: f64,
 }
 
-const FENTRY_PROGRAMS: [(&str, &str); syscalls::COUNT] = [
-    ("tracer_fe_read", "tracer_fx_read"),
-    ("tracer_fe_readv", "tracer_fx_readv"),
-    ("tracer_fe_recvfrom", "tracer_fx_recvfrom"),
-    ("tracer_fe_recvmsg", "tracer_fx_recvmsg"),
-    ("tracer_fe_pread64", "tracer_fx_pread64"),
-    ("tracer_fe_recvmmsg", "tracer_fx_recvmmsg"),
-    ("tracer_fe_write", "tracer_fx_write"),
-    ("tracer_fe_writev", "tracer_fx_writev"),
-    ("tracer_fe_sendto", "tracer_fx_sendto"),
-    ("tracer_fe_sendmsg", "tracer_fx_sendmsg"),
-    ("tracer_fe_pwrite64", "tracer_fx_pwrite64"),
-    ("tracer_fe_sendmmsg", "tracer_fx_sendmmsg"),
-];
-
 /// The `sched:sched_process_exec` program: a held command joins the targets at its exec.
 const EXEC_PROGRAM: &str = "tracer_exec";
 
@@ -189,6 +179,8 @@ const FLOOR_PROGRAMS: [(&str, &str); 2] = [
 const SYSCALL_FN_PREFIX: &str = "__x64_sys_";
 #[cfg(target_arch = "aarch64")]
 const SYSCALL_FN_PREFIX: &str = "__arm64_sys_";
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+compile_error!("tracer attaches to the syscall functions of x86_64 and aarch64 only");
 
 impl Probes {
     /// Loads the probes and attaches them with the first mechanism that works.
@@ -568,9 +560,9 @@ fn load(
         .unwrap_or(0);
     let filter_by_cgroup = u32::from(options.filter_by_cgroup);
     loader.btf(btf.as_ref().ok());
-    loader.override_global("FILTER_BY_CGROUP", &filter_by_cgroup, true);
-    loader.override_global("FORK_CHILD_PID_OFFSET", &fork_offset, true);
-    loader.override_global("EXIT_GROUP_DEAD_OFFSET", &exit_offset, true);
+    set_global(&mut loader, globals::FILTER_BY_CGROUP, &filter_by_cgroup);
+    set_global(&mut loader, globals::FORK_CHILD_PID_OFFSET, &fork_offset);
+    set_global(&mut loader, globals::EXIT_GROUP_DEAD_OFFSET, &exit_offset);
     let ebpf = loader
         .load(PROBES_OBJECT)
         .map_err(|e| load_error(&e.to_string()))?;
@@ -584,6 +576,12 @@ fn load(
         btf,
         capacities,
     })
+}
+
+/// Sets one of the probes' globals, with a value of its declared type; a global the object
+/// lacks fails the load (and the contract test below, without loading).
+fn set_global<'a, T: aya::Pod>(loader: &mut EbpfLoader<'a>, global: GlobalName<T>, value: &'a T) {
+    loader.override_global(global.name, value, true);
 }
 
 fn map_ref<'a, T>(ebpf: &'a Ebpf, name: &str) -> anyhow::Result<T>
@@ -632,7 +630,7 @@ fn attach_syscall_probes(
         match mechanism {
             Mechanism::Fentry => {
                 let btf = btf.ok_or("no BTF")?;
-                for (index, (entry, exit)) in FENTRY_PROGRAMS.iter().enumerate() {
+                for (index, (entry, exit)) in syscalls::FENTRY_PROGRAMS.iter().enumerate() {
                     let function = format!("{SYSCALL_FN_PREFIX}{}", syscalls::NAMES[index]);
                     let program: &mut FEntry = program(ebpf, entry)?;
                     program
@@ -864,17 +862,21 @@ fn load_error(message: &str) -> anyhow::Error {
     }
 }
 
-/// The probes' object as built declares every program and map the loader asks for by name: a
-/// misspelt name must fail here, not become a quiet fallback to another mechanism at run time.
-/// (Globals need no test: `override_global(.., true)` refuses a missing one at load.)
+/// The probes' object as built has every program, map and global the loader asks for by name:
+/// a misspelt name must fail here, without loading anything (so without root), not become a
+/// quiet fallback to another mechanism at run time.
 #[cfg(test)]
 mod contract {
     use super::*;
 
+    fn object() -> aya_obj::Object {
+        aya_obj::Object::parse(PROBES_OBJECT).expect("the probes' object parses")
+    }
+
     #[test]
-    fn the_object_has_every_program_and_map_the_loader_names() {
-        let object = aya_obj::Object::parse(PROBES_OBJECT).expect("the probes' object parses");
-        let programs = FENTRY_PROGRAMS
+    fn the_object_has_every_program_the_loader_names() {
+        let object = object();
+        let programs = syscalls::FENTRY_PROGRAMS
             .iter()
             .flat_map(|&(entry, exit)| [entry, exit])
             .chain(BTF_PROGRAMS.map(|(name, _)| name))
@@ -890,6 +892,11 @@ mod contract {
             "programs the loader names but the object lacks: {missing:?}; it has {:?}",
             object.programs.keys().collect::<Vec<_>>()
         );
+    }
+
+    #[test]
+    fn the_object_has_every_map_the_loader_names() {
+        let object = object();
         let missing: Vec<&str> = maps::ALL
             .into_iter()
             .filter(|name| !object.maps.contains_key(*name))
@@ -898,6 +905,28 @@ mod contract {
             missing.is_empty(),
             "maps the loader names but the object lacks: {missing:?}; it has {:?}",
             object.maps.keys().collect::<Vec<_>>()
+        );
+    }
+
+    /// Each global is set as the loader sets it (aya's own patching, `must_exist`), with a
+    /// value of its declared size: a missing or resized global is an error here.
+    #[test]
+    fn the_object_has_every_global_the_loader_sets() {
+        let mut object = object();
+        let failures: Vec<String> = globals::ALL
+            .into_iter()
+            .filter_map(|(name, size)| {
+                let value = vec![0u8; size];
+                let globals = std::collections::HashMap::from([(name, (&value[..], true))]);
+                object
+                    .patch_map_data(globals)
+                    .err()
+                    .map(|e| format!("{name}: {e}"))
+            })
+            .collect();
+        assert!(
+            failures.is_empty(),
+            "globals the loader sets that the object lacks or sizes otherwise: {failures:?}"
         );
     }
 }
