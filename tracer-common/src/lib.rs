@@ -119,6 +119,12 @@ pub mod globals {
         /// Offset of `group_dead` in the `sched:sched_process_exit` record; 0 if the kernel
         /// lacks it.
         EXIT_GROUP_DEAD_OFFSET: u32,
+        /// Where kernels without `group_dead` (before 6.?; 5.10 has none) tell a thread
+        /// group's last exit: offset of `signal` in `struct task_struct` (from the kernel's
+        /// BTF; 0 if unknown) ...
+        TASK_SIGNAL_OFFSET: u32,
+        /// ... and of `live` (threads not yet exiting) in `struct signal_struct`.
+        SIGNAL_LIVE_OFFSET: u32,
     }
 }
 

@@ -8,7 +8,10 @@
 //! Field offsets vary between kernels, so the collector reads them from the format files.
 use aya_ebpf::{
     EbpfContext as _,
-    helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_ktime_get_ns},
+    helpers::{
+        bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_task, bpf_ktime_get_ns,
+        bpf_probe_read_kernel,
+    },
     macros::tracepoint,
     programs::TracePointContext,
 };
@@ -18,7 +21,8 @@ use crate::{
     account::target_of,
     maps::{
         EXIT_GROUP_DEAD_OFFSET, EXITS, FILTER_BY_CGROUP, FORK_CHILD_PID_OFFSET, IN_FLIGHT,
-        PENDING_EXEC, TARGET_TGIDS, add_target, bump, is_target, remove_target,
+        PENDING_EXEC, SIGNAL_LIVE_OFFSET, TARGET_TGIDS, TASK_SIGNAL_OFFSET, add_target, bump,
+        is_target, remove_target,
     },
 };
 
@@ -77,13 +81,7 @@ pub fn tracer_exit(ctx: TracePointContext) -> u32 {
     if targeted && tid != tgid {
         remove_target(tid);
     }
-    let offset = EXIT_GROUP_DEAD_OFFSET.load();
-    if offset == 0 {
-        return 0;
-    }
-    // SAFETY: the offset comes from this kernel's format file for this tracepoint.
-    let group_dead = unsafe { ctx.read_at::<u8>(offset as usize) }.unwrap_or(0);
-    if group_dead == 0 {
+    if (!targeted && FILTER_BY_CGROUP.load() == 0) || !group_dead(&ctx) {
         return 0;
     }
     let Some(target) = target_of(tgid) else {
@@ -101,4 +99,33 @@ pub fn tracer_exit(ctx: TracePointContext) -> u32 {
     }
     remove_target(tgid);
     0
+}
+
+/// Whether the exiting task is the last of its thread group: the tracepoint's `group_dead`
+/// where the kernel has it; else, as the kernel itself decides it, `signal->live` (threads not
+/// yet exiting), which `do_exit` has decremented before this tracepoint: 0 for the last one.
+/// Two threads exiting at once may both see 0; recording the exit twice is harmless.
+#[inline(always)]
+fn group_dead(ctx: &TracePointContext) -> bool {
+    let offset = EXIT_GROUP_DEAD_OFFSET.load();
+    if offset != 0 {
+        // SAFETY: the offset comes from this kernel's format file for this tracepoint.
+        return unsafe { ctx.read_at::<u8>(offset as usize) }.is_ok_and(|dead| dead != 0);
+    }
+    let signal_offset = TASK_SIGNAL_OFFSET.load();
+    if signal_offset == 0 {
+        return false;
+    }
+    // SAFETY: the offsets come from this kernel's BTF, and bpf_probe_read_kernel checks every
+    // address it reads (a bad one is an error, never a fault).
+    unsafe {
+        let task = bpf_get_current_task() as *const u8;
+        let Ok(signal) =
+            bpf_probe_read_kernel(task.add(signal_offset as usize).cast::<*const u8>())
+        else {
+            return false;
+        };
+        let live = signal.add(SIGNAL_LIVE_OFFSET.load() as usize).cast::<i32>();
+        bpf_probe_read_kernel(live).is_ok_and(|live| live == 0)
+    }
 }

@@ -71,6 +71,8 @@ globals! {
     FILTER_BY_CGROUP: u32 = 0;
     FORK_CHILD_PID_OFFSET: u32 = 20;
     EXIT_GROUP_DEAD_OFFSET: u32 = 0;
+    TASK_SIGNAL_OFFSET: u32 = 0;
+    SIGNAL_LIVE_OFFSET: u32 = 0;
 }
 
 /// Whether `pid` is in the target set: one array read, no hash lookup (`TARGET_FLAGS`).

@@ -6,6 +6,7 @@
 //! syscall tracepoints. Each one that fails leaves a [`Fallback`] saying why, recorded in the
 //! run file. Links are owned by the loaded object: dropping [`Probes`] (or the process dying,
 //! even by SIGKILL) detaches everything, because the kernel frees programs with their last fd.
+mod kernel_btf;
 mod stats;
 mod target_flags;
 pub(crate) mod tracefs;
@@ -204,7 +205,14 @@ impl Probes {
             target_flags,
             btf,
             capacities,
+            exits_recorded,
         } = load(options, &btf_path, tracefs.as_ref().ok())?;
+        if !exits_recorded {
+            fallbacks.push(Fallback {
+                mechanism: "sched:sched_process_exit".into(),
+                reason: "the exit tracepoint has no group_dead and the kernel BTF no signal_struct.live: exits of targets are not recorded, so a PID reused during the run is counted as its target".into(),
+            });
+        }
 
         let mut chosen = None;
         let mut attached = Vec::new();
@@ -541,6 +549,9 @@ struct Loaded {
     /// The kernel BTF (or why there is none), which the BTF mechanisms attach with.
     btf: Result<Btf, String>,
     capacities: Capacities,
+    /// Whether the exit probe can tell a process's last thread (`group_dead`, or the BTF
+    /// offsets of `signal->live`).
+    exits_recorded: bool,
 }
 
 /// Loads the probes' object with this kernel's settings and maps the target flags.
@@ -558,11 +569,19 @@ fn load(
     let exit_offset = tracefs
         .and_then(|t| t.field_offset("sched/sched_process_exit", "group_dead"))
         .unwrap_or(0);
+    // Without `group_dead` (5.10), the exit probe reads `current->signal->live` instead.
+    let (signal_offset, live_offset) = if exit_offset == 0 {
+        exit_fallback_offsets(btf_path)
+    } else {
+        (0, 0)
+    };
     let filter_by_cgroup = u32::from(options.filter_by_cgroup);
     loader.btf(btf.as_ref().ok());
     set_global(&mut loader, globals::FILTER_BY_CGROUP, &filter_by_cgroup);
     set_global(&mut loader, globals::FORK_CHILD_PID_OFFSET, &fork_offset);
     set_global(&mut loader, globals::EXIT_GROUP_DEAD_OFFSET, &exit_offset);
+    set_global(&mut loader, globals::TASK_SIGNAL_OFFSET, &signal_offset);
+    set_global(&mut loader, globals::SIGNAL_LIVE_OFFSET, &live_offset);
     let ebpf = loader
         .load(PROBES_OBJECT)
         .map_err(|e| load_error(&e.to_string()))?;
@@ -575,7 +594,25 @@ fn load(
         target_flags,
         btf,
         capacities,
+        exits_recorded: exit_offset != 0 || signal_offset != 0,
     })
+}
+
+/// Offsets of `task_struct.signal` and `signal_struct.live` in this kernel (its BTF), for the
+/// exit probe on kernels whose exit tracepoint lacks `group_dead`; (0, 0) if unknown, and then
+/// exits are not recorded (`Probes::attach` says so in the run file's fallbacks).
+fn exit_fallback_offsets(btf_path: &Path) -> (u32, u32) {
+    let Ok(bytes) = std::fs::read(btf_path) else {
+        return (0, 0);
+    };
+    kernel_btf::KernelBtf::parse(&bytes)
+        .and_then(|btf| {
+            Some((
+                btf.member_offset("task_struct", "signal")?,
+                btf.member_offset("signal_struct", "live")?,
+            ))
+        })
+        .unwrap_or((0, 0))
 }
 
 /// Sets one of the probes' globals, with a value of its declared type; a global the object
