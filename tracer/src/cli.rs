@@ -22,14 +22,4 @@ pub enum Command {
     Agent(crate::agent::AgentArgs),
     /// Show what --pod, --container and --cgroup resolve to on this node (cgroups, PIDs, CPU).
     Targets(crate::target::show::TargetsArgs),
-    /// Make a known syscall mix (used by tests and benchmarks).
-    #[command(hide = true)]
-    Workload(crate::workload::WorkloadArgs),
-    /// Attach empty programs to the syscall tracepoints until Ctrl-C (used by benchmarks: the
-    /// kernel's own cost under any syscall tracer, which tracer's cost is read against).
-    #[command(hide = true)]
-    Floor,
-    /// Reproduce the mesh write-coalescing effect on this machine: two network namespaces, a
-    /// "details" service, a node-proxy pair, load, recording and a report (needs root).
-    Demo(Box<crate::demo::DemoArgs>),
 }

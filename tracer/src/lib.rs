@@ -3,9 +3,9 @@
 //! The data path is the module layout (see DESIGN.md):
 //! `probe` (kernel probes, the only module using aya) -> `collect` (the recording loop) ->
 //! `run` (the run file) -> `compare` (pure) -> `report` (pure renderers).
-//! `target` resolves PIDs, cgroups and pods; `agent` serves recordings over HTTP on a node;
-//! `demo` stages the mesh write-coalescing experiment on one machine; `workload` makes known
-//! syscall mixes for tests and benchmarks.
+//! `target` resolves PIDs, cgroups and pods; `agent` serves recordings over HTTP on a node.
+//! The demo and the workloads for tests and benchmarks live in the `tracer-demo` crate, which
+//! uses this library: the node binary ships none of them.
 
 /// `eprintln!` that does not panic when stderr is closed (`tracer ... 2>&1 | head -1`): a
 /// message nobody can read must not stop cleanup (namespaces, probes, the run file).
@@ -20,7 +20,6 @@ pub mod agent;
 pub mod cli;
 pub mod collect;
 pub mod compare;
-pub mod demo;
 pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -30,7 +29,6 @@ pub mod probe;
 pub mod report;
 pub mod run;
 pub mod target;
-pub mod workload;
 
 use std::process::ExitCode;
 
@@ -40,10 +38,7 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         cli::Command::Record(args) => collect::record(&args),
         cli::Command::Report(args) => report::run(&args),
         cli::Command::Compare(args) => compare::run(&args),
-        cli::Command::Workload(args) => workload::run(&args),
-        cli::Command::Floor => workload::floor(),
         cli::Command::Targets(args) => target::show::run(&args),
         cli::Command::Agent(args) => agent::run(&args),
-        cli::Command::Demo(args) => demo::run(*args),
     }
 }
