@@ -66,6 +66,7 @@ pub fn user(kind: ErrorKind, message: impl Into<String>) -> anyhow::Error {
 
 /// How a program of this workspace (`tracer`, `tracer-demo`) ends: the exit code of a command
 /// that ran, or the error's one sentence on stderr after `program: ` and its exit code.
+#[must_use]
 pub fn exit(
     program: &str,
     result: anyhow::Result<std::process::ExitCode>,
