@@ -1,6 +1,6 @@
 //! Expected failures: one sentence for the user (what is wrong, what to do) and a distinct exit
 //! code per kind, so scripts can tell them apart. Anything else is exit code 1.
-use std::fmt;
+use std::{fmt, io::Write as _};
 
 /// Kinds of expected failure, each with its own exit code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,6 +62,25 @@ pub fn user(kind: ErrorKind, message: impl Into<String>) -> anyhow::Error {
         message: message.into(),
     }
     .into()
+}
+
+/// How a program of this workspace (`tracer`, `tracer-demo`) ends: the exit code of a command
+/// that ran, or the error's one sentence on stderr after `program: ` and its exit code.
+#[must_use]
+pub fn exit(
+    program: &str,
+    result: anyhow::Result<std::process::ExitCode>,
+) -> std::process::ExitCode {
+    let error = match result {
+        Ok(code) => return code,
+        Err(error) => error,
+    };
+    let (code, message) = describe(&error);
+    // Not eprintln!: it panics when stderr is a closed pipe, hiding the exit code.
+    // Messages quote names and paths from the traced system: never raw to a terminal.
+    let message = crate::report::escape::terminal(&message);
+    let _ = writeln!(std::io::stderr(), "{program}: {message}");
+    std::process::ExitCode::from(code)
 }
 
 /// Exit code and message for any error that reached `main`.

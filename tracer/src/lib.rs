@@ -5,25 +5,15 @@
 //! `run` (the run file) -> `compare` (pure) -> `report` (pure renderers).
 //! `cmd` is the command line (the only module using clap): each subcommand's flags, inputs
 //! and outputs; `console` the terminal (notes, colour).
-//! `target` resolves PIDs, cgroups and pods; `agent` serves recordings over HTTP on a node;
-//! `demo` stages the mesh write-coalescing experiment on one machine; `workload` makes known
-//! syscall mixes for tests and benchmarks.
-
-/// `eprintln!` that does not panic when stderr is closed (`tracer ... 2>&1 | head -1`): a
-/// message nobody can read must not stop cleanup (namespaces, probes, the run file).
-macro_rules! note_line {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stderr(), $($arg)*);
-    }};
-}
+//! `target` resolves PIDs, cgroups and pods; `agent` serves recordings over HTTP on a node.
+//! The demo and the workloads for tests and benchmarks live in the `tracer-demo` crate, which
+//! uses this library: the node binary ships none of them.
 
 pub mod agent;
 pub mod cmd;
 pub mod collect;
 pub mod compare;
 pub mod console;
-pub mod demo;
 pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -33,4 +23,3 @@ pub mod probe;
 pub mod report;
 pub mod run;
 pub mod target;
-pub mod workload;

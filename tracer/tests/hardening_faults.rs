@@ -16,7 +16,7 @@ use std::{
 
 use support::{
     TRACER, assert_unloaded, calls, require_root, signal, start_recording, start_workload,
-    wait_at_most, wait_for_programs,
+    tracer_demo, wait_at_most, wait_for_programs,
 };
 use tracer::run::{EndReason, Run};
 
@@ -157,8 +157,9 @@ fn piping_the_summary_into_head_keeps_the_exit_code_and_the_file() {
     let out = dir.path().join("run.json");
     let status_file = dir.path().join("status");
     let script = format!(
-        "'{TRACER}' record --quiet -o '{}' -- '{TRACER}' workload mix | head -c 10 >/dev/null; echo ${{PIPESTATUS[0]}} > '{}'",
+        "'{TRACER}' record --quiet -o '{}' -- '{}' workload mix | head -c 10 >/dev/null; echo ${{PIPESTATUS[0]}} > '{}'",
         out.display(),
+        tracer_demo(),
         status_file.display()
     );
     let mut shell = Command::new("bash").args(["-c", &script]).spawn().unwrap();

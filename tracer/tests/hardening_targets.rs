@@ -12,11 +12,12 @@ use std::{
 };
 
 use support::{
-    Guarded, TRACER, calls, require_root, signal, start_recording, start_workload, wait_at_most,
+    Guarded, calls, require_root, signal, start_recording, start_workload, tracer_demo,
+    wait_at_most,
 };
 use tracer::run::{EndReason, Process, Run};
 
-/// What `tracer workload mix` writes with its default arguments (see `record_e2e.rs`).
+/// What `tracer-demo workload mix` writes with its default arguments (see `record_e2e.rs`).
 fn assert_mix_counts(process: &Process) {
     assert_eq!(calls(process, "write"), (1060, 100_500, 10), "{process:?}");
     assert_eq!(calls(process, "writev"), (200, 200 * 192, 0));
@@ -95,7 +96,7 @@ fn a_pid_reused_by_an_unrelated_process_is_not_counted_as_the_exited_target() {
     // The impostor is named so that any trace of it in the run file is easy to find.
     let impostor_file = dir.path().join("IMPOSTOR-FILE");
     let impostor_program = dir.path().join("impostor");
-    std::os::unix::fs::symlink(TRACER, &impostor_program).unwrap();
+    std::os::unix::fs::symlink(tracer_demo(), &impostor_program).unwrap();
 
     let (mut target, target_pid) = start_workload(&["mix"]);
     let (mut keeper, keeper_pid) = start_workload(&["burn", "--seconds", "0"]);
@@ -154,7 +155,7 @@ fn a_pid_reused_by_an_unrelated_process_is_not_counted_as_the_exited_target() {
     assert!(process.exited_after_ns.is_some());
     // The collector does not mistake the impostor for the target either: not its name,
     // not its CPU, not its open files.
-    assert_eq!(process.name, "tracer", "{process:?}");
+    assert_eq!(process.name, "tracer-demo", "{process:?}");
     let cpu_ns = process.cpu.as_ref().map_or(0, |c| c.on_cpu_ns);
     assert!(
         cpu_ns < 300_000_000,

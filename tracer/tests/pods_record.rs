@@ -14,7 +14,7 @@ use tracer::run::Run;
 
 mod support;
 
-use support::{TRACER, start_recording};
+use support::{start_recording, tracer_demo};
 
 /// Folders and processes this test made, removed (deepest first) on every path.
 struct Made {
@@ -35,9 +35,9 @@ impl Made {
         dir
     }
 
-    /// Starts a `tracer workload --wait-signal mix` in cgroup `dir` (or where we are).
+    /// Starts a `tracer-demo workload --wait-signal mix` in cgroup `dir` (or where we are).
     fn workload(&mut self, dir: Option<&Path>) -> u32 {
-        let mut child = Command::new(TRACER)
+        let mut child = Command::new(tracer_demo())
             .args(["workload", "--wait-signal", "mix"])
             .stdout(Stdio::piped())
             .spawn()

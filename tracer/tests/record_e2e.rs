@@ -13,7 +13,7 @@ use tracer::run::{Process, Run};
 
 mod support;
 
-use support::{TRACER, calls, require_root, signal, start_recording, start_workload};
+use support::{TRACER, calls, require_root, signal, start_recording, start_workload, tracer_demo};
 
 #[test]
 fn a_known_syscall_mix_is_counted_exactly_per_process_and_syscall() {
@@ -99,7 +99,7 @@ fn a_started_command_is_counted_from_its_exec_exactly_every_time() {
         let out = dir.path().join(format!("command-{repetition}.json"));
         let output = Command::new(TRACER)
             .args(["record", "--quiet", "-o", out.to_str().unwrap(), "--"])
-            .args([TRACER, "workload", "mix", "--child-writes", "0"])
+            .args([tracer_demo(), "workload", "mix", "--child-writes", "0"])
             .output()
             .unwrap();
         assert!(
@@ -299,7 +299,7 @@ fn read_latency_percentiles_match_what_the_reader_measured_within_5_percent() {
             "-o",
             out.to_str().unwrap(),
             "--",
-            TRACER,
+            tracer_demo(),
             "workload",
             "slow-pipe",
             "--delay-ms",

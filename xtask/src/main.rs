@@ -32,13 +32,10 @@ enum Task {
     Test(checks::TestArgs),
     /// Set up, build the release tracer and run it: `cargo xtask tracer -- record ...`.
     Tracer(tracer::TracerArgs),
-    /// Same as `cargo xtask tracer -- demo ARGS`: the mesh write-coalescing demo.
+    /// Set up, build the release tracer-demo and run it: the mesh write-coalescing demo.
     Demo(tracer::DemoArgs),
     /// Measure what syscall tracers cost per syscall (needs root); writes a Markdown table.
     Bench(bench::BenchArgs),
-    /// The benchmark's workload (run by `bench`).
-    #[command(hide = true)]
-    BenchWorkload(bench::WorkloadArgs),
     /// Fuzz the parsers (cargo-fuzz, nightly): `--seconds 30` in `test`, `--minutes 30` long.
     Fuzz(fuzz::FuzzArgs),
     /// Record the busiest workload both cores can make for minutes: flat RSS, nothing lost.
@@ -53,9 +50,8 @@ fn main() -> ExitCode {
         Task::Setup => setup::run(),
         Task::Test(args) => checks::run(&args),
         Task::Tracer(args) => tracer::tracer(&args),
-        Task::Demo(args) => tracer::demo(args),
+        Task::Demo(args) => tracer::demo(&args),
         Task::Bench(args) => bench::run(&args),
-        Task::BenchWorkload(args) => bench::workload(&args),
         Task::Fuzz(args) => fuzz::run(&args),
         Task::Soak(args) => soak::run(&args),
         Task::Vmtest(args) => vmtest::run(&args),

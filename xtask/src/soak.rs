@@ -1,5 +1,5 @@
 //! `cargo xtask soak [--minutes 10]`: the most syscalls both cores can make — two
-//! `tracer workload ping-pong` processes, each a write+read loop over a socketpair — recorded
+//! `tracer-demo workload ping-pong` processes, each a write+read loop over a socketpair — recorded
 //! by the release `tracer record` for the given time, while the collector's memory (RSS from
 //! /proc) and its maps' entry counts (bpftool) are sampled every second. It passes when the
 //! RSS stays flat, the run file reports no loss at all, and each process's write and read
@@ -52,7 +52,8 @@ pub fn run(args: &SoakArgs) -> anyhow::Result<()> {
     if !args.no_setup {
         setup::run()?;
     }
-    let binary = tracer::build()?;
+    let binary = tracer::build(tracer::TRACER)?;
+    let workload = tracer::build(tracer::TRACER_DEMO)?;
     let output = cmd::workspace_root().join(&args.output);
     if let Some(dir) = output.parent() {
         std::fs::create_dir_all(dir)?;
@@ -60,7 +61,7 @@ pub fn run(args: &SoakArgs) -> anyhow::Result<()> {
 
     // Rounds per process so that the traced run lasts about --minutes: the untraced rate of
     // two processes side by side, minus a margin for tracing.
-    let rate = calibrate(&binary)?;
+    let rate = calibrate(&workload)?;
     #[expect(
         clippy::cast_possible_truncation,
         clippy::cast_sign_loss,
@@ -70,8 +71,8 @@ pub fn run(args: &SoakArgs) -> anyhow::Result<()> {
     println!("soak: {rate:.0} write+read rounds/s per process untraced; {rounds} rounds each");
 
     let mut workloads = vec![
-        start_workload(&binary, rounds)?,
-        start_workload(&binary, rounds)?,
+        start_workload(&workload, rounds)?,
+        start_workload(&workload, rounds)?,
     ];
     let pids: Vec<u32> = workloads.iter().map(|(_, pid)| *pid).collect();
     let mut recorder = Command::new(&binary);

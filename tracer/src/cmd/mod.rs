@@ -9,7 +9,7 @@ pub mod record;
 pub mod report;
 pub mod targets;
 
-use std::{io::Write as _, process::ExitCode};
+use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
@@ -33,16 +33,6 @@ pub enum Command {
     Agent(agent::AgentArgs),
     /// Show what --pod, --container and --cgroup resolve to on this node (cgroups, PIDs, CPU).
     Targets(targets::TargetsArgs),
-    /// Make a known syscall mix (used by tests and benchmarks).
-    #[command(hide = true)]
-    Workload(crate::workload::WorkloadArgs),
-    /// Attach empty programs to the syscall tracepoints until Ctrl-C (used by benchmarks: the
-    /// kernel's own cost under any syscall tracer, which tracer's cost is read against).
-    #[command(hide = true)]
-    Floor,
-    /// Reproduce the mesh write-coalescing effect on this machine: two network namespaces, a
-    /// "details" service, a node-proxy pair, load, recording and a report (needs root).
-    Demo(Box<crate::demo::DemoArgs>),
 }
 
 /// Runs one command line.
@@ -51,11 +41,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Record(args) => record::record(&args),
         Command::Report(args) => report::run(&args),
         Command::Compare(args) => compare::run(&args),
-        Command::Workload(args) => crate::workload::run(&args),
-        Command::Floor => crate::workload::floor(),
         Command::Targets(args) => targets::run(&args),
         Command::Agent(args) => agent::run(&args),
-        Command::Demo(args) => crate::demo::run(*args),
     }
 }
 
@@ -63,15 +50,5 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 /// stderr and its exit code.
 #[must_use]
 pub fn main() -> ExitCode {
-    match run(Cli::parse()) {
-        Ok(code) => code,
-        Err(error) => {
-            let (code, message) = crate::error::describe(&error);
-            // Not eprintln!: it panics when stderr is a closed pipe, hiding the exit code.
-            // Messages quote names and paths from the traced system: never raw to a terminal.
-            let message = crate::report::escape::terminal(&message);
-            let _ = writeln!(std::io::stderr(), "tracer: {message}");
-            ExitCode::from(code)
-        }
-    }
+    crate::error::exit("tracer", run(Cli::parse()))
 }

@@ -435,7 +435,7 @@ impl Probes {
 }
 
 /// Empty programs on `sys_enter`/`sys_exit`, attached while this lives: the kernel's own cost
-/// for every syscall when any program uses the syscall tracepoints (`tracer floor`, benchmarks).
+/// for every syscall when any program uses the syscall tracepoints (`tracer-demo floor`, bench).
 pub struct EmptyProbes {
     _ebpf: Ebpf,
 }

@@ -16,6 +16,24 @@ use tracer::run::Process;
 
 pub const TRACER: &str = env!("CARGO_BIN_EXE_tracer");
 
+/// `tracer-demo`, which makes the workloads these tests trace. It is another package's binary,
+/// so cargo gives its path only to that package's tests and `cargo test -p tracer` does not
+/// build it; `cargo test --workspace` (or `cargo build -p tracer-demo`) puts it next to
+/// `tracer`, in the same target folder and profile.
+pub fn tracer_demo() -> &'static str {
+    static PATH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        let path = std::path::Path::new(TRACER).with_file_name("tracer-demo");
+        assert!(
+            path.is_file(),
+            "{} is missing: build it first with `cargo build -p tracer-demo` (same profile as \
+             these tests), or run `cargo test --workspace`",
+            path.display()
+        );
+        path.display().to_string()
+    });
+    &PATH
+}
+
 /// Makes the child die with the test thread that spawns it, so a failing test never leaves a
 /// workload or a recording running (and holding the test runner's output pipes).
 fn dies_with_test(command: &mut Command, signal: i32) -> &mut Command {
@@ -62,9 +80,10 @@ impl Drop for Guarded {
     }
 }
 
-/// Starts `tracer workload --wait-signal ARGS` and returns it with its PID once it is ready.
+/// Starts `tracer-demo workload --wait-signal ARGS` and returns it with its PID once it is
+/// ready.
 pub fn start_workload(args: &[&str]) -> (Guarded, u32) {
-    let mut child = dies_with_test(&mut Command::new(TRACER), libc::SIGKILL)
+    let mut child = dies_with_test(&mut Command::new(tracer_demo()), libc::SIGKILL)
         .arg("workload")
         .arg("--wait-signal")
         .args(args)

@@ -1,4 +1,4 @@
-//! `tracer demo gate -- CMD...` (hidden): hold a PID until "go", then become CMD.
+//! `tracer-demo gate -- CMD...` (hidden): hold a PID until "go", then become CMD.
 //!
 //! The recorder must be attached before the load generator's first request, but a real load
 //! generator such as oha starts sending as soon as it starts. The gate prints
@@ -18,8 +18,8 @@ pub struct GateArgs {
 
 pub fn run(args: &GateArgs) -> anyhow::Result<ExitCode> {
     let Some((program, rest)) = args.command.split_first() else {
-        return Err(crate::error::user(
-            crate::error::ErrorKind::Usage,
+        return Err(tracer::error::user(
+            tracer::error::ErrorKind::Usage,
             "give the command to run after --",
         ));
     };
@@ -28,8 +28,8 @@ pub fn run(args: &GateArgs) -> anyhow::Result<ExitCode> {
     std::io::stdin().lock().read_line(&mut line)?;
     // exec only returns on failure.
     let error = std::process::Command::new(program).args(rest).exec();
-    Err(crate::error::user(
-        crate::error::ErrorKind::TargetNotFound,
+    Err(tracer::error::user(
+        tracer::error::ErrorKind::TargetNotFound,
         format!("cannot run {}: {error}", program.to_string_lossy()),
     ))
 }

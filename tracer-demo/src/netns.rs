@@ -12,7 +12,7 @@ use std::{
     process::{Command, Stdio},
 };
 
-use crate::error::{ErrorKind, user};
+use tracer::error::{ErrorKind, user};
 
 /// Node A (client side) and node B (service side) addresses on the veth link.
 pub const NODE_A_ADDRESS: Ipv4Addr = Ipv4Addr::new(10, 250, 0, 1);
@@ -122,7 +122,9 @@ impl Drop for Nodes {
         }
         for namespace in self.created.drain(..).rev() {
             if let Err(error) = ip(["netns", "del", namespace.as_str()]) {
-                note_line!("tracer: could not remove network namespace {namespace}: {error:#}");
+                note_line!(
+                    "tracer-demo: could not remove network namespace {namespace}: {error:#}"
+                );
             }
         }
     }

@@ -1,9 +1,9 @@
-//! `tracer demo --client oha`: a real load generator, started through the gate so the recorder
+//! `tracer-demo --client oha`: a real load generator, started through the gate so the recorder
 //! sees its first syscall, shows the same coalescing (oha reads sockets with recvfrom).
 //! Without oha on PATH the demo must refuse with one sentence. Needs root; CI runs as root.
 use std::process::Command;
 
-const TRACER: &str = env!("CARGO_BIN_EXE_tracer");
+const TRACER_DEMO: &str = env!("CARGO_BIN_EXE_tracer-demo");
 
 #[test]
 fn oha_as_the_client_sees_two_recvfrom_per_response_without_mesh_and_one_with() {
@@ -13,8 +13,8 @@ fn oha_as_the_client_sees_two_recvfrom_per_response_without_mesh_and_one_with() 
         "the demo needs root: run the tests as root (CI does)"
     );
     let out = tempfile::tempdir().unwrap();
-    let output = Command::new(TRACER)
-        .args(["demo", "--client", "oha", "--duration", "2s", "-o"])
+    let output = Command::new(TRACER_DEMO)
+        .args(["--client", "oha", "--duration", "2s", "-o"])
         .arg(out.path())
         .output()
         .unwrap();
@@ -32,7 +32,7 @@ fn oha_as_the_client_sees_two_recvfrom_per_response_without_mesh_and_one_with() 
         let load = run.load.clone().expect("the demo attaches oha's result");
         assert_eq!(load.tool, "oha");
         assert!(load.requests >= 150 && load.errors == 0, "{stem}: {load:?}");
-        let client = tracer::demo::summary::processes_named(&run, "client")
+        let client = tracer_demo::summary::processes_named(&run, "client")
             .next()
             .unwrap_or_else(|| panic!("{stem}: client not recorded"));
         let recvfrom = client

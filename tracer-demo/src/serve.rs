@@ -1,12 +1,12 @@
-//! `tracer demo serve`: a stand-in for Bookinfo's "details" service as the blog found it.
+//! `tracer-demo serve`: a stand-in for Bookinfo's "details" service as the blog found it.
 //!
 //! Each response goes out in TWO writes, headers (180 B) then body (178 B), with `TCP_NODELAY`
 //! on, exactly like `WEBrick` after the `TCP_NODELAY` fix: nothing in the server merges them, so a
 //! client on the other end sees them as two reads unless something in between coalesces them.
 //! Keep-alive is honoured, and so is `Connection: close`. One thread per connection keeps the
-//! syscalls per request exact: one read for the request, two writes for the response.
+//! syscalls per request exact: one read for the request, two writes for the response (the
+//! connection's side is [`http::answer`], shared with the benchmark's HTTP loop).
 use std::{
-    io::{Read as _, Write as _},
     net::{SocketAddr, TcpListener, TcpStream},
     process::ExitCode,
     time::Duration,
@@ -23,7 +23,7 @@ pub struct ServeArgs {
     pub listen: SocketAddr,
     /// Time the server spends between the header write and the body write (like a Ruby app
     /// rendering the body after sending headers), e.g. 50us; 0 writes them back to back.
-    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = crate::collect::parse_delay)]
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = tracer::collect::parse_delay)]
     pub body_delay: Duration,
 }
 
@@ -47,46 +47,9 @@ pub fn serve(listener: &TcpListener, body_delay: Duration) -> anyhow::Result<Exi
     }
 }
 
-/// Stands for the app's work between the two writes (`WEBrick` renders and writes the body after
-/// the headers). A sleep rather than a busy wait: on a small machine a spinning server would
-/// keep the client off the CPU and hide the very gap it stands for.
-fn render_body(duration: Duration) {
-    std::thread::sleep(duration);
-}
-
-/// Serves requests on one connection until the client closes it or asks to close.
+/// Serves one connection (see [`http::answer`]).
 fn handle(mut socket: TcpStream, body_delay: Duration) -> std::io::Result<()> {
     socket.set_nodelay(true)?;
-    let mut buffer = [0_u8; 8192];
-    let mut filled = 0;
-    loop {
-        let Some(end) = http::header_end(&buffer[..filled]) else {
-            if filled == buffer.len() {
-                return Ok(()); // Oversized request: drop the connection.
-            }
-            let n = socket.read(&mut buffer[filled..])?;
-            if n == 0 {
-                return Ok(());
-            }
-            filled += n;
-            continue;
-        };
-        let close = http::wants_close(&buffer[..end]);
-        let headers = if close {
-            http::HEADERS_CLOSE
-        } else {
-            http::HEADERS_KEEP_ALIVE
-        };
-        socket.write_all(headers)?;
-        if !body_delay.is_zero() {
-            render_body(body_delay);
-        }
-        socket.write_all(http::BODY)?;
-        if close {
-            return Ok(());
-        }
-        // Requests are GETs without a body; keep any pipelined bytes.
-        buffer.copy_within(end..filled, 0);
-        filled -= end;
-    }
+    http::answer(&mut socket, body_delay)?;
+    Ok(())
 }

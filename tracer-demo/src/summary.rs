@@ -6,7 +6,7 @@
 //! `tracer compare`, which the orchestrator runs after it.
 use std::{fmt::Write as _, path::PathBuf};
 
-use crate::run::{Direction, DirectionTotals, FdKind, LoadResult, Process, Run};
+use tracer::run::{Direction, DirectionTotals, FdKind, LoadResult, Process, Run};
 
 /// What one mode's run produced.
 #[derive(Clone, Debug)]
@@ -18,7 +18,7 @@ pub struct ModeRun {
     /// Run file written by `tracer record`, with the load result attached.
     pub run_file: Option<PathBuf>,
     pub load: LoadResult,
-    /// The client's own count: (read calls, bytes read, responses), `tracer demo load` only.
+    /// The client's own count: (read calls, bytes read, responses), `tracer-demo load` only.
     pub client_reads: Option<(u64, u64, u64)>,
 }
 
@@ -120,7 +120,7 @@ pub fn render(results: &[ModeRun]) -> String {
     let recorded = results.iter().all(|r| r.run_file.is_some());
     let _ = writeln!(
         out,
-        "tracer demo summary ({})",
+        "tracer-demo summary ({})",
         if recorded {
             "from the eBPF run files; client = load generator, mesh cost = proxy-a + proxy-b"
         } else {
@@ -237,7 +237,7 @@ fn number(value: Option<f64>, decimals: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::run::{Cpu, FdStats, SyscallStats, Target};
+    use tracer::run::{Cpu, FdStats, SyscallStats, Target};
 
     fn syscall(name: &str, direction: Direction, calls: u64, bytes: u64) -> SyscallStats {
         SyscallStats {

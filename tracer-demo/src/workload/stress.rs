@@ -1,9 +1,9 @@
 //! Stress shapes for the hardening tests: many threads, a burst of short-lived children, and
-//! more distinct fds than the per-fd map holds. Like the rest of `tracer workload`, every I/O
+//! more distinct fds than the per-fd map holds. Like the rest of `tracer-demo workload`, every I/O
 //! syscall made after the start signal is a raw libc call the caller can count in advance.
 use std::os::fd::AsRawFd as _;
 
-use crate::error::{ErrorKind, user};
+use tracer::error::{ErrorKind, user};
 
 /// `threads` threads, all alive at once; each writes `writes` x 10 B to /dev/null.
 pub fn threads(threads: u32, writes: u32) -> anyhow::Result<()> {

@@ -6,12 +6,12 @@
 //! load generator's own count (until the recorder is merged).
 use std::process::Command;
 
-use tracer::demo::summary;
+use tracer_demo::summary;
 
-const TRACER: &str = env!("CARGO_BIN_EXE_tracer");
+const TRACER_DEMO: &str = env!("CARGO_BIN_EXE_tracer-demo");
 
 fn recorder_available() -> bool {
-    let help = Command::new(TRACER)
+    let help = Command::new(TRACER_DEMO)
         .args(["record", "--help"])
         .output()
         .unwrap();
@@ -27,10 +27,8 @@ fn mesh_halves_the_clients_reads_and_doubles_its_bytes_per_read() {
     );
     let out = tempfile::tempdir().unwrap();
     let recorded = recorder_available();
-    let mut command = Command::new(TRACER);
-    command
-        .args(["demo", "--duration", "3s", "-o"])
-        .arg(out.path());
+    let mut command = Command::new(TRACER_DEMO);
+    command.args(["--duration", "3s", "-o"]).arg(out.path());
     if !recorded {
         command.arg("--no-record");
     }
@@ -74,7 +72,7 @@ fn mesh_halves_the_clients_reads_and_doubles_its_bytes_per_read() {
     } else {
         for line in stdout.lines() {
             if let Some((calls, bytes, responses)) =
-                tracer::demo::load::parse_client_reads(line.trim())
+                tracer_demo::load::parse_client_reads(line.trim())
             {
                 assert!(responses >= 250, "{line}");
                 measured.push((calls as f64 / responses as f64, bytes as f64 / calls as f64));

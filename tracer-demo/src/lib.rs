@@ -1,10 +1,12 @@
-//! `tracer demo`: the mesh write-coalescing experiment of the ambient-mesh blog, staged on one
-//! machine in under a minute, no cluster.
+//! tracer-demo: the mesh write-coalescing experiment of the ambient-mesh blog, staged on one
+//! machine in under a minute, no cluster; and the known workloads tracer's tests and benchmarks
+//! trace. Its own crate so that the node agent (`tracer`, the `DaemonSet` binary) ships none of
+//! it: no HTTP service, proxy, load generator or workload.
 //!
 //! Two emulated nodes (network namespaces joined by a veth pair), a "details"-like service that
 //! writes every response in two writes (`serve`), a Fortio-like load generator (`load`), and a
 //! ztunnel-like node proxy pair that carries all client connections over one multiplexed tunnel
-//! (`proxy`). The orchestrator (`tracer demo` with no subcommand) runs "no mesh" and "mesh"
+//! (`proxy`). The orchestrator (`tracer-demo` with no subcommand) runs "no mesh" and "mesh"
 //! side by side, records them with `tracer record`, and reports the difference.
 //!
 //! # Why the mesh merges the two writes, and what the knobs stand for
@@ -15,7 +17,7 @@
 //!   reads both in one call most of the time (1.1-1.25 reads per response) - waking the
 //!   client takes longer (tens of µs) than the service needs for its second write. The
 //!   blog's client saw two reads because
-//!   `WEBrick` spends time between the writes; `demo serve --body-delay` stands for that time.
+//!   `WEBrick` spends time between the writes; `serve --body-delay` stands for that time.
 //!   With 50 µs (the demo's default) the client reads 180 + 178 every time (2.00 reads per
 //!   response).
 //! - A proxy that forwards every read at once keeps that gap: with the proxies' tunnel writer
@@ -38,62 +40,23 @@
 //! moves within run-to-run noise there. `--coalesce-window 0` shows the pure pipeline.
 //!
 //! Every piece is a real process: the orchestrator runs this same binary under
-//! `ip netns exec`, so `strace -p` or `tracer record --pid` see ordinary programs.
+//! `ip netns exec`, so `strace -p` or `tracer record --pid` see ordinary programs. Recording
+//! and comparing run tracer's own `record` and `compare` (the `tracer` library, in a process
+//! of this binary), so the demo needs no `tracer` binary next to it.
 //! Readiness is signalled by one stdout line ([`READY_PREFIX`]) so the orchestrator never
 //! guesses with sleeps.
 use std::{io::Write as _, net::SocketAddr, process::ExitCode};
 
-pub mod gate;
-pub mod http;
-pub mod load;
-pub mod netns;
-pub mod orchestrate;
-pub mod procs;
-pub mod proxy;
-pub mod serve;
-pub mod summary;
-
-#[derive(Debug, clap::Args)]
-#[command(args_conflicts_with_subcommands = true)]
-pub struct DemoArgs {
-    #[command(subcommand)]
-    pub command: Option<DemoCommand>,
-    #[command(flatten)]
-    pub orchestrate: orchestrate::OrchestrateArgs,
+/// `eprintln!` that does not panic when stderr is closed (`tracer-demo 2>&1 | head -1`): a
+/// message nobody can read must not stop cleanup (namespaces, child processes).
+macro_rules! note_line {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
 }
 
-#[derive(Debug, clap::Subcommand)]
-pub enum DemoCommand {
-    /// A "details"-like HTTP/1.1 service that writes headers and body separately.
-    Serve(serve::ServeArgs),
-    /// A ztunnel-like node proxy: many connections over one multiplexed tunnel.
-    Proxy(proxy::ProxyArgs),
-    /// A fixed-QPS HTTP/1.1 load generator with an HDR latency histogram.
-    Load(load::LoadArgs),
-    /// Wait for a line on stdin, then exec the command (used to start oha under a recorder).
-    #[command(hide = true)]
-    Gate(gate::GateArgs),
-}
-
-pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
-    // Name each role's process so `ps`, `top` and the run files' process names say what it is,
-    // not "tracer" four times. Threads started later inherit the name.
-    match &args.command {
-        Some(DemoCommand::Serve(_)) => set_process_name(c"demo-details"),
-        Some(DemoCommand::Proxy(_)) => set_process_name(c"demo-proxy"),
-        Some(DemoCommand::Load(_)) => set_process_name(c"demo-client"),
-        Some(DemoCommand::Gate(_)) | None => {}
-    }
-    match args.command {
-        Some(DemoCommand::Serve(args)) => serve::run(&args),
-        Some(DemoCommand::Proxy(args)) => proxy::run(&args),
-        Some(DemoCommand::Load(args)) => load::run(&args),
-        Some(DemoCommand::Gate(args)) => gate::run(&args),
-        None => orchestrate::run(&args.orchestrate),
-    }
-}
-
-/// `println!` that does not panic when stdout is gone (`tracer demo | head`, a closed pipe):
+/// `println!` that does not panic when stdout is gone (`tracer-demo | head`, a closed pipe):
 /// the demo must still stop its processes and remove its namespaces.
 macro_rules! say {
     ($($arg:tt)*) => {{
@@ -103,11 +66,87 @@ macro_rules! say {
 }
 pub(crate) use say;
 
+pub mod floor;
+pub mod gate;
+pub mod http;
+pub mod load;
+pub mod netns;
+pub mod orchestrate;
+pub mod procs;
+pub mod proxy;
+pub mod serve;
+pub mod summary;
+pub mod workload;
+
+/// The mesh write-coalescing demo (no subcommand), its parts, and tracer's test workloads.
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "tracer-demo",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub orchestrate: orchestrate::OrchestrateArgs,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// A "details"-like HTTP/1.1 service that writes headers and body separately.
+    Serve(serve::ServeArgs),
+    /// A ztunnel-like node proxy: many connections over one multiplexed tunnel.
+    Proxy(proxy::ProxyArgs),
+    /// A fixed-QPS HTTP/1.1 load generator with an HDR latency histogram.
+    Load(load::LoadArgs),
+    /// Wait for a line on stdin, then exec the command (used to start oha under a recorder).
+    #[command(hide = true)]
+    Gate(gate::GateArgs),
+    /// Make a known syscall mix (used by tracer's tests and benchmarks).
+    #[command(hide = true)]
+    Workload(workload::WorkloadArgs),
+    /// Attach empty programs to the syscall tracepoints until Ctrl-C (used by benchmarks: the
+    /// kernel's own cost under any syscall tracer, which tracer's cost is read against).
+    #[command(hide = true)]
+    Floor,
+    /// `tracer record`, run by the demo on its client and proxies.
+    #[command(hide = true)]
+    Record(Box<tracer::collect::RecordArgs>),
+    /// `tracer compare`, run by the demo on its recordings.
+    #[command(hide = true)]
+    Compare(tracer::compare::CompareArgs),
+}
+
+/// Runs one command line.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    // Name each role's process so `ps`, `top` and the run files' process names say what it is,
+    // not "tracer-demo" four times. Threads started later inherit the name.
+    match &cli.command {
+        Some(Command::Serve(_)) => set_process_name(c"demo-details"),
+        Some(Command::Proxy(_)) => set_process_name(c"demo-proxy"),
+        Some(Command::Load(_)) => set_process_name(c"demo-client"),
+        _ => {}
+    }
+    match cli.command {
+        Some(Command::Serve(args)) => serve::run(&args),
+        Some(Command::Proxy(args)) => proxy::run(&args),
+        Some(Command::Load(args)) => load::run(&args),
+        Some(Command::Gate(args)) => gate::run(&args),
+        Some(Command::Workload(args)) => workload::run(&args),
+        Some(Command::Floor) => floor::run(),
+        Some(Command::Record(args)) => tracer::collect::record(&args),
+        Some(Command::Compare(args)) => tracer::compare::run(&args),
+        None => orchestrate::run(&cli.orchestrate),
+    }
+}
+
 /// Listens on `address`, or says in one sentence that it cannot.
 fn listen(address: SocketAddr) -> anyhow::Result<std::net::TcpListener> {
     std::net::TcpListener::bind(address).map_err(|error| {
-        crate::error::user(
-            crate::error::ErrorKind::Usage,
+        tracer::error::user(
+            tracer::error::ErrorKind::Usage,
             format!("cannot listen on {address}: {error}; pick another --listen address"),
         )
     })

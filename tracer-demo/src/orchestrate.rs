@@ -1,4 +1,4 @@
-//! `tracer demo` with no subcommand: stage "no mesh" and "mesh" on two emulated nodes, record
+//! `tracer-demo` with no subcommand: stage "no mesh" and "mesh" on two emulated nodes, record
 //! them, and compare.
 //!
 //! ```text
@@ -32,7 +32,7 @@ use super::{
     procs::{self, Children, Interrupted, Line},
     summary::{self, ModeRun},
 };
-use crate::error::{ErrorKind, user};
+use tracer::error::{ErrorKind, user};
 
 /// Ports: the service on node B, the inbound proxy's tunnel port, the outbound proxy's port.
 const SERVICE_PORT: u16 = 9080;
@@ -45,7 +45,7 @@ pub const RECORDING_LINE: &str = "tracer: recording";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Default)]
 pub enum Client {
-    /// The demo's own load generator (`tracer demo load`).
+    /// The demo's own load generator (`tracer-demo load`).
     #[default]
     Tracer,
     /// oha (must be on PATH: `cargo install oha --locked`).
@@ -61,7 +61,7 @@ pub struct OrchestrateArgs {
     #[arg(long, default_value_t = 10)]
     pub connections: u32,
     /// Load duration per run, e.g. 20s or 3s.
-    #[arg(long, default_value = "20s", value_parser = crate::collect::parse_duration)]
+    #[arg(long, default_value = "20s", value_parser = tracer::collect::parse_duration)]
     pub duration: Duration,
     /// Repeat each mode this many times (no mesh and mesh alternate).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=20))]
@@ -80,11 +80,11 @@ pub struct OrchestrateArgs {
     pub no_record: bool,
     /// Time the service spends between writing headers and body (see `demo serve`): long
     /// enough that the client, without a mesh, reads the headers before the body is sent.
-    #[arg(long, value_name = "DURATION", default_value = "50us", value_parser = crate::collect::parse_delay)]
+    #[arg(long, value_name = "DURATION", default_value = "50us", value_parser = tracer::collect::parse_delay)]
     pub body_delay: Duration,
     /// The service-side proxy's tunnel coalescing window (see `demo proxy`): stands in for a
     /// real node proxy's per-hop latency; 0 forwards each read as soon as the writer is free.
-    #[arg(long, value_name = "DURATION", default_value = "300us", value_parser = crate::collect::parse_delay)]
+    #[arg(long, value_name = "DURATION", default_value = "300us", value_parser = tracer::collect::parse_delay)]
     pub coalesce_window: Duration,
 }
 
@@ -110,7 +110,7 @@ pub fn run(args: &OrchestrateArgs) -> anyhow::Result<ExitCode> {
     let result = (|| {
         let nodes = Nodes::create(std::process::id())?;
         super::say!(
-            "tracer demo: nodes {} ({}) and {} ({}) joined by veth {}<->{}",
+            "tracer-demo: nodes {} ({}) and {} ({}) joined by veth {}<->{}",
             nodes.a,
             netns::NODE_A_ADDRESS,
             nodes.b,
@@ -124,7 +124,7 @@ pub fn run(args: &OrchestrateArgs) -> anyhow::Result<ExitCode> {
     })();
     match result {
         Err(error) if error.is::<Interrupted>() => {
-            note_line!("tracer: {error}");
+            note_line!("tracer-demo: {error}");
             Ok(ExitCode::from(130))
         }
         other => other,
@@ -189,7 +189,7 @@ fn run_all(args: &OrchestrateArgs, nodes: &Nodes) -> anyhow::Result<ExitCode> {
     }
     report(args, &exe, &results)?;
     super::say!(
-        "tracer demo: run files, load results and reports are in {}",
+        "tracer-demo: run files, load results and reports are in {}",
         args.output.display()
     );
     Ok(ExitCode::SUCCESS)
@@ -211,9 +211,7 @@ fn run_mode(
 ) -> anyhow::Result<ModeRun> {
     let mut children = Children::default();
     let in_ns = |namespace: &str, demo_args: &[String]| {
-        let mut all = vec![OsString::from("demo")];
-        all.extend(demo_args.iter().map(OsString::from));
-        Nodes::command_in(namespace, exe.as_os_str(), all)
+        Nodes::command_in(namespace, exe.as_os_str(), demo_args)
     };
     let service = children.spawn(
         "details",
@@ -272,7 +270,7 @@ fn run_mode(
     }
     let load_result = match args.client {
         Client::Tracer => load::read_result(&load_path)?,
-        Client::Oha => crate::load::import(&load_path)?,
+        Client::Oha => tracer::load::import(&load_path)?,
     };
     let client_reads = children
         .get(client)
@@ -285,9 +283,9 @@ fn run_mode(
         if !status.success() {
             anyhow::bail!("`tracer record` failed ({status}); its output is above");
         }
-        let mut run = crate::run::Run::read(&run_path)?;
+        let mut run = tracer::run::Run::read(&run_path)?;
         run.load = Some(load_result.clone());
-        run.write(&run_path, crate::run::PRIVATE_MODE)
+        run.write(&run_path, tracer::run::PRIVATE_MODE)
             .with_context(|| format!("cannot rewrite {}", run_path.display()))?;
         Some(run_path)
     } else {
@@ -379,7 +377,6 @@ fn start_client(
     match args.client {
         Client::Tracer => {
             let mut load_args: Vec<OsString> = [
-                "demo",
                 "load",
                 "--wait-for-go",
                 "--target",
@@ -416,8 +413,7 @@ fn start_client(
             // oha cannot wait for a go signal itself: the gate holds its PID until "go" and
             // then execs it, so the recorder is attached before oha's first syscall.
             let oha = which::which("oha").context("oha is not on PATH")?;
-            let mut gate_args: Vec<OsString> =
-                vec!["demo".into(), "gate".into(), "--".into(), oha.into()];
+            let mut gate_args: Vec<OsString> = vec!["gate".into(), "--".into(), oha.into()];
             gate_args.extend(
                 [
                     "--no-tui",
@@ -487,7 +483,7 @@ fn start_recorder(
         Err(error) if error.is::<Interrupted>() => Err(error),
         Err(error) => {
             note_line!(
-                "tracer demo: recording is not available ({error:#}); continuing without eBPF \
+                "tracer-demo: recording is not available ({error:#}); continuing without eBPF \
                  numbers (the client's own read counts are still reported)"
             );
             Ok(None)
@@ -548,10 +544,10 @@ fn report(args: &OrchestrateArgs, exe: &Path, results: &[ModeRun]) -> anyhow::Re
         let path = args.output.join(file);
         let output = compare(format, Some(&path))?;
         if output.status.success() {
-            super::say!("tracer demo: wrote {}", path.display());
+            super::say!("tracer-demo: wrote {}", path.display());
         } else {
             note_line!(
-                "tracer demo: could not write {}: {}",
+                "tracer-demo: could not write {}: {}",
                 path.display(),
                 String::from_utf8_lossy(&output.stderr).trim()
             );

@@ -1,11 +1,12 @@
-//! Known syscall mixes for tests and benchmarks (`tracer workload`, hidden). Every I/O syscall
-//! made after the start signal is one the caller can predict exactly: raw libc calls, no
-//! buffering, no logging.
-use std::{os::fd::AsRawFd as _, process::ExitCode};
+//! Known syscall mixes for tracer's tests and benchmarks (`tracer-demo workload`, hidden).
+//! Every I/O syscall made after the start signal is one the caller can predict exactly: raw
+//! libc calls, no buffering, no logging.
+use std::{os::fd::AsRawFd as _, path::PathBuf, process::ExitCode};
 
-use crate::error::{ErrorKind, user};
+use tracer::error::{ErrorKind, user};
 
 mod stress;
+mod timed;
 
 #[derive(Debug, clap::Args)]
 pub struct WorkloadArgs {
@@ -77,6 +78,19 @@ pub enum Kind {
         #[arg(long, default_value_t = 10)]
         count: u32,
     },
+    /// The benchmark's loop (`cargo xtask bench`): waits for a line on stdin (EOF also means
+    /// go), runs `rounds` rounds timed by itself, and writes what it did to `result`.
+    Timed {
+        #[arg(long, value_enum)]
+        kind: timed::Loop,
+        /// Write+read pairs (socketpair) or requests (http).
+        #[arg(long)]
+        rounds: u64,
+        /// File that receives the loop's result line (`writes=.. reads=.. rounds=.. wall_ns=..
+        /// cpu_ns=..`).
+        #[arg(long, value_name = "FILE")]
+        result: PathBuf,
+    },
 }
 
 fn check(ret: isize, what: &str) -> anyhow::Result<usize> {
@@ -91,7 +105,10 @@ fn wait_for_sigusr1() -> anyhow::Result<()> {
 }
 
 /// Blocks `signals`, calls `announce` (they cannot be missed from then on), and waits for one.
-fn wait_for_signal(signals: &[libc::c_int], announce: impl FnOnce()) -> anyhow::Result<()> {
+pub(crate) fn wait_for_signal(
+    signals: &[libc::c_int],
+    announce: impl FnOnce(),
+) -> anyhow::Result<()> {
     // SAFETY: plain signal-set manipulation on a local sigset_t.
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
@@ -112,17 +129,7 @@ fn wait_for_signal(signals: &[libc::c_int], announce: impl FnOnce()) -> anyhow::
     Ok(())
 }
 
-/// `tracer floor`: empty programs on the syscall tracepoints until SIGINT or SIGTERM.
-pub fn floor() -> anyhow::Result<ExitCode> {
-    let probes = crate::probe::EmptyProbes::attach(None)?;
-    wait_for_signal(&[libc::SIGINT, libc::SIGTERM], || {
-        note_line!("tracer: recording nothing, with empty programs on sys_enter/sys_exit");
-    })?;
-    drop(probes);
-    Ok(ExitCode::SUCCESS)
-}
-
-/// `tracer workload`.
+/// `tracer-demo workload`.
 pub fn run(args: &WorkloadArgs) -> anyhow::Result<ExitCode> {
     if args.wait_signal {
         wait_for_sigusr1()?;
@@ -159,6 +166,11 @@ pub fn run(args: &WorkloadArgs) -> anyhow::Result<ExitCode> {
         Kind::Threads { threads, writes } => stress::threads(threads, writes)?,
         Kind::ForkBomb { children, writes } => stress::fork_bomb(children, writes)?,
         Kind::ManyFds { fds, processes } => stress::many_fds(fds, processes)?,
+        Kind::Timed {
+            kind,
+            rounds,
+            ref result,
+        } => timed::run(kind, rounds, result)?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,4 +1,4 @@
-//! `tracer demo proxy`: a node proxy in the manner of Istio ambient's ztunnel.
+//! `tracer-demo proxy`: a node proxy in the manner of Istio ambient's ztunnel.
 //!
 //! On the client's node (`--role outbound`) it accepts the app's TCP connections and carries
 //! all of them over ONE long-lived tunnel connection to the proxy on the service's node
@@ -75,7 +75,7 @@ pub struct ProxyArgs {
     /// send with it in one write (0: send what is queued at once). Stands in for the time a
     /// real node proxy spends between reading a socket and writing the tunnel (task hand-off,
     /// TLS, HTTP/2 framing), in which ztunnel finds an app's second write queued behind the first.
-    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = crate::collect::parse_delay)]
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = tracer::collect::parse_delay)]
     pub coalesce_window: Duration,
 }
 
@@ -95,8 +95,8 @@ pub fn run(args: &ProxyArgs) -> anyhow::Result<ExitCode> {
             super::announce_ready(&listener.local_addr()?);
             inbound(&listener, target, window)
         }
-        _ => Err(crate::error::user(
-            crate::error::ErrorKind::Usage,
+        _ => Err(tracer::error::user(
+            tracer::error::ErrorKind::Usage,
             "an outbound proxy needs --peer and an inbound proxy needs --target",
         )),
     }
@@ -112,8 +112,8 @@ fn connect_tunnel(peer: SocketAddr, patience: Duration) -> anyhow::Result<TcpStr
                 return Ok(socket);
             }
             Err(error) if Instant::now() >= deadline => {
-                return Err(crate::error::user(
-                    crate::error::ErrorKind::TargetNotFound,
+                return Err(tracer::error::user(
+                    tracer::error::ErrorKind::TargetNotFound,
                     format!(
                         "cannot reach the peer proxy at {peer}: {error}; start the inbound proxy first"
                     ),

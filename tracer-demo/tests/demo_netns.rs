@@ -5,7 +5,7 @@ use std::{
     process::{Child, Command, Stdio},
 };
 
-const TRACER: &str = env!("CARGO_BIN_EXE_tracer");
+const TRACER_DEMO: &str = env!("CARGO_BIN_EXE_tracer-demo");
 
 fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
@@ -35,8 +35,8 @@ fn leftovers(pid: u32) -> Vec<String> {
 }
 
 fn spawn_demo(duration: &str, out: &std::path::Path) -> Child {
-    Command::new(TRACER)
-        .args(["demo", "--no-record", "--duration", duration, "-o"])
+    Command::new(TRACER_DEMO)
+        .args(["--no-record", "--duration", duration, "-o"])
         .arg(out)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -135,13 +135,13 @@ fn a_namespace_it_did_not_create_is_neither_reused_nor_deleted() {
     );
     // Above PID_MAX_LIMIT (4194304), so no live demo can own these names.
     let fake_pid = 9_000_000 + std::process::id() % 100_000;
-    let (a, b, _, _) = tracer::demo::netns::Nodes::names(fake_pid);
+    let (a, b, _, _) = tracer_demo::netns::Nodes::names(fake_pid);
     let added = Command::new("ip")
         .args(["netns", "add", &a])
         .status()
         .unwrap();
     assert!(added.success());
-    let error = tracer::demo::netns::Nodes::create(fake_pid).unwrap_err();
+    let error = tracer_demo::netns::Nodes::create(fake_pid).unwrap_err();
     let (code, message) = tracer::error::describe(&error);
     let still_there = leftovers(fake_pid);
     let _ = Command::new("ip").args(["netns", "del", &a]).status();
@@ -158,7 +158,7 @@ fn a_namespace_it_did_not_create_is_neither_reused_nor_deleted() {
     );
 
     // And what it does create, it removes when dropped.
-    let nodes = tracer::demo::netns::Nodes::create(fake_pid).unwrap();
+    let nodes = tracer_demo::netns::Nodes::create(fake_pid).unwrap();
     assert_eq!(leftovers(fake_pid).len(), 2);
     drop(nodes);
     assert_eq!(leftovers(fake_pid), Vec::<String>::new());
@@ -176,8 +176,7 @@ fn without_root_the_demo_says_so_and_creates_nothing() {
             "--reuid=65534",
             "--regid=65534",
             "--clear-groups",
-            TRACER,
-            "demo",
+            TRACER_DEMO,
             "--duration",
             "1s",
             "-o",

@@ -8,7 +8,7 @@ use std::{
     time::Duration,
 };
 
-const TRACER: &str = env!("CARGO_BIN_EXE_tracer");
+const TRACER_DEMO: &str = env!("CARGO_BIN_EXE_tracer-demo");
 
 /// A child that is killed when the test ends, however it ends.
 struct Running(Child);
@@ -20,10 +20,9 @@ impl Drop for Running {
     }
 }
 
-/// Starts `tracer demo ARGS` and returns it with the address from its ready line.
+/// Starts `tracer-demo ARGS` and returns it with the address from its ready line.
 fn start(args: &[&str]) -> (Running, SocketAddr) {
-    let mut child = Command::new(TRACER)
-        .arg("demo")
+    let mut child = Command::new(TRACER_DEMO)
         .args(args)
         .stdout(Stdio::piped())
         .spawn()
@@ -78,7 +77,7 @@ fn service_write_syscalls_are_exactly_180_and_178_bytes_under_strace() {
     let mut child = Command::new(strace)
         .args(["-f", "-qq", "-e", "trace=write,writev,sendto,sendmsg", "-o"])
         .arg(&log)
-        .args([TRACER, "demo", "serve", "--listen", "127.0.0.1:0"])
+        .args([TRACER_DEMO, "serve", "--listen", "127.0.0.1:0"])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -211,9 +210,8 @@ fn load_generator_keeps_its_rate_and_writes_a_load_result() {
     let (_service, address) = start(&["serve", "--listen", "127.0.0.1:0"]);
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("load.json");
-    let output = Command::new(TRACER)
+    let output = Command::new(TRACER_DEMO)
         .args([
-            "demo",
             "load",
             "--target",
             &address.to_string(),
@@ -245,7 +243,7 @@ fn load_generator_keeps_its_rate_and_writes_a_load_result() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     let reads = stdout
         .lines()
-        .find_map(tracer::demo::load::parse_client_reads)
+        .find_map(tracer_demo::load::parse_client_reads)
         .unwrap_or_else(|| panic!("no client-reads line in {stdout}"));
     assert_eq!(reads.1, 50 * 358, "bytes read");
     assert_eq!(reads.2, 50, "responses");
@@ -253,8 +251,8 @@ fn load_generator_keeps_its_rate_and_writes_a_load_result() {
 
 #[test]
 fn bad_arguments_get_one_sentence_and_a_usage_exit_code() {
-    let output = Command::new(TRACER)
-        .args(["demo", "load", "--target", "127.0.0.1:9", "--qps", "0"])
+    let output = Command::new(TRACER_DEMO)
+        .args(["load", "--target", "127.0.0.1:9", "--qps", "0"])
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
@@ -263,15 +261,8 @@ fn bad_arguments_get_one_sentence_and_a_usage_exit_code() {
         stderr.contains("--qps must be a positive number"),
         "{stderr}"
     );
-    let output = Command::new(TRACER)
-        .args([
-            "demo",
-            "load",
-            "--target",
-            "127.0.0.1:9",
-            "--duration",
-            "1s",
-        ])
+    let output = Command::new(TRACER_DEMO)
+        .args(["load", "--target", "127.0.0.1:9", "--duration", "1s"])
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(3), "nothing listens on port 9");

@@ -1,4 +1,4 @@
-//! `tracer demo load`: a Fortio-like load generator for the demo.
+//! `tracer-demo load`: a Fortio-like load generator for the demo.
 //!
 //! Fixed QPS spread evenly over N connections (one thread per connection, each paced at
 //! qps/N, staggered so the requests interleave), keep-alive by default or a new connection per
@@ -11,7 +11,7 @@
 //! no tracer at all.
 use std::{
     collections::BTreeMap,
-    io::{BufRead as _, Read as _, Write as _},
+    io::{BufRead as _, Write as _},
     net::{SocketAddr, TcpStream},
     path::PathBuf,
     process::ExitCode,
@@ -22,7 +22,7 @@ use anyhow::Context as _;
 use hdrhistogram::Histogram;
 
 use super::http;
-use crate::run::{LoadResult, RequestLatency};
+use tracer::run::{LoadResult, RequestLatency};
 
 /// Prefix of the machine-readable line with the client's own read counts.
 pub const CLIENT_READS_PREFIX: &str = "tracer-demo: client-reads";
@@ -41,7 +41,7 @@ pub struct LoadArgs {
     #[arg(long, default_value_t = 10)]
     pub connections: u32,
     /// How long to send, e.g. 20s.
-    #[arg(long, default_value = "20s", value_parser = crate::collect::parse_duration)]
+    #[arg(long, default_value = "20s", value_parser = tracer::collect::parse_duration)]
     pub duration: Duration,
     /// Send `Connection: close` and open a new connection per request.
     #[arg(long)]
@@ -57,8 +57,12 @@ pub struct LoadArgs {
 
 impl LoadArgs {
     fn validate(&self) -> anyhow::Result<()> {
-        let usage =
-            |message: &str| Err(crate::error::user(crate::error::ErrorKind::Usage, message));
+        let usage = |message: &str| {
+            Err(tracer::error::user(
+                tracer::error::ErrorKind::Usage,
+                message,
+            ))
+        };
         if !(self.qps.is_finite() && self.qps > 0.0) {
             return usage("--qps must be a positive number of requests per second");
         }
@@ -77,8 +81,7 @@ struct ConnectionTally {
     latency_ns: Histogram<u64>,
     errors: u64,
     status_codes: BTreeMap<String, u64>,
-    read_calls: u64,
-    read_bytes: u64,
+    reads: http::Reads,
     responses: u64,
 }
 
@@ -89,8 +92,7 @@ impl ConnectionTally {
             latency_ns: Histogram::new_with_bounds(1_000, 60_000_000_000, 3)?,
             errors: 0,
             status_codes: BTreeMap::new(),
-            read_calls: 0,
-            read_bytes: 0,
+            reads: http::Reads::default(),
             responses: 0,
         })
     }
@@ -101,8 +103,8 @@ impl ConnectionTally {
         for (code, count) in &other.status_codes {
             *self.status_codes.entry(code.clone()).or_default() += count;
         }
-        self.read_calls += other.read_calls;
-        self.read_bytes += other.read_bytes;
+        self.reads.calls += other.reads.calls;
+        self.reads.bytes += other.reads.bytes;
         self.responses += other.responses;
         Ok(())
     }
@@ -114,9 +116,9 @@ pub fn run(args: &LoadArgs) -> anyhow::Result<ExitCode> {
     print_summary(&result, &tally);
     if let Some(path) = &args.json {
         let json = serde_json::to_vec_pretty(&result)?;
-        crate::run::write_atomically(path, &json, crate::run::PRIVATE_MODE).map_err(|error| {
-            crate::error::user(
-                crate::error::ErrorKind::Output,
+        tracer::run::write_atomically(path, &json, tracer::run::PRIVATE_MODE).map_err(|error| {
+            tracer::error::user(
+                tracer::error::ErrorKind::Output,
                 format!(
                     "cannot write {}: {error}; pick a writable --json path",
                     path.display()
@@ -136,8 +138,8 @@ fn generate(args: &LoadArgs) -> anyhow::Result<(LoadResult, ConnectionTally)> {
     } else {
         for _ in 0..connections {
             sockets.push(Some(connect(args.target).map_err(|error| {
-                crate::error::user(
-                    crate::error::ErrorKind::TargetNotFound,
+                tracer::error::user(
+                    tracer::error::ErrorKind::TargetNotFound,
                     format!(
                         "cannot connect to {}: {error}; is the service running?",
                         args.target
@@ -245,8 +247,8 @@ fn drive(
             } else {
                 http::REQUEST_KEEP_ALIVE
             };
-            stream.write_all(request)?;
-            let status = read_response(&mut stream, &mut buffer, &mut tally)?;
+            let status = http::exchange(&mut stream, request, &mut buffer, &mut tally.reads)?;
+            tally.responses += 1;
             if !close {
                 socket = Some(stream);
             }
@@ -265,42 +267,6 @@ fn drive(
         }
     }
     Ok(tally)
-}
-
-/// Reads one response (headers, then `Content-Length` bytes of body); returns its status.
-fn read_response(
-    stream: &mut TcpStream,
-    buffer: &mut [u8; 4096],
-    tally: &mut ConnectionTally,
-) -> std::io::Result<u16> {
-    let mut filled = 0;
-    let mut needed = None;
-    loop {
-        if filled == buffer.len() {
-            return Err(std::io::Error::other(
-                "response larger than the demo expects",
-            ));
-        }
-        let n = stream.read(&mut buffer[filled..])?;
-        tally.read_calls += 1;
-        if n == 0 {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
-        }
-        tally.read_bytes += n as u64;
-        filled += n;
-        if needed.is_none()
-            && let Some(end) = http::header_end(&buffer[..filled])
-        {
-            needed = Some(end + http::content_length(&buffer[..end]));
-        }
-        if let Some(needed) = needed
-            && filled >= needed
-        {
-            tally.responses += 1;
-            return http::status_code(&buffer[..filled])
-                .ok_or_else(|| std::io::Error::other("malformed status line"));
-        }
-    }
 }
 
 fn print_summary(result: &LoadResult, tally: &ConnectionTally) {
@@ -327,7 +293,7 @@ fn print_summary(result: &LoadResult, tally: &ConnectionTally) {
     );
     println!(
         "{CLIENT_READS_PREFIX} calls={} bytes={} responses={}",
-        tally.read_calls, tally.read_bytes, tally.responses
+        tally.reads.calls, tally.reads.bytes, tally.responses
     );
 }
 
@@ -348,7 +314,7 @@ pub fn read_result(path: &std::path::Path) -> anyhow::Result<LoadResult> {
         .with_context(|| format!("cannot read the load result {}", path.display()))?;
     serde_json::from_str(&text).with_context(|| {
         format!(
-            "{} is not a load result written by `tracer demo load`",
+            "{} is not a load result written by `tracer-demo load`",
             path.display()
         )
     })
