@@ -205,3 +205,8 @@ fn users_outside(crate_name: &str, allowed: &str) -> Vec<PathBuf> {
 fn only_probe_uses_aya() {
     assert_eq!(users_outside("aya", "probe"), Vec::<PathBuf>::new());
 }
+
+#[test]
+fn only_cmd_uses_clap() {
+    assert_eq!(users_outside("clap", "cmd"), Vec::<PathBuf>::new());
+}
