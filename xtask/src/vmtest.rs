@@ -200,6 +200,27 @@ pub struct VmtestArgs {
     /// entries: shows that the console check and the "stopped" verdict fail the run.
     #[arg(long, hide = true)]
     crash_guest: bool,
+    /// Set NAME=VALUE for every entry in the guests (repeatable), e.g.
+    /// `--entry vm_soak --env TRACER_SOAK_SECS=120 --env 'TRACER_SOAK_ARGS=--cost-sampling 10'`.
+    #[arg(long = "env", value_name = "NAME=VALUE", value_parser = parse_env)]
+    env: Vec<(String, String)>,
+}
+
+/// `NAME=VALUE` with a shell-safe NAME.
+fn parse_env(text: &str) -> Result<(String, String), String> {
+    let (name, value) = text
+        .split_once('=')
+        .ok_or_else(|| format!("'{text}' is not NAME=VALUE"))?;
+    if name.is_empty()
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+    {
+        return Err(format!(
+            "'{name}' is not a variable name: use A-Z, 0-9 and _"
+        ));
+    }
+    Ok((name.to_owned(), value.to_owned()))
 }
 
 pub fn run(args: &VmtestArgs) -> anyhow::Result<()> {
@@ -261,6 +282,7 @@ pub fn run(args: &VmtestArgs) -> anyhow::Result<()> {
         memory: args.memory.clone(),
         timeout: std::time::Duration::from_secs(timeout),
         crash_guest: args.crash_guest,
+        env: args.env.clone(),
     };
 
     let out = cmd::target_dir().join("vmtest");

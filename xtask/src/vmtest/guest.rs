@@ -54,10 +54,15 @@ pub struct BootOptions {
     pub timeout: Duration,
     /// Crash the guest with sysrq before the entries (a check of the checks).
     pub crash_guest: bool,
+    /// `NAME=VALUE` settings exported to every entry (e.g. `TRACER_SOAK_SECS=120`).
+    pub env: Vec<(String, String)>,
 }
 
-/// Builds tracer's tests (and with them the debug `tracer` they run) and lists their executables.
+/// Builds tracer's tests (and with them the debug `tracer` they run, and the `tracer-demo`
+/// whose workloads they start, which cargo builds only for its own package) and lists the
+/// test executables.
 pub fn build_test_binaries() -> anyhow::Result<Vec<TestBinary>> {
+    cmd::run(cmd::cargo().args(["build", "-p", "tracer-demo"]))?;
     let json = cmd::output(cmd::cargo().args([
         "test",
         "-p",
@@ -193,7 +198,14 @@ pub fn plan(
 /// and `exit=<code> ms=<duration>` in `entry-<n>.status`. `results` is the guest's read-write
 /// folder (the same path as on the host); `workdir` is where tests start (tracer's package
 /// folder, as under cargo).
-fn script(results: &str, workdir: &str, series: &Series, entries: &[Entry], crash: bool) -> String {
+fn script(
+    results: &str,
+    workdir: &str,
+    series: &Series,
+    entries: &[Entry],
+    options: (&[(String, String)], bool),
+) -> String {
+    let (env, crash) = options;
     let mechanisms = shell_quote(series.mechanisms);
     let mut text = format!(
         r#"#!/bin/sh
@@ -252,6 +264,9 @@ cat /proc/self/cgroup > "$R/cgroup.txt"
 cd {workdir} || note "FAILED cannot cd to {workdir}"
 "#
     );
+    for (name, value) in env {
+        let _ = writeln!(text, "export {name}={}", shell_quote(value));
+    }
     if crash {
         text.push_str(
             "\necho \"vmtest: crashing the guest on purpose\"\necho c > /proc/sysrq-trigger\n",
@@ -318,7 +333,7 @@ pub fn run_kernel(
             &shell_quote(path_str(&workdir)?),
             kernel.series,
             entries,
-            options.crash_guest,
+            (&options.env, options.crash_guest),
         ),
     )
     .with_context(|| format!("could not write {}", script_path.display()))?;
@@ -688,11 +703,20 @@ mod tests {
         )
         .expect("ok");
         let series = &super::super::kernel::SERIES[1];
-        let text = script("/w/target/vmtest/6.1", "/w/tracer", series, &entries, false);
+        let env = [("TRACER_SOAK_SECS".to_owned(), "60".to_owned())];
+        let text = script(
+            "/w/target/vmtest/6.1",
+            "/w/tracer",
+            series,
+            &entries,
+            (&env, false),
+        );
+        assert!(text.contains("export TRACER_SOAK_SECS=60"), "{text}");
         assert!(text.contains("export TRACER_EXPECT_MECHANISMS=fentry,tp_btf"));
         assert!(!text.contains("sysrq"));
         assert!(
-            script("/w", "/w", series, &entries, true).contains("echo c > /proc/sysrq-trigger")
+            script("/w", "/w", series, &entries, (&[], true))
+                .contains("echo c > /proc/sysrq-trigger")
         );
         let mount = text.find("mount -t cgroup2").expect("cgroup2 mount");
         let run = text
