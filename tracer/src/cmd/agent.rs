@@ -1,6 +1,7 @@
 //! `tracer agent`: the flags of the node agent, turned into its [`Config`].
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
 
+use super::targets::HostArgs;
 use crate::{
     agent::{self, Config, Limits},
     collect::parse_duration,
@@ -28,17 +29,8 @@ pub struct AgentArgs {
     /// Finished recordings (with their run files) kept in memory.
     #[arg(long, value_name = "N", default_value_t = 20)]
     pub keep: usize,
-    /// Where the host's filesystem is mounted when tracer runs in a container (e.g. /host).
-    #[arg(
-        long,
-        value_name = "DIR",
-        env = "TRACER_HOST_ROOT",
-        default_value = "/"
-    )]
-    pub host_root: PathBuf,
-    /// Where the host's /sys/fs/cgroup is mounted [default: <host-root>/sys/fs/cgroup].
-    #[arg(long, value_name = "DIR", env = "TRACER_CGROUP_ROOT")]
-    pub cgroup_root: Option<PathBuf>,
+    #[command(flatten)]
+    pub host: HostArgs,
     /// Largest run file one recording may produce, in MiB; a larger one fails the recording.
     #[arg(long, value_name = "MIB", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub max_run_mib: u32,
@@ -84,8 +76,8 @@ pub fn run(args: &AgentArgs) -> anyhow::Result<ExitCode> {
             max_run_bytes: mib(args.max_run_mib),
             max_kept_bytes: mib(args.max_kept_mib),
         },
-        host_root: args.host_root.clone(),
-        cgroup_root: args.cgroup_root.clone(),
+        host_root: args.host.host_root.clone(),
+        cgroup_root: args.host.cgroup_root.clone(),
         max_connections: args.max_connections,
         header_timeout: args.header_timeout,
     })?;

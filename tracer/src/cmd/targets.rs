@@ -26,6 +26,13 @@ pub struct TargetArgs {
     /// (repeatable).
     #[arg(long = "cgroup", value_name = "PATH")]
     pub cgroups: Vec<PathBuf>,
+    #[command(flatten)]
+    pub host: HostArgs,
+}
+
+/// Where the host's filesystems are when tracer runs in a container (the agent's pod).
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct HostArgs {
     /// Where the host's filesystem is mounted when tracer runs in a container (e.g. /host).
     #[arg(
         long,
@@ -52,7 +59,8 @@ impl TargetArgs {
 
     /// Resolves every `--pod`, `--container` and `--cgroup`, in that order.
     pub fn resolve_all(&self) -> anyhow::Result<Vec<CgroupTarget>> {
-        Resolver::new(&self.host_root, self.cgroup_root.as_deref()).resolve_all(&self.specs())
+        Resolver::new(&self.host.host_root, self.host.cgroup_root.as_deref())
+            .resolve_all(&self.specs())
     }
 }
 
@@ -115,7 +123,7 @@ mod tests {
             [("default".to_owned(), "fortio-7d9".to_owned())]
         );
         assert_eq!(specs.containers, ["5d1b7c8e9f0a5d1b7c8e9f0a"]);
-        assert_eq!(cli.targets.host_root, PathBuf::from("/host"));
+        assert_eq!(cli.targets.host.host_root, PathBuf::from("/host"));
         let bad = Cli::try_parse_from(["tracer", "--pod", "fortio"])
             .err()
             .unwrap();
