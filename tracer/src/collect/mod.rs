@@ -2,6 +2,7 @@
 //! tracing), samples once per interval and ends in a [`Run`](crate::run::Run); `tracer record`
 //! (`cmd::record`) and the node agent both drive it. Plus the parsers of durations and labels
 //! both take from users.
+mod assemble;
 mod command;
 mod cpu;
 pub(crate) mod fds;

@@ -1,17 +1,21 @@
-//! A recording in progress: the probes, the targets, CPU and fd bookkeeping, and the turning of
-//! kernel counts into a [`Run`]. The library API behind `tracer record`, the demo and the agent.
+//! A recording in progress: the probes, the targets, and the bookkeeping of every interval
+//! (counts, CPU, fd descriptions). At the end it hands what it gathered to
+//! [`assemble`](super::assemble), which makes the [`Run`]. Driven by [`Recorder`](super::Recorder).
 use std::{
-    collections::{BTreeMap, BTreeSet, HashMap},
+    collections::{BTreeMap, HashMap},
     time::{Duration, Instant, SystemTime},
 };
 
-use tracer_common::{FdKey, buckets, counters, hist_kind, syscalls};
+use tracer_common::syscalls;
 
-use super::{cpu::ProcessCpu, fds::FdDescriber};
+use super::{
+    assemble::{Gathered, TargetRecord, assemble, comm_to_string},
+    cpu::ProcessCpu,
+    fds::FdDescriber,
+};
 use crate::{
-    hist::Histogram,
     probe::{ProbeOptions, Probes, Snapshot},
-    run::{self, Direction, EndReason, Interval, Run},
+    run::{self, EndReason, Interval, Run},
 };
 
 /// A target as requested, before and while recording.
@@ -50,9 +54,6 @@ pub struct Tick {
     pub targets_gone: usize,
 }
 
-/// A cgroup's CPU counter (ns) at the start and at the last tick, and cores per interval.
-type CgroupCpu = (Option<u64>, Option<u64>, Vec<f64>);
-
 /// How a target's processes join the recording.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Joined {
@@ -66,27 +67,69 @@ pub enum Joined {
 pub struct Session {
     probes: Probes,
     label: Option<String>,
-    targets: Vec<TargetSpec>,
+    /// Per target, in the order added (the index the probes know it by).
+    targets: Vec<TargetRecord>,
     started_at: SystemTime,
     start: Instant,
     start_monotonic_ns: u64,
-    cpu: BTreeMap<u32, ProcessCpu>,
-    names: HashMap<u32, String>,
+    /// Every process seen: CPU, name and cores per interval.
+    processes: BTreeMap<u32, Tracked>,
     fds: FdDescriber,
     intervals: Vec<Interval>,
-    last_tick: Instant,
-    last_calls: HashMap<u32, u64>,
-    last_totals: [u64; 4],
-    last_cpu_ns: u64,
-    /// Per process: on-CPU ns at the previous tick, and cores used in each interval so far.
-    cpu_series: BTreeMap<u32, (u64, Vec<f64>)>,
-    /// Per cgroup target: its cgroup's CPU counter at the start and at the last tick, and
-    /// the cores used in each interval.
-    cgroup_cpu: HashMap<usize, CgroupCpu>,
+    /// What the previous interval ended with, to take differences from.
+    last: Last,
     last_snapshot: Snapshot,
-    exit_codes: HashMap<usize, i32>,
-    /// Per command target: user + system ns of it and its reaped descendants, at its exit.
-    command_cpu_ns: HashMap<usize, u64>,
+}
+
+/// One process the recording has seen.
+struct Tracked {
+    cpu: ProcessCpu,
+    /// From `/proc/PID/comm` while it lived.
+    name: Option<String>,
+    /// On-CPU ns at the previous tick.
+    last_on_cpu_ns: u64,
+    /// Cores used in each interval so far (missing at the start: it appeared later).
+    cores: Vec<f64>,
+}
+
+impl Tracked {
+    fn new(cpu: ProcessCpu) -> Self {
+        Self {
+            cpu,
+            name: None,
+            last_on_cpu_ns: 0,
+            cores: Vec::new(),
+        }
+    }
+}
+
+/// Calls and bytes, by direction.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Totals {
+    read_calls: u64,
+    write_calls: u64,
+    read_bytes: u64,
+    write_bytes: u64,
+}
+
+impl Totals {
+    fn add(&mut self, syscall: u32, stats: &tracer_common::FdStats) {
+        if syscalls::is_read_like(syscall) {
+            self.read_calls += stats.calls;
+            self.read_bytes += stats.bytes;
+        } else {
+            self.write_calls += stats.calls;
+            self.write_bytes += stats.bytes;
+        }
+    }
+}
+
+/// The end of the previous interval.
+struct Last {
+    tick: Instant,
+    calls_by_pid: HashMap<u32, u64>,
+    totals: Totals,
+    cpu_ns: u64,
 }
 
 impl Session {
@@ -101,19 +144,16 @@ impl Session {
             started_at: SystemTime::now(),
             start: now,
             start_monotonic_ns: monotonic_ns(),
-            cpu: BTreeMap::new(),
-            names: HashMap::new(),
+            processes: BTreeMap::new(),
             fds: FdDescriber::default(),
             intervals: Vec::new(),
-            last_tick: now,
-            last_calls: HashMap::new(),
-            last_totals: [0; 4],
-            last_cpu_ns: 0,
-            cpu_series: BTreeMap::new(),
-            cgroup_cpu: HashMap::new(),
+            last: Last {
+                tick: now,
+                calls_by_pid: HashMap::new(),
+                totals: Totals::default(),
+                cpu_ns: 0,
+            },
             last_snapshot: Snapshot::default(),
-            exit_codes: HashMap::new(),
-            command_cpu_ns: HashMap::new(),
         })
     }
 
@@ -128,26 +168,29 @@ impl Session {
     pub fn add_target(&mut self, target: TargetSpec, joined: Joined) -> anyhow::Result<usize> {
         let index = self.targets.len();
         let index_u32 = u32::try_from(index)?;
+        let mut cgroup_cpu = None;
         if let Some(cgroup) = &target.cgroup {
             if let (Some(dir), Some(_)) = (&cgroup.v2_dir, cgroup.cgroup_id) {
                 self.probes.add_cgroup(dir, index_u32)?;
             }
             let usage = cgroup.read_cpu_usage_ns().ok();
-            self.cgroup_cpu.insert(index, (usage, usage, Vec::new()));
+            cgroup_cpu = Some((usage, usage, Vec::new()));
         }
         for &pid in &target.pids {
             match joined {
                 Joined::Running => self.probes.add_tgid(pid, index_u32)?,
                 Joined::AtExec => self.probes.add_tgid_at_exec(pid, index_u32)?,
             }
-            let mut cpu = ProcessCpu::new(joined == Joined::Running);
-            cpu.sample(pid);
-            self.cpu.insert(pid, cpu);
-            if let Some(name) = read_comm(pid) {
-                self.names.insert(pid, name);
-            }
+            let mut tracked = Tracked::new(ProcessCpu::new(joined == Joined::Running));
+            tracked.cpu.sample(pid);
+            tracked.name = read_comm(pid);
+            self.processes.insert(pid, tracked);
         }
-        self.targets.push(target);
+        self.targets.push(TargetRecord {
+            spec: target,
+            cgroup_cpu,
+            command_exit: None,
+        });
         Ok(index)
     }
 
@@ -161,8 +204,9 @@ impl Session {
     /// descendants it reaped used (from wait4), which also covers processes that ran and
     /// exited between two samples.
     pub fn set_command_exit(&mut self, target: usize, code: i32, cpu_ns: u64) {
-        self.exit_codes.insert(target, code);
-        self.command_cpu_ns.insert(target, cpu_ns);
+        if let Some(record) = self.targets.get_mut(target) {
+            record.command_exit = Some((code, cpu_ns));
+        }
     }
 
     /// Looks up what newly used fds are (sockets, pipes, files) without closing an interval:
@@ -182,19 +226,21 @@ impl Session {
     /// cgroup targets: on cgroup v1 the kernel cannot filter by cgroup, so processes that
     /// appeared in it since the last interval are added by PID; and the cgroup's CPU.
     fn sample_cgroup_targets(&mut self, dt: f64, interval_index: usize) -> anyhow::Result<()> {
-        for index in 0..self.targets.len() {
-            let Some(cgroup) = self.targets[index].cgroup.clone() else {
+        for (index, record) in self.targets.iter_mut().enumerate() {
+            let Some(cgroup) = &record.spec.cgroup else {
                 continue;
             };
             if cgroup.cgroup_id.is_none() {
                 for pid in cgroup.pids().unwrap_or_default() {
-                    if let std::collections::btree_map::Entry::Vacant(entry) = self.cpu.entry(pid) {
+                    if let std::collections::btree_map::Entry::Vacant(entry) =
+                        self.processes.entry(pid)
+                    {
                         self.probes.add_tgid(pid, u32::try_from(index)?)?;
-                        entry.insert(ProcessCpu::new(false));
+                        entry.insert(Tracked::new(ProcessCpu::new(false)));
                     }
                 }
             }
-            if let Some((_, last, cores)) = self.cgroup_cpu.get_mut(&index) {
+            if let Some((_, last, cores)) = &mut record.cgroup_cpu {
                 let now_ns = cgroup.read_cpu_usage_ns().ok();
                 cores.resize(interval_index, 0.0);
                 cores.push(match (now_ns, *last) {
@@ -218,7 +264,7 @@ impl Session {
             self.probes.counts()?
         };
         let now = Instant::now();
-        let dt = now.duration_since(self.last_tick).as_secs_f64().max(1e-9);
+        let dt = now.duration_since(self.last.tick).as_secs_f64().max(1e-9);
 
         let interval_index = self.intervals.len();
         self.sample_cgroup_targets(dt, interval_index)?;
@@ -229,49 +275,53 @@ impl Session {
             .keys()
             .chain(snapshot.fd_stats.keys().map(|k| &k.tgid))
         {
-            if !self.cpu.contains_key(&pid) && is_process(pid) {
-                self.cpu.insert(pid, ProcessCpu::new(false));
+            if !self.processes.contains_key(&pid) && is_process(pid) {
+                self.processes
+                    .insert(pid, Tracked::new(ProcessCpu::new(false)));
             }
         }
-        for (&pid, cpu) in &mut self.cpu {
-            if cpu.sample(pid)
+        let mut cpu_ns = 0;
+        for (&pid, tracked) in &mut self.processes {
+            if tracked.cpu.sample(pid)
                 && let Some(name) = read_comm(pid)
             {
-                self.names.insert(pid, name);
+                tracked.name = Some(name);
             }
+            let on_cpu_ns = tracked.cpu.on_cpu_ns();
+            cpu_ns += on_cpu_ns;
+            tracked.cores.resize(interval_index, 0.0);
+            tracked
+                .cores
+                .push(on_cpu_ns.saturating_sub(tracked.last_on_cpu_ns) as f64 / 1e9 / dt);
+            tracked.last_on_cpu_ns = on_cpu_ns;
         }
         describe_live_fds(&mut self.fds, &snapshot);
 
         // Interval totals.
-        let mut totals = [0u64; 4];
+        let mut totals = Totals::default();
         let mut calls_by_pid: HashMap<u32, u64> = HashMap::new();
         for (key, stats) in snapshot.fd_stats.iter().chain(&snapshot.overflow_stats) {
-            let read = syscalls::is_read_like(key.syscall);
-            totals[usize::from(!read)] += stats.calls;
-            totals[2 + usize::from(!read)] += stats.bytes;
+            totals.add(key.syscall, stats);
             *calls_by_pid.entry(key.tgid).or_default() += stats.calls;
         }
-        let cpu_ns: u64 = self.cpu.values().map(ProcessCpu::on_cpu_ns).sum();
-        for (&pid, cpu) in &self.cpu {
-            let on_cpu_ns = cpu.on_cpu_ns();
-            let (previous_ns, series) = self.cpu_series.entry(pid).or_default();
-            series.resize(interval_index, 0.0);
-            series.push(on_cpu_ns.saturating_sub(*previous_ns) as f64 / 1e9 / dt);
-            *previous_ns = on_cpu_ns;
-        }
+        let last = &self.last.totals;
         let interval = Interval {
             end_ns: duration_ns(now.duration_since(self.start)),
-            read_calls: totals[0] - self.last_totals[0].min(totals[0]),
-            write_calls: totals[1] - self.last_totals[1].min(totals[1]),
-            read_bytes: totals[2] - self.last_totals[2].min(totals[2]),
-            write_bytes: totals[3] - self.last_totals[3].min(totals[3]),
-            cores: cpu_ns.saturating_sub(self.last_cpu_ns) as f64 / 1e9 / dt,
+            read_calls: totals.read_calls.saturating_sub(last.read_calls),
+            write_calls: totals.write_calls.saturating_sub(last.write_calls),
+            read_bytes: totals.read_bytes.saturating_sub(last.read_bytes),
+            write_bytes: totals.write_bytes.saturating_sub(last.write_bytes),
+            cores: cpu_ns.saturating_sub(self.last.cpu_ns) as f64 / 1e9 / dt,
         };
         let mut top: Vec<(String, u32, f64)> = calls_by_pid
             .iter()
             .map(|(&pid, &calls)| {
-                let delta = calls - self.last_calls.get(&pid).copied().unwrap_or(0).min(calls);
-                (self.name_of(pid, &snapshot), pid, delta as f64 / dt)
+                let before = self.last.calls_by_pid.get(&pid).copied().unwrap_or(0);
+                (
+                    self.name_of(pid, &snapshot),
+                    pid,
+                    calls.saturating_sub(before) as f64 / dt,
+                )
             })
             .filter(|(_, _, rate)| *rate > 0.0)
             .collect();
@@ -285,28 +335,30 @@ impl Session {
             targets_gone: self
                 .targets
                 .iter()
-                .flat_map(|t| &t.pids)
+                .flat_map(|t| &t.spec.pids)
                 .filter(|&&pid| !is_alive(pid, &snapshot))
                 .count(),
         };
         self.intervals.push(interval);
-        self.last_tick = now;
-        self.last_calls = calls_by_pid;
-        self.last_totals = totals;
-        self.last_cpu_ns = cpu_ns;
+        self.last = Last {
+            tick: now,
+            calls_by_pid,
+            totals,
+            cpu_ns,
+        };
         self.last_snapshot = snapshot;
         Ok(tick)
     }
 
     /// Whether every process the targets started with has exited.
-    #[must_use]
     /// Only `--pid` targets count: pods and cgroups outlive their processes.
+    #[must_use]
     pub fn all_initial_targets_gone(&self) -> bool {
         let pids: Vec<u32> = self
             .targets
             .iter()
-            .filter(|t| t.cgroup.is_none())
-            .flat_map(|t| t.pids.iter().copied())
+            .filter(|t| t.spec.cgroup.is_none())
+            .flat_map(|t| t.spec.pids.iter().copied())
             .collect();
         !pids.is_empty() && pids.iter().all(|&pid| !is_alive(pid, &self.last_snapshot))
     }
@@ -316,109 +368,61 @@ impl Session {
         // A last interval so the counts include everything up to now, with the histograms.
         self.sample(true)?;
         let cost = self.probes.cost();
-        let duration = self.last_tick.duration_since(self.start);
-        let snapshot = std::mem::take(&mut self.last_snapshot);
-        let mut run = Run {
-            schema: run::SCHEMA,
-            kind: run::KIND.into(),
-            tool: run::Tool {
-                name: "tracer".into(),
-                version: env!("CARGO_PKG_VERSION").into(),
-            },
-            host: host_info(),
-            probe: run::ProbeInfo {
-                capacities: self
-                    .probes
-                    .capacities()
-                    .iter()
-                    .map(|&(name, entries)| (name.to_owned(), entries))
-                    .collect(),
-                mechanism: self.probes.mechanism().name().into(),
-                fallbacks: self
-                    .probes
-                    .fallbacks()
-                    .iter()
-                    .map(|f| run::Fallback {
-                        mechanism: f.mechanism.clone(),
-                        reason: f.reason.clone(),
-                    })
-                    .collect(),
-                overhead: (cost.run_count > 0).then(|| run::ProbeOverhead {
-                    run_time_ns: cost.run_time_ns,
-                    run_count: cost.run_count,
-                    ns_per_run: cost.run_time_ns as f64 / cost.run_count as f64,
-                    measured_share: cost.measured_share,
-                }),
-            },
-            label: self.label.clone(),
-            started_at: rfc3339(self.started_at),
-            start_monotonic_ns: self.start_monotonic_ns,
-            duration_ns: duration_ns(duration),
-            end_reason,
-            targets: Vec::new(),
-            processes: Vec::new(),
-            losses: losses(&snapshot.losses),
-            intervals: std::mem::take(&mut self.intervals),
-            load: None,
+        let duration = self.last.tick.duration_since(self.start);
+        let probe = run::ProbeInfo {
+            capacities: self
+                .probes
+                .capacities()
+                .iter()
+                .map(|&(name, entries)| (name.to_owned(), entries))
+                .collect(),
+            mechanism: self.probes.mechanism().name().into(),
+            fallbacks: self
+                .probes
+                .fallbacks()
+                .iter()
+                .map(|f| run::Fallback {
+                    mechanism: f.mechanism.clone(),
+                    reason: f.reason.clone(),
+                })
+                .collect(),
+            overhead: (cost.run_count > 0).then(|| run::ProbeOverhead {
+                run_time_ns: cost.run_time_ns,
+                run_count: cost.run_count,
+                ns_per_run: cost.run_time_ns as f64 / cost.run_count as f64,
+                measured_share: cost.measured_share,
+            }),
         };
         drop(self.probes);
-        let intervals = run.intervals.len();
-        let cpu: BTreeMap<u32, run::Cpu> = self
-            .cpu
-            .iter()
-            .map(|(&pid, cpu)| {
-                let mut cores = self
-                    .cpu_series
-                    .remove(&pid)
-                    .map(|(_, series)| series)
-                    .unwrap_or_default();
-                cores.resize(intervals, 0.0);
-                (pid, process_cpu(cpu, duration, cores))
-            })
-            .collect();
-        run.processes = build_processes(
-            &snapshot,
-            &self.names,
-            &cpu,
-            &self.fds,
-            self.start_monotonic_ns,
-            &self.targets,
-        );
-        run.targets = self
-            .targets
-            .iter()
-            .enumerate()
-            .map(|(index, target)| run::Target {
-                spec: target.spec.clone(),
-                name: target.name.clone(),
-                pids: target.pids.clone(),
-                cgroup: target.cgroup.as_ref().map(|c| c.cgroup_path.clone()),
-                cpu: self
-                    .cgroup_cpu
-                    .remove(&index)
-                    .and_then(|(first, last, cores)| {
-                        Some(cgroup_cpu(first?, last?, cores, duration, intervals))
-                    })
-                    .or_else(|| target_cpu(&run.processes, index, duration, intervals))
-                    .map(|cpu| with_rusage(cpu, self.command_cpu_ns.get(&index).copied(), duration))
-                    .or_else(|| {
-                        let rusage_ns = self.command_cpu_ns.get(&index).copied()?;
-                        let empty = run::Cpu {
-                            cores: vec![0.0; intervals],
-                            ..run::Cpu::default()
-                        };
-                        Some(with_rusage(empty, Some(rusage_ns), duration))
-                    }),
-                exit_code: self.exit_codes.get(&index).copied(),
-            })
-            .collect();
-        Ok(run)
+        let mut names = HashMap::new();
+        let mut cpu = BTreeMap::new();
+        for (pid, tracked) in self.processes {
+            if let Some(name) = tracked.name {
+                names.insert(pid, name);
+            }
+            cpu.insert(pid, process_cpu(&tracked.cpu, duration, tracked.cores));
+        }
+        Ok(assemble(Gathered {
+            snapshot: self.last_snapshot,
+            probe,
+            host: host_info(),
+            label: self.label,
+            started_at: self.started_at,
+            start_monotonic_ns: self.start_monotonic_ns,
+            duration,
+            end_reason,
+            intervals: self.intervals,
+            targets: self.targets,
+            names,
+            cpu,
+            fds: &self.fds,
+        }))
     }
 
     fn name_of(&self, pid: u32, snapshot: &Snapshot) -> String {
-        self.names
+        self.processes
             .get(&pid)
-            .cloned()
+            .and_then(|t| t.name.clone())
             .or_else(|| snapshot.exits.get(&pid).map(|e| comm_to_string(&e.comm)))
             .unwrap_or_else(|| "?".into())
     }
@@ -438,146 +442,6 @@ fn describe_live_fds(fds: &mut FdDescriber, snapshot: &Snapshot) {
     );
 }
 
-fn build_processes(
-    snapshot: &Snapshot,
-    names: &HashMap<u32, String>,
-    cpu: &BTreeMap<u32, run::Cpu>,
-    fds: &FdDescriber,
-    start_monotonic_ns: u64,
-    targets: &[TargetSpec],
-) -> Vec<run::Process> {
-    let mut pids: BTreeSet<u32> = snapshot.fd_stats.keys().map(|k| k.tgid).collect();
-    pids.extend(snapshot.overflow_stats.keys().map(|k| k.tgid));
-    pids.extend(snapshot.exits.keys());
-    pids.extend(targets.iter().flat_map(|t| t.pids.iter().copied()));
-    pids.extend(cpu.keys());
-    let initial_target: HashMap<u32, usize> = targets
-        .iter()
-        .enumerate()
-        .flat_map(|(i, t)| t.pids.iter().map(move |&pid| (pid, i)))
-        .collect();
-
-    pids.into_iter()
-        .map(|pid| {
-            let exit = snapshot.exits.get(&pid);
-            let target = initial_target
-                .get(&pid)
-                .copied()
-                .or_else(|| snapshot.targets.get(&pid).map(|&t| t as usize))
-                .or_else(|| exit.map(|e| e.target as usize))
-                .unwrap_or(0);
-            // The kernel's name at exit beats ours, which may predate an exec.
-            let name = exit
-                .map(|e| comm_to_string(&e.comm))
-                .or_else(|| names.get(&pid).cloned())
-                .unwrap_or_else(|| "?".into());
-            run::Process {
-                pid,
-                name,
-                target,
-                exited_after_ns: exit.map(|e| e.exit_ns.saturating_sub(start_monotonic_ns)),
-                syscalls: syscall_stats(snapshot, pid),
-                fds: fd_stats(snapshot, pid, fds),
-                cpu: cpu.get(&pid).cloned(),
-            }
-        })
-        .collect()
-}
-
-/// Per-syscall totals of one process: every fd, plus what overflowed the per-fd map.
-fn syscall_stats(snapshot: &Snapshot, pid: u32) -> Vec<run::SyscallStats> {
-    let mut totals: BTreeMap<u32, tracer_common::FdStats> = BTreeMap::new();
-    let range = FdKey {
-        tgid: pid,
-        fd: i32::MIN,
-        syscall: 0,
-        _pad: 0,
-    }..=FdKey {
-        tgid: pid,
-        fd: i32::MAX,
-        syscall: u32::MAX,
-        _pad: u32::MAX,
-    };
-    for (key, stats) in snapshot
-        .fd_stats
-        .range(range.clone())
-        .chain(snapshot.overflow_stats.range(range))
-    {
-        totals.entry(key.syscall).or_default().merge(stats);
-    }
-    totals
-        .into_iter()
-        .map(|(syscall, stats)| {
-            let hist = |kind: u8| {
-                snapshot
-                    .histograms
-                    .iter()
-                    .filter(move |(k, _)| {
-                        k.tgid == pid && u32::from(k.syscall) == syscall && k.kind == kind
-                    })
-                    .map(|(k, &count)| (k.bucket, count))
-            };
-            let mut errnos: Vec<run::ErrnoCount> = hist(hist_kind::ERRNO)
-                .map(|(errno, count)| run::ErrnoCount {
-                    errno: i32::from(errno),
-                    name: errno_name(i32::from(errno)),
-                    count,
-                })
-                .collect();
-            errnos.sort_by_key(|e| std::cmp::Reverse(e.count));
-            run::SyscallStats {
-                syscall: syscalls::NAMES[syscall as usize].into(),
-                direction: if syscalls::is_read_like(syscall) {
-                    Direction::Read
-                } else {
-                    Direction::Write
-                },
-                calls: stats.calls,
-                bytes: stats.bytes,
-                errors: stats.errors,
-                eagain: stats.eagain,
-                zero_returns: stats.zero_returns,
-                latency_total_ns: stats.latency_total_ns,
-                latency_max_ns: stats.latency_max_ns,
-                errnos,
-                size: Histogram::from_buckets(buckets::SIZE, hist(hist_kind::SIZE)),
-                latency: {
-                    let mut latency =
-                        Histogram::from_buckets(buckets::LATENCY, hist(hist_kind::LATENCY));
-                    latency.percentiles.max = stats.latency_max_ns;
-                    latency
-                },
-            }
-        })
-        .collect()
-}
-
-/// Per-fd counters of one process, most calls first.
-fn fd_stats(snapshot: &Snapshot, pid: u32, fds: &FdDescriber) -> Vec<run::FdStats> {
-    let mut out: Vec<run::FdStats> = snapshot
-        .fd_stats
-        .iter()
-        .chain(&snapshot.overflow_stats)
-        .filter(|(key, _)| key.tgid == pid)
-        .map(|(key, stats)| {
-            let (kind, description) = fds.get(pid, key.fd, key.syscall);
-            run::FdStats {
-                fd: key.fd,
-                syscall: syscalls::NAMES[key.syscall as usize].into(),
-                kind,
-                description,
-                calls: stats.calls,
-                bytes: stats.bytes,
-                errors: stats.errors,
-                eagain: stats.eagain,
-                zero_returns: stats.zero_returns,
-            }
-        })
-        .collect();
-    out.sort_by(|a, b| b.calls.cmp(&a.calls).then(a.fd.cmp(&b.fd)));
-    out
-}
-
 fn process_cpu(cpu: &ProcessCpu, duration: Duration, cores: Vec<f64>) -> run::Cpu {
     let on_cpu_ns = cpu.on_cpu_ns();
     let (user_ns, system_ns) = cpu
@@ -591,85 +455,6 @@ fn process_cpu(cpu: &ProcessCpu, duration: Duration, cores: Vec<f64>) -> run::Cp
         average_cores: on_cpu_ns as f64 / 1e9 / duration.as_secs_f64().max(1e-9),
         peak_cores: cores.iter().copied().fold(0.0, f64::max),
         cores,
-    }
-}
-
-/// A command target's CPU: wait4's total for it and its reaped descendants when that is more
-/// than the per-second samples saw (processes that lived between two samples); the series
-/// stays as sampled.
-fn with_rusage(mut cpu: run::Cpu, rusage_ns: Option<u64>, duration: Duration) -> run::Cpu {
-    if let Some(rusage_ns) = rusage_ns.filter(|&ns| ns > cpu.on_cpu_ns) {
-        cpu.source = "rusage".into();
-        cpu.on_cpu_ns = rusage_ns;
-        cpu.average_cores = rusage_ns as f64 / 1e9 / duration.as_secs_f64().max(1e-9);
-        cpu.peak_cores = cpu.peak_cores.max(cpu.average_cores);
-    }
-    cpu
-}
-
-/// A cgroup target's CPU from its cgroup's own counter.
-fn cgroup_cpu(
-    first_ns: u64,
-    last_ns: u64,
-    mut cores: Vec<f64>,
-    duration: Duration,
-    intervals: usize,
-) -> run::Cpu {
-    cores.resize(intervals, 0.0);
-    let on_cpu_ns = last_ns.saturating_sub(first_ns);
-    run::Cpu {
-        source: "cgroup".into(),
-        on_cpu_ns,
-        user_ns: None,
-        system_ns: None,
-        average_cores: on_cpu_ns as f64 / 1e9 / duration.as_secs_f64().max(1e-9),
-        peak_cores: cores.iter().copied().fold(0.0, f64::max),
-        cores,
-    }
-}
-
-/// A target's CPU: the sum over its processes, interval by interval.
-fn target_cpu(
-    processes: &[run::Process],
-    target: usize,
-    duration: Duration,
-    intervals: usize,
-) -> Option<run::Cpu> {
-    let mut total = run::Cpu {
-        source: "schedstat".into(),
-        cores: vec![0.0; intervals],
-        ..run::Cpu::default()
-    };
-    let mut any = false;
-    for cpu in processes
-        .iter()
-        .filter(|p| p.target == target)
-        .filter_map(|p| p.cpu.as_ref())
-    {
-        any = true;
-        total.on_cpu_ns += cpu.on_cpu_ns;
-        for (sum, cores) in total.cores.iter_mut().zip(&cpu.cores) {
-            *sum += cores;
-        }
-        if let (Some(user), Some(system)) = (cpu.user_ns, cpu.system_ns) {
-            total.user_ns = Some(total.user_ns.unwrap_or(0) + user);
-            total.system_ns = Some(total.system_ns.unwrap_or(0) + system);
-        }
-    }
-    total.average_cores = total.on_cpu_ns as f64 / 1e9 / duration.as_secs_f64().max(1e-9);
-    total.peak_cores = total.cores.iter().copied().fold(0.0, f64::max);
-    any.then_some(total)
-}
-
-fn losses(counts: &[u64]) -> run::Losses {
-    let at = |i: u32| counts.get(i as usize).copied().unwrap_or(0);
-    run::Losses {
-        fd_keys_overflowed: at(counters::FD_KEYS_OVERFLOWED),
-        calls_lost: at(counters::CALLS_LOST),
-        histogram_samples_lost: at(counters::HISTOGRAM_SAMPLES_LOST),
-        in_flight_full: at(counters::IN_FLIGHT_FULL),
-        children_not_traced: at(counters::CHILDREN_NOT_TRACED),
-        exits_not_recorded: at(counters::EXITS_NOT_RECORDED),
     }
 }
 
@@ -699,11 +484,6 @@ fn read_comm(pid: u32) -> Option<String> {
     std::fs::read_to_string(format!("/proc/{pid}/comm"))
         .ok()
         .map(|s| s.trim_end().to_owned())
-}
-
-fn comm_to_string(comm: &[u8; 16]) -> String {
-    let end = comm.iter().position(|&b| b == 0).unwrap_or(comm.len());
-    String::from_utf8_lossy(&comm[..end]).into_owned()
 }
 
 fn duration_ns(d: Duration) -> u64 {
@@ -741,83 +521,5 @@ fn host_info() -> run::Host {
         arch: field(&uts.machine),
         cpus: std::thread::available_parallelism()
             .map_or(1, |n| u32::try_from(n.get()).unwrap_or(u32::MAX)),
-    }
-}
-
-/// RFC 3339 UTC with seconds, from the civil-from-days algorithm (no date crate needed).
-fn rfc3339(time: SystemTime) -> String {
-    let secs = time
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let days = i64::try_from(secs / 86_400).unwrap_or(0);
-    let rem = secs % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-/// Symbolic errno names for the errors I/O syscalls return.
-#[must_use]
-pub fn errno_name(errno: i32) -> String {
-    let name = match errno {
-        libc::EPERM => "EPERM",
-        libc::ENOENT => "ENOENT",
-        libc::EINTR => "EINTR",
-        libc::EIO => "EIO",
-        libc::EBADF => "EBADF",
-        libc::EAGAIN => "EAGAIN",
-        libc::ENOMEM => "ENOMEM",
-        libc::EACCES => "EACCES",
-        libc::EFAULT => "EFAULT",
-        libc::EINVAL => "EINVAL",
-        libc::EISDIR => "EISDIR",
-        libc::ENOSPC => "ENOSPC",
-        libc::ESPIPE => "ESPIPE",
-        libc::EPIPE => "EPIPE",
-        libc::EMSGSIZE => "EMSGSIZE",
-        libc::ENOTSOCK => "ENOTSOCK",
-        libc::EDESTADDRREQ => "EDESTADDRREQ",
-        libc::ENOTCONN => "ENOTCONN",
-        libc::ECONNRESET => "ECONNRESET",
-        libc::ECONNREFUSED => "ECONNREFUSED",
-        libc::ETIMEDOUT => "ETIMEDOUT",
-        libc::EHOSTUNREACH => "EHOSTUNREACH",
-        libc::ENETUNREACH => "ENETUNREACH",
-        libc::EDQUOT => "EDQUOT",
-        libc::EFBIG => "EFBIG",
-        libc::EOPNOTSUPP => "EOPNOTSUPP",
-        _ => return format!("E{errno}"),
-    };
-    name.into()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn formats_rfc3339() {
-        let t = SystemTime::UNIX_EPOCH + Duration::from_mins(29_929_000);
-        assert_eq!(rfc3339(t), "2026-11-27T00:40:00Z");
-        assert_eq!(rfc3339(SystemTime::UNIX_EPOCH), "1970-01-01T00:00:00Z");
-    }
-
-    #[test]
-    fn names_errnos() {
-        assert_eq!(errno_name(9), "EBADF");
-        assert_eq!(errno_name(11), "EAGAIN");
-        assert_eq!(errno_name(4000), "E4000");
     }
 }
