@@ -113,10 +113,10 @@ pub enum Command {
     Floor,
     /// `tracer record`, run by the demo on its client and proxies.
     #[command(hide = true)]
-    Record(Box<tracer::collect::RecordArgs>),
+    Record(Box<tracer::cmd::record::RecordArgs>),
     /// `tracer compare`, run by the demo on its recordings.
     #[command(hide = true)]
-    Compare(tracer::compare::CompareArgs),
+    Compare(tracer::cmd::compare::CompareArgs),
 }
 
 /// Runs one command line.
@@ -136,8 +136,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Gate(args)) => gate::run(&args),
         Some(Command::Workload(args)) => workload::run(&args),
         Some(Command::Floor) => floor::run(),
-        Some(Command::Record(args)) => tracer::collect::record(&args),
-        Some(Command::Compare(args)) => tracer::compare::run(&args),
+        Some(Command::Record(args)) => tracer::cmd::record::record(&args),
+        Some(Command::Compare(args)) => tracer::cmd::compare::run(&args),
         None => orchestrate::run(&cli.orchestrate),
     }
 }
