@@ -15,7 +15,7 @@ use std::{
     time::Duration,
 };
 
-use tracer::target::{CgroupTarget, CpuSource, Driver, Qos, Resolver, Runtime};
+use tracer::targeting::{CgroupTarget, CpuSource, Driver, Qos, Resolver, Runtime};
 
 static NEXT: AtomicUsize = AtomicUsize::new(0);
 

@@ -6,7 +6,7 @@
 //! ```no_run
 //! # fn main() -> anyhow::Result<()> {
 //! use std::path::Path;
-//! use tracer::target::Resolver;
+//! use tracer::targeting::Resolver;
 //! // In the DaemonSet the host is mounted at /host; cgroup root defaults to /host/sys/fs/cgroup.
 //! let resolver = Resolver::new(Path::new("/host"), None);
 //! let pod = resolver.resolve_pod("default", "fortio-7d9")?;
