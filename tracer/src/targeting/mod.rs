@@ -643,18 +643,6 @@ impl CgroupTarget {
             )
         })
     }
-
-    /// The run-file entry for this target, with the PIDs it has now.
-    pub fn run_target(&self) -> anyhow::Result<crate::run::Target> {
-        Ok(crate::run::Target {
-            spec: self.spec.clone(),
-            name: self.name.clone(),
-            pids: self.pids()?,
-            cgroup: Some(self.cgroup_path.clone()),
-            cpu: None,
-            exit_code: None,
-        })
-    }
 }
 
 /// `usage_usec` of a cgroup v2 `cpu.stat`, in ns.
