@@ -571,10 +571,6 @@ fn agent_records_a_pod_by_name_and_nothing_else() {
 /// The README's command on a node: `tracer record --pod NS/NAME ... -o run.json`, with the host
 /// mounted elsewhere (`--host-root`), two pods at once (app and a ztunnel-like proxy).
 #[test]
-#[expect(
-    clippy::too_many_lines,
-    reason = "one scenario: two pods, one recording, checked per pod"
-)]
 fn record_two_pods_by_name_like_the_readme() {
     require_root();
     let v2 = v2_mount();
