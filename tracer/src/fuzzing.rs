@@ -100,7 +100,7 @@ pub fn proc_net(data: &[u8]) {
 
 /// Every kubelet/cgroup folder-name parser and the target flag parsers on one string.
 pub fn target_names(data: &[u8]) {
-    use crate::target::names;
+    use crate::targeting::names;
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
@@ -117,7 +117,7 @@ pub fn target_names(data: &[u8]) {
     if let Ok(id) = names::parse_container_spec(text) {
         assert!(id.len() >= names::MIN_CONTAINER_PREFIX && id.len() <= 64);
     }
-    let _ = crate::target::parse_cpu_stat_usage_ns(text);
+    let _ = crate::targeting::parse_cpu_stat_usage_ns(text);
     if let Ok(duration) = crate::collect::parse_duration(text) {
         assert!(!duration.is_zero());
     }

@@ -5,7 +5,7 @@
 //! `run` (the run file) -> `compare` (pure) -> `report` (pure renderers).
 //! `cmd` is the command line (the only module using clap): each subcommand's flags, inputs
 //! and outputs; `console` the terminal (notes, colour).
-//! `target` resolves PIDs, cgroups and pods; `agent` serves recordings over HTTP on a node.
+//! `targeting` resolves PIDs, cgroups and pods; `agent` serves recordings over HTTP on a node.
 //! The demo and the workloads for tests and benchmarks live in the `tracer-demo` crate, which
 //! uses this library: the node binary ships none of them.
 
@@ -22,4 +22,4 @@ pub mod load;
 pub mod probe;
 pub mod report;
 pub mod run;
-pub mod target;
+pub mod targeting;

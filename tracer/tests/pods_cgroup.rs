@@ -5,7 +5,7 @@
 //! processes it spawned into the container cgroups, and checks that the resolver finds
 //! exactly those processes, the right cgroup id and the CPU they burn. A guard kills the
 //! processes and removes, deepest first, only the folders the test created, on every path.
-//! Without root (or without the hierarchy a test needs) a test says so and does nothing.
+//! Without root, or without the hierarchy a test needs, a test fails saying which.
 use std::{
     fs,
     io::{BufRead as _, BufReader, Write as _},
@@ -15,14 +15,13 @@ use std::{
     time::Duration,
 };
 
-use tracer::target::{CgroupTarget, CpuSource, Driver, Qos, Resolver, Runtime};
+use tracer::targeting::{CgroupTarget, CpuSource, Driver, Qos, Resolver, Runtime};
+
+mod support;
+
+use support::require_root;
 
 static NEXT: AtomicUsize = AtomicUsize::new(0);
-
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() == 0 }
-}
 
 /// Folders and processes one test made; dropped on success and on panic alike.
 struct Made {
@@ -91,19 +90,28 @@ impl Drop for Made {
 }
 
 /// The cgroup v2 mount on this machine, probed like the resolver does.
-fn v2_mount() -> Option<PathBuf> {
+fn v2_mount() -> PathBuf {
     ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"]
         .into_iter()
         .map(PathBuf::from)
         .find(|p| p.join("cgroup.controllers").is_file())
+        .expect(
+            "no cgroup v2 hierarchy on this machine (no cgroup.controllers in /sys/fs/cgroup or \
+             /sys/fs/cgroup/unified): this test makes its cgroups there",
+        )
 }
 
-/// The cgroup v1 hierarchy holding `cpuacct`, if mounted (hybrid and v1 hosts).
-fn v1_cpuacct_mount() -> Option<PathBuf> {
+/// The cgroup v1 hierarchy holding `cpuacct` (hybrid and v1 hosts only).
+fn v1_cpuacct_mount() -> PathBuf {
     ["/sys/fs/cgroup/cpuacct", "/sys/fs/cgroup/cpu,cpuacct"]
         .into_iter()
         .map(PathBuf::from)
         .find(|p| p.join("cpuacct.usage").is_file() && !p.join("cgroup.controllers").exists())
+        .expect(
+            "no cgroup v1 cpuacct hierarchy on this machine (no cpuacct.usage in \
+             /sys/fs/cgroup/cpuacct or /sys/fs/cgroup/cpu,cpuacct; a pure cgroup v2 host has \
+             none): this test needs a hybrid or v1 host, like the CI machine",
+        )
 }
 
 /// A random-enough pod UID, so no real pod on a CI node can match.
@@ -227,14 +235,8 @@ fn fake_host(namespace: &str, name: &str, uid: &str) -> tempfile::TempDir {
     reason = "one scenario: the layout is built once and checked from every side"
 )]
 fn systemd_driver_pod_in_cgroup_v2() {
-    if !is_root() {
-        eprintln!("skipped: needs root to make cgroups");
-        return;
-    }
-    let Some(v2) = v2_mount() else {
-        eprintln!("skipped: no cgroup v2 hierarchy on this machine");
-        return;
-    };
+    require_root();
+    let v2 = v2_mount();
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     let top = format!("tracer-test-{}-{n}", std::process::id());
     let uid = test_uid();
@@ -348,14 +350,8 @@ fn systemd_driver_pod_in_cgroup_v2() {
 
 #[test]
 fn cgroupfs_driver_pod_in_cgroup_v1_cpuacct() {
-    if !is_root() {
-        eprintln!("skipped: needs root to make cgroups");
-        return;
-    }
-    let Some(cpuacct) = v1_cpuacct_mount() else {
-        eprintln!("skipped: no cgroup v1 cpuacct hierarchy on this machine (pure cgroup v2)");
-        return;
-    };
+    require_root();
+    let cpuacct = v1_cpuacct_mount();
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     let top = format!("tracer-test-{}-{n}", std::process::id());
     let uid = test_uid();
@@ -403,14 +399,8 @@ fn cgroupfs_driver_pod_in_cgroup_v1_cpuacct() {
 
 #[test]
 fn guard_removes_what_it_made() {
-    if !is_root() {
-        eprintln!("skipped: needs root to make cgroups");
-        return;
-    }
-    let Some(v2) = v2_mount() else {
-        eprintln!("skipped: no cgroup v2 hierarchy on this machine");
-        return;
-    };
+    require_root();
+    let v2 = v2_mount();
     let top = v2.join(format!(
         "tracer-test-{}-{}",
         std::process::id(),
@@ -459,14 +449,8 @@ fn http(address: &str, method: &str, path: &str, body: &str) -> (u16, String) {
     reason = "one scenario: node, agent, recording and run checked in order"
 )]
 fn agent_records_a_pod_by_name_and_nothing_else() {
-    if !is_root() {
-        eprintln!("skipped: needs root to make cgroups and load the probes");
-        return;
-    }
-    let Some(v2) = v2_mount() else {
-        eprintln!("skipped: no cgroup v2 hierarchy on this machine");
-        return;
-    };
+    require_root();
+    let v2 = v2_mount();
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     let top = format!("tracer-test-{}-{n}", std::process::id());
     let uid = test_uid();
@@ -587,19 +571,9 @@ fn agent_records_a_pod_by_name_and_nothing_else() {
 /// The README's command on a node: `tracer record --pod NS/NAME ... -o run.json`, with the host
 /// mounted elsewhere (`--host-root`), two pods at once (app and a ztunnel-like proxy).
 #[test]
-#[expect(
-    clippy::too_many_lines,
-    reason = "one scenario: two pods, one recording, checked per pod"
-)]
 fn record_two_pods_by_name_like_the_readme() {
-    if !is_root() {
-        eprintln!("skipped: needs root to make cgroups and load the probes");
-        return;
-    }
-    let Some(v2) = v2_mount() else {
-        eprintln!("skipped: no cgroup v2 hierarchy on this machine");
-        return;
-    };
+    require_root();
+    let v2 = v2_mount();
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     let top = format!("tracer-test-{}-{n}", std::process::id());
     let (app_uid, proxy_uid) = (test_uid(), test_uid().replace("-4", "-5"));

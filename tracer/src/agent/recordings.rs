@@ -24,7 +24,7 @@ use crate::{
     error::{ErrorKind, UserError},
     probe::{CostSampling, ProbeOptions},
     run::{EndReason, Run},
-    target::{Resolver, names},
+    targeting::{Resolver, names},
 };
 
 /// Bounds on what the API accepts.

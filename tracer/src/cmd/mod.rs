@@ -1,5 +1,5 @@
 //! The command line: one file per subcommand, each holding its flags (clap), reading its inputs
-//! and writing its outputs. The modules they call (`collect`, `compare`, `report`, `target`,
+//! and writing its outputs. The modules they call (`collect`, `compare`, `report`, `targeting`,
 //! `agent`) hold only domain code and never see clap: this is the only module that imports it.
 pub mod agent;
 pub mod compare;

@@ -5,7 +5,7 @@ use std::{path::PathBuf, process::ExitCode};
 use crate::{
     console,
     error::{ErrorKind, user},
-    target::{
+    targeting::{
         CgroupTarget, Resolver, Specs,
         names::{parse_container_spec, parse_pod_spec},
         show,

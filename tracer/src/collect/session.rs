@@ -30,7 +30,7 @@ pub struct TargetSpec {
     /// A pod, container or cgroup: counted in the kernel by cgroup v2 id (processes started
     /// later included), or, on cgroup v1 only, by its PIDs re-read every interval; its CPU is
     /// the cgroup's own counter.
-    pub cgroup: Option<crate::target::CgroupTarget>,
+    pub cgroup: Option<crate::targeting::CgroupTarget>,
 }
 
 impl TargetSpec {

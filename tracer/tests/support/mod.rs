@@ -47,11 +47,12 @@ fn dies_with_test(command: &mut Command, signal: i32) -> &mut Command {
     }
 }
 
+#[track_caller]
 pub fn require_root() {
     // SAFETY: no preconditions.
     assert!(
         unsafe { libc::geteuid() } == 0,
-        "these tests load eBPF probes: run them as root (CI does)"
+        "these tests load eBPF probes or make cgroups: run them as root (CI does)"
     );
 }
 

@@ -6,7 +6,7 @@
 //! ```no_run
 //! # fn main() -> anyhow::Result<()> {
 //! use std::path::Path;
-//! use tracer::target::Resolver;
+//! use tracer::targeting::Resolver;
 //! // In the DaemonSet the host is mounted at /host; cgroup root defaults to /host/sys/fs/cgroup.
 //! let resolver = Resolver::new(Path::new("/host"), None);
 //! let pod = resolver.resolve_pod("default", "fortio-7d9")?;
@@ -641,18 +641,6 @@ impl CgroupTarget {
                 file.display(),
                 text.lines().next().unwrap_or_default()
             )
-        })
-    }
-
-    /// The run-file entry for this target, with the PIDs it has now.
-    pub fn run_target(&self) -> anyhow::Result<crate::run::Target> {
-        Ok(crate::run::Target {
-            spec: self.spec.clone(),
-            name: self.name.clone(),
-            pids: self.pids()?,
-            cgroup: Some(self.cgroup_path.clone()),
-            cpu: None,
-            exit_code: None,
         })
     }
 }
