@@ -46,7 +46,7 @@ pub(super) fn add_totals(
 }
 
 /// Whether an fd kind is a socket, where write coalescing shows.
-pub(super) fn is_socket(kind: crate::run::FdKind) -> bool {
+fn is_socket(kind: crate::run::FdKind) -> bool {
     use crate::run::FdKind;
     matches!(
         kind,
@@ -54,7 +54,7 @@ pub(super) fn is_socket(kind: crate::run::FdKind) -> bool {
     )
 }
 
-pub(super) fn merge_stats(into: &mut SyscallStats, from: &SyscallStats) {
+fn merge_stats(into: &mut SyscallStats, from: &SyscallStats) {
     if into.calls == 0 && into.syscall.is_empty() {
         into.syscall.clone_from(&from.syscall);
         into.direction = from.direction;
@@ -71,10 +71,7 @@ pub(super) fn merge_stats(into: &mut SyscallStats, from: &SyscallStats) {
 }
 
 /// The processes of a run that a scope covers.
-pub(super) fn members<'r>(
-    run: &'r Run,
-    scope: &Scope,
-) -> impl Iterator<Item = &'r crate::run::Process> {
+fn members<'r>(run: &'r Run, scope: &Scope) -> impl Iterator<Item = &'r crate::run::Process> {
     let target_name = |index: usize| run.targets.get(index).map_or("?", |t| t.name.as_str());
     run.processes.iter().filter(move |p| match scope {
         Scope::All => true,
@@ -151,7 +148,7 @@ pub(super) fn aggregate(run: &Run, scope: &Scope) -> Option<Aggregate> {
 
 /// Adds a per-interval series element-wise; a process without a series adds its peak to every
 /// interval (an upper bound, the best known).
-pub(super) fn add_series(sum: &mut Vec<f64>, cores: &[f64], peak: f64) {
+fn add_series(sum: &mut Vec<f64>, cores: &[f64], peak: f64) {
     if cores.is_empty() {
         if sum.is_empty() {
             sum.push(0.0);

@@ -103,7 +103,7 @@ pub(super) fn build(grouped: &[(String, Vec<&Input>)], options: &Options) -> Com
     comparison
 }
 
-pub(super) fn run_info(input: &Input, options: &Options) -> RunInfo {
+fn run_info(input: &Input, options: &Options) -> RunInfo {
     let run = &input.run;
     let (requests, requests_from) = match (options.requests, &run.load) {
         (Some(n), _) => (Some(n), Some("--requests".to_owned())),
@@ -137,10 +137,11 @@ pub(super) fn run_info(input: &Input, options: &Options) -> RunInfo {
     }
 }
 
-/// One table per syscall made in any run, read-like first.
-pub(super) type Aggregates = [Vec<Option<Aggregate>>];
+/// Each group's runs' aggregates (`None` where the scope has no process in the run).
+type Aggregates = [Vec<Option<Aggregate>>];
 
-pub(super) fn syscall_tables(
+/// One table per syscall made in any run, read-like first.
+fn syscall_tables(
     aggregates: &Aggregates,
     denominators: &[Vec<Denominators>],
 ) -> Vec<SyscallTable> {
@@ -160,21 +161,11 @@ pub(super) fn syscall_tables(
         .into_iter()
         .map(|(direction, name)| {
             let mut max_relative_error: f64 = 0.0;
-            let values: Vec<Vec<Values>> = aggregates
-                .iter()
-                .zip(denominators)
-                .map(|(runs, ds)| {
-                    runs.iter()
-                        .zip(ds)
-                        .filter_map(|(a, d)| {
-                            let stats = a.as_ref()?.syscalls.get(&name)?;
-                            max_relative_error =
-                                max_relative_error.max(stats.latency.max_relative_error);
-                            Some(syscall_values(stats, d))
-                        })
-                        .collect()
-                })
-                .collect();
+            let values = per_run_values(aggregates, denominators, |a, d| {
+                let stats = a.syscalls.get(&name)?;
+                max_relative_error = max_relative_error.max(stats.latency.max_relative_error);
+                Some(syscall_values(stats, d))
+            });
             SyscallTable {
                 syscall: name,
                 direction,
@@ -185,7 +176,26 @@ pub(super) fn syscall_tables(
         .collect()
 }
 
-pub(super) fn section(
+/// Per group, the values `of` makes of each run's aggregate and denominators; runs without an
+/// aggregate, or of which `of` makes nothing, are left out.
+fn per_run_values(
+    aggregates: &Aggregates,
+    denominators: &[Vec<Denominators>],
+    mut of: impl FnMut(&Aggregate, &Denominators) -> Option<Values>,
+) -> Vec<Vec<Values>> {
+    aggregates
+        .iter()
+        .zip(denominators)
+        .map(|(runs, ds)| {
+            runs.iter()
+                .zip(ds)
+                .filter_map(|(a, d)| of(a.as_ref()?, d))
+                .collect()
+        })
+        .collect()
+}
+
+fn section(
     scope: &Scope,
     grouped: &[(String, Vec<&Input>)],
     denominators: &[Vec<Denominators>],
@@ -199,16 +209,7 @@ pub(super) fn section(
         })
         .collect();
 
-    let values: Vec<Vec<Values>> = aggregates
-        .iter()
-        .zip(denominators)
-        .map(|(runs, ds)| {
-            runs.iter()
-                .zip(ds)
-                .filter_map(|(a, d)| a.as_ref().map(|a| section_values(a, d)))
-                .collect()
-        })
-        .collect();
+    let values = per_run_values(&aggregates, denominators, |a, d| Some(section_values(a, d)));
     let mut table = build_table(SECTION_SPECS, &values);
     fill_coalescing(&mut table);
 

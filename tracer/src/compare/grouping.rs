@@ -50,7 +50,7 @@ pub(super) fn run_label(input: &Input) -> String {
         })
 }
 
-pub(super) type Grouped<'a> = Vec<(String, Vec<&'a Input>)>;
+type Grouped<'a> = Vec<(String, Vec<&'a Input>)>;
 
 pub(super) fn group(inputs: &[Input], by_label: bool) -> Grouped<'_> {
     let mut groups: Grouped<'_> = Vec::new();
@@ -75,7 +75,7 @@ pub(super) fn group(inputs: &[Input], by_label: bool) -> Grouped<'_> {
     groups
 }
 
-pub(super) fn target_names(runs: &[&Input]) -> Vec<String> {
+fn target_names(runs: &[&Input]) -> Vec<String> {
     let mut names: Vec<String> = runs
         .iter()
         .flat_map(|input| input.run.targets.iter().map(|t| t.name.clone()))
@@ -141,7 +141,7 @@ pub(super) fn build_table(specs: &[Spec], per_group: &[Vec<Values>]) -> Table {
     Table { rows }
 }
 
-pub(super) fn changes(values: &[Option<Stat>]) -> Vec<Option<Change>> {
+fn changes(values: &[Option<Stat>]) -> Vec<Option<Change>> {
     values
         .iter()
         .enumerate()

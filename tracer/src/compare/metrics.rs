@@ -26,11 +26,11 @@ pub(super) struct Denominators {
     pub(super) requests: Option<u64>,
 }
 
-pub(super) fn per_second(count: f64, d: &Denominators) -> Option<f64> {
+fn per_second(count: f64, d: &Denominators) -> Option<f64> {
     (d.seconds > 0.0).then(|| count / d.seconds)
 }
 
-pub(super) fn per_request(value: f64, d: &Denominators) -> Option<f64> {
+fn per_request(value: f64, d: &Denominators) -> Option<f64> {
     d.requests.filter(|r| *r > 0).map(|r| value / r as f64)
 }
 
@@ -42,12 +42,7 @@ pub(super) struct Spec {
     pub(super) better: Better,
 }
 
-pub(super) const fn spec(
-    metric: &'static str,
-    label: &'static str,
-    unit: Unit,
-    better: Better,
-) -> Spec {
+const fn spec(metric: &'static str, label: &'static str, unit: Unit, better: Better) -> Spec {
     Spec {
         metric,
         label,
@@ -224,7 +219,7 @@ pub(super) const LOAD_SPECS: &[Spec] = &[
 
 pub(super) type Values = BTreeMap<&'static str, f64>;
 
-pub(super) fn direction_values(values: &mut Values, aggregate: &Aggregate, d: &Denominators) {
+fn direction_values(values: &mut Values, aggregate: &Aggregate, d: &Denominators) {
     let mut io_calls: u64 = 0;
     for direction in [Direction::Read, Direction::Write] {
         let mut totals = crate::run::DirectionTotals::default();
@@ -285,7 +280,7 @@ pub(super) fn direction_values(values: &mut Values, aggregate: &Aggregate, d: &D
     );
 }
 
-pub(super) fn put(values: &mut Values, key: &'static str, value: Option<f64>) {
+fn put(values: &mut Values, key: &'static str, value: Option<f64>) {
     if let Some(value) = value.filter(|v| v.is_finite()) {
         values.insert(key, value);
     }
