@@ -374,7 +374,8 @@ fn start_client(
     load_path: &Path,
 ) -> anyhow::Result<usize> {
     let duration = format!("{}ms", args.duration.as_millis());
-    match args.client {
+    // The client's arguments, and the line it prints when it is ready for "go".
+    let (client_args, ready_line): (Vec<OsString>, &str) = match args.client {
         Client::Tracer => {
             let mut load_args: Vec<OsString> = [
                 "load",
@@ -396,18 +397,7 @@ fn start_client(
             if args.connection_close {
                 load_args.push("--connection-close".into());
             }
-            let client = children.spawn(
-                "client",
-                Nodes::command_in(&nodes.a, exe.as_os_str(), load_args),
-                true,
-                true,
-            )?;
-            children.wait_for_line(
-                client,
-                procs::READY_TIMEOUT,
-                |line| matches!(line, Line::Stdout(text) if text == load::CONNECTED_LINE),
-            )?;
-            Ok(client)
+            (load_args, load::CONNECTED_LINE)
         }
         Client::Oha => {
             // oha cannot wait for a go signal itself: the gate holds its PID until "go" and
@@ -439,20 +429,21 @@ fn start_client(
                     .extend(["--disable-keepalive", "-H", "Connection: close"].map(OsString::from));
             }
             gate_args.push(format!("http://{target}/details/0").into());
-            let client = children.spawn(
-                "client",
-                Nodes::command_in(&nodes.a, exe.as_os_str(), gate_args),
-                true,
-                true,
-            )?;
-            children.wait_for_line(
-                client,
-                procs::READY_TIMEOUT,
-                |line| matches!(line, Line::Stdout(text) if text == super::gate::WAITING_LINE),
-            )?;
-            Ok(client)
+            (gate_args, super::gate::WAITING_LINE)
         }
-    }
+    };
+    let client = children.spawn(
+        "client",
+        Nodes::command_in(&nodes.a, exe.as_os_str(), client_args),
+        true,
+        true,
+    )?;
+    children.wait_for_line(
+        client,
+        procs::READY_TIMEOUT,
+        |line| matches!(line, Line::Stdout(text) if text == ready_line),
+    )?;
+    Ok(client)
 }
 
 /// Attaches `tracer record` to `targets`; `None` (with a notice) when recording is not

@@ -146,37 +146,51 @@ impl Children {
         timeout: Duration,
         wanted: impl Fn(&Line) -> bool,
     ) -> anyhow::Result<String> {
-        let deadline = Instant::now() + timeout;
-        let child = &mut self.list[index];
-        loop {
-            if stop_requested() {
-                return Err(Interrupted.into());
-            }
-            match child.lines.recv_timeout(Duration::from_millis(50)) {
-                Ok(line) => {
-                    child.echo_line(&line);
-                    child.seen.push(line.clone());
-                    if wanted(&line) {
-                        let (Line::Stdout(text) | Line::Stderr(text)) = line;
-                        return Ok(text);
-                    }
-                }
-                Err(RecvTimeoutError::Disconnected) => {
-                    let status = child.child.wait().ok();
-                    return Err(child.failure(&format!("exited ({})", describe(status))));
-                }
-                Err(RecvTimeoutError::Timeout) => {}
-            }
-            if Instant::now() >= deadline {
-                return Err(
-                    child.failure(&format!("did not get ready within {} s", timeout.as_secs()))
-                );
-            }
-        }
+        self.receive(
+            index,
+            timeout,
+            "did not get ready within",
+            |line| {
+                wanted(line).then(|| {
+                    let (Line::Stdout(text) | Line::Stderr(text)) = line;
+                    text.clone()
+                })
+            },
+            |child| {
+                let status = child.child.wait().ok();
+                Err(child.failure(&format!("exited ({})", describe(status))))
+            },
+        )
     }
 
     /// Waits for the child to exit (collecting its output); fails on timeout or stop signal.
     pub fn wait_exit(&mut self, index: usize, timeout: Duration) -> anyhow::Result<ExitStatus> {
+        self.receive(
+            index,
+            timeout,
+            "still running after",
+            |_| None,
+            // Output closed: the process is exiting.
+            |child| {
+                child
+                    .child
+                    .wait()
+                    .with_context(|| format!("cannot wait for {}", child.name))
+            },
+        )
+    }
+
+    /// Receives a child's lines (echoing and keeping each) until `on_line` makes something of
+    /// one, or its output closes (then `on_close` says what that means); fails with "`late` N
+    /// s" when the timeout passes first, and on a stop signal.
+    fn receive<T>(
+        &mut self,
+        index: usize,
+        timeout: Duration,
+        late: &str,
+        on_line: impl Fn(&Line) -> Option<T>,
+        on_close: impl FnOnce(&mut Spawned) -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
         let deadline = Instant::now() + timeout;
         let child = &mut self.list[index];
         loop {
@@ -186,19 +200,17 @@ impl Children {
             match child.lines.recv_timeout(Duration::from_millis(50)) {
                 Ok(line) => {
                     child.echo_line(&line);
+                    let done = on_line(&line);
                     child.seen.push(line);
+                    if let Some(done) = done {
+                        return Ok(done);
+                    }
                 }
-                Err(RecvTimeoutError::Disconnected) => {
-                    // Output closed: the process is exiting.
-                    return child
-                        .child
-                        .wait()
-                        .with_context(|| format!("cannot wait for {}", child.name));
-                }
+                Err(RecvTimeoutError::Disconnected) => return on_close(child),
                 Err(RecvTimeoutError::Timeout) => {}
             }
             if Instant::now() >= deadline {
-                return Err(child.failure(&format!("still running after {} s", timeout.as_secs())));
+                return Err(child.failure(&format!("{late} {} s", timeout.as_secs())));
             }
         }
     }

@@ -17,26 +17,30 @@ pub struct WorkloadArgs {
     pub wait_signal: bool,
 }
 
+// How many of each call `workload mix` makes.
+#[derive(Clone, Copy, Debug, clap::Args)]
+pub struct MixCounts {
+    #[arg(long, default_value_t = 1000)]
+    writes: u32,
+    #[arg(long, default_value_t = 200)]
+    writevs: u32,
+    #[arg(long, default_value_t = 300)]
+    datagrams: u32,
+    #[arg(long, default_value_t = 50)]
+    pipe_reads: u32,
+    #[arg(long, default_value_t = 20)]
+    messages: u32,
+    #[arg(long, default_value_t = 10)]
+    bad_writes: u32,
+    #[arg(long, default_value_t = 100)]
+    child_writes: u32,
+}
+
 #[derive(Debug, clap::Subcommand)]
 pub enum Kind {
     /// The end-to-end test mix: write, writev, UDP sendto/recvfrom, pipe read/write,
     /// sendmsg/recvmsg, EBADF writes, and a forked child that writes.
-    Mix {
-        #[arg(long, default_value_t = 1000)]
-        writes: u32,
-        #[arg(long, default_value_t = 200)]
-        writevs: u32,
-        #[arg(long, default_value_t = 300)]
-        datagrams: u32,
-        #[arg(long, default_value_t = 50)]
-        pipe_reads: u32,
-        #[arg(long, default_value_t = 20)]
-        messages: u32,
-        #[arg(long, default_value_t = 10)]
-        bad_writes: u32,
-        #[arg(long, default_value_t = 100)]
-        child_writes: u32,
-    },
+    Mix(MixCounts),
     /// write+read of `size` bytes over a socketpair, `count` times (the overhead benchmark).
     PingPong {
         #[arg(long, default_value_t = 1_000_000)]
@@ -135,25 +139,7 @@ pub fn run(args: &WorkloadArgs) -> anyhow::Result<ExitCode> {
         wait_for_sigusr1()?;
     }
     match args.kind {
-        Kind::Mix {
-            writes,
-            writevs,
-            datagrams,
-            pipe_reads,
-            messages,
-            bad_writes,
-            child_writes,
-        } => {
-            mix(
-                writes,
-                writevs,
-                datagrams,
-                pipe_reads,
-                messages,
-                bad_writes,
-                child_writes,
-            )?;
-        }
+        Kind::Mix(counts) => mix(counts)?,
         Kind::PingPong { count, size } => ping_pong(count, size)?,
         Kind::Burn { seconds } => {
             let start = std::time::Instant::now();
@@ -175,20 +161,20 @@ pub fn run(args: &WorkloadArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-#[expect(clippy::similar_names, reason = "sender/receiver pairs")]
 #[expect(
     clippy::too_many_lines,
     reason = "one straight list of the syscalls the e2e test expects"
 )]
-fn mix(
-    writes: u32,
-    writevs: u32,
-    datagrams: u32,
-    pipe_reads: u32,
-    messages: u32,
-    bad_writes: u32,
-    child_writes: u32,
-) -> anyhow::Result<()> {
+fn mix(counts: MixCounts) -> anyhow::Result<()> {
+    let MixCounts {
+        writes,
+        writevs,
+        datagrams,
+        pipe_reads,
+        messages,
+        bad_writes,
+        child_writes,
+    } = counts;
     let devnull = std::fs::OpenOptions::new().write(true).open("/dev/null")?;
     let fd = devnull.as_raw_fd();
     let buf = [0x5au8; 512];

@@ -3,9 +3,14 @@
 //! (bytes per read, reads per request, the coalescing factor and payload-size histograms side
 //! by side), errors, syscall latency, CPU per request and the load generator's request latency.
 //!
-//! The arithmetic lives in `analyze` (pure, unit-tested on runs built in code), the words in
-//! `verdict`; rendering is `report`'s job, reading files and writing reports `cmd`'s.
+//! The arithmetic lives in `analyze` and the modules it is made of: `grouping`, `aggregate`,
+//! `metrics` and `build` (pure, unit-tested on runs built in code); the words in `verdict`;
+//! rendering is `report`'s job, reading files and writing reports `cmd`'s.
+mod aggregate;
 pub mod analyze;
+mod build;
+mod grouping;
+mod metrics;
 pub mod model;
 #[cfg(test)]
 pub(crate) mod sample;

@@ -1,7 +1,12 @@
 //! Runs built in code for unit tests: the blog's client reading each HTTP response as two
-//! reads (180 B headers + 178 B body) directly, or as one 358 B read through a merging proxy.
+//! reads (180 B headers + 178 B body) directly, or as one 358 B read through a merging proxy;
+//! and the helpers the analysis tests share.
 use tracer_common::buckets::{LATENCY, SIZE};
 
+use super::{
+    analyze::{Input, Options, compare},
+    model::{Comparison, Section},
+};
 use crate::{
     hist::Histogram,
     run::{
@@ -217,4 +222,36 @@ pub fn proxied(label: &str, responses: u64, on_cpu_ns: u64) -> Run {
         10,
     );
     run(label, &["client", "haproxy"], vec![client, proxy], None)
+}
+
+/// A run as the input read from `LABEL.json`.
+pub fn input(run: Run) -> Input {
+    Input {
+        file: format!("{}.json", run.label.clone().unwrap_or_default()),
+        run,
+    }
+}
+
+/// A metric's mean in one group, NaN where the group has none.
+pub fn mean(section: &Section, metric: &str, group: usize) -> f64 {
+    section
+        .row(metric)
+        .and_then(|r| r.values[group])
+        .map_or(f64::NAN, |s| s.mean)
+}
+
+/// The client read directly (two reads a response) against through the merging proxy (one).
+pub fn direct_vs_proxy(requests: Option<u64>) -> Comparison {
+    let inputs = [
+        input(direct("direct", 1000, 400_000_000)),
+        input(proxied("proxy", 1000, 300_000_000)),
+    ];
+    compare(
+        &inputs,
+        &Options {
+            group_by_label: false,
+            requests,
+        },
+    )
+    .unwrap()
 }
