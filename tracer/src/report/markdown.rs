@@ -47,6 +47,7 @@ pub(super) fn render(comparison: &Comparison) -> String {
         }
         out.push('\n');
     }
+    grid(&mut out, &grid::context(comparison), "###");
     grid(&mut out, &grid::runs(comparison), "###");
     if let Some(latency) = grid::latency_runs(comparison) {
         grid(&mut out, &latency, "###");

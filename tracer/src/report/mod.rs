@@ -199,9 +199,14 @@ mod tests {
         // Bars of both groups in their colours, and lines.
         assert!(html.contains("fill=\"#0072B2\"") && html.contains("fill=\"#D55E00\""));
         assert!(html.contains("<polyline"));
-        for fetch in ["src=", "href=", "<script", "@import", "url("] {
+        for fetch in ["src=", "<script", "@import", "url("] {
             assert!(!html.contains(fetch), "HTML would fetch something: {fetch}");
         }
+        // Links only within the page (the table of contents).
+        assert_eq!(
+            html.matches("href=").count(),
+            html.matches("href=\"#").count()
+        );
     }
 
     #[test]
@@ -253,6 +258,7 @@ mod tests {
         let options = Options {
             group_by_label: true,
             requests: None,
+            focus: None,
         };
         let markdown = render(
             &compare(&inputs, &options).unwrap(),
@@ -315,6 +321,7 @@ mod tests {
             &Options {
                 group_by_label: false,
                 requests: Some(10),
+                focus: None,
             },
         );
         for format in [Format::Text, Format::Markdown, Format::Json, Format::Html] {
@@ -324,5 +331,80 @@ mod tests {
                 assert!(!out.contains("change"), "{format:?}: {out}");
             }
         }
+    }
+
+    #[test]
+    fn every_format_says_too_few_calls_idle_and_factors_alike() {
+        let inputs = [
+            Input {
+                file: "direct.json".into(),
+                run: sample::ruby_and_python("direct", false, Some(3), 70.0),
+            },
+            Input {
+                file: "mesh.json".into(),
+                run: sample::ruby_and_python("mesh", true, Some(2000), 1.0),
+            },
+        ];
+        let comparison = compare(&inputs, &Options::default()).unwrap();
+        let text = render(&comparison, Format::Text, true);
+        let line = |text: &str, start: &str| -> String {
+            text.lines()
+                .find(|l| l.trim_start().starts_with(start))
+                .unwrap_or_else(|| panic!("no {start} in {text}"))
+                .to_owned()
+        };
+        // 2 → 5 pread64 calls: not "+150%", and not coloured.
+        let pread = line(&text, "pread64 calls ");
+        assert!(
+            pread.ends_with("too few calls") && !pread.contains('\x1b'),
+            "{pread:?}"
+        );
+        // 70 ms → 1 ms: a factor in words, a percentage in the change column.
+        assert!(
+            text.contains("request latency 70× faster on average"),
+            "{text}"
+        );
+        assert!(line(&text, "average ").contains("−99%"), "{text}");
+        // The node proxy idle in the baseline: "idle" instead of ratios.
+        let ztunnel = &text[text.find("ztunnel (pids").unwrap()..];
+        assert!(
+            line(ztunnel, "I/O syscalls per request").ends_with("idle"),
+            "{ztunnel}"
+        );
+        assert!(text.contains("fewer than 30 calls"), "{text}");
+
+        let markdown = render(&comparison, Format::Markdown, false);
+        assert!(
+            markdown.contains("| pread64 calls | 2 | 5 | too few calls |"),
+            "{markdown}"
+        );
+        assert!(
+            markdown.contains("| I/O syscalls per request | 0.01 | 4.00 | idle |"),
+            "{markdown}"
+        );
+        assert!(markdown.contains(&format!("- **{}**", comparison.verdict[0])));
+        assert!(markdown.contains("| kernel | 6.12 | 6.12 |"), "{markdown}");
+
+        let html = render(&comparison, Format::Html, false);
+        assert!(html.contains("<td class=\"withheld\" data-label=\"change\">too few calls</td>"));
+        assert!(html.contains("<td class=\"withheld\" data-label=\"change\">idle</td>"));
+        assert!(html.contains(&format!("<li>{}</li>", comparison.verdict[0])));
+
+        let json: serde_json::Value =
+            serde_json::from_str(&render(&comparison, Format::Json, false)).unwrap();
+        assert_eq!(json["min_calls"], 30);
+        assert_eq!(json["sections"][0]["role"], "client");
+        let pread = json["sections"][0]["syscalls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["syscall"] == "pread64")
+            .unwrap();
+        assert_eq!(
+            pread["table"]["rows"][0]["changes"][1]["withheld"],
+            "too_few_calls"
+        );
+        assert_eq!(json["groups"][1]["runs"][0]["context"]["kernel"], "6.12");
+        assert_eq!(json["verdict"][0], comparison.verdict[0]);
     }
 }

@@ -92,6 +92,7 @@ pub(super) fn render(comparison: &Comparison, color: bool) -> String {
     let (bold, reset) = if color { (BOLD, RESET) } else { ("", "") };
     let title = grid::title(comparison);
     let _ = writeln!(out, "{bold}{}{reset}\n", shown(&title));
+    grid(&mut out, &grid::context(comparison), color);
     grid(&mut out, &grid::runs(comparison), color);
     if !comparison.verdict.is_empty() {
         let _ = writeln!(out, "{bold}Verdict{reset}");
