@@ -110,6 +110,16 @@ pub(super) fn linear_ticks(low: f64, high: f64, axis: Axis) -> Vec<Tick> {
         high = high.min(100.0);
     }
     let step = nice_step((high - low) / TICKS);
+    if !(step >= 1e-9 && high < 1e15 && low > -1e15 && (high - low) / step < 100.0) {
+        // Values a damaged file can hold (subnormal, huge): the two ends, no arithmetic.
+        return [low, high]
+            .into_iter()
+            .map(|value| Tick {
+                value,
+                label: format!("{value:e}"),
+            })
+            .collect();
+    }
     #[expect(
         clippy::cast_possible_truncation,
         clippy::cast_sign_loss,
@@ -511,6 +521,16 @@ mod tests {
             labels(&ticks),
             ["0", "200", "400", "600", "800", "1,000", "1,200"]
         );
+    }
+
+    #[test]
+    fn values_a_damaged_file_can_hold_still_get_two_distinct_ends() {
+        for high in [1e-320, f64::MAX] {
+            let ticks = linear_ticks(0.0, high, Axis::Plain);
+            assert_eq!(ticks.len(), 2, "{ticks:?}");
+            assert_ne!(ticks[0].label, ticks[1].label);
+        }
+        assert!(log_ticks(1e30, 1e31).len() >= 2);
     }
 
     #[test]

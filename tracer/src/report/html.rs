@@ -7,6 +7,7 @@ use super::{
     charts::{self, Axis, Chart, Series},
     escape::html as escape,
     grid::{self, Grid, Tone},
+    units,
 };
 use crate::{
     compare::{
@@ -361,32 +362,40 @@ fn over_time(page: &mut Page, comparison: &Comparison) {
         return;
     }
     page.heading(2, "Over time");
+    // A final interval shorter than half the first is left out of the rate: a rate over a few
+    // milliseconds (a command writing its output as it exits) would set the chart's scale.
+    let mut short = Vec::new();
     let rate: Vec<Series> = runs
         .iter()
-        .map(|r| Series {
-            label: r.label.clone(),
-            points: r
-                .intervals
-                .iter()
-                .map(|p| (p.end_s, p.syscalls_per_s))
-                .collect(),
+        .map(|r| {
+            let mut intervals: &[_] = &r.intervals;
+            if let (Some(first), Some((last, rest))) = (intervals.first(), intervals.split_last())
+                && !rest.is_empty()
+                && last.end_s - last.start_s < (first.end_s - first.start_s) / 2.0
+            {
+                short.push(format!(
+                    "{} ({:.2} s, {} calls/s)",
+                    r.label,
+                    last.end_s - last.start_s,
+                    units::number(last.syscalls_per_s)
+                ));
+                intervals = rest;
+            }
+            Series {
+                label: r.label.clone(),
+                points: intervals
+                    .iter()
+                    .map(|p| (p.end_s, p.syscalls_per_s))
+                    .collect(),
+            }
         })
         .collect();
-    let partial: Vec<String> = runs
-        .iter()
-        .filter_map(|r| {
-            let last = r.intervals.last()?;
-            let full = r.intervals.first()?.end_s - r.intervals.first()?.start_s;
-            (r.intervals.len() > 1 && last.end_s - last.start_s < full * 0.9)
-                .then(|| format!("{} ({:.2} s)", r.label, last.end_s - last.start_s))
-        })
-        .collect();
-    let rate_caption = if partial.is_empty() {
-        "Each point is an interval's calls over its length.".to_owned()
+    let rate_caption = if short.is_empty() {
+        "Each point is an interval's calls over the interval's true length.".to_owned()
     } else {
         format!(
-            "Each point is an interval's calls over its length; the last intervals of {} are shorter and normalised by their true length.",
-            partial.join(", ")
+            "Each point is an interval's calls over the interval's true length. Left out: the short last interval of {}.",
+            short.join(", ")
         )
     };
     let _ = page.figure(
