@@ -48,6 +48,8 @@ figcaption { color: #666; font-size: 0.85em; margin: 0.2em 0 0 4.5em; }
   th:first-child, td:first-child { min-width: 0; }
   nav.toc ol { columns: 1; }
   ul.legend, figcaption { margin-left: 0; }
+}
+@media (max-width: 64em) {
   table.wide, table.wide tbody, table.wide tr, table.wide td { display: block; }
   table.wide tr.head { display: none; }
   table.wide tr { border-bottom: 1px solid #ccc; padding: 0.3em 0; }
@@ -68,7 +70,8 @@ figcaption { color: #666; font-size: 0.85em; margin: 0.2em 0 0 4.5em; }
 /// Columns of words (wrapped, left-aligned) rather than numbers.
 const WORD_COLUMNS: [&str; 2] = ["Differences", "file"];
 
-/// A table wider than this many columns is laid out row by row on narrow screens.
+/// A table wider than this many columns is laid out row by row on screens (and paper)
+/// narrower than 64em.
 const NARROW_COLUMNS: usize = 4;
 
 /// The page as it is written: headings get ids (and the level-2 ones a line in the table of
