@@ -167,6 +167,47 @@ fn measure(dir: &Path, page: &Path, width: u32) -> serde_json::Value {
     serde_json::from_str(&json).unwrap()
 }
 
+/// The header: one column per run, every field filled from the run files.
+fn check_context(measured: &serde_json::Value, runs: &[serde_json::Value]) {
+    let context = measured["context"].as_array().unwrap();
+    let field = |name: &str| -> Vec<String> {
+        let row = context
+            .iter()
+            .find(|r| r[0] == name)
+            .unwrap_or_else(|| panic!("no {name} in the header: {context:?}"));
+        row.as_array().unwrap()[1..]
+            .iter()
+            .map(|c| c.as_str().unwrap().to_owned())
+            .collect()
+    };
+    for (index, run) in runs.iter().enumerate() {
+        let str_of = |v: &serde_json::Value| v.as_str().unwrap().to_owned();
+        let started = str_of(&run["started_at"])
+            .replace('T', " ")
+            .replace('Z', "");
+        assert_eq!(field("recorded (UTC)")[index], started);
+        assert!(field("host")[index].starts_with(&str_of(&run["host"]["hostname"])));
+        assert_eq!(field("kernel")[index], str_of(&run["host"]["kernel"]));
+        assert_eq!(
+            field("tracer version")[index],
+            format!("tracer {}", str_of(&run["tool"]["version"]))
+        );
+        assert_eq!(
+            field("attach mechanism")[index],
+            str_of(&run["probe"]["mechanism"])
+        );
+        assert!(field("probe overhead")[index].starts_with("not measured"));
+        assert!(field("duration")[index].starts_with("8.00 s"));
+        for target in run["targets"].as_array().unwrap() {
+            assert!(
+                field("command / targets")[index].contains(&str_of(&target["spec"])),
+                "{target}"
+            );
+        }
+        assert_eq!(field("label")[index], str_of(&run["label"]));
+    }
+}
+
 /// Asserts the layout at one width and, when asked, saves a full-page screenshot and
 /// returns its path.
 fn check_width(
@@ -223,44 +264,7 @@ fn check_width(
         }
     }
 
-    // The header: one column per run, every field filled from the run files.
-    let context = measured["context"].as_array().unwrap();
-    let field = |name: &str| -> Vec<String> {
-        let row = context
-            .iter()
-            .find(|r| r[0] == name)
-            .unwrap_or_else(|| panic!("no {name} in the header: {context:?}"));
-        row.as_array().unwrap()[1..]
-            .iter()
-            .map(|c| c.as_str().unwrap().to_owned())
-            .collect()
-    };
-    for (index, run) in runs.iter().enumerate() {
-        let str_of = |v: &serde_json::Value| v.as_str().unwrap().to_owned();
-        let started = str_of(&run["started_at"])
-            .replace('T', " ")
-            .replace('Z', "");
-        assert_eq!(field("recorded (UTC)")[index], started);
-        assert!(field("host")[index].starts_with(&str_of(&run["host"]["hostname"])));
-        assert_eq!(field("kernel")[index], str_of(&run["host"]["kernel"]));
-        assert_eq!(
-            field("tracer version")[index],
-            format!("tracer {}", str_of(&run["tool"]["version"]))
-        );
-        assert_eq!(
-            field("attach mechanism")[index],
-            str_of(&run["probe"]["mechanism"])
-        );
-        assert!(field("probe overhead")[index].starts_with("not measured"));
-        assert!(field("duration")[index].starts_with("8.00 s"));
-        for target in run["targets"].as_array().unwrap() {
-            assert!(
-                field("command / targets")[index].contains(&str_of(&target["spec"])),
-                "{target}"
-            );
-        }
-        assert_eq!(field("label")[index], str_of(&run["label"]));
-    }
+    check_context(&measured, runs);
     assert!(measured["contents"].as_array().unwrap().len() >= 8);
 
     if !screenshot {
