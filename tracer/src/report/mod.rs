@@ -407,4 +407,49 @@ mod tests {
         assert_eq!(json["groups"][1]["runs"][0]["context"]["kernel"], "6.12");
         assert_eq!(json["verdict"][0], comparison.verdict[0]);
     }
+
+    #[test]
+    fn the_last_interval_does_not_draw_a_dive() {
+        // The client exits 9.5 s into a 10.2 s run: the last interval is 0.2 s long and its
+        // CPU is missing the exited client's.
+        let shorten = |mut run: crate::run::Run| {
+            run.duration_ns = 10_200_000_000;
+            run.intervals.push(crate::run::Interval {
+                end_ns: 10_200_000_000,
+                read_calls: 10,
+                write_calls: 0,
+                read_bytes: 0,
+                write_bytes: 0,
+                cores: 0.0,
+            });
+            run.processes[0].exited_after_ns = Some(10_100_000_000);
+            Input {
+                file: format!("{}.json", run.label.clone().unwrap_or_default()),
+                run,
+            }
+        };
+        let comparison = compare(
+            &[
+                shorten(sample::direct("direct", 1000, 1)),
+                shorten(sample::proxied("proxy", 1000, 1)),
+            ],
+            &Options::default(),
+        )
+        .unwrap();
+        let run = &comparison.groups[0].runs[0];
+        let last = run.intervals.last().unwrap();
+        assert!(last.exits && (last.end_s - last.start_s - 0.2).abs() < 1e-9);
+        // 10 calls over the interval's true 0.2 s.
+        assert!((last.syscalls_per_s - 50.0).abs() < 1e-9);
+        let html = render(&comparison, Format::Html, false);
+        assert!(
+            html.contains("Left out: the short last interval of direct (0.20 s, 50.0 calls/s), proxy (0.20 s, 50.0 calls/s).")
+        );
+        assert!(html.contains("Left out: the last interval of direct (10.0–10.2 s), proxy (10.0–10.2 s), in which a traced process exited"));
+        // Ten points a run in both charts, not eleven.
+        let cpu = &html[html.find("CPU (cores used by the targets)</h3>").unwrap()..];
+        let polyline = &cpu[cpu.find("points=\"").unwrap() + 8..];
+        let points = &polyline[..polyline.find('"').unwrap()];
+        assert_eq!(points.split(' ').count(), 10, "{points}");
+    }
 }
