@@ -46,6 +46,15 @@ pub struct Grid {
 
 const MISSING: &str = "—";
 
+/// A section's heading: its name and its role, e.g. `nginx — proxy`.
+#[must_use]
+pub fn section_title(section: &crate::compare::model::Section) -> String {
+    match section.role {
+        Some(role) => format!("{} — {}", section.name, role.name()),
+        None => section.name.clone(),
+    }
+}
+
 /// "tracer compare: no-mesh (baseline) vs ambient", or "tracer report: no-mesh" for one run.
 #[must_use]
 pub fn title(comparison: &Comparison) -> String {

@@ -459,11 +459,7 @@ fn over_time(page: &mut Page, comparison: &Comparison) {
 /// One traced process: its table, payload sizes (chart and table), latency CDF, per syscall.
 fn process_section(page: &mut Page, comparison: &Comparison, section: &Section) {
     let labels: Vec<String> = comparison.groups.iter().map(|g| g.label.clone()).collect();
-    let title = match section.role {
-        Some(role) => format!("{} — {}", section.name, role.name()),
-        None => section.name.clone(),
-    };
-    page.heading(2, &title);
+    page.heading(2, &grid::section_title(section));
     page.table(
         &grid::metrics(
             "I/O, write coalescing and CPU",

@@ -55,7 +55,11 @@ pub(super) fn render(comparison: &Comparison) -> String {
     for section in &comparison.sections {
         grid(
             &mut out,
-            &grid::metrics(&section.name, &section.table, &comparison.groups),
+            &grid::metrics(
+                &grid::section_title(section),
+                &section.table,
+                &comparison.groups,
+            ),
             "###",
         );
         for (name, histograms) in [

@@ -366,7 +366,7 @@ mod tests {
         );
         assert!(line(&text, "average ").contains("−99%"), "{text}");
         // The node proxy idle in the baseline: "idle" instead of ratios.
-        let ztunnel = &text[text.find("ztunnel (pids").unwrap()..];
+        let ztunnel = &text[text.find("ztunnel — proxy (pids").unwrap()..];
         assert!(
             line(ztunnel, "I/O syscalls per request").ends_with("idle"),
             "{ztunnel}"

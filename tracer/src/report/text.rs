@@ -139,9 +139,9 @@ pub(super) fn render(comparison: &Comparison, color: bool) -> String {
             .collect::<Vec<_>>()
             .join("; ");
         let title = if pids.is_empty() {
-            section.name.clone()
+            grid::section_title(section)
         } else {
-            format!("{} (pids: {pids})", section.name)
+            format!("{} (pids: {pids})", grid::section_title(section))
         };
         grid(
             &mut out,
