@@ -54,7 +54,7 @@ fn compare_renders_every_format_and_writes_files_atomically() {
     // Piped, not a terminal: no colour.
     assert!(!text.contains('\x1b'));
     assert!(
-        text.contains("ambient vs no-mesh: client: 33% fewer I/O syscalls per request (3.0 → 2.0)"),
+        text.contains("ambient vs no-mesh, client: 33% fewer I/O syscalls per request (3.0 → 2.0)"),
         "{text}"
     );
     let colored = stdout(&tracer(&["compare", &base, &other, "--color", "always"]));
@@ -233,5 +233,46 @@ fn text_is_coloured_on_a_terminal_unless_no_color_is_set() {
     assert!(
         !plain.contains('\x1b') && plain.contains("33% fewer"),
         "{plain}"
+    );
+}
+
+#[test]
+fn focus_picks_the_headline_and_an_unknown_name_is_bad_usage() {
+    let real = |name: &str| fixture("real").join(name).display().to_string();
+    let (direct, proxy) = (real("oha-direct.run.json"), real("oha-proxy.run.json"));
+    let loads = [
+        "--load",
+        &real("oha-direct.json"),
+        "--load",
+        &real("oha-proxy.json"),
+    ];
+    let headline = |extra: &[&str]| -> String {
+        let mut args = vec!["compare", &direct, &proxy, "--format", "json"];
+        args.extend(loads);
+        args.extend(extra);
+        let json: serde_json::Value = serde_json::from_str(&stdout(&tracer(&args))).unwrap();
+        json["verdict"][0].as_str().unwrap().to_owned()
+    };
+    // Without --focus: the traced command (the load generator), not the busier server.
+    assert!(
+        headline(&[]).starts_with("nginx vs direct, client oha: "),
+        "{}",
+        headline(&[])
+    );
+    for focus in ["server", "pid:17602", "python3"] {
+        let line = headline(&["--focus", focus]);
+        assert!(
+            line.starts_with("nginx vs direct, server python3 (target server): "),
+            "{focus}: {line}"
+        );
+    }
+    let mut args = vec!["compare", &direct, &proxy, "--focus", "envoy"];
+    args.extend(loads);
+    let (code, message) = failure(&tracer(&args));
+    assert_eq!(code, USAGE);
+    assert!(
+        message
+            .starts_with("tracer: --focus envoy: no traced process, target or pod has that name"),
+        "{message}"
     );
 }

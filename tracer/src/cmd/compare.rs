@@ -26,6 +26,11 @@ pub struct CompareArgs {
     /// order (replaces a result a run already carries).
     #[arg(long = "load", value_name = "FILE")]
     pub loads: Vec<PathBuf>,
+    /// The process the headline verdict speaks about: a process, target or pod name (or a
+    /// target as given to `record`, e.g. `pid:1234`). Default: the traced command or load
+    /// generator.
+    #[arg(long, value_name = "NAME")]
+    pub focus: Option<String>,
     #[command(flatten)]
     pub output: OutputArgs,
 }
@@ -35,9 +40,13 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<ExitCode> {
     let options = Options {
         group_by_label: args.group,
         requests: args.requests,
+        focus: args.focus.clone(),
     };
     let comparison = compare(&inputs, &options).map_err(|error| {
-        let kind = if matches!(error, CompareError::NotEnoughRuns) {
+        let kind = if matches!(
+            error,
+            CompareError::NotEnoughRuns | CompareError::FocusNotFound { .. }
+        ) {
             ErrorKind::Usage
         } else {
             ErrorKind::BadInput

@@ -28,6 +28,7 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
         &Options {
             group_by_label: false,
             requests: args.requests,
+            focus: None,
         },
     );
     args.output.emit(&comparison)?;

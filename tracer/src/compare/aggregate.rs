@@ -305,6 +305,7 @@ mod tests {
             &Options {
                 group_by_label: false,
                 requests: Some(1000),
+                focus: None,
             },
         )
         .unwrap();
@@ -361,7 +362,7 @@ mod tests {
             ["client", "sh (target client)", "all traced processes"]
         );
         assert!(
-            comparison.verdict[0].starts_with("again vs direct: client:"),
+            comparison.verdict[0].starts_with("again vs direct, client:"),
             "{:?}",
             comparison.verdict
         );

@@ -27,6 +27,9 @@ pub struct Options {
     pub group_by_label: bool,
     /// Requests per run, overriding the load generator's count.
     pub requests: Option<u64>,
+    /// The process the headline speaks about (process, target or pod name, or target spec),
+    /// instead of the traced command or load generator.
+    pub focus: Option<String>,
 }
 
 /// Why runs cannot be compared.
@@ -42,6 +45,9 @@ pub enum CompareError {
         "all runs have the label \"{label}\", so --group makes a single group: give the other setup's runs another `--label` when recording, or drop --group"
     )]
     OneGroup { label: String },
+    /// `--focus` named no traced process.
+    #[error("--focus {focus}: no traced process, target or pod has that name (traced: {listing})")]
+    FocusNotFound { focus: String, listing: String },
     /// The groups traced different programs.
     #[error(
         "the runs have no common target ({listing}): record the same program in every run so its numbers can be compared"
@@ -61,7 +67,23 @@ pub fn compare(inputs: &[Input], options: &Options) -> Result<Comparison, Compar
         });
     }
     check_common_target(&grouped)?;
-    Ok(build(&grouped, options))
+    let comparison = build(&grouped, options);
+    if let Some(focus) = &options.focus
+        && !super::build::focus_found(&comparison, &grouped, focus)
+    {
+        let mut listing: Vec<String> = comparison
+            .sections
+            .iter()
+            .filter(|s| s.target.is_some())
+            .map(|s| s.name.clone())
+            .collect();
+        listing.dedup();
+        return Err(CompareError::FocusNotFound {
+            focus: focus.clone(),
+            listing: listing.join(", "),
+        });
+    }
+    Ok(comparison)
 }
 
 /// One run shown on its own (`tracer report`): the same tables with a single column.
@@ -92,6 +114,7 @@ mod tests {
             &Options {
                 group_by_label: true,
                 requests: None,
+                focus: None,
             },
         )
         .unwrap_err();

@@ -10,7 +10,10 @@ use super::{
         Denominators, LOAD_SPECS, SECTION_SPECS, SYSCALL_SPECS, Values, fill_coalescing,
         load_values, section_values, syscall_values,
     },
-    model::{Comparison, Group, IntervalPoint, KIND, RunInfo, SCHEMA, Section, SyscallTable},
+    model::{
+        Change, Comparison, Group, IntervalPoint, KIND, MIN_CALLS, Role, RunContext, RunInfo,
+        SCHEMA, Section, SyscallTable, Table, Withheld,
+    },
 };
 use crate::{hist::Histogram, run::Direction};
 
@@ -41,6 +44,7 @@ pub(super) fn build(grouped: &[(String, Vec<&Input>)], options: &Options) -> Com
         .iter()
         .map(|scope| section(scope, grouped, &denominators))
         .collect();
+    assign_roles(&mut sections, grouped, options);
     if sections.len() > 1 {
         sections.push(section(&Scope::All, grouped, &denominators));
     }
@@ -88,6 +92,11 @@ pub(super) fn build(grouped: &[(String, Vec<&Input>)], options: &Options) -> Com
         "syscall latency percentiles are histogram bucket midpoints, within the stated relative error; payload sizes below 256 B are exact"
             .to_owned(),
     );
+    if groups.len() > 1 {
+        notes.push(format!(
+        "a change resting on fewer than {MIN_CALLS} calls on either side reads \"too few calls\", and a process that made fewer than {MIN_CALLS} I/O syscalls in a run is \"idle\" there: neither is coloured or used in the verdict"
+        ));
+    }
 
     let mut comparison = Comparison {
         kind: KIND,
@@ -97,6 +106,8 @@ pub(super) fn build(grouped: &[(String, Vec<&Input>)], options: &Options) -> Com
         load,
         sections,
         verdict: Vec::new(),
+        focus: options.focus.clone(),
+        min_calls: MIN_CALLS,
         notes,
     };
     comparison.verdict = super::verdict::sentences(&comparison);
@@ -115,16 +126,48 @@ fn run_info(input: &Input, options: &Options) -> RunInfo {
         .intervals
         .iter()
         .map(|interval| {
-            let seconds = interval.end_ns.saturating_sub(previous_end_ns) as f64 / 1e9;
+            let start_ns = previous_end_ns;
+            // Each interval's true length, the last (partial) one's too.
+            let seconds = interval.end_ns.saturating_sub(start_ns) as f64 / 1e9;
             previous_end_ns = interval.end_ns;
-            let calls = (interval.read_calls + interval.write_calls) as f64;
+            let calls = interval.read_calls.saturating_add(interval.write_calls) as f64;
             IntervalPoint {
+                start_s: start_ns as f64 / 1e9,
                 end_s: interval.end_ns as f64 / 1e9,
                 syscalls_per_s: if seconds > 0.0 { calls / seconds } else { 0.0 },
                 cores: interval.cores,
+                exits: run.processes.iter().any(|p| {
+                    p.exited_after_ns
+                        .is_some_and(|at| at > start_ns && at <= interval.end_ns)
+                }),
             }
         })
         .collect();
+    let context = RunContext {
+        started_at: run.started_at.clone(),
+        hostname: run.host.hostname.clone(),
+        kernel: run.host.kernel.clone(),
+        arch: run.host.arch.clone(),
+        cpus: run.host.cpus,
+        recorded_by: format!("{} {}", run.tool.name, run.tool.version),
+        probe_ns_per_run: run.probe.overhead.as_ref().map(|o| o.ns_per_run),
+        targets: run
+            .targets
+            .iter()
+            .map(|t| {
+                if t.spec.ends_with(&t.name) {
+                    t.spec.clone()
+                } else {
+                    format!("{} = {}", t.name, t.spec)
+                }
+            })
+            .collect(),
+        label: run.label.clone(),
+        end_reason: serde_json::to_value(run.end_reason)
+            .ok()
+            .and_then(|v| v.as_str().map(|s| s.replace('_', " ")))
+            .unwrap_or_default(),
+    };
     RunInfo {
         label: run_label(input),
         file: input.file.clone(),
@@ -134,6 +177,131 @@ fn run_info(input: &Input, options: &Options) -> RunInfo {
         mechanism: run.probe.mechanism.clone(),
         load: run.load.clone(),
         intervals,
+        context,
+    }
+}
+
+/// Names of load generators and clients, for finding the headline's process without
+/// `--focus` when no target is a traced command.
+const CLIENT_NAMES: &[&str] = &[
+    "client", "oha", "fortio", "wrk", "wrk2", "hey", "k6", "vegeta", "ab", "curl", "ghz", "h2load",
+    "siege", "locust",
+];
+
+/// Words that make a process a proxy (the mesh's cost) even when the baseline traced it too.
+const PROXY_WORDS: &[&str] = &[
+    "proxy", "envoy", "ztunnel", "haproxy", "sidecar", "waypoint",
+];
+
+/// Whether `focus` names this section: its process or target name, or a target spec
+/// (`pod:ns/name`, `pid:1234`) or the part after the spec's kind.
+pub(super) fn focus_matches(section: &Section, specs: &[String], focus: &str) -> bool {
+    let focus = focus.trim();
+    section.process.as_deref() == Some(focus)
+        || section.target.as_deref() == Some(focus)
+        || section.name == focus
+        || specs.iter().any(|spec| {
+            spec == focus || spec.split_once(':').is_some_and(|(_, rest)| rest == focus)
+        })
+}
+
+/// Target specs by target name, over every run.
+fn specs_of(grouped: &[(String, Vec<&Input>)], target: Option<&str>) -> Vec<String> {
+    let mut specs: Vec<String> = grouped
+        .iter()
+        .flat_map(|(_, runs)| runs)
+        .flat_map(|input| &input.run.targets)
+        .filter(|t| Some(t.name.as_str()) == target)
+        .map(|t| t.spec.clone())
+        .collect();
+    specs.sort();
+    specs.dedup();
+    specs
+}
+
+/// Names each process's role: the client (the traced command, else the load generator by
+/// name, else the busiest common process), proxies (what only the other side has, or named
+/// like one) and servers; then moves the headline's process first (the `--focus` one, else
+/// the client).
+fn assign_roles(sections: &mut [Section], grouped: &[(String, Vec<&Input>)], options: &Options) {
+    let groups = grouped.len();
+    let everywhere = |s: &Section| (0..groups).all(|g| s.present(g));
+    let load_tools: Vec<String> = grouped
+        .iter()
+        .flat_map(|(_, runs)| runs)
+        .filter_map(|input| input.run.load.as_ref().map(|l| l.tool.to_lowercase()))
+        .collect();
+    let named_client = |s: &Section| {
+        [s.process.as_deref(), s.target.as_deref()]
+            .into_iter()
+            .flatten()
+            .map(str::to_lowercase)
+            .any(|name| {
+                CLIENT_NAMES.contains(&name.as_str())
+                    || name.contains("client")
+                    || load_tools.contains(&name)
+            })
+    };
+    let command = |s: &Section| {
+        specs_of(grouped, s.target.as_deref())
+            .iter()
+            .any(|spec| spec.starts_with("command:"))
+    };
+    let client = sections
+        .iter()
+        .position(|s| everywhere(s) && command(s) && named_client(s))
+        .or_else(|| sections.iter().position(|s| everywhere(s) && command(s)))
+        .or_else(|| {
+            sections
+                .iter()
+                .position(|s| everywhere(s) && named_client(s))
+        })
+        .or_else(|| sections.iter().position(everywhere));
+    for (index, section) in sections.iter_mut().enumerate() {
+        let name = section.name.to_lowercase();
+        section.role = Some(if Some(index) == client {
+            Role::Client
+        } else if !section.present(0) || PROXY_WORDS.iter().any(|w| name.contains(w)) {
+            Role::Proxy
+        } else {
+            Role::Server
+        });
+    }
+    // The headline's process first: the one `--focus` names, else the client.
+    let headline = match options.focus.as_deref() {
+        Some(focus) => sections
+            .iter()
+            .position(|s| focus_matches(s, &specs_of(grouped, s.target.as_deref()), focus)),
+        None => client,
+    };
+    if let Some(index) = headline {
+        sections[..=index].rotate_right(1);
+    }
+}
+
+/// Whether `--focus` names one of the processes of `comparison` (compared from `grouped`).
+pub(super) fn focus_found(
+    comparison: &Comparison,
+    grouped: &[(String, Vec<&Input>)],
+    focus: &str,
+) -> bool {
+    comparison
+        .sections
+        .iter()
+        .filter(|s| s.role.is_some())
+        .any(|s| focus_matches(s, &specs_of(grouped, s.target.as_deref()), focus))
+}
+
+/// Withholds every change of a group in which the process was idle (or against an idle
+/// baseline): a ratio of a handful of calls says nothing.
+fn withhold_idle(table: &mut Table, idle: &[bool]) {
+    let base_idle = idle.first().copied().unwrap_or(false);
+    for row in &mut table.rows {
+        for (group, change) in row.changes.iter_mut().enumerate() {
+            if change.is_some() && (base_idle || idle.get(group).copied().unwrap_or(false)) {
+                *change = Some(Change::withheld(Withheld::Idle));
+            }
+        }
     }
 }
 
@@ -210,10 +378,30 @@ fn section(
         .collect();
 
     let values = per_run_values(&aggregates, denominators, |a, d| Some(section_values(a, d)));
+    // Traced, but fewer than MIN_CALLS I/O syscalls in every run of the group.
+    let idle: Vec<bool> = aggregates
+        .iter()
+        .map(|runs| {
+            let calls: Vec<u64> = runs
+                .iter()
+                .flatten()
+                .map(|a| {
+                    a.syscalls
+                        .values()
+                        .fold(0u64, |sum, s| sum.saturating_add(s.calls))
+                })
+                .collect();
+            *scope != Scope::All && !calls.is_empty() && calls.iter().all(|c| *c < MIN_CALLS)
+        })
+        .collect();
     let mut table = build_table(SECTION_SPECS, &values);
+    withhold_idle(&mut table, &idle);
     fill_coalescing(&mut table);
 
-    let syscalls = syscall_tables(&aggregates, denominators);
+    let mut syscalls = syscall_tables(&aggregates, denominators);
+    for syscall in &mut syscalls {
+        withhold_idle(&mut syscall.table, &idle);
+    }
 
     let histogram = |direction: Direction, latency: bool| -> Vec<Histogram> {
         aggregates
@@ -247,6 +435,8 @@ fn section(
         name,
         target,
         process,
+        role: None,
+        idle,
         pids: aggregates
             .iter()
             .map(|runs| {
@@ -285,11 +475,15 @@ mod tests {
         let comparison = compare(&[input(direct), input(proxy)], &Options::default()).unwrap();
         assert_eq!(
             comparison.verdict[0],
-            "ambient vs no-mesh: client: 33% fewer I/O syscalls per request (3.0 → 2.0); reads carry 2.0× more bytes \
+            "ambient vs no-mesh, client: 33% fewer I/O syscalls per request (3.0 → 2.0); reads carry 2.0× more bytes \
              (179 → 358 B); CPU per request −25%; request latency 11% faster on average and 5% faster on P90."
         );
         assert_eq!(
             comparison.verdict[1],
+            "ambient vs no-mesh, proxies (the mesh's cost): haproxy 5.0 I/O syscalls and 150 µs CPU per request."
+        );
+        assert_eq!(
+            comparison.verdict[2],
             "ambient vs no-mesh, all traced processes: 133% more I/O syscalls per request (3.0 → 7.0); reads carry \
              1.6× more bytes (179 → 278 B); CPU per request +12%."
         );

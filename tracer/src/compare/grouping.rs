@@ -6,7 +6,7 @@
 use super::{
     analyze::{CompareError, Input},
     metrics::{SYSCALL_SPECS, Spec, Values},
-    model::{Change, Row, Stat, Table},
+    model::{Change, MIN_CALLS, Row, Stat, Table, Withheld},
 };
 
 /// The group a run label belongs to with `--group`: the label without a trailing run number
@@ -110,7 +110,8 @@ pub(super) fn check_common_target(grouped: &Grouped<'_>) -> Result<(), CompareEr
 }
 
 /// Builds rows from per-group, per-run values: mean and spread per group, change against
-/// group 0.
+/// group 0 (withheld as "too few calls" when the row's value rests on fewer than
+/// [`MIN_CALLS`] calls, summed over a group's runs, on either side).
 pub(super) fn build_table(specs: &[Spec], per_group: &[Vec<Values>]) -> Table {
     let rows = specs
         .iter()
@@ -122,12 +123,25 @@ pub(super) fn build_table(specs: &[Spec], per_group: &[Vec<Values>]) -> Table {
                     Stat::of(&found)
                 })
                 .collect();
+            let mut changes = changes(&values);
+            if let Some(basis) = spec.basis {
+                let calls: Vec<f64> = per_group
+                    .iter()
+                    .map(|runs| runs.iter().filter_map(|v| v.get(basis)).sum())
+                    .collect();
+                let few = |group: usize| calls.get(group).is_none_or(|c| *c < MIN_CALLS as f64);
+                for (group, change) in changes.iter_mut().enumerate() {
+                    if change.is_some() && (few(0) || few(group)) {
+                        *change = Some(Change::withheld(Withheld::TooFewCalls));
+                    }
+                }
+            }
             Row {
                 metric: spec.metric.to_owned(),
                 label: spec.label.to_owned(),
                 unit: spec.unit,
                 better: spec.better,
-                changes: changes(&values),
+                changes,
                 values,
             }
         })
@@ -187,6 +201,7 @@ mod tests {
             &Options {
                 group_by_label: true,
                 requests: Some(1000),
+                focus: None,
             },
         )
         .unwrap();

@@ -34,12 +34,14 @@ fn per_request(value: f64, d: &Denominators) -> Option<f64> {
     d.requests.filter(|r| *r > 0).map(|r| value / r as f64)
 }
 
-/// A metric definition: key, words, unit, direction of improvement.
+/// A metric definition: key, words, unit, direction of improvement, and the count of calls
+/// its value rests on (a key of the same [`Values`]), if it rests on calls.
 pub(super) struct Spec {
     pub(super) metric: &'static str,
     pub(super) label: &'static str,
     pub(super) unit: Unit,
     pub(super) better: Better,
+    pub(super) basis: Option<&'static str>,
 }
 
 const fn spec(metric: &'static str, label: &'static str, unit: Unit, better: Better) -> Spec {
@@ -48,59 +50,79 @@ const fn spec(metric: &'static str, label: &'static str, unit: Unit, better: Bet
         label,
         unit,
         better,
+        basis: None,
+    }
+}
+
+impl Spec {
+    /// The value rests on the calls counted under `basis`: with fewer than
+    /// [`super::model::MIN_CALLS`] of them on a side, its change is withheld.
+    const fn on(self, basis: &'static str) -> Self {
+        Self {
+            basis: Some(basis),
+            ..self
+        }
     }
 }
 
 pub(super) const SECTION_SPECS: &[Spec] = &[
-    spec("io_calls", "I/O syscalls", Unit::Count, Better::Neutral),
+    spec("io_calls", "I/O syscalls", Unit::Count, Better::Neutral).on("io_calls"),
     spec(
         "io_calls_per_s",
         "I/O syscalls per second",
         Unit::PerSecond,
         Better::Neutral,
-    ),
+    )
+    .on("io_calls"),
     spec(
         "io_calls_per_request",
         "I/O syscalls per request",
         Unit::PerRequest,
         Better::Lower,
-    ),
+    )
+    .on("io_calls"),
     spec(
         "read_calls",
         "reads (read-like calls)",
         Unit::Count,
         Better::Neutral,
-    ),
+    )
+    .on("read_calls"),
     spec(
         "read_calls_per_s",
         "reads per second",
         Unit::PerSecond,
         Better::Neutral,
-    ),
+    )
+    .on("read_calls"),
     spec(
         "read_calls_per_request",
         "reads per request",
         Unit::PerRequest,
         Better::Lower,
-    ),
+    )
+    .on("read_calls"),
     spec(
         "read_bytes_per_call",
         "bytes per read",
         Unit::Bytes,
         Better::Higher,
-    ),
+    )
+    .on("read_calls"),
     spec(
         "socket_read_calls_per_request",
         "socket reads per request",
         Unit::PerRequest,
         Better::Lower,
-    ),
+    )
+    .on("socket_read_calls"),
     spec(
         "socket_read_bytes_per_call",
         "bytes per socket read",
         Unit::Bytes,
         Better::Higher,
-    ),
+    )
+    .on("socket_read_calls"),
     spec(
         "coalescing_factor",
         "coalescing factor (B/read ÷ baseline)",
@@ -112,32 +134,37 @@ pub(super) const SECTION_SPECS: &[Spec] = &[
         "writes (write-like calls)",
         Unit::Count,
         Better::Neutral,
-    ),
+    )
+    .on("write_calls"),
     spec(
         "write_calls_per_s",
         "writes per second",
         Unit::PerSecond,
         Better::Neutral,
-    ),
+    )
+    .on("write_calls"),
     spec(
         "write_calls_per_request",
         "writes per request",
         Unit::PerRequest,
         Better::Lower,
-    ),
+    )
+    .on("write_calls"),
     spec(
         "write_bytes_per_call",
         "bytes per write",
         Unit::Bytes,
         Better::Higher,
-    ),
-    spec("errors", "errors", Unit::Count, Better::Lower),
+    )
+    .on("write_calls"),
+    spec("errors", "errors", Unit::Count, Better::Lower).on("io_calls"),
     spec(
         "eagain_share",
         "EAGAIN share of calls",
         Unit::Share,
         Better::Lower,
-    ),
+    )
+    .on("io_calls"),
     spec(
         "cpu_core_seconds",
         "CPU core-seconds",
@@ -165,39 +192,44 @@ pub(super) const SECTION_SPECS: &[Spec] = &[
 ];
 
 pub(super) const SYSCALL_SPECS: &[Spec] = &[
-    spec("calls", "calls", Unit::Count, Better::Neutral),
+    spec("calls", "calls", Unit::Count, Better::Neutral).on("calls"),
     spec(
         "calls_per_request",
         "calls per request",
         Unit::PerRequest,
         Better::Lower,
-    ),
+    )
+    .on("calls"),
     spec(
         "bytes_per_call",
         "bytes per call",
         Unit::Bytes,
         Better::Higher,
-    ),
-    spec("errors", "errors", Unit::Count, Better::Lower),
-    spec("eagain", "EAGAIN", Unit::Count, Better::Lower),
+    )
+    .on("calls"),
+    spec("errors", "errors", Unit::Count, Better::Lower).on("calls"),
+    spec("eagain", "EAGAIN", Unit::Count, Better::Lower).on("calls"),
     spec(
         "latency_p50_ns",
         "latency p50",
         Unit::Nanoseconds,
         Better::Lower,
-    ),
+    )
+    .on("calls"),
     spec(
         "latency_p90_ns",
         "latency p90",
         Unit::Nanoseconds,
         Better::Lower,
-    ),
+    )
+    .on("calls"),
     spec(
         "latency_p99_ns",
         "latency p99",
         Unit::Nanoseconds,
         Better::Lower,
-    ),
+    )
+    .on("calls"),
 ];
 
 pub(super) const LOAD_SPECS: &[Spec] = &[
@@ -209,12 +241,12 @@ pub(super) const LOAD_SPECS: &[Spec] = &[
         Unit::RequestsPerSecond,
         Better::Higher,
     ),
-    spec("average_ns", "average", Unit::Nanoseconds, Better::Lower),
-    spec("p50_ns", "P50", Unit::Nanoseconds, Better::Lower),
-    spec("p75_ns", "P75", Unit::Nanoseconds, Better::Lower),
-    spec("p90_ns", "P90", Unit::Nanoseconds, Better::Lower),
-    spec("p99_ns", "P99", Unit::Nanoseconds, Better::Lower),
-    spec("p999_ns", "P99.9", Unit::Nanoseconds, Better::Lower),
+    spec("average_ns", "average", Unit::Nanoseconds, Better::Lower).on("requests"),
+    spec("p50_ns", "P50", Unit::Nanoseconds, Better::Lower).on("requests"),
+    spec("p75_ns", "P75", Unit::Nanoseconds, Better::Lower).on("requests"),
+    spec("p90_ns", "P90", Unit::Nanoseconds, Better::Lower).on("requests"),
+    spec("p99_ns", "P99", Unit::Nanoseconds, Better::Lower).on("requests"),
+    spec("p999_ns", "P99.9", Unit::Nanoseconds, Better::Lower).on("requests"),
 ];
 
 pub(super) type Values = BTreeMap<&'static str, f64>;
@@ -291,6 +323,7 @@ pub(super) fn section_values(aggregate: &Aggregate, d: &Denominators) -> Values 
     direction_values(&mut values, aggregate, d);
     let sockets = &aggregate.socket_reads;
     if sockets.calls > 0 {
+        values.insert("socket_read_calls", sockets.calls as f64);
         put(
             &mut values,
             "socket_read_calls_per_request",
@@ -376,16 +409,18 @@ pub(super) fn fill_coalescing(table: &mut Table) {
     let socket = table
         .row("socket_read_bytes_per_call")
         .filter(|row| row.values.iter().all(Option::is_some));
-    let (bytes, label) = match socket {
+    let (bytes, label, metric) = match socket {
         Some(row) => (
             Some(row.values.clone()),
             "coalescing factor (B/socket read ÷ baseline)",
+            "socket_read_bytes_per_call",
         ),
         None => (
             table
                 .row("read_bytes_per_call")
                 .map(|row| row.values.clone()),
             "coalescing factor (B/read ÷ baseline)",
+            "read_bytes_per_call",
         ),
     };
     let Some(bytes) = bytes.filter(|b| b.len() > 1) else {
@@ -393,6 +428,20 @@ pub(super) fn fill_coalescing(table: &mut Table) {
         table.rows.retain(|row| row.metric != "coalescing_factor");
         return;
     };
+    // No factor where the bytes per read rest on too few calls or the process was idle;
+    // none at all when that is so for every other group (the baseline's own is then moot).
+    let withheld: Vec<bool> = table
+        .row(metric)
+        .map(|row| {
+            row.changes
+                .iter()
+                .map(|c| c.is_some_and(|c| c.withheld.is_some()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let base = bytes[0]
+        .map(|s| s.mean)
+        .filter(|b| *b > 0.0 && !withheld.iter().skip(1).all(|w| *w));
     let Some(row) = table
         .rows
         .iter_mut()
@@ -401,10 +450,13 @@ pub(super) fn fill_coalescing(table: &mut Table) {
         return;
     };
     label.clone_into(&mut row.label);
-    let base = bytes[0].map(|s| s.mean).filter(|b| *b > 0.0);
     row.values = bytes
         .iter()
-        .map(|stat| {
+        .enumerate()
+        .map(|(group, stat)| {
+            if withheld.get(group).copied().unwrap_or(false) {
+                return None;
+            }
             let (base, stat) = (base?, (*stat)?);
             Some(Stat {
                 mean: stat.mean / base,

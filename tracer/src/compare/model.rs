@@ -9,6 +9,12 @@ pub const KIND: &str = "tracer-comparison";
 /// Version of the JSON comparison layout.
 pub const SCHEMA: u32 = 1;
 
+/// Fewest calls a value must rest on, on both sides, for its change to be stated: a latency
+/// percentile or a bytes-per-call ratio of a handful of calls says nothing. Below it the
+/// change reads "too few calls" and is never coloured or used in a verdict; a process that
+/// made fewer I/O syscalls than this in a run is "idle" there.
+pub const MIN_CALLS: u64 = 30;
+
 /// Runs side by side: the first group is the baseline, every other group is compared with it.
 #[derive(Clone, Debug, Serialize)]
 pub struct Comparison {
@@ -22,8 +28,13 @@ pub struct Comparison {
     /// One per traced process (matched across runs by target name, then process name), then
     /// the sum over all traced processes when there is more than one.
     pub sections: Vec<Section>,
-    /// Plain-words summary, one sentence per non-baseline group (and per extra scope).
+    /// Plain-words summary: per non-baseline group one sentence per role (client, servers,
+    /// proxies = the mesh's cost) and one for the total.
     pub verdict: Vec<String>,
+    /// The process the headline speaks about when `--focus` named it.
+    pub focus: Option<String>,
+    /// [`MIN_CALLS`], stated so readers of the JSON know why a change is withheld.
+    pub min_calls: u64,
     /// Things the reader must know to trust the numbers (losses, missing request counts, ...).
     pub notes: Vec<String>,
 }
@@ -49,14 +60,42 @@ pub struct RunInfo {
     pub load: Option<LoadResult>,
     /// Per-interval rate and CPU, for charts over time.
     pub intervals: Vec<IntervalPoint>,
+    /// Where and how the run was recorded, for the report's header.
+    pub context: RunContext,
+}
+
+/// Where, when and how a run was recorded (from its run file).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct RunContext {
+    /// `started_at` of the run file (UTC).
+    pub started_at: String,
+    pub hostname: String,
+    pub kernel: String,
+    pub arch: String,
+    pub cpus: u32,
+    /// The tracer that recorded, e.g. `tracer 0.1.0`.
+    pub recorded_by: String,
+    /// Mean probe cost per program run, when `--cost-sampling` measured it.
+    pub probe_ns_per_run: Option<f64>,
+    /// Targets as given (`command:oha ...`, `pid:1234`, `pod:ns/name`), with their names.
+    pub targets: Vec<String>,
+    /// The run's `--label`, if any.
+    pub label: Option<String>,
+    /// Why the recording ended (`duration`, `interrupted`, `command_exited`, ...).
+    pub end_reason: String,
 }
 
 #[derive(Clone, Copy, Debug, Serialize)]
 pub struct IntervalPoint {
-    /// End of the interval, seconds after the start of the run.
+    /// Start and end of the interval, seconds after the start of the run.
+    pub start_s: f64,
     pub end_s: f64,
+    /// Calls over the interval's true length.
     pub syscalls_per_s: f64,
     pub cores: f64,
+    /// Whether a traced process exited during the interval: its CPU after its last sample
+    /// is missing from `cores`.
+    pub exits: bool,
 }
 
 /// One traced process (all its PIDs with the same target and name), or the total.
@@ -66,8 +105,12 @@ pub struct Section {
     pub name: String,
     pub target: Option<String>,
     pub process: Option<String>,
+    /// What the process is to the comparison; `None` for the total.
+    pub role: Option<Role>,
     /// Per group: PIDs seen (empty when the process was not traced in that group).
     pub pids: Vec<Vec<u32>>,
+    /// Per group: traced but made fewer than [`MIN_CALLS`] I/O syscalls (no ratios).
+    pub idle: Vec<bool>,
     pub table: Table,
     pub syscalls: Vec<SyscallTable>,
     /// Per group, summed over its runs.
@@ -87,6 +130,29 @@ impl Section {
     #[must_use]
     pub fn row(&self, metric: &str) -> Option<&Row> {
         self.table.row(metric)
+    }
+}
+
+/// The part a traced process plays, for the verdict's one line per role.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// The load generator or traced command (or the `--focus` process): the headline.
+    Client,
+    /// Another process traced on every side (the application).
+    Server,
+    /// A process only the non-baseline side has (or named like a proxy): the mesh's cost.
+    Proxy,
+}
+
+impl Role {
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Client => "client",
+            Self::Server => "server",
+            Self::Proxy => "proxy",
+        }
     }
 }
 
@@ -198,6 +264,18 @@ pub struct Change {
     /// With several runs on a side: whether the difference of the means is no larger than the
     /// larger run-to-run spread; `None` with one run per side (noise unknown).
     pub within_noise: Option<bool>,
+    /// Why no percent or factor is stated although both sides have a value.
+    pub withheld: Option<Withheld>,
+}
+
+/// Why a change is not stated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Withheld {
+    /// One side's value rests on fewer than [`MIN_CALLS`] calls.
+    TooFewCalls,
+    /// The process made fewer than [`MIN_CALLS`] I/O syscalls on one side.
+    Idle,
 }
 
 impl Change {
@@ -222,6 +300,18 @@ impl Change {
                 nonzero.then(|| other.mean / base.mean)
             },
             within_noise,
+            withheld: None,
+        }
+    }
+
+    /// A change that is not stated, and why.
+    #[must_use]
+    pub const fn withheld(why: Withheld) -> Self {
+        Self {
+            percent: None,
+            factor: None,
+            within_noise: None,
+            withheld: Some(why),
         }
     }
 

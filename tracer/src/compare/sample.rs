@@ -251,7 +251,90 @@ pub fn direct_vs_proxy(requests: Option<u64>) -> Comparison {
         &Options {
             group_by_label: false,
             requests,
+            focus: None,
         },
     )
     .unwrap()
+}
+
+/// A Ruby server (the busiest process) and a Python client started as the traced
+/// command; through the mesh the client reads each response at once. `proxy_calls`: a
+/// node proxy traced too, with that many reads and writes each.
+pub fn ruby_and_python(
+    label: &str,
+    merged: bool,
+    proxy_calls: Option<u64>,
+    average_ms: f64,
+) -> crate::run::Run {
+    let server = process(
+        10,
+        "ruby",
+        0,
+        vec![
+            syscall("read", Direction::Read, &[(100, 3000)], 0, 0, 2_000),
+            syscall(
+                "write",
+                Direction::Write,
+                &[(180, 3000), (178, 3000)],
+                0,
+                0,
+                3_000,
+            ),
+        ],
+        100_000_000,
+        10,
+    );
+    let reads: &[(u64, u64)] = if merged {
+        &[(358, 1000)]
+    } else {
+        &[(180, 1000), (178, 1000)]
+    };
+    let client = process(
+        20,
+        "python3",
+        1,
+        vec![
+            syscall("recvfrom", Direction::Read, reads, 0, 0, 2_000),
+            syscall("sendto", Direction::Write, &[(118, 1000)], 0, 0, 5_000),
+            // A handful of calls: their changes say nothing.
+            syscall(
+                "pread64",
+                Direction::Read,
+                &[(4096, if merged { 5 } else { 2 })],
+                0,
+                0,
+                9_000,
+            ),
+        ],
+        50_000_000,
+        10,
+    );
+    let mut processes = vec![server, client];
+    let mut targets = vec!["server", "client"];
+    if let Some(calls) = proxy_calls {
+        targets.push("ztunnel");
+        processes.push(process(
+            30,
+            "ztunnel",
+            2,
+            vec![
+                syscall("recvfrom", Direction::Read, &[(40, calls)], 0, 0, 1_000),
+                syscall("sendto", Direction::Write, &[(40, calls)], 0, 0, 1_000),
+            ],
+            1_000_000,
+            10,
+        ));
+    }
+    let mut run = run(
+        label,
+        &targets,
+        processes,
+        Some(load(1000, average_ms, average_ms)),
+    );
+    run.targets[0].spec = "pid:10".into();
+    run.targets[1].spec = "command:python3 client.py 18080".into();
+    if proxy_calls.is_some() {
+        run.targets[2].spec = "pod:istio-system/ztunnel-x2x".into();
+    }
+    run
 }

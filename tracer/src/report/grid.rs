@@ -46,6 +46,15 @@ pub struct Grid {
 
 const MISSING: &str = "—";
 
+/// A section's heading: its name and its role, e.g. `nginx — proxy`.
+#[must_use]
+pub fn section_title(section: &crate::compare::model::Section) -> String {
+    match section.role {
+        Some(role) => format!("{} — {}", section.name, role.name()),
+        None => section.name.clone(),
+    }
+}
+
 /// "tracer compare: no-mesh (baseline) vs ambient", or "tracer report: no-mesh" for one run.
 #[must_use]
 pub fn title(comparison: &Comparison) -> String {
@@ -261,6 +270,59 @@ pub fn sizes(title: &str, histograms: &[Histogram], groups: &[Group]) -> Option<
                 .to_owned(),
         ),
     })
+}
+
+/// Where, when and how each run was recorded, one column per run: the report's header.
+#[must_use]
+pub fn context(comparison: &Comparison) -> Grid {
+    let runs: Vec<&RunInfo> = comparison.groups.iter().flat_map(|g| &g.runs).collect();
+    let field = |name: &str, of: &dyn Fn(&RunInfo) -> String| -> Vec<Cell> {
+        std::iter::once(Cell::plain(name))
+            .chain(runs.iter().map(|run| Cell::plain(of(run))))
+            .collect()
+    };
+    let rows = vec![
+        field("recorded (UTC)", &|r| {
+            r.context.started_at.replace('T', " ").replace('Z', "")
+        }),
+        field("host", &|r| {
+            format!(
+                "{} ({}, {} CPUs)",
+                r.context.hostname, r.context.arch, r.context.cpus
+            )
+        }),
+        field("kernel", &|r| r.context.kernel.clone()),
+        field("tracer version", &|r| r.context.recorded_by.clone()),
+        field("attach mechanism", &|r| r.mechanism.clone()),
+        field("probe overhead", &|r| {
+            r.context.probe_ns_per_run.map_or_else(
+                || "not measured (record --cost-sampling)".to_owned(),
+                |ns| format!("{ns:.0} ns per program run"),
+            )
+        }),
+        field("duration", &|r| {
+            format!(
+                "{} ({})",
+                units::duration_ns(r.duration_ns as f64),
+                r.context.end_reason
+            )
+        }),
+        field("command / targets", &|r| r.context.targets.join("; ")),
+        field("label", &|r| {
+            r.context
+                .label
+                .clone()
+                .unwrap_or_else(|| MISSING.to_owned())
+        }),
+    ];
+    Grid {
+        title: "Context".to_owned(),
+        header: std::iter::once(String::new())
+            .chain(runs.iter().map(|r| r.label.clone()))
+            .collect(),
+        rows,
+        note: None,
+    }
 }
 
 /// The run list: label, file, duration, requests and how they were counted, probe mechanism.

@@ -47,6 +47,7 @@ pub(super) fn render(comparison: &Comparison) -> String {
         }
         out.push('\n');
     }
+    grid(&mut out, &grid::context(comparison), "###");
     grid(&mut out, &grid::runs(comparison), "###");
     if let Some(latency) = grid::latency_runs(comparison) {
         grid(&mut out, &latency, "###");
@@ -54,7 +55,11 @@ pub(super) fn render(comparison: &Comparison) -> String {
     for section in &comparison.sections {
         grid(
             &mut out,
-            &grid::metrics(&section.name, &section.table, &comparison.groups),
+            &grid::metrics(
+                &grid::section_title(section),
+                &section.table,
+                &comparison.groups,
+            ),
             "###",
         );
         for (name, histograms) in [

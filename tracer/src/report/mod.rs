@@ -199,9 +199,14 @@ mod tests {
         // Bars of both groups in their colours, and lines.
         assert!(html.contains("fill=\"#0072B2\"") && html.contains("fill=\"#D55E00\""));
         assert!(html.contains("<polyline"));
-        for fetch in ["src=", "href=", "<script", "@import", "url("] {
+        for fetch in ["src=", "<script", "@import", "url("] {
             assert!(!html.contains(fetch), "HTML would fetch something: {fetch}");
         }
+        // Links only within the page (the table of contents).
+        assert_eq!(
+            html.matches("href=").count(),
+            html.matches("href=\"#").count()
+        );
     }
 
     #[test]
@@ -253,6 +258,7 @@ mod tests {
         let options = Options {
             group_by_label: true,
             requests: None,
+            focus: None,
         };
         let markdown = render(
             &compare(&inputs, &options).unwrap(),
@@ -315,6 +321,7 @@ mod tests {
             &Options {
                 group_by_label: false,
                 requests: Some(10),
+                focus: None,
             },
         );
         for format in [Format::Text, Format::Markdown, Format::Json, Format::Html] {
@@ -324,5 +331,125 @@ mod tests {
                 assert!(!out.contains("change"), "{format:?}: {out}");
             }
         }
+    }
+
+    #[test]
+    fn every_format_says_too_few_calls_idle_and_factors_alike() {
+        let inputs = [
+            Input {
+                file: "direct.json".into(),
+                run: sample::ruby_and_python("direct", false, Some(3), 70.0),
+            },
+            Input {
+                file: "mesh.json".into(),
+                run: sample::ruby_and_python("mesh", true, Some(2000), 1.0),
+            },
+        ];
+        let comparison = compare(&inputs, &Options::default()).unwrap();
+        let text = render(&comparison, Format::Text, true);
+        let line = |text: &str, start: &str| -> String {
+            text.lines()
+                .find(|l| l.trim_start().starts_with(start))
+                .unwrap_or_else(|| panic!("no {start} in {text}"))
+                .to_owned()
+        };
+        // 2 → 5 pread64 calls: not "+150%", and not coloured.
+        let pread = line(&text, "pread64 calls ");
+        assert!(
+            pread.ends_with("too few calls") && !pread.contains('\x1b'),
+            "{pread:?}"
+        );
+        // 70 ms → 1 ms: a factor in words, a percentage in the change column.
+        assert!(
+            text.contains("request latency 70× faster on average"),
+            "{text}"
+        );
+        assert!(line(&text, "average ").contains("−99%"), "{text}");
+        // The node proxy idle in the baseline: "idle" instead of ratios.
+        let ztunnel = &text[text.find("ztunnel — proxy (pids").unwrap()..];
+        assert!(
+            line(ztunnel, "I/O syscalls per request").ends_with("idle"),
+            "{ztunnel}"
+        );
+        assert!(text.contains("fewer than 30 calls"), "{text}");
+
+        let markdown = render(&comparison, Format::Markdown, false);
+        assert!(
+            markdown.contains("| pread64 calls | 2 | 5 | too few calls |"),
+            "{markdown}"
+        );
+        assert!(
+            markdown.contains("| I/O syscalls per request | 0.01 | 4.00 | idle |"),
+            "{markdown}"
+        );
+        assert!(markdown.contains(&format!("- **{}**", comparison.verdict[0])));
+        assert!(markdown.contains("| kernel | 6.12 | 6.12 |"), "{markdown}");
+
+        let html = render(&comparison, Format::Html, false);
+        assert!(html.contains("<td class=\"withheld\" data-label=\"change\">too few calls</td>"));
+        assert!(html.contains("<td class=\"withheld\" data-label=\"change\">idle</td>"));
+        assert!(html.contains(&format!("<li>{}</li>", comparison.verdict[0])));
+
+        let json: serde_json::Value =
+            serde_json::from_str(&render(&comparison, Format::Json, false)).unwrap();
+        assert_eq!(json["min_calls"], 30);
+        assert_eq!(json["sections"][0]["role"], "client");
+        let pread = json["sections"][0]["syscalls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["syscall"] == "pread64")
+            .unwrap();
+        assert_eq!(
+            pread["table"]["rows"][0]["changes"][1]["withheld"],
+            "too_few_calls"
+        );
+        assert_eq!(json["groups"][1]["runs"][0]["context"]["kernel"], "6.12");
+        assert_eq!(json["verdict"][0], comparison.verdict[0]);
+    }
+
+    #[test]
+    fn the_last_interval_does_not_draw_a_dive() {
+        // The client exits 9.5 s into a 10.2 s run: the last interval is 0.2 s long and its
+        // CPU is missing the exited client's.
+        let shorten = |mut run: crate::run::Run| {
+            run.duration_ns = 10_200_000_000;
+            run.intervals.push(crate::run::Interval {
+                end_ns: 10_200_000_000,
+                read_calls: 10,
+                write_calls: 0,
+                read_bytes: 0,
+                write_bytes: 0,
+                cores: 0.0,
+            });
+            run.processes[0].exited_after_ns = Some(10_100_000_000);
+            Input {
+                file: format!("{}.json", run.label.clone().unwrap_or_default()),
+                run,
+            }
+        };
+        let comparison = compare(
+            &[
+                shorten(sample::direct("direct", 1000, 1)),
+                shorten(sample::proxied("proxy", 1000, 1)),
+            ],
+            &Options::default(),
+        )
+        .unwrap();
+        let run = &comparison.groups[0].runs[0];
+        let last = run.intervals.last().unwrap();
+        assert!(last.exits && (last.end_s - last.start_s - 0.2).abs() < 1e-9);
+        // 10 calls over the interval's true 0.2 s.
+        assert!((last.syscalls_per_s - 50.0).abs() < 1e-9);
+        let html = render(&comparison, Format::Html, false);
+        assert!(
+            html.contains("Left out: the short last interval of direct (0.20 s, 50.0 calls/s), proxy (0.20 s, 50.0 calls/s).")
+        );
+        assert!(html.contains("Left out: the last interval of direct (10.0–10.2 s), proxy (10.0–10.2 s), in which a traced process exited"));
+        // Ten points a run in both charts, not eleven.
+        let cpu = &html[html.find("CPU (cores used by the targets)</h3>").unwrap()..];
+        let polyline = &cpu[cpu.find("points=\"").unwrap() + 8..];
+        let points = &polyline[..polyline.find('"').unwrap()];
+        assert_eq!(points.split(' ').count(), 10, "{points}");
     }
 }

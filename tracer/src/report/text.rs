@@ -92,6 +92,7 @@ pub(super) fn render(comparison: &Comparison, color: bool) -> String {
     let (bold, reset) = if color { (BOLD, RESET) } else { ("", "") };
     let title = grid::title(comparison);
     let _ = writeln!(out, "{bold}{}{reset}\n", shown(&title));
+    grid(&mut out, &grid::context(comparison), color);
     grid(&mut out, &grid::runs(comparison), color);
     if !comparison.verdict.is_empty() {
         let _ = writeln!(out, "{bold}Verdict{reset}");
@@ -138,9 +139,9 @@ pub(super) fn render(comparison: &Comparison, color: bool) -> String {
             .collect::<Vec<_>>()
             .join("; ");
         let title = if pids.is_empty() {
-            section.name.clone()
+            grid::section_title(section)
         } else {
-            format!("{} (pids: {pids})", section.name)
+            format!("{} (pids: {pids})", grid::section_title(section))
         };
         grid(
             &mut out,

@@ -1,5 +1,5 @@
 //! Numbers as people read them: thousands separators, adaptive time units, `2.00×`, `−25%`.
-use crate::compare::model::{Change, Stat, Unit};
+use crate::compare::model::{Change, Stat, Unit, Withheld};
 
 /// `1234567` -> `1,234,567`.
 #[must_use]
@@ -112,13 +112,19 @@ pub fn change(unit: Unit, change: &Change) -> String {
     if unit == Unit::Factor {
         return String::new();
     }
+    match change.withheld {
+        Some(Withheld::TooFewCalls) => return "too few calls".to_owned(),
+        Some(Withheld::Idle) => return "idle".to_owned(),
+        None => {}
+    }
     let Some(percent) = change.percent else {
         return "new".to_owned();
     };
     let mut text = if percent.abs() < 0.5 {
         "same".to_owned()
-    } else if percent.abs() >= 1000.0 {
-        format!("{:.1}×", change.factor.unwrap_or(0.0))
+    } else if let Some(factor) = change.factor.filter(|f| *f >= 2.0) {
+        // "70×", not "+6918%"; decreases stay percentages ("−99%").
+        crate::compare::verdict::factor(factor)
     } else {
         crate::compare::verdict::signed_percent(percent)
     };
@@ -158,6 +164,7 @@ mod tests {
             percent: Some(-25.0),
             factor: Some(0.75),
             within_noise: Some(true),
+            withheld: None,
         };
         assert_eq!(change(Unit::Count, &noisy), "−25% (noise)");
     }
