@@ -13,6 +13,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use crate::error::ErrorKind;
+
 /// What does a service mesh really do to your app's I/O, CPU and latency, and why?
 #[derive(Debug, Parser)]
 #[command(name = "tracer", version, about, propagate_version = true)]
@@ -47,8 +49,33 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 /// The `tracer` binary: parses the command line, runs it, and turns an error into one line on
-/// stderr and its exit code.
+/// stderr and its exit code. `record -- CMD` ends with CMD's status, so there tracer's own
+/// failures take the codes `env` and `timeout` use (125, 126, 127; see [`crate::error`]).
 #[must_use]
 pub fn main() -> ExitCode {
-    crate::error::exit("tracer", run(Cli::parse()))
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            let code = u8::try_from(error.exit_code()).unwrap_or(ErrorKind::Usage.exit_code());
+            let runs_command = runs_a_command(std::env::args_os().skip(1));
+            return ExitCode::from(if error.use_stderr() && runs_command {
+                crate::error::command_mode_code(code)
+            } else {
+                code
+            });
+        }
+    };
+    let runs_command = matches!(&cli.command, Command::Record(args) if !args.command.is_empty());
+    if runs_command {
+        crate::error::exit_running_command("tracer", run(cli))
+    } else {
+        crate::error::exit("tracer", run(cli))
+    }
+}
+
+/// Whether a command line (without the program) is `record ... -- CMD`, as far as one that
+/// did not parse can tell.
+fn runs_a_command(mut args: impl Iterator<Item = std::ffi::OsString>) -> bool {
+    args.next().is_some_and(|first| first == "record") && args.any(|arg| arg == "--")
 }

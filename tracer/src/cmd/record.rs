@@ -24,8 +24,9 @@ use crate::{
 
 #[derive(Debug, clap::Args)]
 pub struct RecordArgs {
-    /// Process to trace, with its threads and later children (repeatable). NAME=PID names it.
-    #[arg(long = "pid", value_name = "[NAME=]PID")]
+    /// Process to trace, with its threads and later children. NAME=PID names it. Repeatable,
+    /// or a comma-separated list: -p "$(pgrep -d, nginx)".
+    #[arg(short = 'p', long = "pid", value_name = "[NAME=]PID", value_delimiter = ',')]
     pub pids: Vec<String>,
     #[command(flatten)]
     pub cgroups: TargetArgs,
@@ -38,7 +39,8 @@ pub struct RecordArgs {
     /// Name of this run in comparisons, e.g. "no-mesh" or "ambient".
     #[arg(long)]
     pub label: Option<String>,
-    /// Run file to write (replaced atomically).
+    /// Run file to write (replaced atomically); `-` writes it to standard output (the
+    /// summary then goes to standard error).
     #[arg(short, long, default_value = "tracer-run.json")]
     pub output: PathBuf,
     /// Permission bits of the run file, in octal. It names files, peers and processes, so
@@ -71,6 +73,10 @@ pub struct RecordArgs {
     /// Number of requests the load generator made during the run (enables per-request values).
     #[arg(long)]
     pub requests: Option<u64>,
+    /// Exit with code 8 when every --pid target exited before --duration ended (the shorter
+    /// run is written either way; without --strict that is a warning and exit code 0).
+    #[arg(long)]
+    pub strict: bool,
     /// No live view; only the summary at the end.
     #[arg(short, long)]
     pub quiet: bool,
@@ -183,7 +189,10 @@ pub fn record(args: &RecordArgs) -> anyhow::Result<ExitCode> {
             ));
         }
     }
-    check_writable(&args.output)?;
+    let to_stdout = args.output.as_os_str() == "-";
+    if !to_stdout {
+        check_writable(&args.output)?;
+    }
 
     let mut targets: Vec<TargetSpec> = pids
         .iter()
@@ -200,25 +209,58 @@ pub fn record(args: &RecordArgs) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let (run, ended_early) = runtime.block_on(record_async(args, targets))?;
-    run.write(&args.output, args.mode).map_err(|e| {
-        user(
-            ErrorKind::Output,
-            format!(
-                "cannot write the run file {} ({e}); nothing was written",
-                args.output.display()
-            ),
-        )
-    })?;
-    print_summary(&run);
+    let Recorded {
+        run,
+        ended_early,
+        command_status,
+    } = runtime.block_on(record_async(args, targets))?;
+    if to_stdout {
+        let mut json = serde_json::to_string_pretty(&run)?;
+        json.push('\n');
+        console::print(&json).map_err(|e| {
+            user(
+                ErrorKind::Output,
+                format!("cannot write the run file to standard output ({e})"),
+            )
+        })?;
+        console::print_to_stderr(&crate::report::summary_text(&run, false));
+    } else {
+        run.write(&args.output, args.mode).map_err(|e| {
+            user(
+                ErrorKind::Output,
+                format!(
+                    "cannot write the run file {} ({e}); nothing was written",
+                    args.output.display()
+                ),
+            )
+        })?;
+        print_summary(&run);
+    }
     if ended_early {
         note(&format!(
-            "tracer: every target exited before --duration ended; the run covers {:.1} s",
+            "tracer: warning: every target exited before --duration ended; the run covers {:.1} s",
             run.duration_ns as f64 / 1e9
         ));
-        return Ok(ExitCode::from(ErrorKind::EndedEarly.exit_code()));
+        if args.strict {
+            return Ok(ExitCode::from(ErrorKind::EndedEarly.exit_code()));
+        }
+    }
+    // As strace and time do: the command's own status (128 + N when signal N killed it).
+    if let Some(code) = command_status {
+        return Ok(ExitCode::from(u8::try_from(code).unwrap_or_else(|_| {
+            note("tracer: the command's exit status could not be read");
+            crate::error::COMMAND_MODE_FAILURE
+        })));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What a recording gave: the run, whether its targets ended before `--duration`, and the
+/// exit status of the command it ran, if that command ended.
+struct Recorded {
+    run: Run,
+    ended_early: bool,
+    command_status: Option<i32>,
 }
 
 fn pid_target(name: Option<String>, pid: u32) -> TargetSpec {
@@ -269,7 +311,7 @@ fn command_spec(args: &RecordArgs) -> CommandSpec {
     }
 }
 
-async fn record_async(args: &RecordArgs, targets: Vec<TargetSpec>) -> anyhow::Result<(Run, bool)> {
+async fn record_async(args: &RecordArgs, targets: Vec<TargetSpec>) -> anyhow::Result<Recorded> {
     // Signals first, so a Ctrl-C during set-up still ends in a written file.
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;
@@ -326,7 +368,15 @@ async fn record_async(args: &RecordArgs, targets: Vec<TargetSpec>) -> anyhow::Re
     let ended_early = end_reason == EndReason::TargetsExited && args.duration.is_some();
     let (mut run, mut command) = recorder.finish(end_reason)?;
     attach_load(args, &mut run, end_reason, command.as_mut())?;
-    Ok((run, ended_early))
+    let command_status = command
+        .as_ref()
+        .and_then(TracedCommand::status)
+        .map(|exit| exit.code);
+    Ok(Recorded {
+        run,
+        ended_early,
+        command_status,
+    })
 }
 
 /// Attaches the load result: the command's own JSON output, `--load FILE`, or `--requests N`.
@@ -402,6 +452,22 @@ mod tests {
                 .record
                 .cost_sampling,
             CostSampling::OFF
+        );
+    }
+
+    #[test]
+    fn pids_come_as_p_and_as_comma_lists() {
+        use clap::Parser as _;
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            record: RecordArgs,
+        }
+        let cli = Cli::try_parse_from(["tracer", "-p", "10,client=11", "--pid", "12"]).unwrap();
+        assert_eq!(cli.record.pids, ["10", "client=11", "12"]);
+        assert_eq!(
+            parse_pids(&cli.record.pids).unwrap(),
+            [(None, 10), (Some("client".into()), 11), (None, 12)]
         );
     }
 
