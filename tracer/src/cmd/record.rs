@@ -9,6 +9,7 @@ use std::{
 
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use tokio::signal::unix::{SignalKind, signal};
+use tracer_common::syscalls;
 
 use super::targets::TargetArgs;
 use crate::{
@@ -26,7 +27,12 @@ use crate::{
 pub struct RecordArgs {
     /// Process to trace, with its threads and later children. NAME=PID names it. Repeatable,
     /// or a comma-separated list: -p "$(pgrep -d, nginx)".
-    #[arg(short = 'p', long = "pid", value_name = "[NAME=]PID", value_delimiter = ',')]
+    #[arg(
+        short = 'p',
+        long = "pid",
+        value_name = "[NAME=]PID",
+        value_delimiter = ','
+    )]
     pub pids: Vec<String>,
     #[command(flatten)]
     pub cgroups: TargetArgs,
@@ -62,6 +68,11 @@ pub struct RecordArgs {
     /// which crashed test kernels; and the timing itself costs two clock reads per program run.
     #[arg(long, value_name = "PERCENT", default_value = "0", value_parser = parse_cost_sampling)]
     pub cost_sampling: CostSampling,
+    /// Count only these syscalls (comma-separated), e.g. read,recvfrom: fewer probes attached
+    /// (fentry, syscall tracepoints) or fewer calls past the first test (sys_enter), so a
+    /// lower cost. The run file lists them. Default: every I/O syscall tracer knows.
+    #[arg(long, value_name = "NAME,...", value_delimiter = ',', value_parser = PossibleValuesParser::new(syscalls::NAMES))]
+    pub syscalls: Option<Vec<String>>,
     /// Fortio or oha JSON result of the load that ran during the recording, attached to the run
     /// (enables latency and per-request values).
     #[arg(long = "load", value_name = "FILE")]
@@ -97,6 +108,14 @@ fn probe_parser() -> impl TypedValueParser<Value = Option<Mechanism>> {
             .into_iter()
             .find(|m| m.option_name() == name)
     })
+}
+
+/// The mask of `--syscalls` (names already checked against the table by clap).
+fn syscall_mask(names: &[String]) -> u32 {
+    names
+        .iter()
+        .filter_map(|name| syscalls::NAMES.iter().position(|n| n == name))
+        .fold(0, |mask, index| mask | 1 << index)
 }
 
 /// `10` or `10%`: a share of the time for `--cost-sampling`.
@@ -204,6 +223,7 @@ pub fn record(args: &RecordArgs) -> anyhow::Result<ExitCode> {
             name: cgroup.name.clone(),
             pids: cgroup.pids().unwrap_or_default(),
             cgroup: Some(cgroup),
+            follows_exec: false,
         });
     }
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -264,6 +284,7 @@ struct Recorded {
 }
 
 fn pid_target(name: Option<String>, pid: u32) -> TargetSpec {
+    let follows_exec = name.is_none();
     let name = name
         .or_else(|| {
             std::fs::read_to_string(format!("/proc/{pid}/comm"))
@@ -276,6 +297,7 @@ fn pid_target(name: Option<String>, pid: u32) -> TargetSpec {
         name,
         pids: vec![pid],
         cgroup: None,
+        follows_exec,
     }
 }
 
@@ -322,6 +344,7 @@ async fn record_async(args: &RecordArgs, targets: Vec<TargetSpec>) -> anyhow::Re
         btf_path: args.btf.clone(),
         cost_sampling: args.cost_sampling,
         filter_by_cgroup: false,
+        syscall_mask: args.syscalls.as_deref().map(syscall_mask),
     };
     let described = targets
         .iter()

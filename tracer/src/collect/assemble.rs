@@ -89,9 +89,20 @@ pub fn assemble(gathered: Gathered<'_>) -> Run {
                     };
                     Some(with_rusage(empty, Some(rusage_ns?), duration))
                 });
+            // A target named after its process (`--pid PID`, a command) is named as that
+            // process ends up: `bash` that exec'd `sleep` is `sleep`.
+            let name = target
+                .spec
+                .follows_exec
+                .then(|| target.spec.pids.first())
+                .flatten()
+                .and_then(|&pid| processes.iter().find(|p| p.pid == pid))
+                .map(|p| p.name.clone())
+                .filter(|name| name != "?")
+                .unwrap_or(target.spec.name);
             run::Target {
                 spec: target.spec.spec,
-                name: target.spec.name,
+                name,
                 pids: target.spec.pids,
                 cgroup: target.spec.cgroup.map(|c| c.cgroup_path),
                 cpu,
@@ -434,6 +445,7 @@ mod tests {
                 name: name.into(),
                 pids,
                 cgroup: None,
+                follows_exec: false,
             },
             cgroup_cpu: None,
             command_exit: None,
@@ -458,6 +470,7 @@ mod tests {
                 mechanism: "tp_btf".into(),
                 fallbacks: Vec::new(),
                 overhead: None,
+                syscalls: None,
                 capacities: BTreeMap::new(),
             },
             host: run::Host {

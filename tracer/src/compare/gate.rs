@@ -277,7 +277,15 @@ mod tests {
             (gate.op, gate.threshold),
             (Op::Below, Threshold::Percent(-10.0))
         );
-        for bad in ["", "io_calls", ">5%", "io_calls>", "io_calls>x%", "a b>1", ":x>1"] {
+        for bad in [
+            "",
+            "io_calls",
+            ">5%",
+            "io_calls>",
+            "io_calls>x%",
+            "a b>1",
+            ":x>1",
+        ] {
             assert!(bad.parse::<Gate>().is_err(), "{bad:?}");
         }
     }
@@ -292,10 +300,7 @@ mod tests {
             "load:average_ns>900000",
         ]);
         assert_eq!(check(&comparison, &passing).unwrap(), Vec::<String>::new());
-        let failing = gates(&[
-            "client:io_calls_per_request<-20%",
-            "load:average_ns>700000",
-        ]);
+        let failing = gates(&["client:io_calls_per_request<-20%", "load:average_ns>700000"]);
         assert_eq!(
             check(&comparison, &failing).unwrap(),
             [
