@@ -38,6 +38,21 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// Every kind.
+    pub const ALL: [Self; 11] = [
+        Self::Usage,
+        Self::TargetNotFound,
+        Self::Permission,
+        Self::KernelUnsupported,
+        Self::Output,
+        Self::BadInput,
+        Self::EndedEarly,
+        Self::Busy,
+        Self::GateFailed,
+        Self::CannotExecute,
+        Self::CommandNotFound,
+    ];
+
     /// The process exit code for this kind.
     #[must_use]
     pub const fn exit_code(self) -> u8 {
@@ -160,4 +175,46 @@ pub fn describe(error: &anyhow::Error) -> (u8, String) {
         return (ErrorKind::BadInput.exit_code(), read.to_string());
     }
     (1, format!("{error:#}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `--help` and the man page list every code a kind can end with, each once.
+    #[test]
+    fn every_exit_code_is_documented() {
+        let documented = |code: u8| {
+            EXIT_CODES_HELP
+                .lines()
+                .filter(|line| line.starts_with(&format!("  {code} ")))
+                .count()
+        };
+        for kind in ErrorKind::ALL {
+            let code = kind.exit_code();
+            if code < 100 {
+                assert_eq!(documented(code), 1, "{kind:?} ({code})");
+            } else {
+                assert!(EXIT_CODES_HELP.contains(&format!("{code} (")), "{kind:?}");
+            }
+        }
+        assert!(EXIT_CODES_HELP.contains("125 ("));
+        let codes: std::collections::BTreeSet<u8> =
+            ErrorKind::ALL.iter().map(|k| k.exit_code()).collect();
+        assert_eq!(codes.len(), ErrorKind::ALL.len(), "distinct codes");
+    }
+
+    #[test]
+    fn tracers_own_failures_running_a_command_are_125_126_or_127() {
+        for kind in ErrorKind::ALL {
+            let code = command_mode_code(kind.exit_code());
+            assert!((125..=127).contains(&code), "{kind:?}");
+        }
+        assert_eq!(
+            command_mode_code(ErrorKind::CommandNotFound.exit_code()),
+            127
+        );
+        assert_eq!(command_mode_code(ErrorKind::CannotExecute.exit_code()), 126);
+        assert_eq!(command_mode_code(1), 125);
+    }
 }

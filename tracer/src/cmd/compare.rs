@@ -33,7 +33,7 @@ pub struct CompareArgs {
     /// Fail (exit code 10, after writing the reports) when a compared run's metric passes a
     /// threshold, for CI: METRIC>+5% (change against the baseline), METRIC<-10%,
     /// METRIC>=2000 (a value in the JSON's unit: ns, bytes, counts). Metric names are the
-    /// JSON comparison's `metric` keys (io_calls_per_request, cpu_us_per_request, p99_ns,
+    /// JSON comparison's `metric` keys (`io_calls_per_request`, `cpu_us_per_request`, `p99_ns`,
     /// ...), read in the total over all traced processes, else the load generator's table;
     /// SCOPE:METRIC reads one process or target (or `load`). Repeatable.
     #[arg(long = "fail-if", value_name = "[SCOPE:]METRIC OP THRESHOLD")]

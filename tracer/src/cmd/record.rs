@@ -24,6 +24,7 @@ use crate::{
 };
 
 #[derive(Debug, clap::Args)]
+#[expect(clippy::struct_excessive_bools, reason = "on/off command-line flags")]
 pub struct RecordArgs {
     /// Process to trace, with its threads and later children. NAME=PID names it. Repeatable,
     /// or a comma-separated list: -p "$(pgrep -d, nginx)".
@@ -69,7 +70,7 @@ pub struct RecordArgs {
     #[arg(long, value_name = "PERCENT", default_value = "0", value_parser = parse_cost_sampling)]
     pub cost_sampling: CostSampling,
     /// Count only these syscalls (comma-separated), e.g. read,recvfrom: fewer probes attached
-    /// (fentry, syscall tracepoints) or fewer calls past the first test (sys_enter), so a
+    /// (fentry, syscall tracepoints) or fewer calls past the first test (`sys_enter`), so a
     /// lower cost. The run file lists them. Default: every I/O syscall tracer knows.
     #[arg(long, value_name = "NAME,...", value_delimiter = ',', value_parser = PossibleValuesParser::new(syscalls::NAMES))]
     pub syscalls: Option<Vec<String>>,
@@ -95,7 +96,8 @@ pub struct RecordArgs {
     /// arguments often hold tokens or passwords, so only the program name is stored or shown.
     #[arg(long)]
     pub with_cmdline: bool,
-    /// Command to run and trace with its children, until it exits.
+    /// Command to run and trace with its children, until it exits; tracer then exits with
+    /// its status (128+N if signal N killed it), its own failures with 125, 126 or 127.
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
 }
