@@ -130,7 +130,14 @@ impl Gate {
                 .into_iter()
                 .chain(&comparison.load)
                 .collect(),
-            Some(LOAD_SCOPE) => comparison.load.iter().collect(),
+            Some(LOAD_SCOPE) => {
+                if comparison.load.is_none() {
+                    return Err(format!(
+                        "--fail-if {self}: these runs carry no load-generator result (record with --load, or give compare --load FILE per run)"
+                    ));
+                }
+                comparison.load.iter().collect()
+            }
             Some(scope) => {
                 let section = comparison
                     .sections
