@@ -93,7 +93,8 @@ Exit codes:
   10   `compare --fail-if`: a gate failed (reports written)
 `record -- CMD` ends with CMD's exit status (128+N if signal N killed it), and then tracer's
 own failures are 125 (whatever their kind; the message says which), 126 (CMD cannot be
-executed) and 127 (CMD not found), as with env and timeout.";
+executed) and 127 (CMD not found), as with env and timeout. When --duration or a signal ends
+the recording before CMD ends, CMD is left to run and tracer exits as without one.";
 
 /// An expected failure with the sentence to show the user.
 #[derive(Debug)]

@@ -510,6 +510,16 @@ fn a_command_s_exit_status_is_tracer_s_and_its_own_failures_stay_apart() {
     assert_eq!(run.targets[0].exit_code, Some(3));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("ended: CommandExited"), "{stderr}");
+    // `--format json`: the summary is the run's JSON report.
+    let output = Command::new(TRACER)
+        .args([
+            "record", "--quiet", "--format", "json", "-o", out, "--", "true",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["kind"], "tracer-report");
 
     let (code, message) = record(&["/no/such/program"]);
     assert_eq!(code, 127, "{message}");

@@ -20,6 +20,16 @@ pub enum Color {
     Never,
 }
 
+/// What a command that prints one thing (`record`'s summary, `targets`) prints.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum TextOrJson {
+    /// For people: aligned lines, coloured on a terminal.
+    #[default]
+    Text,
+    /// For scripts.
+    Json,
+}
+
 /// How and where a report is written.
 #[derive(Debug, clap::Args)]
 pub struct OutputArgs {

@@ -11,7 +11,7 @@ use clap::builder::{PossibleValuesParser, TypedValueParser};
 use tokio::signal::unix::{SignalKind, signal};
 use tracer_common::syscalls;
 
-use super::targets::TargetArgs;
+use super::{output::TextOrJson, targets::TargetArgs};
 use crate::{
     collect::{
         CommandSpec, LiveView, Recorder, Schedule, TargetSpec, TracedCommand, check_label,
@@ -89,6 +89,10 @@ pub struct RecordArgs {
     /// run is written either way; without --strict that is a warning and exit code 0).
     #[arg(long)]
     pub strict: bool,
+    /// Format of the summary printed at the end: text, or json (the run's report, as
+    /// `tracer report --format json` gives it, `"kind": "tracer-report"`).
+    #[arg(long, value_enum, default_value_t)]
+    pub format: TextOrJson,
     /// No live view; only the summary at the end.
     #[arg(short, long)]
     pub quiet: bool,
@@ -245,7 +249,7 @@ pub fn record(args: &RecordArgs) -> anyhow::Result<ExitCode> {
                 format!("cannot write the run file to standard output ({e})"),
             )
         })?;
-        console::print_to_stderr(&crate::report::summary_text(&run, false));
+        console::print_to_stderr(&summary(args, &run, false));
     } else {
         run.write(&args.output, args.mode).map_err(|e| {
             user(
@@ -256,7 +260,8 @@ pub fn record(args: &RecordArgs) -> anyhow::Result<ExitCode> {
                 ),
             )
         })?;
-        print_summary(&run);
+        // A closed stdout (`| head`) is not an error.
+        let _ = console::print(&summary(args, &run, console::stdout_wants_colour()));
     }
     if ended_early {
         note(&format!(
@@ -440,10 +445,25 @@ fn attach_load(
     Ok(())
 }
 
-/// Prints the end-of-run summary; a closed stdout (`| head`) is not an error.
-fn print_summary(run: &Run) {
-    let text = crate::report::summary_text(run, console::stdout_wants_colour());
-    let _ = console::print(&text);
+/// The end-of-run summary, as text or as the run's JSON report.
+fn summary(args: &RecordArgs, run: &Run, color: bool) -> String {
+    match args.format {
+        TextOrJson::Text => crate::report::summary_text(run, color),
+        TextOrJson::Json => {
+            let input = crate::compare::Input {
+                file: args.output.display().to_string(),
+                run: run.clone(),
+            };
+            let report = crate::compare::analyze::summarize(
+                &input,
+                &crate::compare::Options {
+                    group_by_label: false,
+                    requests: None,
+                },
+            );
+            crate::report::render(&report, crate::report::Format::Json, false)
+        }
+    }
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! `--cgroup`, `--host-root`, `--cgroup-root`).
 use std::{path::PathBuf, process::ExitCode};
 
+use super::output::TextOrJson;
 use crate::{
     console,
     error::{ErrorKind, user},
@@ -72,20 +73,10 @@ pub struct TargetsArgs {
     pub targets: TargetArgs,
     /// Output format: text, or json for scripts (as --format json everywhere in tracer).
     #[arg(long, value_enum, default_value_t)]
-    pub format: ListFormat,
+    pub format: TextOrJson,
     /// The same as --format json (kept for older scripts).
     #[arg(long, hide = true)]
     pub json: bool,
-}
-
-/// What `tracer targets` prints.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
-pub enum ListFormat {
-    /// A line per target and its processes.
-    #[default]
-    Text,
-    /// A JSON array, for scripts.
-    Json,
 }
 
 pub fn run(args: &TargetsArgs) -> anyhow::Result<ExitCode> {
@@ -97,7 +88,7 @@ pub fn run(args: &TargetsArgs) -> anyhow::Result<ExitCode> {
     }
     let resolved = args.targets.resolve_all()?;
     let shown = show::describe(&resolved)?;
-    let text = if args.json || args.format == ListFormat::Json {
+    let text = if args.json || args.format == TextOrJson::Json {
         serde_json::to_string_pretty(&shown)? + "\n"
     } else {
         show::render(&shown)
