@@ -137,25 +137,21 @@ fn a_name_follows_exec() {
         .unwrap();
     let pid = child.id();
     probes.add_tgid(pid, 0).unwrap();
-    let before = probes.counts().unwrap();
-    assert!(!before.exec_names.contains_key(&pid), "no exec yet");
+    // (sh's own exec may still be seen: the parent runs again before the exec tracepoint.)
     child.stdin.take().unwrap().write_all(b"go\n").unwrap();
     let started = Instant::now();
     let exec_name = loop {
-        let counts = probes.counts().unwrap();
-        if let Some(name) = counts.exec_names.get(&pid) {
-            break comm(name);
+        let snapshot = probes.snapshot().unwrap();
+        let name = snapshot.exec_names.get(&pid).map(comm);
+        if name.as_deref() == Some("sleep") || started.elapsed() > Duration::from_secs(10) {
+            break name;
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "no exec of {pid} seen"
-        );
         std::thread::sleep(Duration::from_millis(10));
     };
-    assert_eq!(exec_name, "sleep");
+    assert_eq!(exec_name.as_deref(), Some("sleep"));
     child.kill().unwrap();
     child.wait().unwrap();
-    let after = probes.counts().unwrap();
+    let after = probes.snapshot().unwrap();
     assert_eq!(comm(&after.exits[&pid].comm), "sleep");
     assert!(
         !after.exec_names.contains_key(&pid),

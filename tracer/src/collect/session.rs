@@ -286,7 +286,8 @@ impl Session {
         let mut cpu_ns = 0;
         for (&pid, tracked) in &mut self.processes {
             // The name now; else, for a process already gone, the one its last exec gave it
-            // (the kernel's exec event), which may be newer than the last one read here.
+            // (the kernel's exec event, in the final sample), which may be newer than the last
+            // one read here.
             if tracked.cpu.sample(pid)
                 && let Some(name) = read_comm(pid)
             {

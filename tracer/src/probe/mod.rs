@@ -141,7 +141,9 @@ pub struct Snapshot {
     pub targets: BTreeMap<u32, u32>,
     /// Indexed by `tracer_common::counters`.
     pub losses: Vec<u64>,
-    /// Live targeted processes that exec'd: the name (`comm`) the last exec gave them.
+    /// Targeted processes that exec'd and whose exit was not recorded (so still running,
+    /// where exits are recorded): the name (`comm`) the last exec gave them. Read by
+    /// [`Probes::snapshot`] only.
     pub exec_names: BTreeMap<u32, [u8; 16]>,
 }
 
@@ -402,16 +404,20 @@ impl Probes {
             let (key, values) = entry?;
             snapshot.histograms.insert(key, values.iter().sum());
         }
+        let map: HashMap<&MapData, u32, [u8; 16]> = map_ref(&self.ebpf, maps::EXEC_NAMES)?;
+        snapshot.exec_names = map.iter().collect::<Result<_, _>>()?;
         Ok(snapshot)
     }
 
-    /// Reads every map but the histograms (usually the largest): what the per-interval view,
-    /// CPU bookkeeping and exit detection need.
+    /// Reads every map but the histograms (usually the largest) and the exec names (needed
+    /// only for processes gone at the end): what the per-interval view, CPU bookkeeping and
+    /// exit detection need.
     pub fn counts(&self) -> anyhow::Result<Snapshot> {
         Ok(Snapshot {
             fd_stats: read_fd_stats(&self.ebpf, maps::FD_STATS)?,
             overflow_stats: read_fd_stats(&self.ebpf, maps::OVERFLOW_STATS)?,
             histograms: BTreeMap::new(),
+            exec_names: BTreeMap::new(),
             exits: {
                 let map: HashMap<&MapData, u32, ExitInfo> = map_ref(&self.ebpf, maps::EXITS)?;
                 map.iter().collect::<Result<_, _>>()?
@@ -425,10 +431,6 @@ impl Probes {
                 (0..tracer_common::counters::COUNT)
                     .map(|i| map.get(&i, 0).map(|values| values.iter().sum()))
                     .collect::<Result<_, _>>()?
-            },
-            exec_names: {
-                let map: HashMap<&MapData, u32, [u8; 16]> = map_ref(&self.ebpf, maps::EXEC_NAMES)?;
-                map.iter().collect::<Result<_, _>>()?
             },
         })
     }
