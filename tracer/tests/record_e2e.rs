@@ -583,12 +583,9 @@ fn syscalls_narrows_what_is_counted_exactly() {
 
     let (code, message) = tracer_exit(&["record", "-p", "1", "--syscalls", "read,open"]);
     assert_eq!(code, 2, "{message}");
-    assert!(
-        message.contains("invalid value 'open' for '--syscalls <NAME,...>'")
-            && message.contains(
-                "[possible values: read, readv, recvfrom, recvmsg, pread64, recvmmsg, write, writev, sendto, sendmsg, pwrite64, sendmmsg]"
-            ),
-        "{message}"
+    assert_eq!(
+        message,
+        "error: --syscalls: tracer does not count 'open'; give some of read, readv, recvfrom, recvmsg, pread64, recvmmsg, write, writev, sendto, sendmsg, pwrite64, sendmmsg\n"
     );
 }
 

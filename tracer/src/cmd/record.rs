@@ -72,7 +72,7 @@ pub struct RecordArgs {
     /// Count only these syscalls (comma-separated), e.g. read,recvfrom: fewer probes attached
     /// (fentry, syscall tracepoints) or fewer calls past the first test (`sys_enter`), so a
     /// lower cost. The run file lists them. Default: every I/O syscall tracer knows.
-    #[arg(long, value_name = "NAME,...", value_delimiter = ',', value_parser = PossibleValuesParser::new(syscalls::NAMES))]
+    #[arg(long, value_name = "NAME,...", value_delimiter = ',', value_parser = SyscallName)]
     pub syscalls: Option<Vec<String>>,
     /// Fortio or oha JSON result of the load that ran during the recording, attached to the run
     /// (enables latency and per-request values).
@@ -114,6 +114,44 @@ fn probe_parser() -> impl TypedValueParser<Value = Option<Mechanism>> {
             .into_iter()
             .find(|m| m.option_name() == name)
     })
+}
+
+/// A `--syscalls` name: one of the table's, refused otherwise in one sentence that lists
+/// them (which shell completions and `--help` list too).
+#[derive(Clone, Copy, Debug)]
+struct SyscallName;
+
+impl TypedValueParser for SyscallName {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        _command: &clap::Command,
+        _arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<String, clap::Error> {
+        let name = value.to_string_lossy();
+        if syscalls::NAMES.contains(&name.as_ref()) {
+            return Ok(name.into_owned());
+        }
+        Err(clap::Error::raw(
+            clap::error::ErrorKind::InvalidValue,
+            format!(
+                "--syscalls: tracer does not count '{name}'; give some of {}\n",
+                syscalls::NAMES.join(", ")
+            ),
+        ))
+    }
+
+    fn possible_values(
+        &self,
+    ) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
+        Some(Box::new(
+            syscalls::NAMES
+                .iter()
+                .map(clap::builder::PossibleValue::new),
+        ))
+    }
 }
 
 /// The mask of `--syscalls` (names already checked against the table by clap).
