@@ -74,6 +74,12 @@ pub mod maps {
         EXITS,
         /// `PerCpuArray<u64>`: loss counters, indexed by [`crate::counters`].
         COUNTERS,
+        /// `HashMap<u32 tgid, [u8; 16] comm>`: the name a targeted process took at its last
+        /// exec (`sched_process_exec`), removed at its exit (whose `ExitInfo` has the name then),
+        /// so names follow exec (`bash` that execs `sleep` is `sleep`) even when the process is
+        /// gone before the collector reads `/proc`. A full map loses only such a name, never a
+        /// count: the collector falls back to `/proc/PID/comm` then.
+        EXEC_NAMES,
     }
 }
 
@@ -125,6 +131,9 @@ pub mod globals {
         TASK_SIGNAL_OFFSET: u32,
         /// ... and of `live` (threads not yet exiting) in `struct signal_struct`.
         SIGNAL_LIVE_OFFSET: u32,
+        /// The syscalls counted (`record --syscalls`): bit `i` set for the syscall of index
+        /// `i` ([`crate::syscalls::NAMES`]); the entry probes ignore the others.
+        SYSCALL_MASK: u32,
     }
 }
 
@@ -152,6 +161,8 @@ pub mod capacity {
     pub const OVERFLOW_STATS: u32 = 16_384;
     pub const HISTOGRAMS: u32 = 131_072;
     pub const EXITS: u32 = 65_536;
+    /// Live targeted processes that exec'd (entries leave at exit).
+    pub const EXEC_NAMES: u32 = 16_384;
 }
 
 /// Indices into the `COUNTERS` per-CPU array: events the probes could not record in full.

@@ -140,6 +140,16 @@ macro_rules! define_syscalls {
 
 crate::syscall_table!(define_syscalls);
 
+/// The [`SYSCALL_MASK`](crate::globals::SYSCALL_MASK) of every syscall in the table.
+pub const ALL_MASK: u32 = (1 << COUNT) - 1;
+
+/// Whether the syscall of index `index` is in `mask` (bit `index` set).
+#[inline(always)]
+#[must_use]
+pub const fn in_mask(mask: u32, index: Index) -> bool {
+    index < u32::BITS && (mask >> index) & 1 != 0
+}
+
 /// True for syscalls that move data into the process (read-like in every report).
 #[must_use]
 pub const fn is_read_like(index: Index) -> bool {
@@ -172,5 +182,7 @@ mod tests {
             ("tracer_fe_sendto", "tracer_fx_sendto")
         );
         assert!(is_read_like(RECVMMSG) && !is_read_like(WRITE) && !is_read_like(12));
+        assert_eq!(ALL_MASK, 0xfff);
+        assert!(in_mask(0b100, 2) && !in_mask(0b100, 1) && !in_mask(ALL_MASK, 40));
     }
 }

@@ -3,11 +3,13 @@ use aya_ebpf::{
     bindings::BPF_NOEXIST,
     helpers::{bpf_get_current_pid_tgid, bpf_ktime_get_ns},
 };
-use tracer_common::{FD_OVERFLOW, FdKey, FdStats, HistKey, InFlight, buckets, counters, hist_kind};
+use tracer_common::{
+    FD_OVERFLOW, FdKey, FdStats, HistKey, InFlight, buckets, counters, hist_kind, syscalls,
+};
 
 use crate::maps::{
     CGROUP_SLOT_TARGETS, FD_STATS, FILTER_BY_CGROUP, HISTOGRAMS, IN_FLIGHT, OVERFLOW_STATS,
-    TARGET_CGROUPS, TARGET_TGIDS, add_target, bump, is_target,
+    SYSCALL_MASK, TARGET_CGROUPS, TARGET_TGIDS, add_target, bump, is_target,
 };
 
 /// Whether `tgid`'s syscalls are counted. In tgid mode this is one array read (`TARGET_FLAGS`),
@@ -57,9 +59,14 @@ fn cgroup_target() -> Option<u32> {
     None
 }
 
-/// A traced syscall was entered with `fd` as its first argument.
+/// A traced syscall was entered with `fd` as its first argument. Syscalls left out by
+/// `--syscalls` stop here (on `sys_enter`, which fires for every syscall; the per-syscall
+/// mechanisms do not attach to them at all); their exit finds no slot and is not counted.
 #[inline(always)]
 pub fn on_enter(syscall: u32, fd: u64) {
+    if !syscalls::in_mask(SYSCALL_MASK.load(), syscall) {
+        return;
+    }
     let pid_tgid = bpf_get_current_pid_tgid();
     if !is_counted((pid_tgid >> 32) as u32) {
         return;

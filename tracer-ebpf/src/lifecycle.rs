@@ -20,9 +20,9 @@ use tracer_common::{ExitInfo, counters};
 use crate::{
     account::target_of,
     maps::{
-        EXIT_GROUP_DEAD_OFFSET, EXITS, FILTER_BY_CGROUP, FORK_CHILD_PID_OFFSET, IN_FLIGHT,
-        PENDING_EXEC, SIGNAL_LIVE_OFFSET, TARGET_TGIDS, TASK_SIGNAL_OFFSET, add_target, bump,
-        is_target, remove_target,
+        EXEC_NAMES, EXIT_GROUP_DEAD_OFFSET, EXITS, FILTER_BY_CGROUP, FORK_CHILD_PID_OFFSET,
+        IN_FLIGHT, PENDING_EXEC, SIGNAL_LIVE_OFFSET, TARGET_TGIDS, TASK_SIGNAL_OFFSET, add_target,
+        bump, is_target, remove_target,
     },
 };
 
@@ -50,19 +50,23 @@ pub fn tracer_fork(ctx: TracePointContext) -> u32 {
 /// `sched:sched_process_exec` runs in the task that has just exec'd, before its first
 /// instruction: a command tracer started and held before its exec (`PENDING_EXEC`) becomes a
 /// target here, so its counts start exactly at the new program, whatever the start-up
-/// handshake did before.
+/// handshake did before. A target's new name (`comm`, set by the exec) goes in `EXEC_NAMES`.
 #[tracepoint]
 pub fn tracer_exec(ctx: TracePointContext) -> u32 {
     let tgid = ctx.tgid();
-    let Some(target) = PENDING_EXEC.get_ptr(&tgid) else {
-        return 0;
-    };
-    // SAFETY: pointer from a successful lookup, read at once.
-    let target = unsafe { *target };
-    if !add_target(tgid, target) {
-        bump(counters::CHILDREN_NOT_TRACED);
+    if let Some(target) = PENDING_EXEC.get_ptr(&tgid) {
+        // SAFETY: pointer from a successful lookup, read at once.
+        let target = unsafe { *target };
+        if !add_target(tgid, target) {
+            bump(counters::CHILDREN_NOT_TRACED);
+        }
+        let _ = PENDING_EXEC.remove(&tgid);
     }
-    let _ = PENDING_EXEC.remove(&tgid);
+    if is_target(tgid) {
+        let comm = bpf_get_current_comm().unwrap_or_default();
+        // A full map costs only this name (the collector reads /proc instead), not a count.
+        let _ = EXEC_NAMES.insert(&tgid, &comm, 0);
+    }
     0
 }
 
@@ -97,6 +101,7 @@ pub fn tracer_exit(ctx: TracePointContext) -> u32 {
     if EXITS.insert(&tgid, &exit, 0).is_err() {
         bump(counters::EXITS_NOT_RECORDED);
     }
+    let _ = EXEC_NAMES.remove(&tgid);
     remove_target(tgid);
     0
 }

@@ -63,6 +63,7 @@ maps! {
         PerCpuHashMap::with_max_entries(capacity::HISTOGRAMS, 0);
     EXITS: HashMap<u32, ExitInfo> = HashMap::with_max_entries(capacity::EXITS, 0);
     COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(counters::COUNT, 0);
+    EXEC_NAMES: HashMap<u32, [u8; 16]> = HashMap::with_max_entries(capacity::EXEC_NAMES, 0);
 }
 
 // What each setting means: `tracer_common::globals`. The defaults are what a kernel without
@@ -73,6 +74,7 @@ globals! {
     EXIT_GROUP_DEAD_OFFSET: u32 = 0;
     TASK_SIGNAL_OFFSET: u32 = 0;
     SIGNAL_LIVE_OFFSET: u32 = 0;
+    SYSCALL_MASK: u32 = tracer_common::syscalls::ALL_MASK;
 }
 
 /// Whether `pid` is in the target set: one array read, no hash lookup (`TARGET_FLAGS`).

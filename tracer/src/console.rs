@@ -29,3 +29,9 @@ pub fn print(text: &str) -> std::io::Result<()> {
         _ => Ok(()),
     }
 }
+
+/// Text already made safe for a terminal (a rendered report) on stderr; a closed stderr is
+/// ignored.
+pub fn print_to_stderr(text: &str) {
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+}

@@ -80,6 +80,10 @@ pub struct ProbeInfo {
     /// many CPUs, to bound kernel memory), by map name; empty in older files.
     #[serde(default)]
     pub capacities: std::collections::BTreeMap<String, u32>,
+    /// The only syscalls counted, when `record --syscalls` narrowed them; absent: every
+    /// syscall tracer knows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub syscalls: Option<Vec<String>>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -592,6 +596,7 @@ mod tests {
                 mechanism: "raw_tracepoint".into(),
                 fallbacks: vec![],
                 overhead: None,
+                syscalls: None,
             },
             label: Some("no-mesh".into()),
             started_at: "2026-11-27T00:00:00Z".into(),

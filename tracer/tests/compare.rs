@@ -129,6 +129,130 @@ fn report_shows_one_run_and_takes_a_load_result() {
 }
 
 #[test]
+fn report_json_has_its_own_kind_and_dash_is_standard_output() {
+    let [base, _] = synthetic();
+    let json: serde_json::Value = serde_json::from_str(&stdout(&tracer(&[
+        "report", &base, "-o", "-", "--format", "json",
+    ])))
+    .unwrap();
+    assert_eq!(json["kind"], "tracer-report");
+    assert_eq!(json["groups"].as_array().unwrap().len(), 1);
+}
+
+/// hyperfine's habit: several reports from one call, each to its file, the text as usual.
+#[test]
+fn one_call_writes_every_export() {
+    let [base, other] = synthetic();
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).display().to_string();
+    let (json, markdown, html) = (path("r.json"), path("r.md"), path("r.html"));
+    let text = stdout(&tracer(&[
+        "compare",
+        &base,
+        &other,
+        "--export-json",
+        &json,
+        "--export-markdown",
+        &markdown,
+        "--export-html",
+        &html,
+    ]));
+    assert!(text.contains("ambient vs no-mesh"), "{text}");
+    let value: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(value["kind"], "tracer-comparison");
+    assert!(
+        std::fs::read_to_string(&markdown)
+            .unwrap()
+            .starts_with("## tracer compare")
+    );
+    assert!(std::fs::read_to_string(&html).unwrap().contains("</html>"));
+    // An export to standard output replaces the text there.
+    let only_json = stdout(&tracer(&["compare", &base, &other, "--export-json", "-"]));
+    let value: serde_json::Value = serde_json::from_str(&only_json).unwrap();
+    assert_eq!(value["kind"], "tracer-comparison");
+    let (code, message) = failure(&tracer(&[
+        "compare",
+        &base,
+        &other,
+        "-o",
+        "-",
+        "--export-json",
+        "-",
+    ]));
+    assert_eq!(code, USAGE, "{message}");
+    assert!(message.contains("would go to standard output"), "{message}");
+}
+
+/// `--fail-if`: a CI gate that passes exits 0, one that fails exits 10 after writing the
+/// report and names the gate; a bad metric is a usage error naming the known ones.
+#[test]
+fn fail_if_gates_exit_10_naming_what_failed() {
+    const GATE_FAILED: i32 = 10;
+    let [base, other] = synthetic();
+    // The client makes 3.0 → 2.0 I/O syscalls per request (−33%); all traced processes
+    // 3.0 → 7.0 (+133%).
+    let passed = tracer(&[
+        "compare",
+        &base,
+        &other,
+        "--fail-if",
+        "client:io_calls_per_request>+5%",
+        "--fail-if",
+        "client:io_calls_per_request<-50%",
+    ]);
+    assert_eq!(passed.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&passed.stderr);
+    assert!(
+        stderr.contains("every --fail-if gate passed (2)"),
+        "{stderr}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("gate.md");
+    let failed = tracer(&[
+        "compare",
+        &base,
+        &other,
+        "--fail-if",
+        "io_calls_per_request>+5%",
+        "--fail-if",
+        "client:io_calls_per_request>+5%",
+        "-o",
+        report.to_str().unwrap(),
+    ]);
+    assert_eq!(failed.status.code(), Some(GATE_FAILED));
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert_eq!(
+        stderr.trim_end(),
+        "tracer: gate failed: io_calls_per_request>+5%: ambient: io_calls_per_request changed +133.3% (3 → 7)",
+        "only the failed gate is named"
+    );
+    assert!(report.exists(), "the report is written all the same");
+
+    let (code, message) = failure(&tracer(&[
+        "compare",
+        &base,
+        &other,
+        "--fail-if",
+        "io_syscalls_per_request>+5%",
+    ]));
+    assert_eq!(code, USAGE, "{message}");
+    assert!(
+        message.contains("unknown metric 'io_syscalls_per_request'; known metrics here: io_calls, io_calls_per_s, io_calls_per_request"),
+        "{message}"
+    );
+    let bad = tracer(&[
+        "compare",
+        &base,
+        &other,
+        "--fail-if",
+        "io_calls_per_request",
+    ]);
+    assert_eq!(bad.status.code(), Some(USAGE));
+}
+
+#[test]
 fn bad_inputs_get_one_sentence_and_a_distinct_exit_code() {
     let [base, other] = synthetic();
     let dir = tempfile::tempdir().unwrap();

@@ -143,8 +143,9 @@ fn a_closed_stdout_and_stderr_pipe_does_not_lose_the_run() {
     signal(pid, libc::SIGUSR1);
     assert!(wait_at_most(&mut workload, Duration::from_mins(1), "workload").success());
     let status = wait_at_most(&mut tracer, Duration::from_mins(1), "tracer record");
-    // 8: the target exited before --duration; what matters is that it is not a panic (101).
-    assert_eq!(status.code(), Some(8), "{status}");
+    // The target exited before --duration: a warning and 0 (8 only with --strict); what
+    // matters is that it is not a panic (101).
+    assert_eq!(status.code(), Some(0), "{status}");
     let run = Run::read(&out).unwrap();
     let process = run.processes.iter().find(|p| p.pid == pid).unwrap();
     assert_eq!(calls(process, "write"), (1060, 100_500, 10));

@@ -77,6 +77,14 @@ fn pod_resolves_to_its_containers_pids_and_cpu() {
     assert_eq!(pod["containers"][0]["id"], APP_ID);
     assert_eq!(pod["containers"][0]["runtime"], "containerd");
     assert_eq!(pod["cgroup_ids"].as_array().unwrap().len(), 2);
+    // `--format json`, as everywhere in tracer, prints the same; `--json` stays for old scripts.
+    let (code, formatted, stderr) = tracer(
+        host.path(),
+        cgroups.path(),
+        &["--pod", "default/fortio-7d9", "--format", "json"],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(formatted, stdout);
 
     let (code, text, _) = tracer(host.path(), cgroups.path(), &["--container", &APP_ID[..12]]);
     assert_eq!(code, Some(0));

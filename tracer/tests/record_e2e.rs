@@ -433,25 +433,191 @@ fn bad_input_gets_one_sentence_a_distinct_exit_code_and_no_probes_left() {
     assert!(message.contains("needs root or the CAP_BPF"), "{message}");
     assert_eq!(message.lines().count(), 1, "one sentence: {message}");
 
-    // A PID that exits before --duration ends: the shorter run is written, exit code 8.
-    let (mut workload, pid) = start_workload(&["burn", "--seconds", "0.5"]);
-    let pid_arg = pid.to_string();
-    let recording = start_recording(&[
-        "--pid",
-        &pid_arg,
-        "--duration",
-        "30s",
-        "--interval",
-        "100ms",
+    // A PID that exits before --duration ends: the shorter run is written; a warning and exit
+    // code 0, or 8 with --strict.
+    for (strict, expected) in [(false, 0), (true, 8)] {
+        std::fs::remove_file(out).ok();
+        let (mut workload, pid) = start_workload(&["burn", "--seconds", "0.5"]);
+        let pid_arg = pid.to_string();
+        let mut args = vec![
+            "-p",
+            &pid_arg,
+            "--duration",
+            "30s",
+            "--interval",
+            "100ms",
+            "-o",
+            out,
+        ];
+        if strict {
+            args.push("--strict");
+        }
+        let recording = start_recording(&args);
+        signal(pid, libc::SIGUSR1);
+        workload.wait().unwrap();
+        let (code, stderr) = recording.finish();
+        assert_eq!(code, Some(expected), "--strict {strict}: {stderr}");
+        assert!(
+            stderr.contains("tracer: warning: every target exited before --duration ended"),
+            "{stderr}"
+        );
+        let run = Run::read(Path::new(out)).unwrap();
+        assert_eq!(run.end_reason, tracer::run::EndReason::TargetsExited);
+        assert!(run.duration_ns < 10_000_000_000);
+    }
+}
+
+/// `record -- CMD` ends as CMD did, after writing the run file, as strace and time do; then
+/// tracer's own failures are 125, 126 (cannot execute) and 127 (not found), as with env.
+#[test]
+fn a_command_s_exit_status_is_tracer_s_and_its_own_failures_stay_apart() {
+    require_root();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("cmd.json");
+    let out = out.to_str().unwrap();
+    let record = |command: &[&str]| {
+        std::fs::remove_file(out).ok();
+        let mut args = vec!["record", "--quiet", "-o", out, "--"];
+        args.extend(command);
+        tracer_exit(&args)
+    };
+
+    let (code, message) = record(&["sh", "-c", "exit 7"]);
+    assert_eq!(code, 7, "{message}");
+    let run = Run::read(Path::new(out)).expect("the run file is written");
+    assert_eq!(run.end_reason, tracer::run::EndReason::CommandExited);
+    assert_eq!(run.targets[0].exit_code, Some(7));
+
+    // Killed by SIGTERM (15): 128 + 15, as a shell reports it.
+    let (code, message) = record(&["sh", "-c", "kill -TERM $$"]);
+    assert_eq!(code, 128 + 15, "{message}");
+    assert_eq!(
+        Run::read(Path::new(out)).unwrap().targets[0].exit_code,
+        Some(143)
+    );
+
+    // `-o -`: the run file on standard output; the summary (here `--format json`: the run's
+    // JSON report) on standard error.
+    let output = Command::new(TRACER)
+        .args(["record", "--quiet", "--format", "json", "-o", "-"])
+        .args(["--", "sh", "-c", "exit 3"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(3));
+    let run: Run = serde_json::from_slice(&output.stdout).expect("a run file on stdout");
+    assert_eq!(run.kind, "tracer-run");
+    assert_eq!(run.targets[0].exit_code, Some(3));
+    // After the "tracer: recording ..." line.
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    let json = &stderr[stderr.find("\n{").expect("a JSON report on stderr")..];
+    let report: serde_json::Value = serde_json::from_str(json).unwrap();
+    assert_eq!(report["kind"], "tracer-report");
+
+    let (code, message) = record(&["/no/such/program"]);
+    assert_eq!(code, 127, "{message}");
+    assert!(
+        message.contains("cannot run '/no/such/program'"),
+        "{message}"
+    );
+    assert!(!Path::new(out).exists());
+
+    let not_executable = dir.path().join("not-executable");
+    std::fs::write(&not_executable, "data").unwrap();
+    let (code, message) = record(&[not_executable.to_str().unwrap()]);
+    assert_eq!(code, 126, "{message}");
+
+    // tracer's own failures, whatever their kind, are 125 when a command was given: an output
+    // it cannot write (6 without a command), and a malformed command line (2 without one).
+    let (code, message) = tracer_exit(&[
+        "record",
         "-o",
-        out,
+        "/proc/no/such/dir/run.json",
+        "--",
+        "sh",
+        "-c",
+        "exit 6",
+    ]);
+    assert_eq!(code, 125, "{message}");
+    assert!(message.contains("cannot write the run file"), "{message}");
+    let (code, message) = tracer_exit(&["record", "--no-such-flag", "--", "true"]);
+    assert_eq!(code, 125, "{message}");
+    let (code, message) = tracer_exit(&["record", "--no-such-flag"]);
+    assert_eq!(code, 2, "{message}");
+}
+
+/// `--syscalls` counts exactly the selected syscalls of a known mix and nothing else; the run
+/// file says which were counted. A bad name gets the list of valid ones.
+#[test]
+fn syscalls_narrows_what_is_counted_exactly() {
+    require_root();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("narrow.json");
+    let (mut workload, pid) = start_workload(&["mix"]);
+    let pid_arg = pid.to_string();
+    let tracer = start_recording(&[
+        "-p",
+        &pid_arg,
+        "--syscalls",
+        "write,recvfrom",
+        "--interval",
+        "200ms",
+        "-o",
+        out.to_str().unwrap(),
     ]);
     signal(pid, libc::SIGUSR1);
-    workload.wait().unwrap();
-    assert_eq!(recording.finish().0, Some(8));
+    assert!(workload.wait().unwrap().success());
+    let (code, stderr) = tracer.finish();
+    assert_eq!(code, Some(0), "{stderr}");
+    let run = Run::read(&out).unwrap();
+    assert_eq!(
+        run.probe.syscalls.as_deref(),
+        Some(&["recvfrom".to_owned(), "write".to_owned()][..])
+    );
+    let parent = run.processes.iter().find(|p| p.pid == pid).unwrap();
+    // The mix: 1060 writes (10 EBADF), 300 recvfrom; and writev, sendto, read, sendmsg,
+    // recvmsg, which are not selected.
+    assert_eq!(calls(parent, "write"), (1060, 100_500, 10));
+    assert_eq!(calls(parent, "recvfrom"), (300, 300 * 512, 0));
+    let names: Vec<&str> = parent.syscalls.iter().map(|s| s.syscall.as_str()).collect();
+    assert_eq!(names.len(), 2, "only the selected syscalls: {names:?}");
+
+    let (code, message) = tracer_exit(&["record", "-p", "1", "--syscalls", "read,open"]);
+    assert_eq!(code, 2, "{message}");
+    assert_eq!(
+        message,
+        "error: --syscalls: tracer does not count 'open'; give some of read, readv, recvfrom, recvmsg, pread64, recvmmsg, write, writev, sendto, sendmsg, pwrite64, sendmmsg\n"
+    );
+}
+
+/// A command started as bash that execs sleep is reported as sleep: its process, its target,
+/// and the report.
+#[test]
+fn names_follow_exec() {
+    require_root();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("exec.json");
+    let out = out.to_str().unwrap();
+    let (code, message) = tracer_exit(&[
+        "record",
+        "--quiet",
+        "-o",
+        out,
+        "--",
+        "bash",
+        "-c",
+        "head -c 10 /dev/zero > /dev/null; exec sleep 0.2",
+    ]);
+    assert_eq!(code, 0, "{message}");
     let run = Run::read(Path::new(out)).unwrap();
-    assert_eq!(run.end_reason, tracer::run::EndReason::TargetsExited);
-    assert!(run.duration_ns < 10_000_000_000);
+    let command = run.targets[0].pids[0];
+    assert_eq!(run.targets[0].name, "sleep");
+    assert_eq!(run.targets[0].spec, "command:bash", "the spec is as given");
+    let process = run.processes.iter().find(|p| p.pid == command).unwrap();
+    assert_eq!(process.name, "sleep");
+    let report = Command::new(TRACER).args(["report", out]).output().unwrap();
+    let text = String::from_utf8(report.stdout).unwrap();
+    assert!(text.contains("sleep"), "{text}");
+    assert!(!text.contains("bash"), "{text}");
 }
 
 #[test]

@@ -79,6 +79,14 @@ pub const GUEST_SUITE: &[GuestTest] = &[
         ci: true,
         limit_secs: 180,
     },
+    // `--syscalls` with every mechanism (unselected syscalls not counted, selected ones
+    // exactly; raw tracepoints filter in the kernel) and names that follow exec.
+    GuestTest {
+        binary: "probe_select",
+        args: &[],
+        ci: true,
+        limit_secs: 180,
+    },
     // Pods matched by cgroup on pure cgroup v2, kubelet's systemd and cgroupfs layouts built
     // for real, a process joining the pod mid-run.
     GuestTest {

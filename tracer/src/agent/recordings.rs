@@ -298,6 +298,7 @@ impl Recordings {
                 name: target.name.clone(),
                 pids,
                 cgroup: Some(target),
+                follows_exec: false,
             });
         }
         for &pid in &request.pids {
@@ -316,6 +317,7 @@ impl Recordings {
                 name: name.trim().to_owned(),
                 pids: vec![pid],
                 cgroup: None,
+                follows_exec: true,
             });
         }
         Ok(targets)
@@ -332,6 +334,7 @@ impl Recordings {
                 btf_path: None,
                 filter_by_cgroup: false,
                 cost_sampling: CostSampling::default(),
+                syscall_mask: None,
             };
             let mut recorder = Recorder::start(options, work.label, work.targets)?;
             self.update(id, |r| {

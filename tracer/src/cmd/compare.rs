@@ -3,7 +3,11 @@ use std::{path::PathBuf, process::ExitCode};
 
 use super::{inputs::read_inputs, output::OutputArgs};
 use crate::{
-    compare::{CompareError, Options, compare},
+    compare::{
+        CompareError, Options, compare,
+        gate::{self, Gate},
+    },
+    console::note,
     error::{ErrorKind, user},
 };
 
@@ -31,6 +35,14 @@ pub struct CompareArgs {
     /// generator.
     #[arg(long, value_name = "NAME")]
     pub focus: Option<String>,
+    /// Fail (exit code 10, after writing the reports) when a compared run's metric passes a
+    /// threshold, for CI: METRIC>+5% (change against the baseline), METRIC<-10%,
+    /// METRIC>=2000 (a value in the JSON's unit: ns, bytes, counts). Metric names are the
+    /// JSON comparison's `metric` keys (`io_calls_per_request`, `cpu_us_per_request`, `p99_ns`,
+    /// ...), read in the total over all traced processes, else the load generator's table;
+    /// SCOPE:METRIC reads one process or target (or `load`). Repeatable.
+    #[arg(long = "fail-if", value_name = "[SCOPE:]METRIC OP THRESHOLD")]
+    pub fail_if: Vec<Gate>,
     #[command(flatten)]
     pub output: OutputArgs,
 }
@@ -53,6 +65,20 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<ExitCode> {
         };
         user(kind, error.to_string())
     })?;
+    let failures = gate::check(&comparison, &args.fail_if)
+        .map_err(|message| user(ErrorKind::Usage, message))?;
     args.output.emit(&comparison)?;
-    Ok(ExitCode::SUCCESS)
+    if failures.is_empty() {
+        if !args.fail_if.is_empty() {
+            note(&format!(
+                "tracer: every --fail-if gate passed ({})",
+                args.fail_if.len()
+            ));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    for failure in &failures {
+        note(&format!("tracer: gate failed: {failure}"));
+    }
+    Ok(ExitCode::from(ErrorKind::GateFailed.exit_code()))
 }

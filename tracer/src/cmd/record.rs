@@ -9,8 +9,9 @@ use std::{
 
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use tokio::signal::unix::{SignalKind, signal};
+use tracer_common::syscalls;
 
-use super::targets::TargetArgs;
+use super::{output::TextOrJson, targets::TargetArgs};
 use crate::{
     collect::{
         CommandSpec, LiveView, Recorder, Schedule, TargetSpec, TracedCommand, check_label,
@@ -23,9 +24,16 @@ use crate::{
 };
 
 #[derive(Debug, clap::Args)]
+#[expect(clippy::struct_excessive_bools, reason = "on/off command-line flags")]
 pub struct RecordArgs {
-    /// Process to trace, with its threads and later children (repeatable). NAME=PID names it.
-    #[arg(long = "pid", value_name = "[NAME=]PID")]
+    /// Process to trace, with its threads and later children. NAME=PID names it. Repeatable,
+    /// or a comma-separated list: -p "$(pgrep -d, nginx)".
+    #[arg(
+        short = 'p',
+        long = "pid",
+        value_name = "[NAME=]PID",
+        value_delimiter = ','
+    )]
     pub pids: Vec<String>,
     #[command(flatten)]
     pub cgroups: TargetArgs,
@@ -38,7 +46,8 @@ pub struct RecordArgs {
     /// Name of this run in comparisons, e.g. "no-mesh" or "ambient".
     #[arg(long)]
     pub label: Option<String>,
-    /// Run file to write (replaced atomically).
+    /// Run file to write (replaced atomically); `-` writes it to standard output (the
+    /// summary then goes to standard error).
     #[arg(short, long, default_value = "tracer-run.json")]
     pub output: PathBuf,
     /// Permission bits of the run file, in octal. It names files, peers and processes, so
@@ -60,6 +69,11 @@ pub struct RecordArgs {
     /// which crashed test kernels; and the timing itself costs two clock reads per program run.
     #[arg(long, value_name = "PERCENT", default_value = "0", value_parser = parse_cost_sampling)]
     pub cost_sampling: CostSampling,
+    /// Count only these syscalls (comma-separated), e.g. read,recvfrom: fewer probes attached
+    /// (fentry, syscall tracepoints) or fewer calls past the first test (`sys_enter`), so a
+    /// lower cost. The run file lists them. Default: every I/O syscall tracer knows.
+    #[arg(long, value_name = "NAME,...", value_delimiter = ',', value_parser = SyscallName)]
+    pub syscalls: Option<Vec<String>>,
     /// Fortio or oha JSON result of the load that ran during the recording, attached to the run
     /// (enables latency and per-request values).
     #[arg(long = "load", value_name = "FILE")]
@@ -71,6 +85,14 @@ pub struct RecordArgs {
     /// Number of requests the load generator made during the run (enables per-request values).
     #[arg(long)]
     pub requests: Option<u64>,
+    /// Exit with code 8 when every --pid target exited before --duration ended (the shorter
+    /// run is written either way; without --strict that is a warning and exit code 0).
+    #[arg(long)]
+    pub strict: bool,
+    /// Format of the summary printed at the end: text, or json (the run's report, as
+    /// `tracer report --format json` gives it, `"kind": "tracer-report"`).
+    #[arg(long, value_enum, default_value_t)]
+    pub format: TextOrJson,
     /// No live view; only the summary at the end.
     #[arg(short, long)]
     pub quiet: bool,
@@ -78,7 +100,8 @@ pub struct RecordArgs {
     /// arguments often hold tokens or passwords, so only the program name is stored or shown.
     #[arg(long)]
     pub with_cmdline: bool,
-    /// Command to run and trace with its children, until it exits.
+    /// Command to run and trace with its children, until it exits; tracer then exits with
+    /// its status (128+N if signal N killed it), its own failures with 125, 126 or 127.
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
 }
@@ -91,6 +114,52 @@ fn probe_parser() -> impl TypedValueParser<Value = Option<Mechanism>> {
             .into_iter()
             .find(|m| m.option_name() == name)
     })
+}
+
+/// A `--syscalls` name: one of the table's, refused otherwise in one sentence that lists
+/// them (which shell completions and `--help` list too).
+#[derive(Clone, Copy, Debug)]
+struct SyscallName;
+
+impl TypedValueParser for SyscallName {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        _command: &clap::Command,
+        _arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<String, clap::Error> {
+        let name = value.to_string_lossy();
+        if syscalls::NAMES.contains(&name.as_ref()) {
+            return Ok(name.into_owned());
+        }
+        Err(clap::Error::raw(
+            clap::error::ErrorKind::InvalidValue,
+            format!(
+                "--syscalls: tracer does not count '{name}'; give some of {}\n",
+                syscalls::NAMES.join(", ")
+            ),
+        ))
+    }
+
+    fn possible_values(
+        &self,
+    ) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
+        Some(Box::new(
+            syscalls::NAMES
+                .iter()
+                .map(clap::builder::PossibleValue::new),
+        ))
+    }
+}
+
+/// The mask of `--syscalls` (names already checked against the table by clap).
+fn syscall_mask(names: &[String]) -> u32 {
+    names
+        .iter()
+        .filter_map(|name| syscalls::NAMES.iter().position(|n| n == name))
+        .fold(0, |mask, index| mask | 1 << index)
 }
 
 /// `10` or `10%`: a share of the time for `--cost-sampling`.
@@ -183,7 +252,10 @@ pub fn record(args: &RecordArgs) -> anyhow::Result<ExitCode> {
             ));
         }
     }
-    check_writable(&args.output)?;
+    let to_stdout = args.output.as_os_str() == "-";
+    if !to_stdout {
+        check_writable(&args.output)?;
+    }
 
     let mut targets: Vec<TargetSpec> = pids
         .iter()
@@ -195,33 +267,69 @@ pub fn record(args: &RecordArgs) -> anyhow::Result<ExitCode> {
             name: cgroup.name.clone(),
             pids: cgroup.pids().unwrap_or_default(),
             cgroup: Some(cgroup),
+            follows_exec: false,
         });
     }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let (run, ended_early) = runtime.block_on(record_async(args, targets))?;
-    run.write(&args.output, args.mode).map_err(|e| {
-        user(
-            ErrorKind::Output,
-            format!(
-                "cannot write the run file {} ({e}); nothing was written",
-                args.output.display()
-            ),
-        )
-    })?;
-    print_summary(&run);
+    let Recorded {
+        run,
+        ended_early,
+        command_status,
+    } = runtime.block_on(record_async(args, targets))?;
+    if to_stdout {
+        let mut json = serde_json::to_string_pretty(&run)?;
+        json.push('\n');
+        console::print(&json).map_err(|e| {
+            user(
+                ErrorKind::Output,
+                format!("cannot write the run file to standard output ({e})"),
+            )
+        })?;
+        console::print_to_stderr(&summary(args, &run, false));
+    } else {
+        run.write(&args.output, args.mode).map_err(|e| {
+            user(
+                ErrorKind::Output,
+                format!(
+                    "cannot write the run file {} ({e}); nothing was written",
+                    args.output.display()
+                ),
+            )
+        })?;
+        // A closed stdout (`| head`) is not an error.
+        let _ = console::print(&summary(args, &run, console::stdout_wants_colour()));
+    }
     if ended_early {
         note(&format!(
-            "tracer: every target exited before --duration ended; the run covers {:.1} s",
+            "tracer: warning: every target exited before --duration ended; the run covers {:.1} s",
             run.duration_ns as f64 / 1e9
         ));
-        return Ok(ExitCode::from(ErrorKind::EndedEarly.exit_code()));
+        if args.strict {
+            return Ok(ExitCode::from(ErrorKind::EndedEarly.exit_code()));
+        }
+    }
+    // As strace and time do: the command's own status (128 + N when signal N killed it).
+    if let Some(code) = command_status {
+        return Ok(ExitCode::from(u8::try_from(code).unwrap_or_else(|_| {
+            note("tracer: the command's exit status could not be read");
+            crate::error::COMMAND_MODE_FAILURE
+        })));
     }
     Ok(ExitCode::SUCCESS)
 }
 
+/// What a recording gave: the run, whether its targets ended before `--duration`, and the
+/// exit status of the command it ran, if that command ended.
+struct Recorded {
+    run: Run,
+    ended_early: bool,
+    command_status: Option<i32>,
+}
+
 fn pid_target(name: Option<String>, pid: u32) -> TargetSpec {
+    let follows_exec = name.is_none();
     let name = name
         .or_else(|| {
             std::fs::read_to_string(format!("/proc/{pid}/comm"))
@@ -234,6 +342,7 @@ fn pid_target(name: Option<String>, pid: u32) -> TargetSpec {
         name,
         pids: vec![pid],
         cgroup: None,
+        follows_exec,
     }
 }
 
@@ -269,7 +378,7 @@ fn command_spec(args: &RecordArgs) -> CommandSpec {
     }
 }
 
-async fn record_async(args: &RecordArgs, targets: Vec<TargetSpec>) -> anyhow::Result<(Run, bool)> {
+async fn record_async(args: &RecordArgs, targets: Vec<TargetSpec>) -> anyhow::Result<Recorded> {
     // Signals first, so a Ctrl-C during set-up still ends in a written file.
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;
@@ -280,6 +389,7 @@ async fn record_async(args: &RecordArgs, targets: Vec<TargetSpec>) -> anyhow::Re
         btf_path: args.btf.clone(),
         cost_sampling: args.cost_sampling,
         filter_by_cgroup: false,
+        syscall_mask: args.syscalls.as_deref().map(syscall_mask),
     };
     let described = targets
         .iter()
@@ -326,7 +436,15 @@ async fn record_async(args: &RecordArgs, targets: Vec<TargetSpec>) -> anyhow::Re
     let ended_early = end_reason == EndReason::TargetsExited && args.duration.is_some();
     let (mut run, mut command) = recorder.finish(end_reason)?;
     attach_load(args, &mut run, end_reason, command.as_mut())?;
-    Ok((run, ended_early))
+    let command_status = command
+        .as_ref()
+        .and_then(TracedCommand::status)
+        .map(|exit| exit.code);
+    Ok(Recorded {
+        run,
+        ended_early,
+        command_status,
+    })
 }
 
 /// Attaches the load result: the command's own JSON output, `--load FILE`, or `--requests N`.
@@ -365,10 +483,26 @@ fn attach_load(
     Ok(())
 }
 
-/// Prints the end-of-run summary; a closed stdout (`| head`) is not an error.
-fn print_summary(run: &Run) {
-    let text = crate::report::summary_text(run, console::stdout_wants_colour());
-    let _ = console::print(&text);
+/// The end-of-run summary, as text or as the run's JSON report.
+fn summary(args: &RecordArgs, run: &Run, color: bool) -> String {
+    match args.format {
+        TextOrJson::Text => crate::report::summary_text(run, color),
+        TextOrJson::Json => {
+            let input = crate::compare::Input {
+                file: args.output.display().to_string(),
+                run: run.clone(),
+            };
+            let report = crate::compare::analyze::summarize(
+                &input,
+                &crate::compare::Options {
+                    group_by_label: false,
+                    requests: None,
+                    focus: None,
+                },
+            );
+            crate::report::render(&report, crate::report::Format::Json, false)
+        }
+    }
 }
 
 #[cfg(test)]
@@ -402,6 +536,22 @@ mod tests {
                 .record
                 .cost_sampling,
             CostSampling::OFF
+        );
+    }
+
+    #[test]
+    fn pids_come_as_p_and_as_comma_lists() {
+        use clap::Parser as _;
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            record: RecordArgs,
+        }
+        let cli = Cli::try_parse_from(["tracer", "-p", "10,client=11", "--pid", "12"]).unwrap();
+        assert_eq!(cli.record.pids, ["10", "client=11", "12"]);
+        assert_eq!(
+            parse_pids(&cli.record.pids).unwrap(),
+            [(None, 10), (Some("client".into()), 11), (None, 12)]
         );
     }
 

@@ -2,6 +2,7 @@
 //! `--cgroup`, `--host-root`, `--cgroup-root`).
 use std::{path::PathBuf, process::ExitCode};
 
+use super::output::TextOrJson;
 use crate::{
     console,
     error::{ErrorKind, user},
@@ -15,12 +16,13 @@ use crate::{
 /// Target flags shared by `record` and `targets`; flatten into a subcommand's arguments.
 #[derive(Clone, Debug, Default, clap::Args)]
 pub struct TargetArgs {
-    /// A pod on this node, found without the API server (repeatable): its processes, and
-    /// processes started in it later.
-    #[arg(long = "pod", value_name = "NAMESPACE/NAME", value_parser = parse_pod_spec)]
+    /// A pod on this node, found without the API server: its processes, and processes
+    /// started in it later. Repeatable, or a comma-separated list.
+    #[arg(long = "pod", value_name = "NAMESPACE/NAME", value_parser = parse_pod_spec, value_delimiter = ',')]
     pub pods: Vec<(String, String)>,
-    /// A container by ID: 64 hex digits or a unique prefix of at least 12 (repeatable).
-    #[arg(long = "container", value_name = "ID", value_parser = parse_container_spec)]
+    /// A container by ID: 64 hex digits or a unique prefix of at least 12. Repeatable, or a
+    /// comma-separated list.
+    #[arg(long = "container", value_name = "ID", value_parser = parse_container_spec, value_delimiter = ',')]
     pub containers: Vec<String>,
     /// A cgroup, as in /proc/PID/cgroup (`/kubepods.slice/...`) or under /sys/fs/cgroup
     /// (repeatable).
@@ -69,8 +71,11 @@ impl TargetArgs {
 pub struct TargetsArgs {
     #[command(flatten)]
     pub targets: TargetArgs,
-    /// Print JSON instead of text.
-    #[arg(long)]
+    /// Output format: text, or json for scripts (as --format json everywhere in tracer).
+    #[arg(long, value_enum, default_value_t)]
+    pub format: TextOrJson,
+    /// The same as --format json (kept for older scripts).
+    #[arg(long, hide = true)]
     pub json: bool,
 }
 
@@ -83,7 +88,7 @@ pub fn run(args: &TargetsArgs) -> anyhow::Result<ExitCode> {
     }
     let resolved = args.targets.resolve_all()?;
     let shown = show::describe(&resolved)?;
-    let text = if args.json {
+    let text = if args.json || args.format == TextOrJson::Json {
         serde_json::to_string_pretty(&shown)? + "\n"
     } else {
         show::render(&shown)
@@ -124,6 +129,22 @@ mod tests {
         );
         assert_eq!(specs.containers, ["5d1b7c8e9f0a5d1b7c8e9f0a"]);
         assert_eq!(cli.targets.host.host_root, PathBuf::from("/host"));
+        let listed = Cli::try_parse_from([
+            "tracer",
+            "--pod",
+            "default/a,istio-system/ztunnel-x2x",
+            "--pod",
+            "default/b",
+        ])
+        .unwrap();
+        assert_eq!(
+            listed.targets.specs().pods,
+            [
+                ("default".to_owned(), "a".to_owned()),
+                ("istio-system".to_owned(), "ztunnel-x2x".to_owned()),
+                ("default".to_owned(), "b".to_owned())
+            ]
+        );
         let bad = Cli::try_parse_from(["tracer", "--pod", "fortio"])
             .err()
             .unwrap();

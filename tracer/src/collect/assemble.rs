@@ -89,9 +89,23 @@ pub fn assemble(gathered: Gathered<'_>) -> Run {
                     };
                     Some(with_rusage(empty, Some(rusage_ns?), duration))
                 });
+            // A target named after its process (`--pid PID`, a command) is named as that
+            // process ends up: `bash` that exec'd `sleep` is `sleep`. The kernel keeps 15
+            // bytes of a name: a longer program name it merely cut stays whole.
+            let spec_name = target.spec.name;
+            let name = target
+                .spec
+                .follows_exec
+                .then(|| target.spec.pids.first())
+                .flatten()
+                .and_then(|&pid| processes.iter().find(|p| p.pid == pid))
+                .map(|p| p.name.clone())
+                .filter(|name| name != "?")
+                .filter(|name| !(name.len() == COMM_LEN && spec_name.starts_with(name.as_str())))
+                .unwrap_or(spec_name);
             run::Target {
                 spec: target.spec.spec,
-                name: target.spec.name,
+                name,
                 pids: target.spec.pids,
                 cgroup: target.spec.cgroup.map(|c| c.cgroup_path),
                 cpu,
@@ -340,6 +354,9 @@ fn losses(counts: &[u64]) -> run::Losses {
     }
 }
 
+/// Longest process name the kernel keeps (`TASK_COMM_LEN` less its NUL).
+const COMM_LEN: usize = 15;
+
 pub(super) fn comm_to_string(comm: &[u8; 16]) -> String {
     let end = comm.iter().position(|&b| b == 0).unwrap_or(comm.len());
     String::from_utf8_lossy(&comm[..end]).into_owned()
@@ -434,6 +451,7 @@ mod tests {
                 name: name.into(),
                 pids,
                 cgroup: None,
+                follows_exec: false,
             },
             cgroup_cpu: None,
             command_exit: None,
@@ -458,6 +476,7 @@ mod tests {
                 mechanism: "tp_btf".into(),
                 fallbacks: Vec::new(),
                 overhead: None,
+                syscalls: None,
                 capacities: BTreeMap::new(),
             },
             host: run::Host {
@@ -582,6 +601,47 @@ mod tests {
         assert_eq!((of(12).target, of(12).exited_after_ns), (1, Some(500)));
         // The server's initial PID made no call but is listed, so its target has a process.
         assert_eq!(of(20).syscalls.len(), 0);
+    }
+
+    /// A target named after its process takes the process's final name (an exec since); one
+    /// the user named keeps its name; a long program name the kernel only cut stays whole.
+    #[test]
+    fn targets_named_after_their_process_follow_its_exec() {
+        let mut snapshot = Snapshot::default();
+        let comm = |name: &[u8]| {
+            let mut comm = [0u8; 16];
+            comm[..name.len()].copy_from_slice(name);
+            comm
+        };
+        for (pid, name) in [
+            (10, &b"sleep"[..]),
+            (20, b"sleep"),
+            (30, b"kubernetes-vali"),
+        ] {
+            snapshot.exits.insert(
+                pid,
+                ExitInfo {
+                    exit_ns: 1_500,
+                    comm: comm(name),
+                    target: 0,
+                    _pad: 0,
+                },
+            );
+        }
+        let fds = FdDescriber::default();
+        let following = |name: &str, pid| {
+            let mut record = target(name, vec![pid]);
+            record.spec.follows_exec = true;
+            record
+        };
+        let targets = vec![
+            following("bash", 10),
+            target("client", vec![20]),
+            following("kubernetes-validate", 30),
+        ];
+        let run = assemble(gathered(snapshot, targets, &fds));
+        let names: Vec<&str> = run.targets.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["sleep", "client", "kubernetes-validate"]);
     }
 
     /// A target's CPU is the sum of its processes, interval by interval; a command's wait4

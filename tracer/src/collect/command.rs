@@ -41,6 +41,12 @@ impl TracedCommand {
         exit
     }
 
+    /// How the command ended, once [`TracedCommand::exited`] has seen it end.
+    #[must_use]
+    pub fn status(&self) -> Option<CommandExit> {
+        self.done
+    }
+
     /// Everything the command wrote to its standard output, if it was captured; waits for
     /// the output to end (the command and every process holding its stdout exited).
     pub fn captured_stdout(&mut self) -> Option<Vec<u8>> {
@@ -61,6 +67,21 @@ fn pipe() -> std::io::Result<(std::fs::File, std::fs::File)> {
             std::fs::File::from(OwnedFd::from_raw_fd(fds[1])),
         )
     })
+}
+
+/// Why the command did not start, with the exit code `env` and `timeout` give it: 127 when
+/// it was not found, 126 when it cannot be executed, 125 (tracer's own failure) otherwise.
+fn cannot_start(program: &str, error: Option<&std::io::Error>) -> anyhow::Error {
+    let kind = match error.map(std::io::Error::kind) {
+        Some(std::io::ErrorKind::NotFound) => ErrorKind::CommandNotFound,
+        Some(std::io::ErrorKind::PermissionDenied) => ErrorKind::CannotExecute,
+        _ if error.and_then(std::io::Error::raw_os_error) == Some(libc::ENOEXEC) => {
+            ErrorKind::CannotExecute
+        }
+        _ => ErrorKind::Usage,
+    };
+    let reason = error.map_or_else(|| "it did not start".into(), ToString::to_string);
+    user(kind, format!("cannot run '{program}': {reason}"))
 }
 
 /// Starts `argv`, calls `add_target(pid)` while the child is held just before exec, then lets
@@ -109,14 +130,7 @@ pub fn spawn_traced(
             .join()
             .map_err(|_| anyhow::anyhow!("the command spawner panicked"))?
             .err();
-        return Err(user(
-            ErrorKind::Usage,
-            format!(
-                "cannot run '{}': {}",
-                argv[0],
-                error.map_or_else(|| "it did not start".into(), |e| e.to_string())
-            ),
-        ));
+        return Err(cannot_start(&argv[0], error.as_ref()));
     }
     let pid = u32::from_ne_bytes(pid_bytes);
     let added = add_target(pid);
@@ -126,8 +140,7 @@ pub fn spawn_traced(
     let child = spawner
         .join()
         .map_err(|_| anyhow::anyhow!("the command spawner panicked"))?;
-    let child =
-        child.map_err(|e| user(ErrorKind::Usage, format!("cannot run '{}': {e}", argv[0])))?;
+    let child = child.map_err(|e| cannot_start(&argv[0], Some(&e)))?;
     if let Err(error) = added {
         // SAFETY: kill on our own child.
         unsafe { libc::kill(pid.cast_signed(), libc::SIGKILL) };

@@ -77,6 +77,7 @@ impl Recorder {
                 name,
                 pids: vec![pid],
                 cgroup: None,
+                follows_exec: true,
             };
             session.add_target(target, Joined::AtExec).map(drop)
         })?;

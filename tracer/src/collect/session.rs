@@ -31,6 +31,9 @@ pub struct TargetSpec {
     /// later included), or, on cgroup v1 only, by its PIDs re-read every interval; its CPU is
     /// the cgroup's own counter.
     pub cgroup: Option<crate::targeting::CgroupTarget>,
+    /// Named after its first process (not by the user, not a cgroup): the name follows that
+    /// process through exec, so the run names it as the process ended up.
+    pub follows_exec: bool,
 }
 
 impl TargetSpec {
@@ -282,10 +285,15 @@ impl Session {
         }
         let mut cpu_ns = 0;
         for (&pid, tracked) in &mut self.processes {
+            // The name now; else, for a process already gone, the one its last exec gave it
+            // (the kernel's exec event, in the final sample), which may be newer than the last
+            // one read here.
             if tracked.cpu.sample(pid)
                 && let Some(name) = read_comm(pid)
             {
                 tracked.name = Some(name);
+            } else if let Some(comm) = snapshot.exec_names.get(&pid) {
+                tracked.name = Some(comm_to_string(comm));
             }
             let on_cpu_ns = tracked.cpu.on_cpu_ns();
             cpu_ns += on_cpu_ns;
@@ -377,6 +385,10 @@ impl Session {
                 .map(|&(name, entries)| (name.to_owned(), entries))
                 .collect(),
             mechanism: self.probes.mechanism().name().into(),
+            syscalls: self
+                .probes
+                .counted_syscalls()
+                .map(|names| names.into_iter().map(Into::into).collect()),
             fallbacks: self
                 .probes
                 .fallbacks()

@@ -89,7 +89,9 @@ pub fn compare(inputs: &[Input], options: &Options) -> Result<Comparison, Compar
 /// One run shown on its own (`tracer report`): the same tables with a single column.
 #[must_use]
 pub fn summarize(input: &Input, options: &Options) -> Comparison {
-    build(&[(run_label(input), vec![input])], options)
+    let mut report = build(&[(run_label(input), vec![input])], options);
+    report.kind = super::model::REPORT_KIND;
+    report
 }
 
 #[cfg(test)]

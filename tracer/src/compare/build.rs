@@ -67,6 +67,13 @@ pub(super) fn build(grouped: &[(String, Vec<&Input>)], options: &Options) -> Com
                     info.label, info.file, input.run.losses
                 ));
             }
+            if let Some(counted) = &input.run.probe.syscalls {
+                notes.push(format!(
+                    "{} counted only {} (record --syscalls): other syscalls are missing from it, not zero",
+                    info.label,
+                    counted.join(", ")
+                ));
+            }
             if info.requests.is_none() {
                 notes.push(format!(
                     "{} has no request count (no load-generator result and no --requests): per-request values are left out",
@@ -486,6 +493,26 @@ mod tests {
             comparison.verdict[2],
             "ambient vs no-mesh, all traced processes: 133% more I/O syscalls per request (3.0 → 7.0); reads carry \
              1.6× more bytes (179 → 278 B); CPU per request +12%."
+        );
+    }
+
+    /// A run narrowed with `record --syscalls` says so: its missing syscalls are not zeros.
+    #[test]
+    fn a_narrowed_run_is_noted() {
+        let direct = sample::direct("no-mesh", 1000, 400_000_000);
+        let mut proxy = sample::proxied("ambient", 1000, 300_000_000);
+        proxy.probe.syscalls = Some(vec!["read".into(), "write".into()]);
+        let comparison = compare(&[input(direct), input(proxy)], &Options::default()).unwrap();
+        let narrowed: Vec<&String> = comparison
+            .notes
+            .iter()
+            .filter(|n| n.contains("record --syscalls"))
+            .collect();
+        assert_eq!(
+            narrowed,
+            [
+                "ambient counted only read, write (record --syscalls): other syscalls are missing from it, not zero"
+            ]
         );
     }
 }

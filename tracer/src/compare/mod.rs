@@ -5,10 +5,12 @@
 //!
 //! The arithmetic lives in `analyze` and the modules it is made of: `grouping`, `aggregate`,
 //! `metrics` and `build` (pure, unit-tested on runs built in code); the words in `verdict`;
+//! CI gates on the result (`--fail-if`) in `gate`;
 //! rendering is `report`'s job, reading files and writing reports `cmd`'s.
 mod aggregate;
 pub mod analyze;
 mod build;
+pub mod gate;
 mod grouping;
 mod metrics;
 pub mod model;

@@ -6,6 +6,9 @@ use crate::{hist::Histogram, run::LoadResult};
 
 /// Value of `kind` in a JSON comparison, so it is not mistaken for a run file.
 pub const KIND: &str = "tracer-comparison";
+/// Value of `kind` in the JSON report of a single run (`tracer report`): the same layout as a
+/// comparison, with one group and no changes.
+pub const REPORT_KIND: &str = "tracer-report";
 /// Version of the JSON comparison layout.
 pub const SCHEMA: u32 = 1;
 

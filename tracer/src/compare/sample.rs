@@ -125,6 +125,7 @@ pub fn run(
             mechanism: "raw_tracepoint".into(),
             fallbacks: vec![],
             overhead: None,
+            syscalls: None,
         },
         label: Some(label.into()),
         started_at: "2026-11-27T00:00:00Z".into(),

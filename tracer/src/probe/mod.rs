@@ -98,6 +98,10 @@ pub struct ProbeOptions {
     pub filter_by_cgroup: bool,
     /// How much of the time the kernel times the probes (their self-cost figures).
     pub cost_sampling: CostSampling,
+    /// The syscalls to count, as a mask of their indices (`syscalls::in_mask`); `None`: all.
+    /// fentry and the syscall tracepoints attach only to these; `sys_enter` programs skip the
+    /// others first thing.
+    pub syscall_mask: Option<u32>,
 }
 
 /// Loaded and attached probes.
@@ -118,6 +122,8 @@ pub struct Probes {
     target_flags: target_flags::TargetFlags,
     /// Entries of the per-CPU maps on this machine.
     capacities: Capacities,
+    /// `ProbeOptions::syscall_mask`.
+    syscall_mask: Option<u32>,
 }
 
 /// Everything the maps hold, summed over CPUs.
@@ -135,6 +141,10 @@ pub struct Snapshot {
     pub targets: BTreeMap<u32, u32>,
     /// Indexed by `tracer_common::counters`.
     pub losses: Vec<u64>,
+    /// Targeted processes that exec'd and whose exit was not recorded (so still running,
+    /// where exits are recorded): the name (`comm`) the last exec gave them. Read by
+    /// [`Probes::snapshot`] only.
+    pub exec_names: BTreeMap<u32, [u8; 16]>,
 }
 
 /// Kernel time spent in tracer's programs while the kernel timed them.
@@ -195,6 +205,7 @@ impl Probes {
             .unwrap_or_else(|| PathBuf::from("/sys/kernel/btf/vmlinux"));
 
         let mut fallbacks = Vec::new();
+        let syscall_mask = options.syscall_mask.unwrap_or(syscalls::ALL_MASK);
         let candidates: Vec<Mechanism> = match options.mechanism {
             Some(mechanism) => vec![mechanism],
             None => Mechanism::PREFERENCE.to_vec(),
@@ -235,7 +246,7 @@ impl Probes {
                 });
                 continue;
             }
-            match attach_syscall_probes(&mut ebpf, mechanism, btf.as_ref().ok()) {
+            match attach_syscall_probes(&mut ebpf, mechanism, btf.as_ref().ok(), syscall_mask) {
                 Ok(names) => {
                     attached = names;
                     chosen = Some(mechanism);
@@ -288,7 +299,20 @@ impl Probes {
             cgroup_slots: 0,
             target_flags,
             capacities,
+            syscall_mask: options.syscall_mask,
         })
+    }
+
+    /// The syscalls counted when not all are (`ProbeOptions::syscall_mask`), by name.
+    #[must_use]
+    pub fn counted_syscalls(&self) -> Option<Vec<&'static str>> {
+        let mask = self.syscall_mask?;
+        Some(
+            (0..syscalls::COUNT)
+                .filter(|&i| u32::try_from(i).is_ok_and(|i| syscalls::in_mask(mask, i)))
+                .map(|i| syscalls::NAMES[i])
+                .collect(),
+        )
     }
 
     /// The mechanism the syscall probes run on.
@@ -380,16 +404,20 @@ impl Probes {
             let (key, values) = entry?;
             snapshot.histograms.insert(key, values.iter().sum());
         }
+        let map: HashMap<&MapData, u32, [u8; 16]> = map_ref(&self.ebpf, maps::EXEC_NAMES)?;
+        snapshot.exec_names = map.iter().collect::<Result<_, _>>()?;
         Ok(snapshot)
     }
 
-    /// Reads every map but the histograms (usually the largest): what the per-interval view,
-    /// CPU bookkeeping and exit detection need.
+    /// Reads every map but the histograms (usually the largest) and the exec names (needed
+    /// only for processes gone at the end): what the per-interval view, CPU bookkeeping and
+    /// exit detection need.
     pub fn counts(&self) -> anyhow::Result<Snapshot> {
         Ok(Snapshot {
             fd_stats: read_fd_stats(&self.ebpf, maps::FD_STATS)?,
             overflow_stats: read_fd_stats(&self.ebpf, maps::OVERFLOW_STATS)?,
             histograms: BTreeMap::new(),
+            exec_names: BTreeMap::new(),
             exits: {
                 let map: HashMap<&MapData, u32, ExitInfo> = map_ref(&self.ebpf, maps::EXITS)?;
                 map.iter().collect::<Result<_, _>>()?
@@ -576,12 +604,14 @@ fn load(
         (0, 0)
     };
     let filter_by_cgroup = u32::from(options.filter_by_cgroup);
+    let syscall_mask = options.syscall_mask.unwrap_or(syscalls::ALL_MASK);
     loader.btf(btf.as_ref().ok());
     set_global(&mut loader, globals::FILTER_BY_CGROUP, &filter_by_cgroup);
     set_global(&mut loader, globals::FORK_CHILD_PID_OFFSET, &fork_offset);
     set_global(&mut loader, globals::EXIT_GROUP_DEAD_OFFSET, &exit_offset);
     set_global(&mut loader, globals::TASK_SIGNAL_OFFSET, &signal_offset);
     set_global(&mut loader, globals::SIGNAL_LIVE_OFFSET, &live_offset);
+    set_global(&mut loader, globals::SYSCALL_MASK, &syscall_mask);
     let ebpf = loader
         .load(PROBES_OBJECT)
         .map_err(|e| load_error(&e.to_string()))?;
@@ -655,19 +685,25 @@ fn read_fd_stats(ebpf: &Ebpf, name: &str) -> anyhow::Result<BTreeMap<FdKey, FdSt
     Ok(out)
 }
 
-/// Loads and attaches the entry/exit programs of one mechanism; on failure unloads what it
-/// loaded and returns the reason.
+/// Loads and attaches the entry/exit programs of one mechanism, for the syscalls in `mask`
+/// where the mechanism attaches per syscall; on failure unloads what it loaded and returns the
+/// reason.
 fn attach_syscall_probes(
     ebpf: &mut Ebpf,
     mechanism: Mechanism,
     btf: Option<&Btf>,
+    mask: u32,
 ) -> Result<Vec<&'static str>, String> {
+    let selected = |index: usize| u32::try_from(index).is_ok_and(|i| syscalls::in_mask(mask, i));
     let mut done: Vec<&'static str> = Vec::new();
     let result = (|| -> Result<(), String> {
         match mechanism {
             Mechanism::Fentry => {
                 let btf = btf.ok_or("no BTF")?;
                 for (index, (entry, exit)) in syscalls::FENTRY_PROGRAMS.iter().enumerate() {
+                    if !selected(index) {
+                        continue;
+                    }
                     let function = format!("{SYSCALL_FN_PREFIX}{}", syscalls::NAMES[index]);
                     let program: &mut FEntry = program(ebpf, entry)?;
                     program
@@ -709,7 +745,8 @@ fn attach_syscall_probes(
                     let program: &mut TracePoint = program_of(ebpf, name)?;
                     program.load().map_err(|e| describe(&e, name))?;
                     done.push(name);
-                    for syscall in syscalls::NAMES {
+                    let names = syscalls::NAMES.iter().enumerate();
+                    for (_, syscall) in names.filter(|&(index, _)| selected(index)) {
                         let event = format!("{prefix}{syscall}");
                         program
                             .attach("syscalls", &event)
