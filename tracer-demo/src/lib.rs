@@ -70,11 +70,14 @@ pub mod floor;
 pub mod gate;
 pub mod http;
 pub mod load;
+pub mod mesh_tls;
 pub mod netns;
 pub mod orchestrate;
 pub mod procs;
 pub mod proxy;
+pub mod report;
 pub mod serve;
+pub mod sidecar;
 pub mod summary;
 pub mod workload;
 
@@ -97,8 +100,15 @@ pub struct Cli {
 pub enum Command {
     /// A "details"-like HTTP/1.1 service that writes headers and body separately.
     Serve(serve::ServeArgs),
-    /// A ztunnel-like node proxy: many connections over one multiplexed tunnel.
+    /// A ztunnel-like node proxy: app connections as HTTP/2 CONNECT streams over mutual TLS.
     Proxy(proxy::ProxyArgs),
+    /// Make the mesh CA and the node proxies' certificates in a folder.
+    #[command(hide = true)]
+    Certs {
+        /// Folder to write ca.pem, node-a.pem/.key and node-b.pem/.key to.
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
     /// A fixed-QPS HTTP/1.1 load generator with an HDR latency histogram.
     Load(load::LoadArgs),
     /// Wait for a line on stdin, then exec the command (used to start oha under a recorder).
@@ -132,6 +142,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Some(Command::Serve(args)) => serve::run(&args),
         Some(Command::Proxy(args)) => proxy::run(&args),
+        Some(Command::Certs { out }) => {
+            mesh_tls::generate(&out)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Some(Command::Load(args)) => load::run(&args),
         Some(Command::Gate(args)) => gate::run(&args),
         Some(Command::Workload(args)) => workload::run(&args),
