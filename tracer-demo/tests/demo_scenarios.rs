@@ -57,61 +57,9 @@ fn every_scenario_in_every_mode_keeps_what_holds_whatever_the_timing() {
 
     for scenario in Scenario::All.expand() {
         for mode in Mode::ALL {
-            let stem = orchestrate::stem(scenario, mode, false, 1);
-            let run = read_run(out.path(), &stem);
-            let load = run.load.clone().expect("the demo attaches the load result");
-            assert!(load.requests >= 100 && load.errors == 0, "{stem}: {load:?}");
-            let requests = load.requests;
-
-            let service_writes: u64 = processes_named(&run, "details")
-                .map(|p| p.totals(Direction::Write).calls)
-                .sum();
-            assert_eq!(
-                service_writes,
-                2 * requests,
-                "{stem}: two writes per response"
-            );
-
-            let client_reads: u64 = processes_named(&run, "client")
-                .map(|p| socket_reads(p).calls)
-                .sum();
-            assert!(
-                (requests..=2 * requests).contains(&client_reads),
-                "{stem}: {client_reads} socket reads for {requests} responses"
-            );
-
-            for proxy in ["sidecar-a", "sidecar-b", "ztunnel-a", "ztunnel-b"] {
-                let recorded = figures(&run, proxy, requests);
-                if !mode.proxies().contains(&proxy) {
-                    assert!(recorded.is_none(), "{stem}: {proxy} is not in this mode");
-                    continue;
-                }
-                let recorded = recorded.unwrap_or_else(|| panic!("{stem}: {proxy} recorded"));
-                assert!(
-                    recorded.syscalls_per_request >= 2.0,
-                    "{stem}: {proxy} reads and writes every request and response: {recorded:?}"
-                );
-                assert!(
-                    recorded.cpu_us_per_request.is_some_and(|us| us > 0.0),
-                    "{stem}: {proxy} CPU as mesh cost: {recorded:?}"
-                );
-            }
+            check_mode(out.path(), scenario, mode);
         }
-
-        // The tunnel opened by one request: each side read the other's certificate chain.
-        let tunnel = Run::read(&orchestrate::tunnel_file(out.path(), scenario)).unwrap();
-        let certs = orchestrate::certs_dir(out.path());
-        for (proxy, peer_node, payload) in
-            [("ztunnel-a", "node-b", 358), ("ztunnel-b", "node-a", 118)]
-        {
-            let peer_chain = mesh_tls::chain_bytes(&certs, peer_node).unwrap() as u64;
-            let (read, written) = summary::tunnel_bytes(&tunnel, proxy, orchestrate::TUNNEL_PORT);
-            assert!(
-                read >= peer_chain + payload && written > 0,
-                "{scenario:?}: {proxy} read {read} B on the tunnel; {peer_node}'s chain alone is \
-                 {peer_chain} B"
-            );
-        }
+        check_tunnel(out.path(), scenario);
     }
 
     // The observer effect: strace and tracer saw the same client calls.
@@ -142,6 +90,65 @@ fn every_scenario_in_every_mode_keeps_what_holds_whatever_the_timing() {
         assert!(
             report.contains(heading),
             "report.md lacks {heading}:\n{report}"
+        );
+    }
+}
+
+/// What must hold in one mode's run file.
+fn check_mode(out: &Path, scenario: Scenario, mode: Mode) {
+    let stem = orchestrate::stem(scenario, mode, false, 1);
+    let run = read_run(out, &stem);
+    let load = run.load.clone().expect("the demo attaches the load result");
+    assert!(load.requests >= 100 && load.errors == 0, "{stem}: {load:?}");
+    let requests = load.requests;
+
+    let service_writes: u64 = processes_named(&run, "details")
+        .map(|p| p.totals(Direction::Write).calls)
+        .sum();
+    assert_eq!(
+        service_writes,
+        2 * requests,
+        "{stem}: two writes per response"
+    );
+
+    let client_reads: u64 = processes_named(&run, "client")
+        .map(|p| socket_reads(p).calls)
+        .sum();
+    assert!(
+        (requests..=2 * requests).contains(&client_reads),
+        "{stem}: {client_reads} socket reads for {requests} responses"
+    );
+
+    for proxy in ["sidecar-a", "sidecar-b", "ztunnel-a", "ztunnel-b"] {
+        let recorded = figures(&run, proxy, requests);
+        if !mode.proxies().contains(&proxy) {
+            assert!(recorded.is_none(), "{stem}: {proxy} is not in this mode");
+            continue;
+        }
+        let recorded = recorded.unwrap_or_else(|| panic!("{stem}: {proxy} recorded"));
+        assert!(
+            recorded.syscalls_per_request >= 2.0,
+            "{stem}: {proxy} reads and writes every request and response: {recorded:?}"
+        );
+        assert!(
+            recorded.cpu_us_per_request.is_some_and(|us| us > 0.0),
+            "{stem}: {proxy} CPU as mesh cost: {recorded:?}"
+        );
+    }
+}
+
+/// The tunnel opened by one request: each side read the other's certificate chain.
+fn check_tunnel(out: &Path, scenario: Scenario) {
+    let tunnel = Run::read(&orchestrate::tunnel_file(out, scenario)).unwrap();
+    let certs = orchestrate::certs_dir(out);
+    for (proxy, peer_node, payload) in [("ztunnel-a", "node-b", 358), ("ztunnel-b", "node-a", 118)]
+    {
+        let peer_chain = mesh_tls::chain_bytes(&certs, peer_node).unwrap() as u64;
+        let (read, written) = summary::tunnel_bytes(&tunnel, proxy, orchestrate::TUNNEL_PORT);
+        assert!(
+            read >= peer_chain + payload && written > 0,
+            "{scenario:?}: {proxy} read {read} B on the tunnel; {peer_node}'s chain alone is \
+             {peer_chain} B"
         );
     }
 }
