@@ -267,6 +267,7 @@ struct Stage<'a> {
 /// Runs every scenario's modes `--runs` times, then reports.
 fn run_all(args: &OrchestrateArgs, nodes: &Nodes) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
+    let load_at_start = report::load_average();
     let certs = certs_dir(&args.output);
     mesh_tls::generate(&certs)?;
     let mut stage = Stage {
@@ -300,6 +301,7 @@ fn run_all(args: &OrchestrateArgs, nodes: &Nodes) -> anyhow::Result<ExitCode> {
         exe: &stage.exe,
         results: &results,
         wall: started.elapsed(),
+        load_average: (load_at_start, report::load_average()),
     })?;
     super::say!(
         "tracer-demo: run files, load results and reports are in {} ({:.0} s)",

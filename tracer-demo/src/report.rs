@@ -25,6 +25,19 @@ pub struct Inputs<'a> {
     pub results: &'a [ModeRun],
     /// The demo's wall time so far.
     pub wall: Duration,
+    /// `/proc/loadavg`'s 1-minute load when the demo started and when it ended.
+    pub load_average: (Option<f64>, Option<f64>),
+}
+
+/// The 1-minute load average (the machine may be shared: latency tails depend on it).
+#[must_use]
+pub fn load_average() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// Mean, smallest and largest of a metric over a group's runs.
@@ -179,14 +192,18 @@ pub fn render(inputs: &Inputs) -> String {
                 )
             },
         );
+    let load = |value: Option<f64>| value.map_or_else(|| "?".to_owned(), |v| format!("{v:.1}"));
     let _ = writeln!(
         out,
-        "{host}; {} qps over {} connections, {:?} per run, {} run(s) per mode; the demo took {:.0} s.\n",
+        "{host}; {} qps over {} connections, {:?} per run, {} run(s) per mode; the demo took \
+         {:.0} s; load average {} at the start, {} at the end.\n",
         args.qps,
         args.connections,
         args.duration,
         args.runs,
-        inputs.wall.as_secs_f64()
+        inputs.wall.as_secs_f64(),
+        load(inputs.load_average.0),
+        load(inputs.load_average.1),
     );
     let _ = writeln!(
         out,
@@ -205,6 +222,11 @@ pub fn render(inputs: &Inputs) -> String {
     render_observer(&mut out, inputs.results);
     render_tunnels(&mut out, inputs);
     render_reference(&mut out);
+    let _ = writeln!(
+        out,
+        "\nOn one machine the nodes' link is a veth pair with no added delay: this kernel has no \
+         netem qdisc, and tbf (which it has) only paces, it does not delay."
+    );
     out
 }
 
