@@ -99,7 +99,7 @@ pub fn write(inputs: &Inputs) -> anyhow::Result<()> {
             continue;
         }
         let ordered = by_mode(inputs.results, scenario, &files);
-        let _ = writeln!(markdown, "\n## tracer compare: {scenario}\n");
+        let _ = writeln!(markdown, "\n# {scenario}: `tracer compare --group`\n");
         match compare(inputs.exe, &ordered, "markdown", None) {
             Ok(text) => markdown.push_str(&text),
             Err(error) => {
@@ -113,7 +113,8 @@ pub fn write(inputs: &Inputs) -> anyhow::Result<()> {
     }
     let path = inputs.args.output.join("report.md");
     super::say!("\n{}", render(inputs).trim_end());
-    std::fs::write(&path, markdown).with_context(|| format!("cannot write {}", path.display()))?;
+    tracer::run::write_atomically(&path, markdown.as_bytes(), tracer::run::PRIVATE_MODE)
+        .with_context(|| format!("cannot write {}", path.display()))?;
     super::say!("\ntracer-demo: wrote {}", path.display());
     Ok(())
 }

@@ -72,8 +72,12 @@ pub fn write_config(
     upstream: &str,
 ) -> anyhow::Result<PathBuf> {
     let path = dir.join(format!("{name}.haproxy.cfg"));
-    std::fs::write(&path, config(listen, upstream))
-        .with_context(|| format!("cannot write {}", path.display()))?;
+    tracer::run::write_atomically(
+        &path,
+        config(listen, upstream).as_bytes(),
+        tracer::run::PRIVATE_MODE,
+    )
+    .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(path)
 }
 

@@ -85,7 +85,7 @@ fn every_scenario_in_every_mode_keeps_what_holds_whatever_the_timing() {
         "## nagle",
         "## The observer effect",
         "## The tunnel's mutual TLS handshake",
-        "## tracer compare: nagle",
+        "# nagle: `tracer compare --group`",
     ] {
         assert!(
             report.contains(heading),
