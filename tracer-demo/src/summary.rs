@@ -185,6 +185,19 @@ pub fn tunnel_bytes(run: &Run, proxy: &str, tunnel_port: u16) -> (u64, u64) {
     (read, written)
 }
 
+/// Read-like calls of the target `name` that returned between `low` and `high` bytes
+/// (inclusive; from the size histograms, exact below 256 B and within 0.4% above).
+#[must_use]
+pub fn reads_sized(run: &Run, name: &str, low: u64, high: u64) -> u64 {
+    processes_named(run, name)
+        .flat_map(|process| &process.syscalls)
+        .filter(|syscall| syscall.direction == Direction::Read)
+        .flat_map(|syscall| &syscall.size.buckets)
+        .filter(|bucket| bucket.low >= low && bucket.low <= high)
+        .map(|bucket| bucket.count)
+        .sum()
+}
+
 /// The figures of a run that the report and the tests use.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct RunFigures {
