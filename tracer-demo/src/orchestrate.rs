@@ -73,13 +73,13 @@ pub enum Client {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Default)]
 pub enum Scenario {
     /// Keep-alive connections, the service with `TCP_NODELAY` (the blog's first and third).
-    #[default]
     Keepalive,
     /// `Connection: close`, a new connection per request (the blog's second).
     ConnectionClose,
     /// Keep-alive, the service WITHOUT `TCP_NODELAY` (Bookinfo's details before Istio 1.23).
     Nagle,
     /// All three.
+    #[default]
     All,
 }
 

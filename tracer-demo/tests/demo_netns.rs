@@ -36,7 +36,14 @@ fn leftovers(pid: u32) -> Vec<String> {
 
 fn spawn_demo(duration: &str, out: &std::path::Path) -> Child {
     Command::new(TRACER_DEMO)
-        .args(["--no-record", "--duration", duration, "-o"])
+        .args([
+            "--no-record",
+            "--scenario",
+            "keepalive",
+            "--duration",
+            duration,
+            "-o",
+        ])
         .arg(out)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

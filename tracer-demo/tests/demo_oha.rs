@@ -18,6 +18,8 @@ fn oha_as_the_client_reads_each_response_in_one_or_two_recvfrom_in_every_mode() 
         .args([
             "--client",
             "oha",
+            "--scenario",
+            "keepalive",
             "--no-strace",
             "--qps",
             "100",
