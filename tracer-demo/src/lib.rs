@@ -1,50 +1,28 @@
-//! tracer-demo: the mesh write-coalescing experiment of the ambient-mesh blog, staged on one
-//! machine in under a minute, no cluster; and the known workloads tracer's tests and benchmarks
-//! trace. Its own crate so that the node agent (`tracer`, the `DaemonSet` binary) ships none of
-//! it: no HTTP service, proxy, load generator or workload.
+//! tracer-demo: the experiments of the ambient-mesh blog, staged on one machine with no
+//! cluster, and the known workloads tracer's tests and benchmarks trace. Its own crate so that
+//! the node agent (`tracer`, the `DaemonSet` binary) ships none of it: no HTTP service, proxy,
+//! load generator or workload.
 //!
-//! Two emulated nodes (network namespaces joined by a veth pair), a "details"-like service that
-//! writes every response in two writes (`serve`), a Fortio-like load generator (`load`), and a
-//! ztunnel-like node proxy pair that carries all client connections over one multiplexed tunnel
-//! (`proxy`). The orchestrator (`tracer-demo` with no subcommand) runs "no mesh" and "mesh"
-//! side by side, records them with `tracer record`, and reports the difference.
+//! Two emulated nodes (network namespaces joined by a veth pair); a "details"-like service
+//! that writes every response in two writes, headers then body, back to back (`serve`); a
+//! Fortio-like load generator (`load`); and two meshes: real `HAProxy` sidecars in the pods'
+//! namespaces with iptables redirection (`sidecar`), and a model of ambient's ztunnel built on
+//! the crates ztunnel is built on: HTTP/2 CONNECT streams over mutual TLS between per-node
+//! proxies (`proxy`, `mesh_tls`). The orchestrator (`tracer-demo` with no subcommand) runs the
+//! blog's scenarios in each mode, records them with `tracer record`, and reports them
+//! (`report`, `summary`).
 //!
-//! # Why the mesh merges the two writes, and what the knobs stand for
+//! Nothing in the data path is there to produce the blog's result: the service does not sleep
+//! between its writes and the proxies have no batching window. Both remain as what-ifs
+//! (`--body-delay`, `--coalesce-window`), named in the report when used. Whatever coalescing
+//! the client sees is the pipeline's own, as with the real proxies.
 //!
-//! Measured on a 2-core VM (client's own read counts, 100 qps, 10 connections):
-//!
-//! - The service's writes back to back (`--body-delay 0`): even WITHOUT a mesh the client
-//!   reads both in one call most of the time (1.1-1.25 reads per response) - waking the
-//!   client takes longer (tens of µs) than the service needs for its second write. The
-//!   blog's client saw two reads because
-//!   `WEBrick` spends time between the writes; `serve --body-delay` stands for that time.
-//!   With 50 µs (the demo's default) the client reads 180 + 178 every time (2.00 reads per
-//!   response).
-//! - A proxy that forwards every read at once keeps that gap: with the proxies' tunnel writer
-//!   sending as soon as it can (`--coalesce-window 0`), the client still needed ~1.6 reads per
-//!   response. Buffered tunnel reads alone do not help when the second frame is not there yet.
-//! - ztunnel merges because its path from "service socket readable" to "bytes on the tunnel"
-//!   (task hand-off, TLS, the HTTP/2 connection task flushing every queued frame in one write)
-//!   takes longer than the app's gap, and the receiving side hands every DATA frame it has
-//!   for a stream to the app in one write. The demo's proxy models this with a tunnel writer
-//!   thread that writes all queued frames at once and, on the service's node, waits up to
-//!   `--coalesce-window` (default 300 µs) for more before writing. With it the client reads
-//!   1.01-1.04 times per response (330-353 B per read) on the 2-core VM at load average ~5;
-//!   with 200 µs it was 1.07-1.19 there, because a busy machine sometimes wakes the proxy's
-//!   reader late for the second write. What the window cannot catch stays split: the numbers
-//!   are measured, not forced.
-//!
-//! The window costs latency (up to its length on every response through the mesh), so the
-//! demo reproduces the blog's syscall effect, not its latency result; on a small shared
-//! machine the extra processes dominate mesh latency anyway, and the client's CPU per request
-//! moves within run-to-run noise there. `--coalesce-window 0` shows the pure pipeline.
-//!
-//! Every piece is a real process: the orchestrator runs this same binary under
+//! Every piece is a real process: the orchestrator runs this same binary (or `haproxy`) under
 //! `ip netns exec`, so `strace -p` or `tracer record --pid` see ordinary programs. Recording
 //! and comparing run tracer's own `record` and `compare` (the `tracer` library, in a process
 //! of this binary), so the demo needs no `tracer` binary next to it.
 //! Readiness is signalled by one stdout line ([`READY_PREFIX`]) so the orchestrator never
-//! guesses with sleeps.
+//! guesses with sleeps (`HAProxy`, which prints none, is watched for its listening socket).
 use std::{io::Write as _, net::SocketAddr, process::ExitCode};
 
 /// `eprintln!` that does not panic when stderr is closed (`tracer-demo 2>&1 | head -1`): a
@@ -70,11 +48,14 @@ pub mod floor;
 pub mod gate;
 pub mod http;
 pub mod load;
+pub mod mesh_tls;
 pub mod netns;
 pub mod orchestrate;
 pub mod procs;
 pub mod proxy;
+pub mod report;
 pub mod serve;
+pub mod sidecar;
 pub mod summary;
 pub mod workload;
 
@@ -97,8 +78,15 @@ pub struct Cli {
 pub enum Command {
     /// A "details"-like HTTP/1.1 service that writes headers and body separately.
     Serve(serve::ServeArgs),
-    /// A ztunnel-like node proxy: many connections over one multiplexed tunnel.
+    /// A ztunnel-like node proxy: app connections as HTTP/2 CONNECT streams over mutual TLS.
     Proxy(proxy::ProxyArgs),
+    /// Make the mesh CA and the node proxies' certificates in a folder.
+    #[command(hide = true)]
+    Certs {
+        /// Folder to write ca.pem, node-a.pem/.key and node-b.pem/.key to.
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
     /// A fixed-QPS HTTP/1.1 load generator with an HDR latency histogram.
     Load(load::LoadArgs),
     /// Wait for a line on stdin, then exec the command (used to start oha under a recorder).
@@ -132,6 +120,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Some(Command::Serve(args)) => serve::run(&args),
         Some(Command::Proxy(args)) => proxy::run(&args),
+        Some(Command::Certs { out }) => {
+            mesh_tls::generate(&out)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Some(Command::Load(args)) => load::run(&args),
         Some(Command::Gate(args)) => gate::run(&args),
         Some(Command::Workload(args)) => workload::run(&args),

@@ -130,6 +130,69 @@ impl Drop for Nodes {
     }
 }
 
+/// iptables NAT rules in the demo's namespaces, the way a mesh captures a pod's traffic;
+/// dropped = deleted (only the rules this guard added).
+#[derive(Debug, Default)]
+pub struct Redirects {
+    /// (namespace, rule as given to `iptables -t nat -A`), in the order added.
+    rules: Vec<(String, Vec<String>)>,
+}
+
+impl Redirects {
+    /// Adds `rule` (e.g. `OUTPUT -p tcp --dport 9080 -j REDIRECT --to-ports 15001`) to the nat
+    /// table of `namespace`.
+    pub fn add(&mut self, namespace: &str, rule: &[&str]) -> anyhow::Result<()> {
+        let rule: Vec<String> = rule.iter().map(|&part| part.to_owned()).collect();
+        iptables(namespace, "-A", &rule)?;
+        self.rules.push((namespace.to_owned(), rule));
+        Ok(())
+    }
+}
+
+impl Drop for Redirects {
+    fn drop(&mut self) {
+        for (namespace, rule) in self.rules.drain(..).rev() {
+            if let Err(error) = iptables(namespace.as_str(), "-D", &rule) {
+                note_line!(
+                    "tracer-demo: could not remove an iptables rule in {namespace}: {error:#}"
+                );
+            }
+        }
+    }
+}
+
+/// Runs `ip netns exec NAMESPACE iptables -t nat ACTION RULE...`.
+fn iptables(namespace: &str, action: &str, rule: &[String]) -> anyhow::Result<()> {
+    let Ok(iptables) = which::which("iptables")
+        .or_else(|_| which::which_in("iptables", Some("/usr/sbin:/sbin"), "/"))
+    else {
+        return Err(user(
+            ErrorKind::KernelUnsupported,
+            "the sidecar and ambient modes redirect traffic with iptables, which is not \
+             installed: run `cargo xtask setup` (or apt-get install iptables)",
+        ));
+    };
+    let output = Command::new("ip")
+        .args(["netns", "exec", namespace])
+        .arg(iptables)
+        .args(["-w", "-t", "nat", action])
+        .args(rule)
+        .stdin(Stdio::null())
+        .output()?;
+    if output.status.success() {
+        return Ok(());
+    }
+    Err(user(
+        ErrorKind::KernelUnsupported,
+        format!(
+            "`iptables -t nat {action} {}` in {namespace} failed: {}; the mesh modes need \
+             netfilter NAT (REDIRECT) in the kernel",
+            rule.join(" "),
+            String::from_utf8_lossy(&output.stderr).trim()
+        ),
+    ))
+}
+
 /// Runs `ip ARGS`, turning a failure into one sentence with iproute2's own message.
 fn ip<I, S>(args: I) -> anyhow::Result<()>
 where

@@ -1,25 +1,78 @@
-//! The demo's own summary table, read from its run files (or, without a recording, from the
-//! load generator's own read counts): client reads per response, bytes per read, syscalls and
-//! CPU per request, the proxies' CPU as mesh cost, and request latency.
+//! The demo's own figures, read from its run files (or, without a recording, from the load
+//! generator's own read counts): client reads per response, bytes per read, syscalls and CPU
+//! per request, the proxies' syscalls and CPU as mesh cost, the service's writes per response,
+//! request latency, and what strace saw when it was attached.
 //!
-//! It is deliberately small; the full comparison (histograms, verdicts, Markdown and HTML) is
-//! `tracer compare`, which the orchestrator runs after it.
-use std::{fmt::Write as _, path::PathBuf};
+//! The full comparison (histograms, verdicts, Markdown and HTML) is `tracer compare`, which the
+//! report runs per scenario next to these tables.
+use std::path::{Path, PathBuf};
 
+use anyhow::Context as _;
 use tracer::run::{Direction, DirectionTotals, FdKind, LoadResult, Process, Run};
 
-/// What one mode's run produced.
+use crate::orchestrate::Mode;
+
+/// What one run of one mode produced.
 #[derive(Clone, Debug)]
 pub struct ModeRun {
-    /// `no-mesh` or `mesh`.
+    /// `keepalive`, `connection-close` or `nagle`.
+    pub scenario: String,
+    pub mode: Mode,
+    /// The run's label and file stem, e.g. `keepalive-ambient-2`.
     pub label: String,
     /// 1-based repetition.
     pub index: u32,
     /// Run file written by `tracer record`, with the load result attached.
     pub run_file: Option<PathBuf>,
+    /// The ambient proxies recorded while the tunnel was opened (first ambient run only).
+    pub tunnel_file: Option<PathBuf>,
     pub load: LoadResult,
     /// The client's own count: (read calls, bytes read, responses), `tracer-demo load` only.
     pub client_reads: Option<(u64, u64, u64)>,
+    /// What strace printed, when it was attached to the client.
+    pub strace: Option<Strace>,
+}
+
+/// strace's own view of the client's socket reads, counted from its output.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Strace {
+    /// `recvfrom` calls strace printed.
+    pub recvfrom: u64,
+    /// Responses the load generator received meanwhile.
+    pub responses: u64,
+}
+
+impl Strace {
+    /// Counts the `recvfrom(` calls in an `strace -f -o FILE` output (a call interrupted by
+    /// another thread's is printed as `recvfrom(... <unfinished ...>` and then resumed: one
+    /// line with `recvfrom(` per call).
+    pub fn count(path: &Path, responses: u64) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read strace's output {}", path.display()))?;
+        Ok(Self {
+            recvfrom: count_calls(&text, "recvfrom"),
+            responses,
+        })
+    }
+
+    #[must_use]
+    pub fn per_response(&self) -> Option<f64> {
+        (self.responses > 0).then(|| self.recvfrom as f64 / self.responses as f64)
+    }
+}
+
+/// Calls of `syscall` in strace output: lines with `syscall(` (not the `<... resumed>` halves).
+#[must_use]
+pub fn count_calls(strace_output: &str, syscall: &str) -> u64 {
+    let call = format!("{syscall}(");
+    strace_output
+        .lines()
+        .filter(|line| {
+            line.split_whitespace()
+                .nth(1)
+                .is_some_and(|word| word.starts_with(&call))
+        })
+        .count() as u64
 }
 
 /// Per-request figures of one process, from a run file.
@@ -28,6 +81,8 @@ pub struct ProcessFigures {
     pub reads_per_request: f64,
     pub bytes_per_read: Option<f64>,
     pub syscalls_per_request: f64,
+    /// Write-like calls per request (the service: 2 per response).
+    pub writes_per_request: f64,
     pub cpu_us_per_request: Option<f64>,
 }
 
@@ -80,6 +135,7 @@ pub fn figures(run: &Run, name: &str, requests: u64) -> Option<ProcessFigures> {
     let per_request = |value: u64| value as f64 / requests as f64;
     let mut reads = DirectionTotals::default();
     let mut syscalls = 0;
+    let mut writes = 0;
     let mut cpu_ns = None;
     for process in &processes {
         let socket = socket_reads(process);
@@ -87,6 +143,7 @@ pub fn figures(run: &Run, name: &str, requests: u64) -> Option<ProcessFigures> {
         reads.bytes += socket.bytes;
         reads.errors += socket.errors;
         reads.zero_returns += socket.zero_returns;
+        writes += process.totals(Direction::Write).calls;
         syscalls += process.totals(Direction::Read).calls + process.totals(Direction::Write).calls;
         if let Some(cpu) = &process.cpu {
             *cpu_ns.get_or_insert(0) += cpu.on_cpu_ns;
@@ -96,142 +153,105 @@ pub fn figures(run: &Run, name: &str, requests: u64) -> Option<ProcessFigures> {
         reads_per_request: per_request(reads.calls),
         bytes_per_read: reads.bytes_per_call(),
         syscalls_per_request: per_request(syscalls),
+        writes_per_request: per_request(writes),
         cpu_us_per_request: cpu_ns.map(|ns| per_request(ns) / 1e3),
     })
 }
 
-/// Column widths of the table (the first column is left-aligned).
-const COLUMN_WIDTHS: [usize; 12] = [10, 8, 11, 7, 10, 10, 11, 11, 8, 8, 8, 8];
-
-fn push_row(out: &mut String, cells: &[String; 12]) {
-    for (index, (cell, width)) in cells.iter().zip(COLUMN_WIDTHS).enumerate() {
-        let _ = match index {
-            0 => write!(out, "{cell:<width$}"),
-            _ => write!(out, " {cell:>width$}"),
-        };
-    }
-    out.push('\n');
-}
-
-/// Renders the table.
+/// Bytes read and written on the tunnel connections of a tunnel-setup recording, per proxy:
+/// (proxy, bytes read, bytes written) on the fds whose peer or local address is `tunnel_port`.
 #[must_use]
-pub fn render(results: &[ModeRun]) -> String {
-    let mut out = String::new();
-    let recorded = results.iter().all(|r| r.run_file.is_some());
-    let _ = writeln!(
-        out,
-        "tracer-demo summary ({})",
-        if recorded {
-            "from the eBPF run files; client = load generator, mesh cost = proxy-a + proxy-b"
-        } else {
-            "NOT recorded with eBPF: reads counted by the load generator itself"
+pub fn tunnel_bytes(run: &Run, proxy: &str, tunnel_port: u16) -> (u64, u64) {
+    let port = format!(":{tunnel_port}");
+    let mut read = 0;
+    let mut written = 0;
+    for process in processes_named(run, proxy) {
+        for fd in &process.fds {
+            let on_tunnel = fd.kind == FdKind::Tcp
+                && fd
+                    .description
+                    .split_whitespace()
+                    .any(|address| address.ends_with(&port));
+            if !on_tunnel {
+                continue;
+            }
+            match process.syscall(&fd.syscall).map(|s| s.direction) {
+                Some(Direction::Read) => read += fd.bytes,
+                Some(Direction::Write) => written += fd.bytes,
+                _ => {}
+            }
         }
-    );
-    push_row(
-        &mut out,
-        &[
-            "mode",
-            "requests",
-            "reads/resp",
-            "B/read",
-            "calls/req",
-            "client",
-            "mesh cost",
-            "mesh cost",
-            "avg",
-            "p50",
-            "p90",
-            "p99",
-        ]
-        .map(String::from),
-    );
-    push_row(
-        &mut out,
-        &[
-            "",
-            "",
-            "(client)",
-            "",
-            "(client)",
-            "µs CPU/req",
-            "µs CPU/req",
-            "calls/req",
-            "ms",
-            "ms",
-            "ms",
-            "ms",
-        ]
-        .map(String::from),
-    );
-    for result in results {
-        push_row(&mut out, &row(result));
     }
-    if results.iter().any(|r| r.load.tool == "oha") && recorded {
-        let _ = writeln!(
-            out,
-            "note: oha reads its CA certificates at start on an fd number it later uses for a \
-             socket; the per-fd kind is the last one seen, so those file reads (the same number \
-             in every run) are counted as socket reads here - `tracer compare` shows recvfrom alone"
-        );
-    }
-    out
+    (read, written)
 }
 
-/// The cells of one mode's run.
-fn row(result: &ModeRun) -> [String; 12] {
-    let requests = result.load.requests;
-    let run = result
-        .run_file
-        .as_ref()
-        .and_then(|path| Run::read(path).ok());
-    let client = run
-        .as_ref()
-        .and_then(|run| figures(run, "client", requests));
-    let proxies: Vec<ProcessFigures> = run
-        .as_ref()
-        .map(|run| {
-            ["proxy-a", "proxy-b"]
-                .iter()
-                .filter_map(|name| figures(run, name, requests))
-                .collect()
-        })
-        .unwrap_or_default();
-    let (reads_per_response, bytes_per_read) = match (client, result.client_reads) {
-        (Some(client), _) => (Some(client.reads_per_request), client.bytes_per_read),
-        (None, Some((calls, bytes, responses))) if responses > 0 && calls > 0 => (
-            Some(calls as f64 / responses as f64),
-            Some(bytes as f64 / calls as f64),
-        ),
-        _ => (None, None),
-    };
-    let mesh_cpu = (!proxies.is_empty()).then(|| {
-        proxies
+/// Read-like calls of the target `name` that returned between `low` and `high` bytes
+/// (inclusive; from the size histograms, exact below 256 B and within 0.4% above).
+#[must_use]
+pub fn reads_sized(run: &Run, name: &str, low: u64, high: u64) -> u64 {
+    processes_named(run, name)
+        .flat_map(|process| &process.syscalls)
+        .filter(|syscall| syscall.direction == Direction::Read)
+        .flat_map(|syscall| &syscall.size.buckets)
+        .filter(|bucket| bucket.low >= low && bucket.low <= high)
+        .map(|bucket| bucket.count)
+        .sum()
+}
+
+/// The figures of a run that the report and the tests use.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RunFigures {
+    pub client: Option<ProcessFigures>,
+    pub service: Option<ProcessFigures>,
+    /// The mode's proxies together; `None` without a mesh.
+    pub mesh_syscalls_per_request: Option<f64>,
+    pub mesh_cpu_us_per_request: Option<f64>,
+}
+
+impl RunFigures {
+    /// Reads `result`'s run file (if any) and computes its figures.
+    #[must_use]
+    pub fn of(result: &ModeRun) -> Self {
+        let requests = result.load.requests;
+        let Some(run) = result
+            .run_file
+            .as_ref()
+            .and_then(|path| Run::read(path).ok())
+        else {
+            return Self::default();
+        };
+        let proxies: Vec<ProcessFigures> = result
+            .mode
+            .proxies()
             .iter()
-            .map(|p| p.cpu_us_per_request.unwrap_or(0.0))
-            .sum::<f64>()
-    });
-    let mesh_calls =
-        (!proxies.is_empty()).then(|| proxies.iter().map(|p| p.syscalls_per_request).sum::<f64>());
-    let ms = |ns: f64| format!("{:.3}", ns / 1e6);
-    let latency = &result.load.latency;
-    [
-        format!("{} {}", result.label, result.index),
-        requests.to_string(),
-        number(reads_per_response, 2),
-        number(bytes_per_read, 1),
-        number(client.map(|c| c.syscalls_per_request), 2),
-        number(client.and_then(|c| c.cpu_us_per_request), 1),
-        number(mesh_cpu, 1),
-        number(mesh_calls, 2),
-        ms(latency.average_ns),
-        ms(latency.p50_ns as f64),
-        ms(latency.p90_ns as f64),
-        ms(latency.p99_ns as f64),
-    ]
-}
+            .filter_map(|name| figures(&run, name, requests))
+            .collect();
+        let any = !proxies.is_empty();
+        Self {
+            client: figures(&run, "client", requests),
+            service: figures(&run, "details", requests),
+            mesh_syscalls_per_request: any
+                .then(|| proxies.iter().map(|p| p.syscalls_per_request).sum()),
+            mesh_cpu_us_per_request: any.then(|| {
+                proxies
+                    .iter()
+                    .map(|p| p.cpu_us_per_request.unwrap_or(0.0))
+                    .sum()
+            }),
+        }
+    }
 
-fn number(value: Option<f64>, decimals: usize) -> String {
-    value.map_or_else(|| "-".to_owned(), |value| format!("{value:.decimals$}"))
+    /// Client reads per response: from the run file, else the load generator's own count.
+    #[must_use]
+    pub fn reads_per_response(&self, result: &ModeRun) -> Option<f64> {
+        match (self.client, result.client_reads) {
+            (Some(client), _) => Some(client.reads_per_request),
+            (None, Some((calls, _, responses))) if responses > 0 => {
+                Some(calls as f64 / responses as f64)
+            }
+            _ => None,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -301,6 +321,20 @@ mod tests {
     }
 
     #[test]
+    fn strace_calls_are_counted_once_even_when_interrupted() {
+        let output = "\
+101 recvfrom(5, \"HTTP/1.1 200 OK\\r\\n\"..., 4096, 0, NULL, NULL) = 358
+102 recvfrom(6,  <unfinished ...>
+101 sendto(5, \"GET /details/0 HTTP/1.1\\r\\n\"..., 118, MSG_NOSIGNAL, NULL, 0) = 118
+102 <... recvfrom resumed>\"HTTP/1.1 200 OK\\r\\n\"..., 4096, 0, NULL, NULL) = 180
+102 recvfrom(6, \"{\\\"id\\\":0}\"..., 4096, 0, NULL, NULL) = 178
+";
+        assert_eq!(count_calls(output, "recvfrom"), 3);
+        assert_eq!(count_calls(output, "sendto"), 1);
+        assert_eq!(count_calls(output, "read"), 0);
+    }
+
+    #[test]
     fn figures_count_socket_reads_per_request_and_cpu_per_target() {
         let mut run: Run = serde_json::from_value(serde_json::json!({
             "schema": 1, "kind": "tracer-run",
@@ -338,6 +372,7 @@ mod tests {
             "both processes of the target"
         );
         assert!(figures(&run, "proxy-b", 100).is_none());
+        assert!((client.writes_per_request - 1.0).abs() < 1e-9);
         assert!(figures(&run, "client", 0).is_none());
     }
 }

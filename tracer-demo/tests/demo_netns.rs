@@ -36,7 +36,14 @@ fn leftovers(pid: u32) -> Vec<String> {
 
 fn spawn_demo(duration: &str, out: &std::path::Path) -> Child {
     Command::new(TRACER_DEMO)
-        .args(["--no-record", "--duration", duration, "-o"])
+        .args([
+            "--no-record",
+            "--scenario",
+            "keepalive",
+            "--duration",
+            duration,
+            "-o",
+        ])
         .arg(out)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -64,7 +71,13 @@ fn a_normal_run_leaves_no_namespace_or_veth_behind() {
         stdout.contains(&format!("tracer-demo-{pid}-a")),
         "the demo names its nodes: {stdout}"
     );
-    assert!(stdout.contains("mesh 1"), "both modes ran: {stdout}");
+    for stem in [
+        "keepalive-no-mesh-1",
+        "keepalive-sidecar-1",
+        "keepalive-ambient-1",
+    ] {
+        assert!(stdout.contains(stem), "every mode ran: {stdout}");
+    }
     assert_eq!(leftovers(pid), Vec::<String>::new());
 }
 
@@ -121,9 +134,10 @@ fn sigint_during_the_no_mesh_load_removes_namespaces_and_veth() {
 }
 
 #[test]
-fn sigterm_during_the_mesh_run_removes_namespaces_and_veth() {
-    // Each mode runs 3 s: the signal lands while the mesh load is running.
-    interrupted_mid_run(libc::SIGTERM, "3s", "== mesh run 1/1", false);
+fn sigterm_during_the_ambient_run_removes_namespaces_and_veth() {
+    // Each mode runs 3 s: the signal lands while the ambient load is running (its iptables
+    // rules live in the namespaces and go with them).
+    interrupted_mid_run(libc::SIGTERM, "3s", "== keepalive-ambient-1", false);
 }
 
 /// A namespace with the demo's name that the demo did not create is refused and left alone.

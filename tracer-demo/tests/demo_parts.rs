@@ -1,6 +1,6 @@
 //! The demo's parts as real processes, without namespaces or root: the service writes exactly
-//! 180 + 178 bytes in two writes, the proxy pair carries bytes exactly (many streams, both
-//! directions, half-close), and the load generator reports what it did.
+//! 180 + 178 bytes in two writes, the proxy pair (HTTP/2 CONNECT over mutual TLS) carries bytes
+//! exactly (many streams, both directions, half-close), and the load generator reports what it did.
 use std::{
     io::{BufRead as _, BufReader, Read as _, Write as _},
     net::{Shutdown, SocketAddr, TcpListener, TcpStream},
@@ -153,17 +153,25 @@ fn echo_server() -> SocketAddr {
 #[test]
 fn proxy_pair_carries_many_streams_byte_for_byte_and_passes_half_close() {
     let echo = echo_server();
+    let certs = tempfile::tempdir().unwrap();
+    let certs_path = certs.path().to_str().unwrap();
+    let made = Command::new(TRACER_DEMO)
+        .args(["certs", "--out", certs_path])
+        .status()
+        .unwrap();
+    assert!(made.success());
     let (_inbound, tunnel) = start(&[
         "proxy",
         "--role",
         "inbound",
         "--listen",
         "127.0.0.1:0",
-        "--target",
-        &echo.to_string(),
+        "--certs",
+        certs_path,
         "--coalesce-window",
         "100us",
     ]);
+    // Not redirected by iptables: every connection goes to --destination.
     let (_outbound, entry) = start(&[
         "proxy",
         "--role",
@@ -172,6 +180,10 @@ fn proxy_pair_carries_many_streams_byte_for_byte_and_passes_half_close() {
         "127.0.0.1:0",
         "--peer",
         &tunnel.to_string(),
+        "--certs",
+        certs_path,
+        "--destination",
+        &echo.to_string(),
     ]);
     let clients: Vec<_> = (0..6_u8)
         .map(|stream| {

@@ -32,7 +32,8 @@ enum Task {
     Test(checks::TestArgs),
     /// Set up, build the release tracer and run it: `cargo xtask tracer -- record ...`.
     Tracer(tracer::TracerArgs),
-    /// Set up, build the release tracer-demo and run it: the mesh write-coalescing demo.
+    /// Set up, build the release tracer-demo and run it: the ambient-mesh blog's experiments
+    /// (`--scenario keepalive|connection-close|nagle|all`, `--runs N`) in three modes.
     Demo(tracer::DemoArgs),
     /// Measure what syscall tracers cost per syscall (needs root); writes a Markdown table.
     Bench(bench::BenchArgs),

@@ -38,6 +38,8 @@ const DEBIAN_PACKAGES: &[&str] = &[
     "ruby-webrick",
     "wrk",
     "iproute2",
+    // The demo's sidecar and ambient modes redirect pod traffic with iptables REDIRECT.
+    "iptables",
     "hyperfine",
     "chromium",
 ];
