@@ -164,12 +164,25 @@ mod tests {
 
     #[test]
     fn the_watch_reports_a_share_of_a_core_and_the_peak() {
-        let watch = Watch::start(std::process::id()).expect("own process");
-        let spin = Instant::now();
-        while spin.elapsed().as_millis() < 30 {}
-        let usage = watch.finish().expect("own process");
-        assert!(usage.cpu_share > 0.2 && usage.cpu_share < 64.0, "{usage:?}");
-        assert!(usage.cpu_ns >= 6_000_000, "{usage:?}");
+        // A single-threaded child that spins: its CPU time only grows (a thread of this test
+        // process could end mid-watch and take its time with it), and the watch ends once the
+        // child has had 30 ms of CPU, however loaded the machine is.
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "while :; do :; done"])
+            .spawn()
+            .expect("sh starts");
+        let watch = Watch::start(child.id()).expect("the child runs");
+        let before_ns = watch.cpu_ns;
+        let waited = Instant::now();
+        while on_cpu_ns(child.id()).expect("the child runs") < 30_000_000 {
+            assert!(waited.elapsed().as_secs() < 60, "the child got no CPU in 60 s");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let usage = watch.finish().expect("the child runs");
+        child.kill().expect("kill the child");
+        child.wait().expect("reap the child");
+        assert!(usage.cpu_ns + before_ns >= 30_000_000, "{before_ns} ns before: {usage:?}");
+        assert!(usage.cpu_share > 0.0 && usage.cpu_share <= 1.01, "one thread: {usage:?}");
         assert!(
             usage.rss_kib > 0 && usage.peak_rss_kib >= usage.rss_kib,
             "{usage:?}"
