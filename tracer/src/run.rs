@@ -92,7 +92,7 @@ pub struct Fallback {
 /// it (`record --cost-sampling`; off by default, so this is absent unless asked for: switching
 /// the kernel's statistics patches kernel code, and its timing of every program run costs about
 /// as much as a cheap program).
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct ProbeOverhead {
     /// ns the kernel spent running tracer's programs while timing them.
     pub run_time_ns: u64,
@@ -139,6 +139,8 @@ pub enum EndReason {
     TargetsExited,
     /// Stopped through the agent API.
     Cancelled,
+    /// The node agent was stopped (SIGTERM, a rollout) while recording.
+    AgentStopped,
 }
 
 /// One requested target.
@@ -273,7 +275,7 @@ pub struct Cpu {
 }
 
 /// What the kernel could not fit; every field is zero in a complete run.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Losses {
     /// Calls counted in the per-syscall totals but not in the per-fd breakdown (fd shown as -1).
     pub fd_keys_overflowed: u64,

@@ -481,6 +481,8 @@ fn agent_records_a_pod_by_name_and_nothing_else() {
             "--host-root",
         ])
         .arg(host.path())
+        .arg("--state-dir")
+        .arg(host.path().join("tracer-state"))
         .env_remove("TRACER_HOST_ROOT")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -507,9 +509,13 @@ fn agent_records_a_pod_by_name_and_nothing_else() {
         r#"{"pods": ["default/writer-pod"], "duration": "2s"}"#,
     );
     assert_eq!(code, 202, "{body}");
+    let id = serde_json::from_str::<serde_json::Value>(&body).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     // A process that joins the pod after the start (like `kubectl exec`): counted by cgroup.
     loop {
-        let (_, status) = http(&api, "GET", "/recordings/rec-1", "");
+        let (_, status) = http(&api, "GET", &format!("/recordings/{id}"), "");
         if status.contains("\"state\":\"running\"") {
             break;
         }
@@ -519,7 +525,7 @@ fn agent_records_a_pod_by_name_and_nothing_else() {
     let late = made.spawn_into(&app_dir, writer_script);
     let deadline = std::time::Instant::now() + Duration::from_mins(1);
     let run = loop {
-        let (code, body) = http(&api, "GET", "/recordings/rec-1/run", "");
+        let (code, body) = http(&api, "GET", &format!("/recordings/{id}/run"), "");
         if code == 200 {
             break serde_json::from_str::<serde_json::Value>(&body).unwrap();
         }

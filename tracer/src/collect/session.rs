@@ -52,6 +52,28 @@ pub struct Tick {
     pub top: Vec<(String, u32, f64)>,
     /// Original `--pid` targets that are gone.
     pub targets_gone: usize,
+    /// Calls, bytes and errors per target and syscall since the recording started (exact,
+    /// from the kernel's counters), for live metrics.
+    pub traffic: Vec<Traffic>,
+    /// Every loss counter since the start (see `run::Losses`).
+    pub losses: crate::run::Losses,
+    /// How full the per-fd counter map is, 0 to 1 (past 1 calls go to per-syscall totals).
+    pub fd_map_fill: f64,
+    /// On-CPU cores of every traced process in the last interval.
+    pub cores: f64,
+}
+
+/// One target's totals of one syscall, since the recording started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Traffic {
+    /// Index of the target, in the order added.
+    pub target: usize,
+    /// Index in the syscall table (`tracer_common::syscalls`).
+    pub syscall: u32,
+    pub calls: u64,
+    /// Payload bytes: sum of positive return values.
+    pub bytes: u64,
+    pub errors: u64,
 }
 
 /// How a target's processes join the recording.
@@ -327,7 +349,17 @@ impl Session {
             .collect();
         top.sort_by(|a, b| b.2.total_cmp(&a.2));
         top.truncate(3);
+        let fd_capacity = self
+            .probes
+            .capacities()
+            .iter()
+            .find(|(name, _)| *name == tracer_common::maps::FD_STATS)
+            .map_or(0, |&(_, entries)| entries);
         let tick = Tick {
+            traffic: traffic_by_target(&snapshot),
+            losses: super::assemble::losses(&snapshot.losses),
+            fd_map_fill: snapshot.fd_stats.len() as f64 / f64::from(fd_capacity.max(1)),
+            cores: interval.cores,
             elapsed: now.duration_since(self.start),
             calls_per_s: (interval.read_calls + interval.write_calls) as f64 / dt,
             bytes_per_s: (interval.read_bytes + interval.write_bytes) as f64 / dt,
@@ -426,6 +458,30 @@ impl Session {
             .or_else(|| snapshot.exits.get(&pid).map(|e| comm_to_string(&e.comm)))
             .unwrap_or_else(|| "?".into())
     }
+}
+
+/// Calls, bytes and errors per (target, syscall), from the kernel's cumulative counters.
+fn traffic_by_target(snapshot: &Snapshot) -> Vec<Traffic> {
+    let mut totals: BTreeMap<(usize, u32), Traffic> = BTreeMap::new();
+    for (key, stats) in snapshot.fd_stats.iter().chain(&snapshot.overflow_stats) {
+        let target = snapshot
+            .targets
+            .get(&key.tgid)
+            .copied()
+            .or_else(|| snapshot.exits.get(&key.tgid).map(|exit| exit.target));
+        let Some(target) = target.and_then(|t| usize::try_from(t).ok()) else {
+            continue;
+        };
+        let entry = totals.entry((target, key.syscall)).or_insert(Traffic {
+            target,
+            syscall: key.syscall,
+            ..Traffic::default()
+        });
+        entry.calls += stats.calls;
+        entry.bytes += stats.bytes;
+        entry.errors += stats.errors;
+    }
+    totals.into_values().collect()
 }
 
 /// Describes new fds, but not those of a process the kernel saw exit: its PID may already
