@@ -1,5 +1,6 @@
 //! The agent API's request and response bodies, as the OpenAPI document describes them.
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use utoipa::ToSchema;
 
 use crate::{
@@ -7,9 +8,11 @@ use crate::{
     run::{EndReason, Losses, ProbeOverhead},
 };
 
-/// `POST /recordings` body: what `tracer record` takes, as JSON fields.
+/// `POST /recordings` body: what `tracer record` takes, as JSON fields. Not offered: a
+/// command to start (the agent runs nothing on the node) and `--btf` (a file on the node).
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"pids": [1], "duration": "1s", "interval": "500ms", "label": "init"}))]
 pub struct RecordingRequest {
     /// `NAMESPACE/NAME` of pods on this node.
     #[serde(default)]
@@ -266,4 +269,13 @@ pub struct TrafficFigures {
     pub calls: u64,
     pub bytes: u64,
     pub errors: u64,
+}
+
+/// One Server-Sent Event of `GET /recordings/{id}/events`, as a client's parser hands it over.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct StreamEvent {
+    /// `interval` (data: an [`IntervalEvent`] as JSON) or `end` (data: the [`Status`] as JSON).
+    pub event: String,
+    /// JSON text.
+    pub data: String,
 }

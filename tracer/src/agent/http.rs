@@ -34,7 +34,8 @@ use utoipa::OpenApi;
 use super::{
     api::{
         CompareRequest, ErrorBody, IntervalEvent, ProbeChoice, RecordingRequest, ReportFormat,
-        ReportQuery, State as RecordingState, Status, TargetStatus, TrafficFigures, WatchRequest,
+        ReportQuery, State as RecordingState, Status, StreamEvent, TargetStatus, TrafficFigures,
+        WatchRequest,
     },
     metrics::Metrics,
     recordings::Recordings,
@@ -53,12 +54,33 @@ use crate::{
         license(name = "MIT OR Apache-2.0")
     ),
     paths(
-        start, list, status, run, report, events, cancel, watch, compare_runs, openapi,
-        metrics, healthz
+        start,
+        list,
+        status,
+        run,
+        report,
+        events,
+        cancel,
+        watch,
+        compare_runs,
+        openapi,
+        metrics,
+        healthz
     ),
     components(schemas(
-        RecordingRequest, WatchRequest, CompareRequest, Status, TargetStatus, RecordingState,
-        ProbeChoice, ReportFormat, ErrorBody, IntervalEvent, TrafficFigures, Losses, ProbeOverhead
+        RecordingRequest,
+        WatchRequest,
+        CompareRequest,
+        Status,
+        TargetStatus,
+        RecordingState,
+        ProbeChoice,
+        ReportFormat,
+        ErrorBody,
+        IntervalEvent,
+        TrafficFigures,
+        Losses,
+        ProbeOverhead
     ))
 )]
 pub struct ApiDoc;
@@ -197,7 +219,10 @@ fn tokens_match(given: &[u8], token: &[u8]) -> bool {
 
 /// Reads a JSON body of at most [`MAX_BODY_BYTES`], whatever its Content-Type (`curl -d`
 /// sends form encoding by default).
-async fn json_body<T: serde::de::DeserializeOwned>(body: Body, example: &str) -> Result<T, ApiError> {
+async fn json_body<T: serde::de::DeserializeOwned>(
+    body: Body,
+    example: &str,
+) -> Result<T, ApiError> {
     let body = axum::body::to_bytes(body, MAX_BODY_BYTES)
         .await
         .map_err(|_| {
@@ -375,7 +400,7 @@ async fn compare_runs(
         CompareError::NotEnoughRuns | CompareError::OneGroup { .. } => {
             ApiError::bad_request(error.to_string().replace("--group", "\"group\""))
         }
-        other => ApiError::bad_request(other.to_string()),
+        other @ CompareError::NoCommonTarget { .. } => ApiError::bad_request(other.to_string()),
     })?;
     let format = request.format.unwrap_or_default();
     let text = crate::report::render(&comparison, format.format(), false);
@@ -388,7 +413,7 @@ async fn compare_runs(
 /// `EventSource` clients reconnect by themselves.
 #[utoipa::path(get, path = "/recordings/{id}/events", tag = "recordings",
     params(("id" = String, Path, description = "The recording's id (a ULID)")),
-    responses((status = 200, description = "`text/event-stream` of IntervalEvent data, then the Status", body = String, content_type = "text/event-stream"),
+    responses((status = 200, description = "`interval` events, then one `end` event", body = StreamEvent, content_type = "text/event-stream"),
         (status = 401, description = "Token missing or wrong", body = ErrorBody),
         (status = 404, description = "No such recording", body = ErrorBody)))]
 async fn events(
@@ -422,10 +447,10 @@ async fn events(
             .unwrap_or_else(|| "{}".to_owned());
         Event::default().event("end").data(status)
     });
-    let stream = intervals
-        .chain(end)
-        .map(Ok::<_, std::convert::Infallible>);
-    Ok(Sse::new(stream).keep_alive(KeepAlive::default()).into_response())
+    let stream = intervals.chain(end).map(Ok::<_, std::convert::Infallible>);
+    Ok(Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response())
 }
 
 /// Record a pod without end, for `/metrics` only (no run file); cancel it like a recording.
@@ -456,11 +481,7 @@ async fn watch(
 #[utoipa::path(get, path = "/openapi.json", tag = "health",
     responses((status = 200, description = "OpenAPI 3.1", body = Object)))]
 async fn openapi() -> Response {
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        openapi_json(),
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, "application/json")], openapi_json()).into_response()
 }
 
 /// The OpenAPI document as served and as checked in (`deploy/openapi.json`).

@@ -47,7 +47,10 @@ impl TargetLabels {
         let name = target.name.clone();
         match target.cgroup.as_ref() {
             Some(cgroup) if cgroup.pod.is_some() => {
-                let pod = cgroup.pod.as_ref().map(|p| (p.namespace.clone(), p.name.clone()));
+                let pod = cgroup
+                    .pod
+                    .as_ref()
+                    .map(|p| (p.namespace.clone(), p.name.clone()));
                 let (namespace, pod) = pod.unwrap_or_default();
                 let container = if cgroup.spec.starts_with("container:") {
                     cgroup
@@ -159,6 +162,7 @@ pub struct Metrics {
     map_fill: Family<RecordingLabels, GaugeF64>,
     cores: Family<RecordingLabels, GaugeF64>,
     probe_seconds: Counter<f64, AtomicU64>,
+    watch_gap: Counter<f64, AtomicU64>,
 }
 
 impl Metrics {
@@ -186,6 +190,7 @@ impl Metrics {
             map_fill: Family::default(),
             cores: Family::default(),
             probe_seconds: Counter::default(),
+            watch_gap: Counter::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -253,6 +258,12 @@ impl Metrics {
             Unit::Seconds,
             metrics.probe_seconds.clone(),
         );
+        registry.register_with_unit(
+            "tracer_watch_gap",
+            "Time between a watch's segments in which nothing was counted (probes reloading)",
+            Unit::Seconds,
+            metrics.watch_gap.clone(),
+        );
         registry.register_collector(Box::new(ProcessCollector));
         metrics.registry = registry;
         metrics
@@ -311,7 +322,11 @@ impl Metrics {
     /// Loss counters: what grew from `before` to `now`.
     pub fn add_losses(&self, before: &Losses, now: &Losses) {
         let kinds = [
-            ("fd_keys_overflowed", before.fd_keys_overflowed, now.fd_keys_overflowed),
+            (
+                "fd_keys_overflowed",
+                before.fd_keys_overflowed,
+                now.fd_keys_overflowed,
+            ),
             ("calls_lost", before.calls_lost, now.calls_lost),
             (
                 "histogram_samples_lost",
@@ -338,6 +353,11 @@ impl Metrics {
                 })
                 .inc_by(now.saturating_sub(before));
         }
+    }
+
+    /// A watch did not count for `gap` between two segments.
+    pub fn watch_gap(&self, gap: std::time::Duration) {
+        self.watch_gap.inc_by(gap.as_secs_f64());
     }
 
     /// A running recording's gauges, each interval.
@@ -370,9 +390,11 @@ impl Metrics {
                 );
                 self.latencies.get_or_create(&labels).add(
                     syscall.latency_total_ns as f64 / 1e9,
-                    syscall.latency.buckets.iter().map(|b| {
-                        ((b.low + b.width.max(1) - 1) as f64 / 1e9, b.count)
-                    }),
+                    syscall
+                        .latency
+                        .buckets
+                        .iter()
+                        .map(|b| ((b.low + b.width.max(1) - 1) as f64 / 1e9, b.count)),
                 );
             }
         }
@@ -582,6 +604,7 @@ fn process_figures() -> Option<ProcessFigures> {
     // Fields after the command name, which is in parentheses and may hold spaces.
     let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
     let field = |n: usize| -> Option<f64> { fields.get(n - 3)?.parse().ok() };
+    let whole = |n: usize| -> Option<i64> { fields.get(n - 3)?.parse().ok() };
     // SAFETY: sysconf and getrlimit only read values; the struct is passed by reference.
     let (ticks, page, max_fds) = unsafe {
         let mut limit = libc::rlimit {
@@ -605,8 +628,8 @@ fn process_figures() -> Option<ProcessFigures> {
     let open_fds = std::fs::read_dir("/proc/self/fd").map_or(0, Iterator::count);
     Some(ProcessFigures {
         cpu_seconds: (field(14)? + field(15)?) / ticks,
-        virtual_bytes: field(23)? as i64,
-        resident_bytes: field(24)? as i64 * page,
+        virtual_bytes: whole(23)?,
+        resident_bytes: whole(24)?.saturating_mul(page),
         start_time_seconds: boot_time + field(22)? / ticks,
         open_fds: i64::try_from(open_fds).unwrap_or(i64::MAX),
         max_fds: i64::try_from(max_fds).unwrap_or(i64::MAX),
@@ -671,6 +694,10 @@ mod tests {
             assert_eq!(metrics.bounded(&target(n)), target(n));
         }
         assert_eq!(metrics.bounded(&target(9999)).process, "other");
-        assert_eq!(metrics.bounded(&target(7)), target(7), "known ones keep theirs");
+        assert_eq!(
+            metrics.bounded(&target(7)),
+            target(7),
+            "known ones keep theirs"
+        );
     }
 }

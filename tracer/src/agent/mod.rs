@@ -171,35 +171,27 @@ async fn bind(address: SocketAddr, flag: &str) -> anyhow::Result<TcpListener> {
     })
 }
 
-async fn serve(args: &Config, token: Option<Arc<str>>) -> anyhow::Result<()> {
-    // NODE_NAME comes from the downward API in the DaemonSet; elsewhere the host name will do.
-    let node = std::env::var("NODE_NAME")
-        .ok()
-        .or_else(|| {
-            std::fs::read_to_string("/proc/sys/kernel/hostname")
-                .ok()
-                .map(|h| h.trim().to_owned())
-        })
-        .unwrap_or_default();
-    let metrics = Arc::new(metrics::Metrics::new(&node));
+/// The recordings kept in `--state-dir`, and the watches asked for with `--watch-pod`.
+fn open_recordings(
+    args: &Config,
+    node: &str,
+    metrics: &Arc<metrics::Metrics>,
+) -> anyhow::Result<Arc<Recordings>> {
     let state_dir = state::StateDir::open(&args.state_dir)
         .map_err(|e| user(ErrorKind::Output, e.to_string()))?;
     let recordings = Arc::new(
         Recordings::open(
             args.limits.clone(),
-            &node,
+            node,
             state_dir,
             &args.host_root,
             args.cgroup_root.as_deref(),
-            Arc::clone(&metrics),
+            Arc::clone(metrics),
         )
         .map_err(|e| {
             user(
                 ErrorKind::Output,
-                format!(
-                    "cannot read --state-dir {} ({e})",
-                    args.state_dir.display()
-                ),
+                format!("cannot read --state-dir {} ({e})", args.state_dir.display()),
             )
         })?,
     );
@@ -217,6 +209,44 @@ async fn serve(args: &Config, token: Option<Arc<str>>) -> anyhow::Result<()> {
                 )
             })?;
     }
+    Ok(recordings)
+}
+
+/// Ends every recording in progress (`agent_stopped`) and waits, at most [`SHUTDOWN_LIMIT`],
+/// until each has written its run and status.
+async fn finish_recordings(recordings: &Arc<Recordings>) {
+    let stopping = std::time::Instant::now();
+    let running = recordings.stop_all();
+    note(&format!(
+        "tracer agent: stopping; ending and writing {running} recording(s) in progress"
+    ));
+    let waiting = Arc::clone(recordings);
+    let all_written = tokio::task::spawn_blocking(move || waiting.wait_idle(SHUTDOWN_LIMIT))
+        .await
+        .unwrap_or(false);
+    note(&format!(
+        "tracer agent: stopped in {} ms{}",
+        stopping.elapsed().as_millis(),
+        if all_written {
+            ""
+        } else {
+            "; some recordings did not end in time and are marked failed at the next start"
+        }
+    ));
+}
+
+async fn serve(args: &Config, token: Option<Arc<str>>) -> anyhow::Result<()> {
+    // NODE_NAME comes from the downward API in the DaemonSet; elsewhere the host name will do.
+    let node = std::env::var("NODE_NAME")
+        .ok()
+        .or_else(|| {
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .ok()
+                .map(|h| h.trim().to_owned())
+        })
+        .unwrap_or_default();
+    let metrics = Arc::new(metrics::Metrics::new(&node));
+    let recordings = open_recordings(args, &node, &metrics)?;
     let state = AppState {
         recordings: Arc::clone(&recordings),
         metrics,
@@ -277,24 +307,6 @@ async fn serve(args: &Config, token: Option<Arc<str>>) -> anyhow::Result<()> {
         let _ = stop.send(true);
     };
     tokio::join!(api_server, metrics_server, signals);
-    let stopping = std::time::Instant::now();
-    let running = recordings.stop_all();
-    note(&format!(
-        "tracer agent: stopping; ending and writing {running} recording(s) in progress"
-    ));
-    let recordings_for_wait = Arc::clone(&recordings);
-    let all_written =
-        tokio::task::spawn_blocking(move || recordings_for_wait.wait_idle(SHUTDOWN_LIMIT))
-            .await
-            .unwrap_or(false);
-    note(&format!(
-        "tracer agent: stopped in {} ms{}",
-        stopping.elapsed().as_millis(),
-        if all_written {
-            ""
-        } else {
-            "; some recordings did not end in time and are marked failed at the next start"
-        }
-    ));
+    finish_recordings(&recordings).await;
     Ok(())
 }

@@ -27,8 +27,8 @@ use ulid::Ulid;
 
 use super::{
     api::{
-        IntervalEvent, ProbeChoice, RecordingRequest, State, Status, TargetStatus,
-        TrafficFigures, WatchRequest,
+        IntervalEvent, ProbeChoice, RecordingRequest, State, Status, TargetStatus, TrafficFigures,
+        WatchRequest,
     },
     http::ApiError,
     metrics::{Metrics, TargetLabels},
@@ -55,6 +55,10 @@ pub struct Limits {
     pub max_run_bytes: usize,
     /// Most bytes of finished recordings kept in the state directory; oldest deleted past it.
     pub max_kept_bytes: usize,
+    /// A watch records in segments of this length, each a fresh session whose run is
+    /// dropped: its memory (per-interval rows, processes seen, the kernel maps) is bounded by
+    /// one segment, and its histograms reach `/metrics` at the end of each.
+    pub watch_segment: Duration,
 }
 
 /// Most targets (pods, containers, cgroups and PIDs together, after de-duplication) one
@@ -63,10 +67,6 @@ pub const MAX_TARGETS: usize = 64;
 
 /// Shortest sampling interval a request may ask for: each interval adds a row to the run.
 pub const MIN_INTERVAL: Duration = Duration::from_millis(100);
-
-/// A watch records in segments of this length, each a fresh session whose run is dropped: its
-/// memory (per-interval rows, processes seen, the kernel maps) is bounded by one segment.
-pub const WATCH_SEGMENT: Duration = Duration::from_mins(1);
 
 /// Events a slow stream reader may fall behind by before it skips ahead.
 const EVENT_BACKLOG: usize = 16;
@@ -163,7 +163,10 @@ impl Recordings {
     }
 
     fn read_status(&self, id: Ulid) -> Option<Status> {
-        let text = self.state.read(id, FileKind::Status, MAX_STATUS_BYTES).ok()?;
+        let text = self
+            .state
+            .read(id, FileKind::Status, MAX_STATUS_BYTES)
+            .ok()?;
         let status: Status = serde_json::from_str(&text).ok()?;
         // A file renamed to another id is not that recording.
         (status.id == id.to_string()).then_some(status)
@@ -263,7 +266,11 @@ impl Recordings {
         let (events, _) = broadcast::channel(EVENT_BACKLOG);
         let (id, status) = {
             let mut inner = self.lock();
-            let active = inner.recordings.values().filter(|r| r.stop.is_some()).count();
+            let active = inner
+                .recordings
+                .values()
+                .filter(|r| r.stop.is_some())
+                .count();
             if active >= self.limits.max_active {
                 return Err(ApiError::new(
                     StatusCode::TOO_MANY_REQUESTS,
@@ -272,10 +279,12 @@ impl Recordings {
                     ),
                 ));
             }
-            let id = inner
-                .ids
-                .generate()
-                .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "too many recordings started within one millisecond; try again"))?;
+            let id = inner.ids.generate().map_err(|_| {
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "too many recordings started within one millisecond; try again",
+                )
+            })?;
             let status = self.new_status(id, &work);
             inner.recordings.insert(
                 id,
@@ -412,6 +421,10 @@ impl Recordings {
     }
 
     /// The worker: the recorder and its sampling loop, all on this thread.
+    #[expect(
+        clippy::needless_pass_by_value,
+        reason = "the worker thread owns what it records"
+    )]
     fn work(&self, id: Ulid, work: Work, mut stopped: mpsc::UnboundedReceiver<EndReason>) {
         let result = (|| -> anyhow::Result<Run> {
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -490,6 +503,7 @@ impl Recordings {
     ) -> anyhow::Result<Run> {
         let pod = work.watch_pod.clone().unwrap_or_default();
         let mut targets = Some(work.targets.clone());
+        let mut previous_end: Option<Instant> = None;
         loop {
             let segment_targets = match targets.take() {
                 Some(targets) => Ok(targets),
@@ -505,7 +519,7 @@ impl Recordings {
                     let work = Work {
                         labels,
                         targets: Vec::new(),
-                        duration: Some(WATCH_SEGMENT),
+                        duration: Some(self.limits.watch_segment),
                         label: work.label.clone(),
                         watch_pod: None,
                         load: None,
@@ -513,9 +527,12 @@ impl Recordings {
                         ..*work
                     };
                     let mut recorder = self.start_recorder(id, &work, segment_targets)?;
+                    if let Some(ended) = previous_end.take() {
+                        self.metrics.watch_gap(ended.elapsed());
+                    }
                     let mut feed = LiveFeed::default();
                     let schedule = Schedule {
-                        duration: Some(WATCH_SEGMENT),
+                        duration: Some(self.limits.watch_segment),
                         interval: work.interval,
                     };
                     let stop = async { stopped.recv().await.unwrap_or(EndReason::Cancelled) };
@@ -524,6 +541,9 @@ impl Recordings {
                             self.on_tick(id, &work, &mut feed, tick);
                         })
                         .await?;
+                    // From the last sample of this segment to the first count of the next,
+                    // nothing is counted: finishing, resolving and loading the probes again.
+                    previous_end = Some(Instant::now());
                     let run = recorder.finish(end)?.0;
                     feed.last_tick_of(&self.metrics, &work, &run);
                     self.metrics.histograms_of(&run, &work.labels);
@@ -594,7 +614,11 @@ impl Recordings {
     /// ones past the limits.
     fn finish(&self, id: Ulid, result: Result<Run, String>) {
         self.metrics.recording_ended(id, result.as_ref().ok());
-        let watch = self.lock().recordings.get(&id).is_some_and(|r| r.status.watch);
+        let watch = self
+            .lock()
+            .recordings
+            .get(&id)
+            .is_some_and(|r| r.status.watch);
         let max_run_bytes = self.limits.max_run_bytes;
         let outcome = result.and_then(|run| {
             if watch {
@@ -658,8 +682,8 @@ impl Recordings {
             .values()
             .filter(|r| r.stop.is_none())
             .map(|r| {
-                let bytes = self.state.size(r.id, FileKind::Run)
-                    + self.state.size(r.id, FileKind::Status);
+                let bytes =
+                    self.state.size(r.id, FileKind::Run) + self.state.size(r.id, FileKind::Status);
                 (r.id, bytes)
             })
             .collect();
@@ -856,7 +880,11 @@ impl LiveFeed {
             let Some(labels) = work.labels.get(target) else {
                 continue;
             };
-            let before = self.last.get(&(target, syscall)).copied().unwrap_or_default();
+            let before = self
+                .last
+                .get(&(target, syscall))
+                .copied()
+                .unwrap_or_default();
             metrics.add_traffic(
                 labels,
                 syscall,
@@ -930,7 +958,9 @@ pub fn in_api_terms(message: &str) -> String {
         ("--label", "\"label\""),
     ]
     .iter()
-    .fold(message.to_owned(), |text, (cli, api)| text.replace(cli, api))
+    .fold(message.to_owned(), |text, (cli, api)| {
+        text.replace(cli, api)
+    })
 }
 
 fn nanos(duration: Duration) -> u64 {
@@ -993,7 +1023,10 @@ mod tests {
     fn messages_name_json_fields_not_flags() {
         let reason = names::parse_pod_spec("fortio").unwrap_err();
         let said = in_api_terms(&reason);
-        assert!(said.starts_with("each of \"pods\" must be NAMESPACE/NAME"), "{said}");
+        assert!(
+            said.starts_with("each of \"pods\" must be NAMESPACE/NAME"),
+            "{said}"
+        );
         assert!(!said.contains("--"), "{said}");
     }
 }

@@ -37,6 +37,11 @@ pub struct AgentArgs {
     /// Record this pod (NAMESPACE/NAME) without end, for /metrics only (repeatable).
     #[arg(long, value_name = "NAMESPACE/NAME")]
     pub watch_pod: Vec<String>,
+    /// A watch restarts its session this often: that bounds its memory, and its histograms
+    /// reach /metrics at the end of each segment (its counters move every interval). Reloading
+    /// the probes leaves a gap of about a second uncounted (`tracer_watch_gap_seconds_total`).
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
+    pub watch_segment: Duration,
     #[command(flatten)]
     pub host: HostArgs,
     /// Largest run file one recording may produce, in MiB; a larger one fails the recording.
@@ -83,6 +88,7 @@ pub fn run(args: &AgentArgs) -> anyhow::Result<ExitCode> {
             keep_finished: args.keep,
             max_run_bytes: mib(args.max_run_mib),
             max_kept_bytes: mib(args.max_kept_mib),
+            watch_segment: args.watch_segment.max(Duration::from_secs(1)),
         },
         host_root: args.host.host_root.clone(),
         cgroup_root: args.host.cgroup_root.clone(),

@@ -12,10 +12,10 @@ mod session;
 
 use std::time::Duration;
 
+pub use assemble::rfc3339;
 pub use command::TracedCommand;
 pub use live::LiveView;
 pub use recorder::{CommandSpec, Recorder, Schedule};
-pub use assemble::rfc3339;
 pub use session::{Joined, Session, TargetSpec, Tick, Traffic, monotonic_ns};
 
 /// A syscall's name, from its index in the syscall table.
