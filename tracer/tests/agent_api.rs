@@ -995,9 +995,12 @@ fn retention_deletes_the_oldest_first_and_never_a_running_one() {
         "",
         None,
     );
-    wait_done(&agent, &long);
-    // Now two are finished: the older of the two goes.
-    assert_eq!(listed(&agent), vec![newest]);
+    // Once it has ended two are finished: the older of the two goes, as soon as it ends.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while listed(&agent) != vec![newest.clone()] {
+        assert!(Instant::now() < deadline, "{:?}", listed(&agent));
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// One sample's value in an exposition, by its exact name and labels.
@@ -1344,7 +1347,7 @@ fn schemathesis_finds_no_server_errors() {
             "--checks",
             "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
             "--max-examples",
-            "15",
+            "10",
             "--request-timeout",
             "10",
         ])
@@ -1352,9 +1355,9 @@ fn schemathesis_finds_no_server_errors() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("schemathesis runs (cargo xtask setup installs it)");
-    // A hang guard, not a speed test: 15 examples per operation take ~30 s here.
+    // A hang guard, not a speed test: 10 examples per operation take ~20 s alone here.
     while child.try_wait().unwrap().is_none() {
-        if started.elapsed() > Duration::from_secs(90) {
+        if started.elapsed() > Duration::from_secs(180) {
             let _ = child.kill();
         }
         std::thread::sleep(Duration::from_millis(200));

@@ -1,6 +1,5 @@
 //! The agent API's request and response bodies, as the OpenAPI document describes them.
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa::ToSchema;
 
 use crate::{

@@ -468,7 +468,7 @@ async fn watch(
 ) -> Result<Accepted, ApiError> {
     authorize(&state, &headers)?;
     let request: WatchRequest = json_body(body, r#"{"pod": "default/fortio-7d9"}"#).await?;
-    let status = state.recordings.watch(request)?;
+    let status = state.recordings.watch(request, false)?;
     let location = format!("/recordings/{}", status.id);
     Ok((
         StatusCode::ACCEPTED,

@@ -196,18 +196,18 @@ fn open_recordings(
         })?,
     );
     for pod in &args.watch_pods {
-        recordings
-            .watch(api::WatchRequest {
-                pod: pod.clone(),
-                interval: None,
-                probe: None,
-            })
-            .map_err(|e| {
-                user(
-                    ErrorKind::TargetNotFound,
-                    format!("--watch-pod {pod}: {}", e.message),
-                )
-            })?;
+        let request = api::WatchRequest {
+            pod: pod.clone(),
+            interval: None,
+            probe: None,
+        };
+        // On the nodes of a DaemonSet where the pod does not run, the watch waits for it.
+        recordings.watch(request, true).map_err(|e| {
+            user(
+                ErrorKind::Usage,
+                format!("--watch-pod {pod}: {}", e.message),
+            )
+        })?;
     }
     Ok(recordings)
 }

@@ -238,14 +238,27 @@ impl Recordings {
         })
     }
 
-    /// Starts a watch: `pod` recorded without end, in segments, for `/metrics` only.
-    pub fn watch(self: &Arc<Self>, request: WatchRequest) -> Result<Status, ApiError> {
+    /// Starts a watch: `pod` recorded without end, in segments, for `/metrics` only. A pod
+    /// not on this node is a 404, unless `wait_for_pod` (`--watch-pod` on every node of a
+    /// `DaemonSet`): then the watch waits for it, and its status says so.
+    pub fn watch(
+        self: &Arc<Self>,
+        request: WatchRequest,
+        wait_for_pod: bool,
+    ) -> Result<Status, ApiError> {
         let interval = parse_interval(request.interval.as_deref())?;
+        names::parse_pod_spec(&request.pod).map_err(|reason| {
+            ApiError::bad_request(in_api_terms(&reason).replace("\"pods\"", "\"pod\""))
+        })?;
         let pods = RecordingRequest {
             pods: vec![request.pod.clone()],
             ..RecordingRequest::default()
         };
-        let targets = self.resolve(&pods)?;
+        let targets = match self.resolve(&pods) {
+            Ok(targets) => targets,
+            Err(error) if wait_for_pod && error.status == StatusCode::NOT_FOUND => Vec::new(),
+            Err(error) => return Err(error),
+        };
         self.launch(Work {
             labels: targets.iter().map(TargetLabels::of).collect(),
             targets,
@@ -502,7 +515,7 @@ impl Recordings {
         stopped: &mut mpsc::UnboundedReceiver<EndReason>,
     ) -> anyhow::Result<Run> {
         let pod = work.watch_pod.clone().unwrap_or_default();
-        let mut targets = Some(work.targets.clone());
+        let mut targets = Some(work.targets.clone()).filter(|t| !t.is_empty());
         let mut previous_end: Option<Instant> = None;
         loop {
             let segment_targets = match targets.take() {
@@ -643,9 +656,8 @@ impl Recordings {
             let Some(recording) = inner.recordings.get_mut(&id) else {
                 return;
             };
-            recording.stop = None;
-            recording.events = None;
-            let status = &mut recording.status;
+            let started = recording.started;
+            let mut status = recording.status.clone();
             status.ended_at = Some(rfc3339(SystemTime::now()));
             match outcome {
                 Ok((run, bytes)) => {
@@ -663,14 +675,21 @@ impl Recordings {
                 }
                 Err(message) => {
                     status.state = State::Failed;
-                    status.elapsed_ns = recording.started.map_or(0, elapsed_ns);
+                    status.elapsed_ns = started.map_or(0, elapsed_ns);
                     status.error = Some(message);
                 }
             }
-            recording.status.clone()
+            status
         };
+        // On disk first: once the recording shows as ended (and may be deleted past the
+        // limits), its status file is never written again.
         self.save(id, &status);
         let mut inner = self.lock();
+        if let Some(recording) = inner.recordings.get_mut(&id) {
+            recording.status = status;
+            recording.stop = None;
+            recording.events = None;
+        }
         self.drop_oldest(&mut inner);
     }
 
