@@ -1357,7 +1357,7 @@ fn schemathesis_finds_no_server_errors() {
         .expect("schemathesis runs (cargo xtask setup installs it)");
     // A hang guard, not a speed test: 10 examples per operation take ~20 s alone here.
     while child.try_wait().unwrap().is_none() {
-        if started.elapsed() > Duration::from_secs(180) {
+        if started.elapsed() > Duration::from_mins(3) {
             let _ = child.kill();
         }
         std::thread::sleep(Duration::from_millis(200));
