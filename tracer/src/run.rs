@@ -333,6 +333,20 @@ pub struct LoadResult {
     pub status_codes: std::collections::BTreeMap<String, u64>,
 }
 
+impl LoadResult {
+    /// A load known only by its request count (`--requests N`), over a run of `duration_ns`.
+    #[must_use]
+    pub fn manual(requests: u64, duration_ns: u64) -> Self {
+        Self {
+            tool: "manual".into(),
+            requests,
+            duration_ns,
+            qps: requests as f64 / (duration_ns as f64 / 1e9).max(1e-9),
+            ..Self::default()
+        }
+    }
+}
+
 /// Request latency as Fortio reports it. All ns.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct RequestLatency {

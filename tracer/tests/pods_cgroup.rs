@@ -578,11 +578,15 @@ fn agent_records_a_pod_by_name_and_nothing_else() {
 
     // Issue #16: /metrics names the pod; a watch keeps recording it, in 1 s segments, with its
     // counters moving between scrapes and the agent's memory flat from segment to segment.
-    let series = r#"tracer_syscalls_total{node="test-node",namespace="default",pod="writer-pod",container="",process="",syscall="write",direction="write"}"#;
+    // The pod's one container is named by the first 12 digits of its id.
+    let series = format!(
+        r#"tracer_syscalls_total{{node="test-node",namespace="default",pod="writer-pod",container="{}",process="",syscall="write",direction="write"}}"#,
+        &app_id[..12]
+    );
     let pod_writes = |metrics: &str| -> f64 {
         metrics
             .lines()
-            .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+            .find_map(|l| l.strip_prefix(series.as_str())?.trim().parse().ok())
             .unwrap_or_else(|| panic!("no {series} in\n{metrics}"))
     };
     let (_, metrics) = http(&api, "GET", "/metrics", "");
@@ -606,7 +610,17 @@ fn agent_records_a_pod_by_name_and_nothing_else() {
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
             .unwrap()
     };
-    std::thread::sleep(Duration::from_millis(2500));
+    // Loading the probes takes a while on a busy machine: count from the watch's start.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, status) = http(&api, "GET", &format!("/recordings/{watch}"), "");
+        if status.contains("\"state\":\"running\"") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{status}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
     let (_, first) = http(&api, "GET", "/metrics", "");
     let rss_early = rss_kib();
     std::thread::sleep(Duration::from_secs(5));
@@ -623,7 +637,7 @@ fn agent_records_a_pod_by_name_and_nothing_else() {
             .unwrap_or_else(|| panic!("{metrics}"))
     };
     eprintln!(
-        "watch: pod writes {recorded} after the recording, {} then {} while watched; agent RSS {rss_early} KiB after 2 segments, {rss_late} KiB after 7; {:.3} s between segments not watched over 5 s",
+        "watch: pod writes {recorded} after the recording, {} then {} while watched; agent RSS {rss_early} KiB after 1.5 s, {rss_late} KiB 5 s (about 5 segments) later; {:.3} s between segments not watched over 5 s",
         pod_writes(&first),
         pod_writes(&second),
         gap(&second) - gap(&first)

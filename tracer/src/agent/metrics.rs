@@ -38,9 +38,26 @@ pub struct TargetLabels {
     pub container: String,
     /// For PID and cgroup targets.
     pub process: String,
+    /// A pod's containers (12 hex digits), by their index in its cgroup target.
+    pub containers: Vec<String>,
 }
 
 impl TargetLabels {
+    /// The labels of the calls made in container `index` of this pod (the pod's own labels
+    /// when the process is in none of them).
+    #[must_use]
+    pub fn in_container(&self, index: Option<usize>) -> Self {
+        let container = index
+            .and_then(|i| self.containers.get(i))
+            .cloned()
+            .unwrap_or_else(|| self.container.clone());
+        Self {
+            container,
+            containers: Vec::new(),
+            ..self.clone()
+        }
+    }
+
     /// The labels of a resolved target.
     #[must_use]
     pub fn of(target: &TargetSpec) -> Self {
@@ -52,12 +69,13 @@ impl TargetLabels {
                     .as_ref()
                     .map(|p| (p.namespace.clone(), p.name.clone()));
                 let (namespace, pod) = pod.unwrap_or_default();
-                let container = if cgroup.spec.starts_with("container:") {
-                    cgroup
-                        .containers
-                        .first()
-                        .map(|c| c.id.chars().take(12).collect())
-                        .unwrap_or_default()
+                let containers: Vec<String> = cgroup
+                    .containers
+                    .iter()
+                    .map(|c| c.id.chars().take(12).collect())
+                    .collect();
+                let container = if containers.len() == 1 {
+                    containers[0].clone()
                 } else {
                     String::new()
                 };
@@ -67,6 +85,7 @@ impl TargetLabels {
                     pod,
                     container,
                     process: String::new(),
+                    containers,
                 }
             }
             _ => Self {
@@ -401,7 +420,7 @@ impl Metrics {
     }
 
     fn syscall_labels(&self, target: &TargetLabels, syscall: u32) -> SyscallLabels {
-        let target = self.bounded(target);
+        let target = self.bounded(&target.in_container(None));
         let direction = if tracer_common::syscalls::is_read_like(syscall) {
             Direction::Read
         } else {

@@ -457,19 +457,13 @@ impl Recordings {
             let end_reason = runtime.block_on(recorder.record(schedule, stop, |tick| {
                 self.on_tick(id, &work, &mut feed, tick);
             }))?;
-            let mut run = recorder.finish(end_reason)?.0;
+            let (mut run, last) = recorder.finish_with_tick(end_reason)?;
+            feed.observe(&self.metrics, id, &work.labels, &last);
             if let Some(load) = &work.load {
                 run.load = Some(load.clone());
             } else if let Some(requests) = work.requests {
-                run.load = Some(crate::run::LoadResult {
-                    tool: "manual".into(),
-                    requests,
-                    duration_ns: run.duration_ns,
-                    qps: requests as f64 / (run.duration_ns as f64 / 1e9).max(1e-9),
-                    ..crate::run::LoadResult::default()
-                });
+                run.load = Some(crate::run::LoadResult::manual(requests, run.duration_ns));
             }
-            feed.last_tick_of(&self.metrics, &work, &run);
             self.metrics.histograms_of(&run, &work.labels);
             Ok(run)
         })();
@@ -557,8 +551,8 @@ impl Recordings {
                     // From the last sample of this segment to the first count of the next,
                     // nothing is counted: finishing, resolving and loading the probes again.
                     previous_end = Some(Instant::now());
-                    let run = recorder.finish(end)?.0;
-                    feed.last_tick_of(&self.metrics, &work, &run);
+                    let (run, last) = recorder.finish_with_tick(end)?;
+                    feed.observe(&self.metrics, id, &work.labels, &last);
                     self.metrics.histograms_of(&run, &work.labels);
                     if end != EndReason::Duration {
                         return Ok(run);
@@ -849,11 +843,15 @@ impl Recordings {
     }
 }
 
+/// A target, the container in it (pods), a syscall.
+type TrafficKey = (usize, Option<usize>, u32);
+
 /// Per recording: what the previous interval's totals were, so each tick adds its difference
 /// to the counters.
 #[derive(Default)]
 struct LiveFeed {
-    last: HashMap<(usize, u32), (u64, u64, u64)>,
+    /// (calls, bytes, errors) by (target, container, syscall).
+    last: HashMap<TrafficKey, (u64, u64, u64)>,
     last_losses: crate::run::Losses,
 }
 
@@ -866,10 +864,10 @@ impl LiveFeed {
             let now = (traffic.calls, traffic.bytes, traffic.errors);
             let before = self
                 .last
-                .insert((traffic.target, traffic.syscall), now)
+                .insert((traffic.target, traffic.container, traffic.syscall), now)
                 .unwrap_or_default();
             metrics.add_traffic(
-                target,
+                &target.in_container(traffic.container),
                 traffic.syscall,
                 now.0.saturating_sub(before.0),
                 now.1.saturating_sub(before.1),
@@ -879,40 +877,6 @@ impl LiveFeed {
         metrics.add_losses(&self.last_losses, &tick.losses);
         self.last_losses = tick.losses.clone();
         metrics.set_live(id, tick.fd_map_fill, tick.cores);
-    }
-
-    /// The final sample (taken by `finish`, with what came after the last tick), from the run.
-    fn last_tick_of(&mut self, metrics: &Metrics, work: &Work, run: &Run) {
-        let mut totals: HashMap<(usize, u32), (u64, u64, u64)> = HashMap::new();
-        for process in &run.processes {
-            for syscall in &process.syscalls {
-                let Some(number) = crate::collect::syscall_index(&syscall.syscall) else {
-                    continue;
-                };
-                let entry = totals.entry((process.target, number)).or_default();
-                entry.0 += syscall.calls;
-                entry.1 += syscall.bytes;
-                entry.2 += syscall.errors;
-            }
-        }
-        for ((target, syscall), now) in totals {
-            let Some(labels) = work.labels.get(target) else {
-                continue;
-            };
-            let before = self
-                .last
-                .get(&(target, syscall))
-                .copied()
-                .unwrap_or_default();
-            metrics.add_traffic(
-                labels,
-                syscall,
-                now.0.saturating_sub(before.0),
-                now.1.saturating_sub(before.1),
-                now.2.saturating_sub(before.2),
-            );
-        }
-        metrics.add_losses(&self.last_losses, &run.losses);
     }
 }
 

@@ -144,6 +144,12 @@ impl Recorder {
         let run = self.session.finish(end_reason)?;
         Ok((run, self.command.map(|(_, command)| command)))
     }
+
+    /// The run and the figures of its last interval (from the last tick to the end), for a
+    /// recording that follows every interval (the agent's live metrics).
+    pub fn finish_with_tick(self, end_reason: EndReason) -> anyhow::Result<(Run, Tick)> {
+        self.session.finish_with_tick(end_reason)
+    }
 }
 
 /// Sleeps until `at`, or forever when there is no such moment.

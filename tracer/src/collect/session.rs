@@ -68,6 +68,9 @@ pub struct Tick {
 pub struct Traffic {
     /// Index of the target, in the order added.
     pub target: usize,
+    /// For a pod: index of the container (in the target's `cgroup.containers`) the calls
+    /// were made in, if the process is in one.
+    pub container: Option<usize>,
     /// Index in the syscall table (`tracer_common::syscalls`).
     pub syscall: u32,
     pub calls: u64,
@@ -112,6 +115,8 @@ struct Tracked {
     last_on_cpu_ns: u64,
     /// Cores used in each interval so far (missing at the start: it appeared later).
     cores: Vec<f64>,
+    /// The container it runs in, for pod targets: looked up once.
+    container: ContainerLookup,
 }
 
 impl Tracked {
@@ -121,8 +126,17 @@ impl Tracked {
             name: None,
             last_on_cpu_ns: 0,
             cores: Vec::new(),
+            container: ContainerLookup::NotYet,
         }
     }
+}
+
+/// Which container of its pod a process runs in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ContainerLookup {
+    NotYet,
+    /// Index in the pod target's `cgroup.containers`, `None` when in none of them.
+    Found(Option<usize>),
 }
 
 /// Calls and bytes, by direction.
@@ -356,7 +370,7 @@ impl Session {
             .find(|(name, _)| *name == tracer_common::maps::FD_STATS)
             .map_or(0, |&(_, entries)| entries);
         let tick = Tick {
-            traffic: traffic_by_target(&snapshot),
+            traffic: self.traffic_by_target(&snapshot),
             losses: super::assemble::losses(&snapshot.losses),
             fd_map_fill: snapshot.fd_stats.len() as f64 / f64::from(fd_capacity.max(1)),
             cores: interval.cores,
@@ -396,9 +410,14 @@ impl Session {
     }
 
     /// Final sample, then the run. The probes are detached when this returns.
-    pub fn finish(mut self, end_reason: EndReason) -> anyhow::Result<Run> {
+    pub fn finish(self, end_reason: EndReason) -> anyhow::Result<Run> {
+        self.finish_with_tick(end_reason).map(|(run, _)| run)
+    }
+
+    /// [`Self::finish`], with the figures of the last interval (from the last tick to now).
+    pub fn finish_with_tick(mut self, end_reason: EndReason) -> anyhow::Result<(Run, Tick)> {
         // A last interval so the counts include everything up to now, with the histograms.
-        self.sample(true)?;
+        let tick = self.sample(true)?;
         let cost = self.probes.cost();
         let duration = self.last.tick.duration_since(self.start);
         let probe = run::ProbeInfo {
@@ -434,21 +453,79 @@ impl Session {
             }
             cpu.insert(pid, process_cpu(&tracked.cpu, duration, tracked.cores));
         }
-        Ok(assemble(Gathered {
-            snapshot: self.last_snapshot,
-            probe,
-            host: host_info(),
-            label: self.label,
-            started_at: self.started_at,
-            start_monotonic_ns: self.start_monotonic_ns,
-            duration,
-            end_reason,
-            intervals: self.intervals,
-            targets: self.targets,
-            names,
-            cpu,
-            fds: &self.fds,
-        }))
+        Ok((
+            assemble(Gathered {
+                snapshot: self.last_snapshot,
+                probe,
+                host: host_info(),
+                label: self.label,
+                started_at: self.started_at,
+                start_monotonic_ns: self.start_monotonic_ns,
+                duration,
+                end_reason,
+                intervals: self.intervals,
+                targets: self.targets,
+                names,
+                cpu,
+                fds: &self.fds,
+            }),
+            tick,
+        ))
+    }
+
+    /// Calls, bytes and errors per (target, container, syscall), from the kernel's cumulative
+    /// counters.
+    fn traffic_by_target(&mut self, snapshot: &Snapshot) -> Vec<Traffic> {
+        let mut totals: BTreeMap<(usize, Option<usize>, u32), Traffic> = BTreeMap::new();
+        for (key, stats) in snapshot.fd_stats.iter().chain(&snapshot.overflow_stats) {
+            let target = snapshot
+                .targets
+                .get(&key.tgid)
+                .copied()
+                .or_else(|| snapshot.exits.get(&key.tgid).map(|exit| exit.target));
+            let Some(target) = target.and_then(|t| usize::try_from(t).ok()) else {
+                continue;
+            };
+            let container = self.container_of(key.tgid, target);
+            let entry = totals
+                .entry((target, container, key.syscall))
+                .or_insert(Traffic {
+                    target,
+                    container,
+                    syscall: key.syscall,
+                    ..Traffic::default()
+                });
+            entry.calls += stats.calls;
+            entry.bytes += stats.bytes;
+            entry.errors += stats.errors;
+        }
+        totals.into_values().collect()
+    }
+
+    /// The container of a pod target that `pid` runs in, from `/proc/PID/cgroup`, looked up
+    /// once per process (a process does not change containers).
+    fn container_of(&mut self, pid: u32, target: usize) -> Option<usize> {
+        let containers = &self.targets.get(target)?.spec.cgroup.as_ref()?.containers;
+        if containers.len() < 2 {
+            // A container target, or a pod with one container: nothing to tell apart.
+            return (containers.len() == 1).then_some(0);
+        }
+        let tracked = self.processes.get_mut(&pid)?;
+        if let ContainerLookup::Found(index) = tracked.container {
+            return index;
+        }
+        let index = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+            .ok()?
+            .lines()
+            .find_map(|line| {
+                let path = line.splitn(3, ':').nth(2)?;
+                containers.iter().position(|c| {
+                    path.strip_prefix(c.cgroup_path.as_str())
+                        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+                })
+            });
+        tracked.container = ContainerLookup::Found(index);
+        index
     }
 
     fn name_of(&self, pid: u32, snapshot: &Snapshot) -> String {
@@ -458,30 +535,6 @@ impl Session {
             .or_else(|| snapshot.exits.get(&pid).map(|e| comm_to_string(&e.comm)))
             .unwrap_or_else(|| "?".into())
     }
-}
-
-/// Calls, bytes and errors per (target, syscall), from the kernel's cumulative counters.
-fn traffic_by_target(snapshot: &Snapshot) -> Vec<Traffic> {
-    let mut totals: BTreeMap<(usize, u32), Traffic> = BTreeMap::new();
-    for (key, stats) in snapshot.fd_stats.iter().chain(&snapshot.overflow_stats) {
-        let target = snapshot
-            .targets
-            .get(&key.tgid)
-            .copied()
-            .or_else(|| snapshot.exits.get(&key.tgid).map(|exit| exit.target));
-        let Some(target) = target.and_then(|t| usize::try_from(t).ok()) else {
-            continue;
-        };
-        let entry = totals.entry((target, key.syscall)).or_insert(Traffic {
-            target,
-            syscall: key.syscall,
-            ..Traffic::default()
-        });
-        entry.calls += stats.calls;
-        entry.bytes += stats.bytes;
-        entry.errors += stats.errors;
-    }
-    totals.into_values().collect()
 }
 
 /// Describes new fds, but not those of a process the kernel saw exit: its PID may already
