@@ -1047,8 +1047,8 @@ for family in text_string_to_metric_families(sys.stdin.read()):
         .collect()
 }
 
-/// Issue #16: while one recording runs, its counters move between two scrapes, labelled by
-/// node, process, syscall and direction; histograms arrive when it ends; the exposition passes
+/// Issue #16: while one recording runs, its counters and histograms move between two scrapes,
+/// labelled by node, process, syscall and direction, and end at the run's counts; the exposition passes
 /// a strict OpenMetrics parser and its names follow Prometheus's conventions.
 #[test]
 #[expect(
@@ -1080,6 +1080,15 @@ fn metrics_move_every_interval_and_pass_a_strict_openmetrics_parser() {
     assert!(calls_1.unwrap_or(0.0) > 0.0, "{first}");
     assert!(calls_2.unwrap() > calls_1.unwrap(), "{second}");
     assert!(sample(&second, &bytes).unwrap() > sample(&first, &bytes).unwrap());
+    // Histograms move every interval too: every write is 3 bytes, in the le=16 bucket.
+    let small_writes = format!(
+        "tracer_syscall_payload_size_bytes_bucket{}",
+        series.replace('{', r#"{le="16.0","#)
+    );
+    assert!(
+        sample(&second, &small_writes).unwrap() > sample(&first, &small_writes).unwrap_or(0.0),
+        "{second}"
+    );
     let fill = format!("tracer_probe_fd_map_fill_ratio{{recording=\"{id}\"}}");
     assert!(
         sample(&second, &fill).is_some_and(|f| f > 0.0 && f < 1.0),

@@ -1,8 +1,8 @@
 //! The agent's Prometheus metrics (OpenMetrics text): live traffic of every recording and
 //! watch, moved every interval and labelled by `node`, `namespace`, `pod`, `container` (pod
 //! and container targets) or `process` (PID and cgroup targets), `syscall` and `direction`;
-//! payload-size and latency histograms (classic buckets, added when a recording or a watch
-//! segment ends, from the kernel's exact histograms); tracer's own health (losses, map fill,
+//! payload-size and latency histograms (classic buckets, from the kernel's histograms read
+//! every interval); tracer's own health (losses, map fill,
 //! the probes' kernel time when cost sampling is on) and the agent process's CPU and memory
 //! (`process_*`).
 use std::{
@@ -26,6 +26,16 @@ use crate::{
     collect::TargetSpec,
     run::{Direction, EndReason, Losses, Run},
 };
+
+/// What one interval added to one target's syscall.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Delta {
+    pub calls: u64,
+    pub bytes: u64,
+    pub errors: u64,
+    /// Entry-to-exit time of those calls.
+    pub latency_ns: u64,
+}
 
 /// What a target is called in metrics.
 #[derive(Clone, Debug, Default, Hash, PartialEq, Eq)]
@@ -245,13 +255,13 @@ impl Metrics {
         );
         registry.register_with_unit(
             "tracer_syscall_payload_size",
-            "Payload size per I/O syscall that moved bytes; added when a recording or watch segment ends",
+            "Payload size per I/O syscall that moved bytes; moves every interval",
             Unit::Bytes,
             metrics.sizes.clone(),
         );
         registry.register_with_unit(
             "tracer_syscall_latency",
-            "Time from syscall entry to exit; added when a recording or watch segment ends",
+            "Time from syscall entry to exit; moves every interval",
             Unit::Seconds,
             metrics.latencies.clone(),
         );
@@ -320,22 +330,48 @@ impl Metrics {
         }
     }
 
-    /// One interval's difference of one target's syscall.
-    pub fn add_traffic(
-        &self,
-        target: &TargetLabels,
-        syscall: u32,
-        calls: u64,
-        bytes: u64,
-        errors: u64,
-    ) {
-        if calls == 0 && bytes == 0 && errors == 0 {
+    /// One interval's difference of one target's syscall; the sums of its histograms too
+    /// (their buckets come from [`Self::add_histogram`]).
+    pub fn add_traffic(&self, target: &TargetLabels, syscall: u32, delta: &Delta) {
+        if *delta == Delta::default() {
             return;
         }
         let labels = self.syscall_labels(target, syscall);
-        self.calls.get_or_create(&labels).inc_by(calls);
-        self.bytes.get_or_create(&labels).inc_by(bytes);
-        self.errors.get_or_create(&labels).inc_by(errors);
+        self.calls.get_or_create(&labels).inc_by(delta.calls);
+        self.bytes.get_or_create(&labels).inc_by(delta.bytes);
+        self.errors.get_or_create(&labels).inc_by(delta.errors);
+        self.sizes
+            .get_or_create(&labels)
+            .add(delta.bytes as f64, std::iter::empty());
+        self.latencies
+            .get_or_create(&labels)
+            .add(delta.latency_ns as f64 / 1e9, std::iter::empty());
+    }
+
+    /// Samples added to one target's size or latency histogram of one syscall: (largest
+    /// value of the kernel's bucket, samples), sizes in bytes, latencies in ns.
+    pub fn add_histogram(
+        &self,
+        target: &TargetLabels,
+        syscall: u32,
+        kind: u8,
+        added: &[(u64, u64)],
+    ) {
+        if added.is_empty() {
+            return;
+        }
+        let labels = self.syscall_labels(target, syscall);
+        match kind {
+            tracer_common::hist_kind::SIZE => self.sizes.get_or_create(&labels).add(
+                0.0,
+                added.iter().map(|&(value, count)| (value as f64, count)),
+            ),
+            tracer_common::hist_kind::LATENCY => self.latencies.get_or_create(&labels).add(
+                0.0,
+                added.iter().map(|&(ns, count)| (ns as f64 / 1e9, count)),
+            ),
+            _ => {}
+        }
     }
 
     /// Loss counters: what grew from `before` to `now`.
@@ -386,37 +422,6 @@ impl Metrics {
         };
         self.map_fill.get_or_create(&recording).set(fd_map_fill);
         self.cores.get_or_create(&recording).set(cores);
-    }
-
-    /// Adds a run's payload-size and latency histograms; `labels` by target index.
-    pub fn histograms_of(&self, run: &Run, labels: &[TargetLabels]) {
-        for process in &run.processes {
-            let Some(target) = labels.get(process.target) else {
-                continue;
-            };
-            for syscall in &process.syscalls {
-                let Some(index) = crate::collect::syscall_index(&syscall.syscall) else {
-                    continue;
-                };
-                let labels = self.syscall_labels(target, index);
-                let size = &syscall.size;
-                self.sizes.get_or_create(&labels).add(
-                    syscall.bytes as f64,
-                    size.buckets.iter().map(|b| {
-                        // Sizes are whole bytes: the bucket's largest value.
-                        ((b.low + b.width.max(1) - 1) as f64, b.count)
-                    }),
-                );
-                self.latencies.get_or_create(&labels).add(
-                    syscall.latency_total_ns as f64 / 1e9,
-                    syscall
-                        .latency
-                        .buckets
-                        .iter()
-                        .map(|b| ((b.low + b.width.max(1) - 1) as f64 / 1e9, b.count)),
-                );
-            }
-        }
     }
 
     fn syscall_labels(&self, target: &TargetLabels, syscall: u32) -> SyscallLabels {
@@ -671,7 +676,12 @@ mod tests {
             pod: "web".into(),
             ..TargetLabels::default()
         };
-        metrics.add_traffic(&target, tracer_common::syscalls::WRITE, 3, 12, 0);
+        let delta = Delta {
+            calls: 3,
+            bytes: 12,
+            ..Delta::default()
+        };
+        metrics.add_traffic(&target, tracer_common::syscalls::WRITE, &delta);
         let text = metrics.encode();
         assert!(
             text.contains("tracer_agent_info{version=\"0.1.0\",node=\"node-1\"} 1"),

@@ -31,7 +31,7 @@ use super::{
         WatchRequest,
     },
     http::ApiError,
-    metrics::{Metrics, TargetLabels},
+    metrics::{Delta, Metrics, TargetLabels},
     state::{FileKind, MAX_STATUS_BYTES, StateDir},
 };
 use crate::{
@@ -57,7 +57,7 @@ pub struct Limits {
     pub max_kept_bytes: usize,
     /// A watch records in segments of this length, each a fresh session whose run is
     /// dropped: its memory (per-interval rows, processes seen, the kernel maps) is bounded by
-    /// one segment, and its histograms reach `/metrics` at the end of each.
+    /// one segment.
     pub watch_segment: Duration,
 }
 
@@ -464,7 +464,6 @@ impl Recordings {
             } else if let Some(requests) = work.requests {
                 run.load = Some(crate::run::LoadResult::manual(requests, run.duration_ns));
             }
-            self.metrics.histograms_of(&run, &work.labels);
             Ok(run)
         })();
         self.finish(id, result.map_err(|e| crate::error::describe(&e).1));
@@ -482,7 +481,8 @@ impl Recordings {
             filter_by_cgroup: false,
             cost_sampling: work.cost_sampling,
         };
-        let recorder = Recorder::start(options, work.label.clone(), targets)?;
+        let mut recorder = Recorder::start(options, work.label.clone(), targets)?;
+        recorder.read_histograms_every_interval();
         let mechanism = recorder.mechanism().to_owned();
         let status = self.update(id, |r| {
             r.status.state = State::Running;
@@ -553,7 +553,6 @@ impl Recordings {
                     previous_end = Some(Instant::now());
                     let (run, last) = recorder.finish_with_tick(end)?;
                     feed.observe(&self.metrics, id, &work.labels, &last);
-                    self.metrics.histograms_of(&run, &work.labels);
                     if end != EndReason::Duration {
                         return Ok(run);
                     }
@@ -850,8 +849,11 @@ type TrafficKey = (usize, Option<usize>, u32);
 /// to the counters.
 #[derive(Default)]
 struct LiveFeed {
-    /// (calls, bytes, errors) by (target, container, syscall).
-    last: HashMap<TrafficKey, (u64, u64, u64)>,
+    /// (calls, bytes, errors, latency ns) by (target, container, syscall).
+    last: HashMap<TrafficKey, [u64; 4]>,
+    /// Samples per histogram bucket (by its largest value), by (target, container, syscall,
+    /// kind).
+    last_buckets: HashMap<(TrafficKey, u8), HashMap<u64, u64>>,
     last_losses: crate::run::Losses,
 }
 
@@ -861,17 +863,51 @@ impl LiveFeed {
             let Some(target) = labels.get(traffic.target) else {
                 continue;
             };
-            let now = (traffic.calls, traffic.bytes, traffic.errors);
+            let now = [
+                traffic.calls,
+                traffic.bytes,
+                traffic.errors,
+                traffic.latency_total_ns,
+            ];
             let before = self
                 .last
                 .insert((traffic.target, traffic.container, traffic.syscall), now)
                 .unwrap_or_default();
+            let delta: [u64; 4] = std::array::from_fn(|i| now[i].saturating_sub(before[i]));
             metrics.add_traffic(
                 &target.in_container(traffic.container),
                 traffic.syscall,
-                now.0.saturating_sub(before.0),
-                now.1.saturating_sub(before.1),
-                now.2.saturating_sub(before.2),
+                &Delta {
+                    calls: delta[0],
+                    bytes: delta[1],
+                    errors: delta[2],
+                    latency_ns: delta[3],
+                },
+            );
+        }
+        for histogram in &tick.histograms {
+            let Some(target) = labels.get(histogram.target) else {
+                continue;
+            };
+            let key = (
+                (histogram.target, histogram.container, histogram.syscall),
+                histogram.kind,
+            );
+            let last = self.last_buckets.entry(key).or_default();
+            let added: Vec<(u64, u64)> = histogram
+                .buckets
+                .iter()
+                .map(|&(value, count)| {
+                    let before = last.insert(value, count).unwrap_or(0);
+                    (value, count.saturating_sub(before))
+                })
+                .filter(|&(_, count)| count > 0)
+                .collect();
+            metrics.add_histogram(
+                &target.in_container(histogram.container),
+                histogram.syscall,
+                histogram.kind,
+                &added,
             );
         }
         metrics.add_losses(&self.last_losses, &tick.losses);

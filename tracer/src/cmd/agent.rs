@@ -37,9 +37,8 @@ pub struct AgentArgs {
     /// Record this pod (NAMESPACE/NAME) without end, for /metrics only (repeatable).
     #[arg(long, value_name = "NAMESPACE/NAME")]
     pub watch_pod: Vec<String>,
-    /// A watch restarts its session this often: that bounds its memory, and its histograms
-    /// reach /metrics at the end of each segment (its counters move every interval). Reloading
-    /// the probes leaves a gap of about a second uncounted (`tracer_watch_gap_seconds_total`).
+    /// A watch restarts its session this often, which bounds its memory. Reloading the probes
+    /// leaves a gap of about a second uncounted (`tracer_watch_gap_seconds_total`).
     #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
     pub watch_segment: Duration,
     #[command(flatten)]

@@ -16,7 +16,7 @@ pub use assemble::rfc3339;
 pub use command::TracedCommand;
 pub use live::LiveView;
 pub use recorder::{CommandSpec, Recorder, Schedule};
-pub use session::{Joined, Session, TargetSpec, Tick, Traffic, monotonic_ns};
+pub use session::{Joined, LiveHistogram, Session, TargetSpec, Tick, Traffic, monotonic_ns};
 
 /// A syscall's name, from its index in the syscall table.
 #[must_use]
@@ -25,15 +25,6 @@ pub fn syscall_name(index: u32) -> &'static str {
         .get(index as usize)
         .copied()
         .unwrap_or("unknown")
-}
-
-/// A syscall's index in the syscall table, from its name.
-#[must_use]
-pub fn syscall_index(name: &str) -> Option<u32> {
-    tracer_common::syscalls::NAMES
-        .iter()
-        .position(|&n| n == name)
-        .and_then(|i| u32::try_from(i).ok())
 }
 
 /// Parses `30s`, `500ms`, `2m`, `1h`, `1.5s` or a plain number of seconds, from 1 ms to

@@ -84,6 +84,11 @@ impl Recorder {
         Ok(())
     }
 
+    /// Reads the histograms every interval, so each [`Tick`] carries them (live metrics).
+    pub fn read_histograms_every_interval(&mut self) {
+        self.session.read_histograms_every_interval();
+    }
+
     /// The attach mechanism the probes run on.
     #[must_use]
     pub fn mechanism(&self) -> &'static str {

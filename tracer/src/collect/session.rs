@@ -61,6 +61,9 @@ pub struct Tick {
     pub fd_map_fill: f64,
     /// On-CPU cores of every traced process in the last interval.
     pub cores: f64,
+    /// Size and latency histograms since the start, when the session reads them every
+    /// interval ([`Session::read_histograms_every_interval`]) and at the last sample.
+    pub histograms: Vec<LiveHistogram>,
 }
 
 /// One target's totals of one syscall, since the recording started.
@@ -77,6 +80,20 @@ pub struct Traffic {
     /// Payload bytes: sum of positive return values.
     pub bytes: u64,
     pub errors: u64,
+    /// Sum of entry-to-exit times.
+    pub latency_total_ns: u64,
+}
+
+/// One target's histogram of one syscall since the recording started: payload sizes or
+/// latencies, as (largest value of the bucket, samples in it).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LiveHistogram {
+    pub target: usize,
+    pub container: Option<usize>,
+    pub syscall: u32,
+    /// `tracer_common::hist_kind::SIZE` (bytes) or `LATENCY` (ns).
+    pub kind: u8,
+    pub buckets: Vec<(u64, u64)>,
 }
 
 /// How a target's processes join the recording.
@@ -104,6 +121,8 @@ pub struct Session {
     /// What the previous interval ended with, to take differences from.
     last: Last,
     last_snapshot: Snapshot,
+    /// Read the histograms every interval, not only at the end.
+    histograms_every_interval: bool,
 }
 
 /// One process the recording has seen.
@@ -190,6 +209,7 @@ impl Session {
                 cpu_ns: 0,
             },
             last_snapshot: Snapshot::default(),
+            histograms_every_interval: false,
         })
     }
 
@@ -294,7 +314,7 @@ impl Session {
     }
 
     fn sample(&mut self, with_histograms: bool) -> anyhow::Result<Tick> {
-        let snapshot = if with_histograms {
+        let snapshot = if with_histograms || self.histograms_every_interval {
             self.probes.snapshot()?
         } else {
             self.probes.counts()?
@@ -371,6 +391,7 @@ impl Session {
             .map_or(0, |&(_, entries)| entries);
         let tick = Tick {
             traffic: self.traffic_by_target(&snapshot),
+            histograms: self.histograms_by_target(&snapshot),
             losses: super::assemble::losses(&snapshot.losses),
             fd_map_fill: snapshot.fd_stats.len() as f64 / f64::from(fd_capacity.max(1)),
             cores: interval.cores,
@@ -498,8 +519,57 @@ impl Session {
             entry.calls += stats.calls;
             entry.bytes += stats.bytes;
             entry.errors += stats.errors;
+            entry.latency_total_ns += stats.latency_total_ns;
         }
         totals.into_values().collect()
+    }
+
+    /// Size and latency histograms per (target, container, syscall), from the kernel's
+    /// cumulative buckets; empty when the snapshot has none.
+    fn histograms_by_target(&mut self, snapshot: &Snapshot) -> Vec<LiveHistogram> {
+        use tracer_common::{buckets, hist_kind};
+        type Key = (usize, Option<usize>, u32, u8);
+        let mut by_key: BTreeMap<Key, BTreeMap<u64, u64>> = BTreeMap::new();
+        for (key, &count) in &snapshot.histograms {
+            let scheme = match key.kind {
+                hist_kind::SIZE => buckets::SIZE,
+                hist_kind::LATENCY => buckets::LATENCY,
+                _ => continue,
+            };
+            let target = snapshot
+                .targets
+                .get(&key.tgid)
+                .copied()
+                .or_else(|| snapshot.exits.get(&key.tgid).map(|exit| exit.target));
+            let Some(target) = target.and_then(|t| usize::try_from(t).ok()) else {
+                continue;
+            };
+            let container = self.container_of(key.tgid, target);
+            let largest = scheme.lower_bound(key.bucket) + scheme.width(key.bucket) - 1;
+            *by_key
+                .entry((target, container, u32::from(key.syscall), key.kind))
+                .or_default()
+                .entry(largest)
+                .or_default() += count;
+        }
+        by_key
+            .into_iter()
+            .map(
+                |((target, container, syscall, kind), buckets)| LiveHistogram {
+                    target,
+                    container,
+                    syscall,
+                    kind,
+                    buckets: buckets.into_iter().collect(),
+                },
+            )
+            .collect()
+    }
+
+    /// Reads the histogram map every interval too (not only at the end), so that each
+    /// [`Tick`] carries them: for live metrics, at the price of reading one more map.
+    pub fn read_histograms_every_interval(&mut self) {
+        self.histograms_every_interval = true;
     }
 
     /// The container of a pod target that `pid` runs in, from `/proc/PID/cgroup`, looked up
