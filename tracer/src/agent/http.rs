@@ -180,7 +180,7 @@ async fn metrics(State(state): State<AppState>) -> Response {
 
 /// Largest request body: a recording names at most `MAX_TARGETS` targets, and may carry a
 /// load generator's JSON result.
-const MAX_BODY_BYTES: usize = 1024 * 1024;
+const MAX_BODY_BYTES: usize = 256 * 1024;
 
 /// Most recordings one comparison reads.
 const MAX_COMPARED: usize = 16;
@@ -396,12 +396,13 @@ async fn compare_runs(
         group_by_label: request.group,
         requests: request.requests,
     };
-    let comparison = crate::compare::compare(&inputs, &options).map_err(|error| match error {
-        CompareError::NotEnoughRuns | CompareError::OneGroup { .. } => {
-            ApiError::bad_request(error.to_string().replace("--group", "\"group\""))
-        }
-        other @ CompareError::NoCommonTarget { .. } => ApiError::bad_request(other.to_string()),
-    })?;
+    // Every reason runs cannot be compared is in the request.
+    let comparison =
+        crate::compare::compare(&inputs, &options).map_err(|error: CompareError| {
+            ApiError::bad_request(
+                super::recordings::in_api_terms(&error.to_string()).replace("--group", "\"group\""),
+            )
+        })?;
     let format = request.format.unwrap_or_default();
     let text = crate::report::render(&comparison, format.format(), false);
     Ok(([(header::CONTENT_TYPE, format.content_type())], text).into_response())
