@@ -1365,7 +1365,13 @@ fn reports_comparisons_and_live_events_over_the_api() {
 fn schemathesis_finds_no_server_errors() {
     let agent = agent(&["--max-duration", "2s", "--max-recordings", "2"]);
     let started = Instant::now();
+    // schemathesis keeps a cache of what it found in its working folder: not in the tree.
+    let scratch = tempfile::Builder::new()
+        .prefix("tracer-issue-16-schemathesis-")
+        .tempdir()
+        .unwrap();
     let mut child = Command::new("schemathesis")
+        .current_dir(scratch.path())
         .args([
             "run",
             &format!("http://{}/openapi.json", agent.api),
