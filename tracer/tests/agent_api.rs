@@ -398,6 +398,12 @@ fn writer() -> Killed {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    // Until its exec, the child has the test thread's name, and a target is named when it is
+    // resolved: wait for the shell.
+    let comm = format!("/proc/{}/comm", child.id());
+    while fs::read_to_string(&comm).unwrap_or_default().trim() != "sh" {
+        std::thread::sleep(Duration::from_millis(5));
+    }
     Killed(child)
 }
 
