@@ -623,8 +623,18 @@ fn agent_records_a_pod_by_name_and_nothing_else() {
     std::thread::sleep(Duration::from_millis(1500));
     let (_, first) = http(&api, "GET", "/metrics", "");
     let rss_early = rss_kib();
-    std::thread::sleep(Duration::from_secs(5));
-    let (_, second) = http(&api, "GET", "/metrics", "");
+    // At least five segments later, and until the counters have moved (a slow, emulated guest
+    // takes seconds to reload the probes between segments).
+    let since = std::time::Instant::now();
+    let second = loop {
+        std::thread::sleep(Duration::from_secs(1));
+        let (_, second) = http(&api, "GET", "/metrics", "");
+        if since.elapsed() >= Duration::from_secs(5) && pod_writes(&second) > pod_writes(&first)
+            || since.elapsed() > Duration::from_mins(1)
+        {
+            break second;
+        }
+    };
     let rss_late = rss_kib();
     let gap = |metrics: &str| {
         metrics
@@ -637,9 +647,10 @@ fn agent_records_a_pod_by_name_and_nothing_else() {
             .unwrap_or_else(|| panic!("{metrics}"))
     };
     eprintln!(
-        "watch: pod writes {recorded} after the recording, {} then {} while watched; agent RSS {rss_early} KiB after 1.5 s, {rss_late} KiB 5 s (about 5 segments) later; {:.3} s between segments not watched over 5 s",
+        "watch: pod writes {recorded} after the recording, {} then {} while watched; agent RSS {rss_early} KiB after 1.5 s, {rss_late} KiB {:.1} s (1 s segments) later; {:.3} s between segments not watched",
         pod_writes(&first),
         pod_writes(&second),
+        since.elapsed().as_secs_f64(),
         gap(&second) - gap(&first)
     );
     assert!(pod_writes(&first) > recorded && pod_writes(&second) > pod_writes(&first));
