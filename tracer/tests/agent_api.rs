@@ -224,6 +224,16 @@ fn bad_requests_get_one_sentence_and_the_right_status() {
             "unknown field `pid`",
         ),
         ("not json", 400, "the body must be JSON"),
+        (
+            r#"{"pids": ["client=x"], "duration": "30s"}"#,
+            400,
+            "\"pids\": \"client=x\" is not a process ID",
+        ),
+        (
+            r#"{"pids": [1, "init=1"], "duration": "30s"}"#,
+            400,
+            "\"pids\": PID 1 is given twice",
+        ),
     ];
     for (body, want_code, want_text) in cases {
         let (code, _, response) = http(&agent.api, "POST", "/recordings", body, None);
@@ -1261,7 +1271,7 @@ fn reports_comparisons_and_live_events_over_the_api() {
         let id = post_recording(
             &agent,
             &format!(
-                r#"{{"pids": [{pid}], "duration": "1s", "interval": "200ms", "label": "{label}", "probe": "auto", "cost_sampling": 0, "requests": 40}}"#
+                r#"{{"pids": ["client={pid}"], "duration": "1s", "interval": "200ms", "label": "{label}", "probe": "auto", "cost_sampling": 0, "requests": 40}}"#
             ),
         );
         // The stream ends with the recording: every interval, then its status.
@@ -1297,6 +1307,10 @@ fn reports_comparisons_and_live_events_over_the_api() {
     assert_eq!(
         run["load"]["requests"], 40,
         "\"requests\" is attached like --requests"
+    );
+    assert_eq!(
+        run["targets"][0]["name"], "client",
+        "\"NAME=PID\" names it like --pid"
     );
 
     for (format, content_type) in [

@@ -22,9 +22,10 @@ pub struct RecordingRequest {
     /// cgroup paths, as in `/proc/PID/cgroup`.
     #[serde(default)]
     pub cgroups: Vec<String>,
-    /// Host PIDs, each traced with its threads and later children.
+    /// Host PIDs, each traced with its threads and later children: a number, or
+    /// `"NAME=PID"` to name it in reports (like `--pid client=1234`).
     #[serde(default)]
-    pub pids: Vec<u32>,
+    pub pids: Vec<PidSpec>,
     /// How long to record, e.g. `30s` (at most the agent's `--max-duration`).
     #[schema(example = "30s")]
     pub duration: String,
@@ -53,6 +54,15 @@ pub struct RecordingRequest {
     #[serde(default)]
     #[schema(minimum = 1)]
     pub requests: Option<u64>,
+}
+
+/// One of `"pids"`: `1234` or `"client=1234"`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum PidSpec {
+    Pid(u32),
+    #[schema(example = "client=1234")]
+    Named(String),
 }
 
 /// `POST /watches` body: a pod recorded without end, for `/metrics` only.

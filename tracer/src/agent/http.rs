@@ -33,9 +33,9 @@ use utoipa::OpenApi;
 
 use super::{
     api::{
-        CompareRequest, ErrorBody, IntervalEvent, ProbeChoice, RecordingRequest, ReportFormat,
-        ReportQuery, State as RecordingState, Status, StreamEvent, TargetStatus, TrafficFigures,
-        WatchRequest,
+        CompareRequest, ErrorBody, IntervalEvent, PidSpec, ProbeChoice, RecordingRequest,
+        ReportFormat, ReportQuery, State as RecordingState, Status, StreamEvent, TargetStatus,
+        TrafficFigures, WatchRequest,
     },
     metrics::Metrics,
     recordings::Recordings,
@@ -69,6 +69,7 @@ use crate::{
     ),
     components(schemas(
         RecordingRequest,
+        PidSpec,
         WatchRequest,
         CompareRequest,
         Status,

@@ -27,8 +27,8 @@ use ulid::Ulid;
 
 use super::{
     api::{
-        IntervalEvent, ProbeChoice, RecordingRequest, State, Status, TargetStatus, TrafficFigures,
-        WatchRequest,
+        IntervalEvent, PidSpec, ProbeChoice, RecordingRequest, State, Status, TargetStatus,
+        TrafficFigures, WatchRequest,
     },
     http::ApiError,
     metrics::{Delta, Metrics, TargetLabels},
@@ -412,7 +412,14 @@ impl Recordings {
                 cgroup: Some(target),
             });
         }
-        for &pid in &request.pids {
+        let mut seen = std::collections::BTreeSet::new();
+        for spec in &request.pids {
+            let (given_name, pid) = parse_pid(spec)?;
+            if !seen.insert(pid) {
+                return Err(ApiError::bad_request(format!(
+                    "\"pids\": PID {pid} is given twice; name each process once"
+                )));
+            }
             let comm = self.proc_root.join(pid.to_string()).join("comm");
             let Ok(name) = std::fs::read_to_string(&comm) else {
                 return Err(ApiError::new(
@@ -425,7 +432,7 @@ impl Recordings {
             };
             targets.push(TargetSpec {
                 spec: format!("pid:{pid}"),
-                name: name.trim().to_owned(),
+                name: given_name.unwrap_or_else(|| name.trim().to_owned()),
                 pids: vec![pid],
                 cgroup: None,
             });
@@ -944,6 +951,33 @@ impl RecordingRequest {
         }
         Ok(request)
     }
+}
+
+/// One of `"pids"`: its name, if given (`"client=1234"`), and the PID.
+fn parse_pid(spec: &PidSpec) -> Result<(Option<String>, u32), ApiError> {
+    let text = match spec {
+        PidSpec::Pid(0) => {
+            return Err(ApiError::bad_request(
+                "\"pids\": 0 is not a process ID; give a positive number",
+            ));
+        }
+        PidSpec::Pid(pid) => return Ok((None, *pid)),
+        PidSpec::Named(text) => text,
+    };
+    let (name, pid) = match text.split_once('=') {
+        Some((name, pid)) => (Some(name.to_owned()), pid),
+        None => (None, text.as_str()),
+    };
+    let pid: u32 = pid.trim().parse().ok().filter(|&p| p > 0).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "\"pids\": {text:?} is not a process ID; give a positive number, or \"NAME=PID\""
+        ))
+    })?;
+    if let Some(name) = &name {
+        crate::collect::check_label(name)
+            .map_err(|reason| ApiError::bad_request(format!("\"pids\": {text:?}: {reason}")))?;
+    }
+    Ok((name, pid))
 }
 
 /// `"interval"`: default 1 s, at least [`MIN_INTERVAL`].
