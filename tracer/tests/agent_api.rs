@@ -179,6 +179,10 @@ fn health_and_metrics_on_both_listeners() {
 }
 
 #[test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "a table of bad requests, then the routes' own refusals"
+)]
 fn bad_requests_get_one_sentence_and_the_right_status() {
     let agent = agent(&["--max-duration", "1m"]);
     let cases = [
