@@ -96,7 +96,7 @@ pub struct Fallback {
 /// it (`record --cost-sampling`; off by default, so this is absent unless asked for: switching
 /// the kernel's statistics patches kernel code, and its timing of every program run costs about
 /// as much as a cheap program).
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct ProbeOverhead {
     /// ns the kernel spent running tracer's programs while timing them.
     pub run_time_ns: u64,
@@ -143,6 +143,8 @@ pub enum EndReason {
     TargetsExited,
     /// Stopped through the agent API.
     Cancelled,
+    /// The node agent was stopped (SIGTERM, a rollout) while recording.
+    AgentStopped,
 }
 
 /// One requested target.
@@ -277,7 +279,7 @@ pub struct Cpu {
 }
 
 /// What the kernel could not fit; every field is zero in a complete run.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Losses {
     /// Calls counted in the per-syscall totals but not in the per-fd breakdown (fd shown as -1).
     pub fd_keys_overflowed: u64,
@@ -333,6 +335,20 @@ pub struct LoadResult {
     pub latency: RequestLatency,
     /// HTTP status code -> count.
     pub status_codes: std::collections::BTreeMap<String, u64>,
+}
+
+impl LoadResult {
+    /// A load known only by its request count (`--requests N`), over a run of `duration_ns`.
+    #[must_use]
+    pub fn manual(requests: u64, duration_ns: u64) -> Self {
+        Self {
+            tool: "manual".into(),
+            requests,
+            duration_ns,
+            qps: requests as f64 / (duration_ns as f64 / 1e9).max(1e-9),
+            ..Self::default()
+        }
+    }
 }
 
 /// Request latency as Fortio reports it. All ns.

@@ -231,6 +231,8 @@ fn the_agent_listens_on_loopback_only_by_default() {
         .arg(host.path())
         .arg("--cgroup-root")
         .arg(host.path())
+        .arg("--state-dir")
+        .arg(host.path().join("tracer-state"))
         .env_remove("TRACER_HOST_ROOT")
         .env_remove("TRACER_CGROUP_ROOT")
         .stderr(Stdio::piped())

@@ -481,12 +481,17 @@ fn agent_records_a_pod_by_name_and_nothing_else() {
             "--host-root",
         ])
         .arg(host.path())
+        .arg("--state-dir")
+        .arg(host.path().join("tracer-state"))
+        .args(["--watch-segment", "1s"])
+        .env("NODE_NAME", "test-node")
         .env_remove("TRACER_HOST_ROOT")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let agent_pid = child.id();
     made.children.push(child);
     let stderr = made.children.last_mut().unwrap().stderr.take().unwrap();
     let mut stderr = BufReader::new(stderr);
@@ -507,9 +512,13 @@ fn agent_records_a_pod_by_name_and_nothing_else() {
         r#"{"pods": ["default/writer-pod"], "duration": "2s"}"#,
     );
     assert_eq!(code, 202, "{body}");
+    let id = serde_json::from_str::<serde_json::Value>(&body).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     // A process that joins the pod after the start (like `kubectl exec`): counted by cgroup.
     loop {
-        let (_, status) = http(&api, "GET", "/recordings/rec-1", "");
+        let (_, status) = http(&api, "GET", &format!("/recordings/{id}"), "");
         if status.contains("\"state\":\"running\"") {
             break;
         }
@@ -519,7 +528,7 @@ fn agent_records_a_pod_by_name_and_nothing_else() {
     let late = made.spawn_into(&app_dir, writer_script);
     let deadline = std::time::Instant::now() + Duration::from_mins(1);
     let run = loop {
-        let (code, body) = http(&api, "GET", "/recordings/rec-1/run", "");
+        let (code, body) = http(&api, "GET", &format!("/recordings/{id}/run"), "");
         if code == 200 {
             break serde_json::from_str::<serde_json::Value>(&body).unwrap();
         }
@@ -566,6 +575,107 @@ fn agent_records_a_pod_by_name_and_nothing_else() {
         late_write["bytes"].as_u64().unwrap(),
         3 * late_write["calls"].as_u64().unwrap()
     );
+
+    // Issue #16: /metrics names the pod; a watch keeps recording it, in 1 s segments, with its
+    // counters moving between scrapes and the agent's memory flat from segment to segment.
+    // The pod's one container is named by the first 12 digits of its id.
+    let series = format!(
+        r#"tracer_syscalls_total{{node="test-node",namespace="default",pod="writer-pod",container="{}",process="",syscall="write",direction="write"}}"#,
+        &app_id[..12]
+    );
+    let pod_writes = |metrics: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(series.as_str())?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {series} in\n{metrics}"))
+    };
+    let (_, metrics) = http(&api, "GET", "/metrics", "");
+    let recorded = pod_writes(&metrics);
+    let (code, body) = http(
+        &api,
+        "POST",
+        "/watches",
+        r#"{"pod": "default/writer-pod", "interval": "100ms"}"#,
+    );
+    assert_eq!(code, 202, "{body}");
+    let watch = serde_json::from_str::<serde_json::Value>(&body).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let rss_kib = || -> u64 {
+        std::fs::read_to_string(format!("/proc/{agent_pid}/status"))
+            .unwrap()
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap()
+    };
+    // Loading the probes takes a while on a busy machine: count from the watch's start.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, status) = http(&api, "GET", &format!("/recordings/{watch}"), "");
+        if status.contains("\"state\":\"running\"") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{status}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    let (_, first) = http(&api, "GET", "/metrics", "");
+    let rss_early = rss_kib();
+    // At least five segments later, and until the counters have moved (a slow, emulated guest
+    // takes seconds to reload the probes between segments).
+    let since = std::time::Instant::now();
+    let second = loop {
+        std::thread::sleep(Duration::from_secs(1));
+        let (_, second) = http(&api, "GET", "/metrics", "");
+        if since.elapsed() >= Duration::from_secs(5) && pod_writes(&second) > pod_writes(&first)
+            || since.elapsed() > Duration::from_mins(1)
+        {
+            break second;
+        }
+    };
+    let rss_late = rss_kib();
+    let gap = |metrics: &str| {
+        metrics
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("tracer_watch_gap_seconds_total ")?
+                    .parse::<f64>()
+                    .ok()
+            })
+            .unwrap_or_else(|| panic!("{metrics}"))
+    };
+    eprintln!(
+        "watch: pod writes {recorded} after the recording, {} then {} while watched; agent RSS {rss_early} KiB after 1.5 s, {rss_late} KiB {:.1} s (1 s segments) later; {:.3} s between segments not watched",
+        pod_writes(&first),
+        pod_writes(&second),
+        since.elapsed().as_secs_f64(),
+        gap(&second) - gap(&first)
+    );
+    assert!(pod_writes(&first) > recorded && pod_writes(&second) > pod_writes(&first));
+    assert!(
+        rss_late < rss_early + 4 * 1024,
+        "a watch's memory is bounded by one segment: {rss_early} KiB -> {rss_late} KiB"
+    );
+    assert!(
+        second.contains(r#"tracer_syscall_payload_size_bytes_bucket{le="16.0",node="test-node",namespace="default",pod="writer-pod""#),
+        "segments add histograms"
+    );
+    let (code, body) = http(&api, "POST", &format!("/recordings/{watch}/cancel"), "");
+    assert_eq!(code, 202, "{body}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, status) = http(&api, "GET", &format!("/recordings/{watch}"), "");
+        if status.contains("\"state\":\"done\"") {
+            assert!(status.contains("\"watch\":true"), "{status}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{status}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (code, body) = http(&api, "GET", &format!("/recordings/{watch}/run"), "");
+    assert_eq!((code, body.contains("is a watch")), (409, true), "{body}");
 }
 
 /// The README's command on a node: `tracer record --pod NS/NAME ... -o run.json`, with the host

@@ -175,14 +175,23 @@ mod tests {
         let before_ns = watch.cpu_ns;
         let waited = Instant::now();
         while on_cpu_ns(child.id()).expect("the child runs") < 30_000_000 {
-            assert!(waited.elapsed().as_secs() < 60, "the child got no CPU in 60 s");
+            assert!(
+                waited.elapsed().as_secs() < 60,
+                "the child got no CPU in 60 s"
+            );
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
         let usage = watch.finish().expect("the child runs");
         child.kill().expect("kill the child");
         child.wait().expect("reap the child");
-        assert!(usage.cpu_ns + before_ns >= 30_000_000, "{before_ns} ns before: {usage:?}");
-        assert!(usage.cpu_share > 0.0 && usage.cpu_share <= 1.01, "one thread: {usage:?}");
+        assert!(
+            usage.cpu_ns + before_ns >= 30_000_000,
+            "{before_ns} ns before: {usage:?}"
+        );
+        assert!(
+            usage.cpu_share > 0.0 && usage.cpu_share <= 1.01,
+            "one thread: {usage:?}"
+        );
         assert!(
             usage.rss_kib > 0 && usage.peak_rss_kib >= usage.rss_kib,
             "{usage:?}"

@@ -21,6 +21,12 @@ const BPF_LINKER_VERSION: &str = "0.13.0";
 const OHA_VERSION: &str = "1.16.0";
 /// Ships the JSON schemas of Kubernetes 1.29 and 1.33 that `cargo xtask test` validates against.
 const KUBERNETES_VALIDATE_VERSION: &str = "1.37.0";
+/// Drives the agent's API from its OpenAPI document in the tests, looking for 5xx answers.
+const SCHEMATHESIS_VERSION: &str = "4.32.5";
+/// Validates the agent's checked-in OpenAPI document in the tests.
+const OPENAPI_SPEC_VALIDATOR_VERSION: &str = "0.9.0";
+/// Its strict OpenMetrics parser checks the agent's /metrics in the tests.
+const PROMETHEUS_CLIENT_VERSION: &str = "0.26.0";
 /// Runs the fuzz targets in fuzz/ (`cargo xtask fuzz`, and its short run in `test`).
 const CARGO_FUZZ_VERSION: &str = "0.13.2";
 /// `vng`, which boots the kernels of `cargo xtask vmtest` in qemu with the host's root as theirs.
@@ -67,6 +73,10 @@ pub fn run() -> anyhow::Result<()> {
     step("debian packages", debian_packages)?;
     step(&format!("bpf-linker {BPF_LINKER_VERSION}"), bpf_linker)?;
     step("kubernetes-validate, PyYAML", kubernetes_validate)?;
+    step(
+        "schemathesis, openapi-spec-validator, prometheus-client",
+        agent_api_checkers,
+    )?;
     step("kubectl", kubectl)?;
     step(&format!("oha {OHA_VERSION}"), oha)?;
     step(&format!("cargo-fuzz {CARGO_FUZZ_VERSION}"), cargo_fuzz)?;
@@ -363,6 +373,44 @@ fn kubernetes_validate() -> anyhow::Result<Outcome> {
         cmd::succeeds(Command::new("pyenv").arg("rehash"));
     }
     if !validator_runs() || !yaml_imports() {
+        bail!(
+            "{} were installed with pip but do not run",
+            missing.join(" and ")
+        );
+    }
+    Ok(Outcome::Installed(missing.join(", ")))
+}
+
+/// The Python tools the agent's API tests run: schemathesis and openapi-spec-validator (their
+/// commands) and prometheus-client (its OpenMetrics parser, imported by `python3 -c`).
+fn agent_api_checkers() -> anyhow::Result<Outcome> {
+    let runs = |program: &str| cmd::succeeds(Command::new(program).arg("--version"));
+    let imports = || {
+        cmd::succeeds(
+            Command::new("python3").args(["-c", "import prometheus_client.openmetrics.parser"]),
+        )
+    };
+    let mut missing = Vec::new();
+    if !runs("schemathesis") {
+        missing.push(format!("schemathesis=={SCHEMATHESIS_VERSION}"));
+    }
+    if !runs("openapi-spec-validator") {
+        missing.push(format!(
+            "openapi-spec-validator=={OPENAPI_SPEC_VALIDATOR_VERSION}"
+        ));
+    }
+    if !imports() {
+        missing.push(format!("prometheus-client=={PROMETHEUS_CLIENT_VERSION}"));
+    }
+    if missing.is_empty() {
+        return Ok(Outcome::Present);
+    }
+    pip_install(&missing)?;
+    if cmd::on_path("pyenv").is_some() {
+        // pyenv finds new scripts only after a rehash.
+        cmd::succeeds(Command::new("pyenv").arg("rehash"));
+    }
+    if !runs("schemathesis") || !runs("openapi-spec-validator") || !imports() {
         bail!(
             "{} were installed with pip but do not run",
             missing.join(" and ")

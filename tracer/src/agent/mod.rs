@@ -9,10 +9,16 @@
 //! On a host's own network namespace (not a pod's), loopback is shared with every local user
 //! and node daemon, so the API needs `--token-file` there too, unless `--insecure-local`.
 //! An agent that could not record refuses to start rather than accept requests that all fail.
+//!
+//! Recordings live in `--state-dir` ([`state`]) and outlive the agent. On SIGTERM or SIGINT
+//! the listeners close, every recording in progress ends (`agent_stopped`) and is written,
+//! then the agent exits, within [`SHUTDOWN_LIMIT`] (the `DaemonSet` gives it 30 s).
+pub mod api;
 pub mod http;
 pub mod listener;
 pub mod metrics;
 pub mod recordings;
+pub mod state;
 
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
@@ -47,7 +53,15 @@ pub struct Config {
     pub max_connections: u16,
     /// Time a connection has to send its request headers.
     pub header_timeout: Duration,
+    /// Where recordings and their run files are kept.
+    pub state_dir: PathBuf,
+    /// Pods (`NAMESPACE/NAME`) watched from the start, for `/metrics`.
+    pub watch_pods: Vec<String>,
 }
+
+/// Time the agent gives recordings in progress to end and be written when it is stopped;
+/// the `DaemonSet`'s `terminationGracePeriodSeconds` (30) leaves room for it.
+pub const SHUTDOWN_LIMIT: Duration = Duration::from_secs(20);
 
 /// Time a connection has from accept to close (body, handler, response).
 const REQUEST_TIMEOUT: Duration = Duration::from_mins(1);
@@ -157,6 +171,70 @@ async fn bind(address: SocketAddr, flag: &str) -> anyhow::Result<TcpListener> {
     })
 }
 
+/// The recordings kept in `--state-dir`, and the watches asked for with `--watch-pod`.
+fn open_recordings(
+    args: &Config,
+    node: &str,
+    metrics: &Arc<metrics::Metrics>,
+) -> anyhow::Result<Arc<Recordings>> {
+    let state_dir = state::StateDir::open(&args.state_dir)
+        .map_err(|e| user(ErrorKind::Output, e.to_string()))?;
+    let recordings = Arc::new(
+        Recordings::open(
+            args.limits.clone(),
+            node,
+            state_dir,
+            &args.host_root,
+            args.cgroup_root.as_deref(),
+            Arc::clone(metrics),
+        )
+        .map_err(|e| {
+            user(
+                ErrorKind::Output,
+                format!("cannot read --state-dir {} ({e})", args.state_dir.display()),
+            )
+        })?,
+    );
+    for pod in &args.watch_pods {
+        let request = api::WatchRequest {
+            pod: pod.clone(),
+            interval: None,
+            probe: None,
+        };
+        // On the nodes of a DaemonSet where the pod does not run, the watch waits for it.
+        recordings.watch(request, true).map_err(|e| {
+            user(
+                ErrorKind::Usage,
+                format!("--watch-pod {pod}: {}", e.message),
+            )
+        })?;
+    }
+    Ok(recordings)
+}
+
+/// Ends every recording in progress (`agent_stopped`) and waits, at most [`SHUTDOWN_LIMIT`],
+/// until each has written its run and status.
+async fn finish_recordings(recordings: &Arc<Recordings>) {
+    let stopping = std::time::Instant::now();
+    let running = recordings.stop_all();
+    note(&format!(
+        "tracer agent: stopping; ending and writing {running} recording(s) in progress"
+    ));
+    let waiting = Arc::clone(recordings);
+    let all_written = tokio::task::spawn_blocking(move || waiting.wait_idle(SHUTDOWN_LIMIT))
+        .await
+        .unwrap_or(false);
+    note(&format!(
+        "tracer agent: stopped in {} ms{}",
+        stopping.elapsed().as_millis(),
+        if all_written {
+            ""
+        } else {
+            "; some recordings did not end in time and are marked failed at the next start"
+        }
+    ));
+}
+
 async fn serve(args: &Config, token: Option<Arc<str>>) -> anyhow::Result<()> {
     // NODE_NAME comes from the downward API in the DaemonSet; elsewhere the host name will do.
     let node = std::env::var("NODE_NAME")
@@ -168,14 +246,9 @@ async fn serve(args: &Config, token: Option<Arc<str>>) -> anyhow::Result<()> {
         })
         .unwrap_or_default();
     let metrics = Arc::new(metrics::Metrics::new(&node));
-    let recordings = Arc::new(Recordings::new(
-        args.limits.clone(),
-        &args.host_root,
-        args.cgroup_root.as_deref(),
-        Arc::clone(&metrics),
-    ));
+    let recordings = open_recordings(args, &node, &metrics)?;
     let state = AppState {
-        recordings,
+        recordings: Arc::clone(&recordings),
         metrics,
         token: token.clone(),
     };
@@ -231,9 +304,9 @@ async fn serve(args: &Config, token: Option<Arc<str>>) -> anyhow::Result<()> {
             _ = interrupt.recv() => {}
             _ = terminate.recv() => {}
         }
-        note("tracer agent: stopping; recordings in progress are dropped");
         let _ = stop.send(true);
     };
     tokio::join!(api_server, metrics_server, signals);
+    finish_recordings(&recordings).await;
     Ok(())
 }

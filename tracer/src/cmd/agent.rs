@@ -26,16 +26,28 @@ pub struct AgentArgs {
     /// Longest recording a request may ask for.
     #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
     pub max_duration: Duration,
-    /// Finished recordings (with their run files) kept in memory.
-    #[arg(long, value_name = "N", default_value_t = 20)]
+    /// Finished recordings (with their run files) kept in --state-dir; the oldest are deleted
+    /// past it.
+    #[arg(long, value_name = "N", default_value_t = 100)]
     pub keep: usize,
+    /// Folder for recordings and their run files, kept across restarts (created 0700; must
+    /// not be a link nor writable by other users).
+    #[arg(long, value_name = "DIR", default_value = "/var/lib/tracer")]
+    pub state_dir: PathBuf,
+    /// Record this pod (NAMESPACE/NAME) without end, for /metrics only (repeatable).
+    #[arg(long, value_name = "NAMESPACE/NAME")]
+    pub watch_pod: Vec<String>,
+    /// A watch restarts its session this often, which bounds its memory. Reloading the probes
+    /// leaves a gap of about a second uncounted (`tracer_watch_gap_seconds_total`).
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
+    pub watch_segment: Duration,
     #[command(flatten)]
     pub host: HostArgs,
     /// Largest run file one recording may produce, in MiB; a larger one fails the recording.
     #[arg(long, value_name = "MIB", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub max_run_mib: u32,
-    /// Most MiB of finished run files kept in memory; the oldest are dropped past it.
-    #[arg(long, value_name = "MIB", default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    /// Most MiB of finished recordings kept in --state-dir; the oldest are deleted past it.
+    #[arg(long, value_name = "MIB", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=65536))]
     pub max_kept_mib: u32,
     /// Connections open at once on each listener; past it, the oldest one still sending its
     /// request headers is closed.
@@ -75,11 +87,14 @@ pub fn run(args: &AgentArgs) -> anyhow::Result<ExitCode> {
             keep_finished: args.keep,
             max_run_bytes: mib(args.max_run_mib),
             max_kept_bytes: mib(args.max_kept_mib),
+            watch_segment: args.watch_segment.max(Duration::from_secs(1)),
         },
         host_root: args.host.host_root.clone(),
         cgroup_root: args.host.cgroup_root.clone(),
         max_connections: args.max_connections,
         header_timeout: args.header_timeout,
+        state_dir: args.state_dir.clone(),
+        watch_pods: args.watch_pod.clone(),
     })?;
     Ok(ExitCode::SUCCESS)
 }

@@ -472,13 +472,7 @@ fn attach_load(
     } else if let Some(path) = &args.load {
         run.load = Some(crate::load::import(path)?);
     } else if let Some(requests) = args.requests {
-        run.load = Some(crate::run::LoadResult {
-            tool: "manual".into(),
-            requests,
-            duration_ns: run.duration_ns,
-            qps: requests as f64 / (run.duration_ns as f64 / 1e9).max(1e-9),
-            ..crate::run::LoadResult::default()
-        });
+        run.load = Some(crate::run::LoadResult::manual(requests, run.duration_ns));
     }
     Ok(())
 }

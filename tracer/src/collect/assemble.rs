@@ -342,7 +342,7 @@ fn target_cpu(
     any.then_some(total)
 }
 
-fn losses(counts: &[u64]) -> run::Losses {
+pub(super) fn losses(counts: &[u64]) -> run::Losses {
     let at = |i: u32| counts.get(i as usize).copied().unwrap_or(0);
     run::Losses {
         fd_keys_overflowed: at(counters::FD_KEYS_OVERFLOWED),
@@ -363,7 +363,8 @@ pub(super) fn comm_to_string(comm: &[u8; 16]) -> String {
 }
 
 /// RFC 3339 UTC with seconds, from the civil-from-days algorithm (no date crate needed).
-fn rfc3339(time: SystemTime) -> String {
+#[must_use]
+pub fn rfc3339(time: SystemTime) -> String {
     let secs = time
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());

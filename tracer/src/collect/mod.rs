@@ -12,10 +12,20 @@ mod session;
 
 use std::time::Duration;
 
+pub use assemble::rfc3339;
 pub use command::TracedCommand;
 pub use live::LiveView;
 pub use recorder::{CommandSpec, Recorder, Schedule};
-pub use session::{Joined, Session, TargetSpec, Tick, monotonic_ns};
+pub use session::{Joined, LiveHistogram, Session, TargetSpec, Tick, Traffic, monotonic_ns};
+
+/// A syscall's name, from its index in the syscall table.
+#[must_use]
+pub fn syscall_name(index: u32) -> &'static str {
+    tracer_common::syscalls::NAMES
+        .get(index as usize)
+        .copied()
+        .unwrap_or("unknown")
+}
 
 /// Parses `30s`, `500ms`, `2m`, `1h`, `1.5s` or a plain number of seconds, from 1 ms to
 /// 31 days: recording durations and intervals.

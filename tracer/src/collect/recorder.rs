@@ -85,6 +85,11 @@ impl Recorder {
         Ok(())
     }
 
+    /// Reads the histograms every interval, so each [`Tick`] carries them (live metrics).
+    pub fn read_histograms_every_interval(&mut self) {
+        self.session.read_histograms_every_interval();
+    }
+
     /// The attach mechanism the probes run on.
     #[must_use]
     pub fn mechanism(&self) -> &'static str {
@@ -144,6 +149,12 @@ impl Recorder {
     pub fn finish(self, end_reason: EndReason) -> anyhow::Result<(Run, Option<TracedCommand>)> {
         let run = self.session.finish(end_reason)?;
         Ok((run, self.command.map(|(_, command)| command)))
+    }
+
+    /// The run and the figures of its last interval (from the last tick to the end), for a
+    /// recording that follows every interval (the agent's live metrics).
+    pub fn finish_with_tick(self, end_reason: EndReason) -> anyhow::Result<(Run, Tick)> {
+        self.session.finish_with_tick(end_reason)
     }
 }
 

@@ -55,6 +55,48 @@ pub struct Tick {
     pub top: Vec<(String, u32, f64)>,
     /// Original `--pid` targets that are gone.
     pub targets_gone: usize,
+    /// Calls, bytes and errors per target and syscall since the recording started (exact,
+    /// from the kernel's counters), for live metrics.
+    pub traffic: Vec<Traffic>,
+    /// Every loss counter since the start (see `run::Losses`).
+    pub losses: crate::run::Losses,
+    /// How full the per-fd counter map is, 0 to 1 (past 1 calls go to per-syscall totals).
+    pub fd_map_fill: f64,
+    /// On-CPU cores of every traced process in the last interval.
+    pub cores: f64,
+    /// Size and latency histograms since the start, when the session reads them every
+    /// interval ([`Session::read_histograms_every_interval`]) and at the last sample.
+    pub histograms: Vec<LiveHistogram>,
+}
+
+/// One target's totals of one syscall, since the recording started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Traffic {
+    /// Index of the target, in the order added.
+    pub target: usize,
+    /// For a pod: index of the container (in the target's `cgroup.containers`) the calls
+    /// were made in, if the process is in one.
+    pub container: Option<usize>,
+    /// Index in the syscall table (`tracer_common::syscalls`).
+    pub syscall: u32,
+    pub calls: u64,
+    /// Payload bytes: sum of positive return values.
+    pub bytes: u64,
+    pub errors: u64,
+    /// Sum of entry-to-exit times.
+    pub latency_total_ns: u64,
+}
+
+/// One target's histogram of one syscall since the recording started: payload sizes or
+/// latencies, as (largest value of the bucket, samples in it).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LiveHistogram {
+    pub target: usize,
+    pub container: Option<usize>,
+    pub syscall: u32,
+    /// `tracer_common::hist_kind::SIZE` (bytes) or `LATENCY` (ns).
+    pub kind: u8,
+    pub buckets: Vec<(u64, u64)>,
 }
 
 /// How a target's processes join the recording.
@@ -82,6 +124,8 @@ pub struct Session {
     /// What the previous interval ended with, to take differences from.
     last: Last,
     last_snapshot: Snapshot,
+    /// Read the histograms every interval, not only at the end.
+    histograms_every_interval: bool,
 }
 
 /// One process the recording has seen.
@@ -93,6 +137,8 @@ struct Tracked {
     last_on_cpu_ns: u64,
     /// Cores used in each interval so far (missing at the start: it appeared later).
     cores: Vec<f64>,
+    /// The container it runs in, for pod targets: looked up once.
+    container: ContainerLookup,
 }
 
 impl Tracked {
@@ -102,8 +148,17 @@ impl Tracked {
             name: None,
             last_on_cpu_ns: 0,
             cores: Vec::new(),
+            container: ContainerLookup::NotYet,
         }
     }
+}
+
+/// Which container of its pod a process runs in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ContainerLookup {
+    NotYet,
+    /// Index in the pod target's `cgroup.containers`, `None` when in none of them.
+    Found(Option<usize>),
 }
 
 /// Calls and bytes, by direction.
@@ -157,6 +212,7 @@ impl Session {
                 cpu_ns: 0,
             },
             last_snapshot: Snapshot::default(),
+            histograms_every_interval: false,
         })
     }
 
@@ -261,7 +317,7 @@ impl Session {
     }
 
     fn sample(&mut self, with_histograms: bool) -> anyhow::Result<Tick> {
-        let snapshot = if with_histograms {
+        let snapshot = if with_histograms || self.histograms_every_interval {
             self.probes.snapshot()?
         } else {
             self.probes.counts()?
@@ -335,7 +391,18 @@ impl Session {
             .collect();
         top.sort_by(|a, b| b.2.total_cmp(&a.2));
         top.truncate(3);
+        let fd_capacity = self
+            .probes
+            .capacities()
+            .iter()
+            .find(|(name, _)| *name == tracer_common::maps::FD_STATS)
+            .map_or(0, |&(_, entries)| entries);
         let tick = Tick {
+            traffic: self.traffic_by_target(&snapshot),
+            histograms: self.histograms_by_target(&snapshot),
+            losses: super::assemble::losses(&snapshot.losses),
+            fd_map_fill: snapshot.fd_stats.len() as f64 / f64::from(fd_capacity.max(1)),
+            cores: interval.cores,
             elapsed: now.duration_since(self.start),
             calls_per_s: (interval.read_calls + interval.write_calls) as f64 / dt,
             bytes_per_s: (interval.read_bytes + interval.write_bytes) as f64 / dt,
@@ -372,9 +439,14 @@ impl Session {
     }
 
     /// Final sample, then the run. The probes are detached when this returns.
-    pub fn finish(mut self, end_reason: EndReason) -> anyhow::Result<Run> {
+    pub fn finish(self, end_reason: EndReason) -> anyhow::Result<Run> {
+        self.finish_with_tick(end_reason).map(|(run, _)| run)
+    }
+
+    /// [`Self::finish`], with the figures of the last interval (from the last tick to now).
+    pub fn finish_with_tick(mut self, end_reason: EndReason) -> anyhow::Result<(Run, Tick)> {
         // A last interval so the counts include everything up to now, with the histograms.
-        self.sample(true)?;
+        let tick = self.sample(true)?;
         let cost = self.probes.cost();
         let duration = self.last.tick.duration_since(self.start);
         let probe = run::ProbeInfo {
@@ -414,21 +486,128 @@ impl Session {
             }
             cpu.insert(pid, process_cpu(&tracked.cpu, duration, tracked.cores));
         }
-        Ok(assemble(Gathered {
-            snapshot: self.last_snapshot,
-            probe,
-            host: host_info(),
-            label: self.label,
-            started_at: self.started_at,
-            start_monotonic_ns: self.start_monotonic_ns,
-            duration,
-            end_reason,
-            intervals: self.intervals,
-            targets: self.targets,
-            names,
-            cpu,
-            fds: &self.fds,
-        }))
+        Ok((
+            assemble(Gathered {
+                snapshot: self.last_snapshot,
+                probe,
+                host: host_info(),
+                label: self.label,
+                started_at: self.started_at,
+                start_monotonic_ns: self.start_monotonic_ns,
+                duration,
+                end_reason,
+                intervals: self.intervals,
+                targets: self.targets,
+                names,
+                cpu,
+                fds: &self.fds,
+            }),
+            tick,
+        ))
+    }
+
+    /// Calls, bytes and errors per (target, container, syscall), from the kernel's cumulative
+    /// counters.
+    fn traffic_by_target(&mut self, snapshot: &Snapshot) -> Vec<Traffic> {
+        let mut totals: BTreeMap<(usize, Option<usize>, u32), Traffic> = BTreeMap::new();
+        for (key, stats) in snapshot.fd_stats.iter().chain(&snapshot.overflow_stats) {
+            let target = snapshot
+                .targets
+                .get(&key.tgid)
+                .copied()
+                .or_else(|| snapshot.exits.get(&key.tgid).map(|exit| exit.target));
+            let Some(target) = target.and_then(|t| usize::try_from(t).ok()) else {
+                continue;
+            };
+            let container = self.container_of(key.tgid, target);
+            let entry = totals
+                .entry((target, container, key.syscall))
+                .or_insert(Traffic {
+                    target,
+                    container,
+                    syscall: key.syscall,
+                    ..Traffic::default()
+                });
+            entry.calls += stats.calls;
+            entry.bytes += stats.bytes;
+            entry.errors += stats.errors;
+            entry.latency_total_ns += stats.latency_total_ns;
+        }
+        totals.into_values().collect()
+    }
+
+    /// Size and latency histograms per (target, container, syscall), from the kernel's
+    /// cumulative buckets; empty when the snapshot has none.
+    fn histograms_by_target(&mut self, snapshot: &Snapshot) -> Vec<LiveHistogram> {
+        use tracer_common::{buckets, hist_kind};
+        type Key = (usize, Option<usize>, u32, u8);
+        let mut by_key: BTreeMap<Key, BTreeMap<u64, u64>> = BTreeMap::new();
+        for (key, &count) in &snapshot.histograms {
+            let scheme = match key.kind {
+                hist_kind::SIZE => buckets::SIZE,
+                hist_kind::LATENCY => buckets::LATENCY,
+                _ => continue,
+            };
+            let target = snapshot
+                .targets
+                .get(&key.tgid)
+                .copied()
+                .or_else(|| snapshot.exits.get(&key.tgid).map(|exit| exit.target));
+            let Some(target) = target.and_then(|t| usize::try_from(t).ok()) else {
+                continue;
+            };
+            let container = self.container_of(key.tgid, target);
+            let largest = scheme.lower_bound(key.bucket) + scheme.width(key.bucket) - 1;
+            *by_key
+                .entry((target, container, u32::from(key.syscall), key.kind))
+                .or_default()
+                .entry(largest)
+                .or_default() += count;
+        }
+        by_key
+            .into_iter()
+            .map(
+                |((target, container, syscall, kind), buckets)| LiveHistogram {
+                    target,
+                    container,
+                    syscall,
+                    kind,
+                    buckets: buckets.into_iter().collect(),
+                },
+            )
+            .collect()
+    }
+
+    /// Reads the histogram map every interval too (not only at the end), so that each
+    /// [`Tick`] carries them: for live metrics, at the price of reading one more map.
+    pub fn read_histograms_every_interval(&mut self) {
+        self.histograms_every_interval = true;
+    }
+
+    /// The container of a pod target that `pid` runs in, from `/proc/PID/cgroup`, looked up
+    /// once per process (a process does not change containers).
+    fn container_of(&mut self, pid: u32, target: usize) -> Option<usize> {
+        let containers = &self.targets.get(target)?.spec.cgroup.as_ref()?.containers;
+        if containers.len() < 2 {
+            // A container target, or a pod with one container: nothing to tell apart.
+            return (containers.len() == 1).then_some(0);
+        }
+        let tracked = self.processes.get_mut(&pid)?;
+        if let ContainerLookup::Found(index) = tracked.container {
+            return index;
+        }
+        let index = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+            .ok()?
+            .lines()
+            .find_map(|line| {
+                let path = line.splitn(3, ':').nth(2)?;
+                containers.iter().position(|c| {
+                    path.strip_prefix(c.cgroup_path.as_str())
+                        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+                })
+            });
+        tracked.container = ContainerLookup::Found(index);
+        index
     }
 
     fn name_of(&self, pid: u32, snapshot: &Snapshot) -> String {

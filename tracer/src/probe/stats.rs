@@ -54,6 +54,12 @@ impl CostSampling {
         Ok(Self { percent })
     }
 
+    /// The share, in percent.
+    #[must_use]
+    pub const fn as_percent(self) -> u8 {
+        self.percent
+    }
+
     /// How long statistics are on in each period.
     fn window(self) -> Duration {
         PERIOD * u32::from(self.percent) / 100
