@@ -3,6 +3,7 @@
 //! `agent`) hold only domain code and never see clap: this is the only module that imports it.
 pub mod agent;
 pub mod compare;
+pub mod docs;
 mod inputs;
 pub mod output;
 pub mod record;
@@ -33,6 +34,10 @@ pub enum Command {
     Agent(agent::AgentArgs),
     /// Show what --pod, --container and --cgroup resolve to on this node (cgroups, PIDs, CPU).
     Targets(targets::TargetsArgs),
+    /// Print the completion script for a shell (bash, zsh, fish, elvish, powershell).
+    Completions(docs::CompletionsArgs),
+    /// Print tracer's man page, or write one page per command into a folder (--dir).
+    Man(docs::ManArgs),
 }
 
 /// Runs one command line.
@@ -43,6 +48,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Compare(args) => compare::run(&args),
         Command::Targets(args) => targets::run(&args),
         Command::Agent(args) => agent::run(&args),
+        Command::Completions(args) => docs::completions(&args),
+        Command::Man(args) => docs::man(&args),
     }
 }
 
