@@ -6,9 +6,11 @@ mod bench;
 mod checks;
 mod cmd;
 mod collector;
+mod ebpf;
 mod fuzz;
 mod setup;
 mod soak;
+mod toolchain;
 mod tracer;
 mod vmtest;
 
@@ -40,6 +42,8 @@ enum Task {
     Fuzz(fuzz::FuzzArgs),
     /// Record the busiest workload both cores can make for minutes: flat RSS, nothing lost.
     Soak(soak::SoakArgs),
+    /// Build the eBPF probes (pinned nightly, bpf-linker) into tracer/ebpf/, where tracer embeds them.
+    Ebpf(ebpf::EbpfArgs),
     /// Boot Debian's 5.10, 6.1 and 6.12 kernels in qemu (virtme-ng) and run the root-only tests.
     Vmtest(vmtest::VmtestArgs),
 }
@@ -55,6 +59,7 @@ fn main() -> ExitCode {
         Task::Fuzz(args) => fuzz::run(&args),
         Task::Soak(args) => soak::run(&args),
         Task::Vmtest(args) => vmtest::run(&args),
+        Task::Ebpf(args) => ebpf::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
