@@ -243,10 +243,10 @@ impl Inputs {
             );
         }
         if objects_differ {
-            let _ = write!(
+            let _ = writeln!(
                 reason,
                 "the objects in {OBJECT_DIR}/ are not the ones {INPUTS} lists (now {:?}, listed \
-                 {:?})\n",
+                 {:?})",
                 self.objects, committed.objects
             );
         }
