@@ -16,6 +16,7 @@
 mod image;
 mod verify;
 
+use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -162,7 +163,7 @@ fn build_all() -> anyhow::Result<Artefacts> {
             .file_name()
             .and_then(|name| name.to_str())
             .unwrap_or_default();
-        sums.push_str(&format!("{}  {name}\n", ebpf::sha256_file(path)?));
+        let _ = writeln!(sums, "{}  {name}", ebpf::sha256_file(path)?);
     }
     fs::write(dir.join("SHA256SUMS"), sums).context("cannot write SHA256SUMS")?;
     fs::remove_dir_all(&work).context("cannot remove the dist work folder")?;

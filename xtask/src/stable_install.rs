@@ -74,13 +74,11 @@ pub fn run() -> anyhow::Result<()> {
 /// The folder of the stable toolchain's own cargo and rustc: the one running xtask (cargo
 /// tells its path in `CARGO`), else rustup's `stable`.
 fn stable_bin() -> anyhow::Result<PathBuf> {
-    let cargo = match std::env::var_os("CARGO") {
-        Some(cargo) => PathBuf::from(cargo),
-        None => {
-            let sysroot =
-                cmd::output(Command::new("rustc").args(["+stable", "--print", "sysroot"]))?;
-            Path::new(sysroot.trim()).join("bin/cargo")
-        }
+    let cargo = if let Some(cargo) = std::env::var_os("CARGO") {
+        PathBuf::from(cargo)
+    } else {
+        let sysroot = cmd::output(Command::new("rustc").args(["+stable", "--print", "sysroot"]))?;
+        Path::new(sysroot.trim()).join("bin/cargo")
     };
     cargo
         .parent()

@@ -4,6 +4,7 @@
 //! architecture in an OCI layout without a daemon; an image index over both is the archive's
 //! one tag, so `skopeo copy --all` pushes both and a node pulls its own.
 use std::fs;
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -13,8 +14,11 @@ use serde_json::{Value, json};
 use super::{Arch, install, reproducible_tar};
 use crate::{cmd, ebpf};
 
-/// Where the binary is in the image (the DaemonSet runs `tracer` from PATH).
+/// Where the binary is in the image (the `DaemonSet` runs `tracer` from `PATH`).
 pub const BINARY: &str = "/usr/local/bin/tracer";
+/// The image's description label (tracer's own, as in tracer/Cargo.toml).
+const DESCRIPTION: &str = "Per-process I/O syscall accounting with eBPF, and comparisons of runs: \
+                           what a service mesh does to your app's I/O, CPU and latency.";
 const INDEX_MEDIA_TYPE: &str = "application/vnd.oci.image.index.v1+json";
 const REF_NAME: &str = "org.opencontainers.image.ref.name";
 
@@ -45,7 +49,6 @@ pub fn build(
         install(binary, &rootfs.join(BINARY.trim_start_matches('/')), 0o755)?;
         let tmp = rootfs.join("tmp");
         fs::create_dir_all(&tmp)?;
-        use std::os::unix::fs::PermissionsExt as _;
         fs::set_permissions(&tmp, fs::Permissions::from_mode(0o1777))?;
         fs::set_permissions(&rootfs, fs::Permissions::from_mode(0o755))?;
         cmd::run(
@@ -118,7 +121,7 @@ pub fn labels(version: &str, revision: &str, created: &str) -> Vec<(&'static str
         ("org.opencontainers.image.title", "tracer".to_owned()),
         (
             "org.opencontainers.image.description",
-            env!("CARGO_PKG_DESCRIPTION").to_owned(),
+            DESCRIPTION.to_owned(),
         ),
         ("org.opencontainers.image.version", version.to_owned()),
         (

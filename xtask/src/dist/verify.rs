@@ -13,6 +13,7 @@
 //!   and runs.
 use std::collections::BTreeMap;
 use std::fs;
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -281,7 +282,7 @@ fn parse_strace(log: &str) -> BTreeMap<String, (u64, u64)> {
         let line = line
             .split_once(' ')
             .filter(|(pid, _)| pid.chars().all(|c| c.is_ascii_digit()))
-            .map_or(line, |(_, rest)| rest);
+            .map_or(line, |(_, rest)| rest.trim_start());
         let Some((name, _)) = line.split_once('(') else {
             continue;
         };
@@ -342,6 +343,29 @@ fn check_image(artefacts: &Artefacts, work: &Path) -> anyhow::Result<()> {
             }
         }
     }
+    let rootfs = extract_amd64_layer(artefacts, work)?;
+    let entrypoint = rootfs.join(image::BINARY.trim_start_matches('/'));
+    let amd64 = super::ARCHES[0];
+    ensure!(
+        ebpf::sha256_file(&entrypoint)? == ebpf::sha256_file(built_binary(artefacts, amd64)?)?,
+        "the image's entrypoint is not the static binary cargo built"
+    );
+    check_static(&entrypoint, amd64)?;
+    let version = run_binary(&entrypoint, amd64, &["--version"])?;
+    ensure!(
+        version == format!("tracer {}\n", artefacts.version),
+        "the image's tracer printed {version:?}"
+    );
+    let tmp_mode = fs::metadata(rootfs.join("tmp"))?.permissions().mode() & 0o7777;
+    if tmp_mode != 0o1777 {
+        bail!("the image's /tmp has mode {tmp_mode:o}, not 1777");
+    }
+    Ok(())
+}
+
+/// Unpacks the archive and follows index -> amd64 manifest -> config and layer by hand;
+/// returns the unpacked layer.
+fn extract_amd64_layer(artefacts: &Artefacts, work: &Path) -> anyhow::Result<PathBuf> {
     // Unpack the archive and follow index -> amd64 manifest -> config and layer by hand.
     let layout = work.join("oci");
     fs::create_dir_all(&layout)?;
@@ -398,24 +422,7 @@ fn check_image(artefacts: &Artefacts, work: &Path) -> anyhow::Result<()> {
             .arg("-C")
             .arg(&rootfs),
     )?;
-    let entrypoint = rootfs.join(image::BINARY.trim_start_matches('/'));
-    let amd64 = super::ARCHES[0];
-    ensure!(
-        ebpf::sha256_file(&entrypoint)? == ebpf::sha256_file(built_binary(artefacts, amd64)?)?,
-        "the image's entrypoint is not the static binary cargo built"
-    );
-    check_static(&entrypoint, amd64)?;
-    let version = run_binary(&entrypoint, amd64, &["--version"])?;
-    ensure!(
-        version == format!("tracer {}\n", artefacts.version),
-        "the image's tracer printed {version:?}"
-    );
-    use std::os::unix::fs::PermissionsExt as _;
-    let tmp_mode = fs::metadata(rootfs.join("tmp"))?.permissions().mode() & 0o7777;
-    if tmp_mode != 0o1777 {
-        bail!("the image's /tmp has mode {tmp_mode:o}, not 1777");
-    }
-    Ok(())
+    Ok(rootfs)
 }
 
 #[cfg(test)]
@@ -425,7 +432,7 @@ mod tests {
     #[test]
     fn strace_lines_give_calls_and_bytes() {
         let log = "read(3, \"\\177ELF\"..., 832) = 832\n\
-                   1234 write(1, \"hi\\n\", 3) = 3\n\
+                   1234  write(1, \"hi\\n\", 3) = 3\n\
                    read(0, 0x7ffd, 10) = -1 EAGAIN (Resource temporarily unavailable)\n\
                    +++ exited with 0 +++\n";
         let calls = parse_strace(log);
