@@ -7,7 +7,7 @@
 //! - The amd64 .deb installs with `dpkg --root` into a fresh, empty root; the installed
 //!   `tracer --version` runs, and `tracer record -- /bin/true` counts exactly the I/O syscalls
 //!   strace sees /bin/true make; the man pages, completions and the (not enabled) unit are where
-//!   Debian looks for them.
+//!   Debian looks for them, and `systemd-analyze verify` accepts the unit.
 //! - `skopeo inspect` reads the image archive (both platforms, the labels); the layer of the
 //!   amd64 image, extracted, holds the entrypoint, which is byte for byte the static binary
 //!   and runs.
@@ -246,7 +246,32 @@ fn check_deb(artefacts: &Artefacts, deb: &Path, work: &Path) -> anyhow::Result<(
         "installed tracer --version printed {version:?}"
     );
 
+    verify_unit(&root, work)?;
     super::record_true_exactly(&tracer, work)
+}
+
+/// `systemd-analyze verify` accepts the installed unit (its `ExecStart` pointed at the fresh
+/// root's binary, which is where it is here) without a single complaint.
+fn verify_unit(root: &Path, work: &Path) -> anyhow::Result<()> {
+    let unit = fs::read_to_string(root.join("usr/lib/systemd/system/tracer.service"))?;
+    let installed = root.join("usr/bin/tracer");
+    let copy = work.join("tracer.service");
+    fs::write(
+        &copy,
+        unit.replace("/usr/bin/tracer", &installed.to_string_lossy()),
+    )?;
+    let output = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&copy)
+        .output()
+        .context("systemd-analyze (systemd) checks the unit")?;
+    let complaints = String::from_utf8_lossy(&output.stderr);
+    ensure!(
+        output.status.success() && complaints.trim().is_empty(),
+        "systemd-analyze verify tracer.service: {}\n{complaints}",
+        output.status
+    );
+    Ok(())
 }
 
 /// (syscall → (calls, bytes)) over every process of a run file.
