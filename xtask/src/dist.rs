@@ -28,6 +28,8 @@ use crate::{cmd, ebpf, setup};
 
 /// Where the repository's licence texts are (the tarballs and the package carry them).
 const LICENCES: &[&str] = &["LICENSE-MIT", "LICENSE-APACHE"];
+/// The cargo profile of the shipped binaries (Cargo.toml: release without symbols).
+const PROFILE: &str = "release-dist";
 /// Shells `tracer completions` writes for, with the file each one loads.
 const COMPLETIONS: &[(&str, &str)] = &[
     ("bash", "tracer.bash"),
@@ -121,7 +123,7 @@ impl Artefacts {
 fn build_all() -> anyhow::Result<Artefacts> {
     let root = cmd::workspace_root();
     let version = env!("CARGO_PKG_VERSION").to_owned();
-    let epoch = source_date_epoch(root)?;
+    let (epoch, revision) = source_commit(root)?;
     let dir = cmd::target_dir().join("dist");
     if dir.exists() {
         fs::remove_dir_all(&dir).with_context(|| format!("cannot empty {}", dir.display()))?;
@@ -152,7 +154,7 @@ fn build_all() -> anyhow::Result<Artefacts> {
             deb(root, &dir, &work, &version, *arch, binary, &docs, epoch)?,
         ));
     }
-    let (image, image_digest) = image::build(&dir, &work, &version, &binaries, epoch)?;
+    let (image, image_digest) = image::build(&dir, &work, &version, &binaries, epoch, &revision)?;
     pin_deploy_digest(root, &image_digest)?;
 
     let mut sums = String::new();
@@ -219,27 +221,37 @@ pub fn file_len(path: &Path) -> u64 {
     fs::metadata(path).map_or(0, |metadata| metadata.len())
 }
 
-/// The commit's time (`SOURCE_DATE_EPOCH` if set): every timestamp in the artefacts.
-fn source_date_epoch(root: &Path) -> anyhow::Result<u64> {
-    if let Some(value) = std::env::var_os("SOURCE_DATE_EPOCH") {
-        return value
+/// The last commit that changed anything but deploy/: its time (every timestamp in the
+/// artefacts; `SOURCE_DATE_EPOCH` if set) and its hash (the image's revision label). deploy/ is
+/// left out because dist pins the image's digest there: committing that pin must not change
+/// the image.
+pub fn source_commit(root: &Path) -> anyhow::Result<(u64, String)> {
+    let text = cmd::output(Command::new("git").current_dir(root).args([
+        "log",
+        "-1",
+        "--format=%ct %H",
+        "--",
+        ".",
+        ":(exclude)deploy",
+    ]))
+    .context("dist takes its timestamps from the last commit (or SOURCE_DATE_EPOCH)")?;
+    let (time, hash) = text
+        .trim()
+        .split_once(' ')
+        .ok_or_else(|| anyhow!("`git log` printed {text:?}"))?;
+    let time = match std::env::var_os("SOURCE_DATE_EPOCH") {
+        Some(value) => value
             .to_str()
             .and_then(|text| text.parse().ok())
-            .ok_or_else(|| anyhow!("SOURCE_DATE_EPOCH is not a number of seconds"));
-    }
-    let text =
-        cmd::output(
-            Command::new("git")
-                .current_dir(root)
-                .args(["log", "-1", "--format=%ct"]),
-        )
-        .context("dist takes its timestamps from the last commit (or SOURCE_DATE_EPOCH)")?;
-    text.trim()
-        .parse()
-        .context("`git log --format=%ct` printed no number")
+            .ok_or_else(|| anyhow!("SOURCE_DATE_EPOCH is not a number of seconds"))?,
+        None => time
+            .parse()
+            .context("`git log --format=%ct` printed no number")?,
+    };
+    Ok((time, hash.to_owned()))
 }
 
-/// `cargo build --profile dist` for one musl target, with the machine's paths mapped away.
+/// `cargo build --profile release-dist` for one musl target, with the machine's paths mapped away.
 fn build_binary(root: &Path, arch: Arch) -> anyhow::Result<PathBuf> {
     let target = arch.target();
     let cargo_home = std::env::var_os("CARGO_HOME").map_or_else(
@@ -263,7 +275,7 @@ fn build_binary(root: &Path, arch: Arch) -> anyhow::Result<PathBuf> {
             "--package",
             "tracer",
             "--profile",
-            "dist",
+            PROFILE,
             "--target",
             &target,
         ])
@@ -274,7 +286,7 @@ fn build_binary(root: &Path, arch: Arch) -> anyhow::Result<PathBuf> {
         "dist: {target} built in {:.0} s",
         started.elapsed().as_secs_f64()
     );
-    Ok(cmd::target_dir().join(&target).join("dist").join("tracer"))
+    Ok(cmd::target_dir().join(&target).join(PROFILE).join("tracer"))
 }
 
 /// The completion scripts and man pages, from the binary itself (so they match its flags).

@@ -29,16 +29,10 @@ pub fn build(
     version: &str,
     binaries: &[(Arch, PathBuf)],
     epoch: u64,
+    revision: &str,
 ) -> anyhow::Result<(PathBuf, String)> {
     let layout = work.join("oci");
     let created = rfc3339(epoch)?;
-    let revision = cmd::output(
-        Command::new("git")
-            .current_dir(cmd::workspace_root())
-            .args(["rev-parse", "HEAD"]),
-    )
-    .map(|text| text.trim().to_owned())
-    .unwrap_or_default();
     umoci(&["init", "--layout"], &[layout.as_os_str()])?;
     for (arch, binary) in binaries {
         let image = format!("{}:{}", layout.display(), arch.debian);
@@ -102,7 +96,7 @@ pub fn build(
         ] {
             config.extend(["--config.cmd".to_owned(), word.to_owned()]);
         }
-        for (key, value) in labels(version, &revision, &created) {
+        for (key, value) in labels(version, revision, &created) {
             config.extend(["--config.label".to_owned(), format!("{key}={value}")]);
         }
         let config: Vec<&str> = config.iter().map(String::as_str).collect();

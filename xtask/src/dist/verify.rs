@@ -261,7 +261,8 @@ fn verify_unit(root: &Path, work: &Path) -> anyhow::Result<()> {
         unit.replace("/usr/bin/tracer", &installed.to_string_lossy()),
     )?;
     let output = Command::new("systemd-analyze")
-        .arg("verify")
+        // The man pages are in the fresh root, not where man looks on this machine.
+        .args(["verify", "--man=no"])
         .arg(&copy)
         .output()
         .context("systemd-analyze (systemd) checks the unit")?;
