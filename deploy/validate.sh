@@ -8,6 +8,9 @@
 #    Kubernetes schemas in strict mode (unknown fields are errors). kubernetes-validate only
 #    warns, and exits 0, for a kind it has no schema for; here any warning is a failure, so a
 #    resource can never pass unchecked.
+#    Each component in deploy/components/ (the deploy knobs) is rendered on top of base in a
+#    temporary overlay and validated the same way, and so is deploy/examples/all-components/;
+#    a component that renders to nothing new (its patch lost) fails.
 # 2. deploy/podmonitor.yaml: kubernetes-validate has no schemas for CRDs such as the
 #    Prometheus Operator's PodMonitor, so it is not schema-validated. Instead the script
 #    checks that it is still unknown to kubernetes-validate (so step 1's rule is not hiding
@@ -17,7 +20,6 @@ set -eu
 cd "$(dirname "$0")"
 [ "$#" -gt 0 ] || set -- 1.29.0 1.33.0
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
 if command -v kubectl >/dev/null 2>&1; then
     render() { kubectl kustomize "$1"; }
 elif command -v kustomize >/dev/null 2>&1; then
@@ -30,10 +32,28 @@ command -v kubernetes-validate >/dev/null 2>&1 || {
     echo "FAIL deploy/validate.sh needs kubernetes-validate: pip install kubernetes-validate"
     exit 1
 }
+# Overlays for the components live under deploy/ while rendering: kustomize refuses absolute
+# paths, and relative ones must stay inside the repository.
+overlays=".validate-$$"
+trap 'rm -rf "$work" "$overlays"' EXIT
 render base >"$work/base.yaml"
 render privileged >"$work/privileged.yaml"
+render examples/all-components >"$work/all-components.yaml"
+rendered="base/tracer.yaml $work/base.yaml $work/privileged.yaml $work/all-components.yaml"
+for component in components/*/; do
+    name=$(basename "$component")
+    mkdir -p "$overlays/$name"
+    printf 'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - ../../base\ncomponents:\n  - ../../components/%s\n' \
+        "$name" >"$overlays/$name/kustomization.yaml"
+    render "$overlays/$name" >"$work/component-$name.yaml"
+    if cmp -s "$work/base.yaml" "$work/component-$name.yaml"; then
+        echo "FAIL components/$name changes nothing in the rendered base"
+        exit 1
+    fi
+    rendered="$rendered $work/component-$name.yaml"
+done
 for version in "$@"; do
-    for file in base/tracer.yaml "$work/base.yaml" "$work/privileged.yaml"; do
+    for file in $rendered; do
         out=$(kubernetes-validate --strict --quiet -k "$version" "$file") || {
             echo "$out"
             echo "FAIL $file against Kubernetes $version"

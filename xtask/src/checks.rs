@@ -118,6 +118,21 @@ fn plan(clippy: bool, vmtest: bool, deploy: &Path) -> Vec<Check> {
         name: format!("fuzz ({FUZZ_SECONDS} s over every target)"),
         command: fuzz,
     });
+    // What users install: `cargo install --path tracer` with stable Rust alone (reuses the
+    // dependencies `cargo test` compiled), then the static binaries, .deb and image, each
+    // checked as a user meets it (one musl build per architecture feeds all three).
+    let mut stable_install = cmd::cargo();
+    stable_install.args(["xtask", "stable-install"]);
+    checks.push(Check {
+        name: "stable-only install (no nightly, no bpf-linker)".into(),
+        command: stable_install,
+    });
+    let mut dist = cmd::cargo();
+    dist.args(["xtask", "dist", "--no-setup", "--verify"]);
+    checks.push(Check {
+        name: "dist --verify (tarballs, .deb, OCI image)".into(),
+        command: dist,
+    });
     // The root-only tests on the users' kernels, each booted in qemu: the suite's CI subset.
     if vmtest {
         let mut command = cmd::cargo();
@@ -150,7 +165,15 @@ mod tests {
     fn no_deploy_folder_means_no_validation() {
         let checks = plan(false, false, Path::new("/nonexistent/deploy"));
         let names: Vec<_> = checks.iter().map(|check| check.name.as_str()).collect();
-        assert_eq!(names, ["cargo test", "fuzz (30 s over every target)"]);
+        assert_eq!(
+            names,
+            [
+                "cargo test",
+                "fuzz (30 s over every target)",
+                "stable-only install (no nightly, no bpf-linker)",
+                "dist --verify (tarballs, .deb, OCI image)"
+            ]
+        );
     }
 
     #[test]

@@ -65,10 +65,12 @@ pub fn run(args: &FuzzArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Nightly cargo through rustup, whatever toolchain runs xtask.
+/// The pinned nightly's cargo (tracer-ebpf/rust-toolchain.toml) through rustup, whatever
+/// toolchain runs xtask: the one nightly `cargo xtask setup` installs.
 fn nightly_cargo() -> Command {
     let mut command = Command::new("cargo");
-    command.arg("+nightly");
+    let nightly = crate::toolchain::ebpf_nightly().unwrap_or_else(|_| "nightly".into());
+    command.arg(format!("+{nightly}"));
     // Set by the cargo that runs xtask; they would pin the stable toolchain's tools.
     for key in ["CARGO", "RUSTC", "RUSTDOC", "RUSTUP_TOOLCHAIN"] {
         command.env_remove(key);
@@ -101,7 +103,7 @@ mod tests {
     fn each_target_runs_for_its_share_from_corpus_and_seeds() {
         let line = cmd::display(&fuzz_command(Path::new("/w/fuzz"), "proc_net", 5));
         assert!(
-            line.starts_with("cargo +nightly fuzz run proc_net /w/fuzz/corpus/proc_net /w/fuzz/seeds/proc_net -- -max_total_time=5"),
+            line.starts_with("cargo +nightly-2026-05-20 fuzz run proc_net /w/fuzz/corpus/proc_net /w/fuzz/seeds/proc_net -- -max_total_time=5"),
             "{line}"
         );
     }

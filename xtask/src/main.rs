@@ -6,9 +6,13 @@ mod bench;
 mod checks;
 mod cmd;
 mod collector;
+mod dist;
+mod ebpf;
 mod fuzz;
 mod setup;
 mod soak;
+mod stable_install;
+mod toolchain;
 mod tracer;
 mod vmtest;
 
@@ -41,6 +45,12 @@ enum Task {
     Fuzz(fuzz::FuzzArgs),
     /// Record the busiest workload both cores can make for minutes: flat RSS, nothing lost.
     Soak(soak::SoakArgs),
+    /// Build what users install into target/dist/: static tarballs, .deb, OCI image, SHA256SUMS.
+    Dist(dist::DistArgs),
+    /// `cargo install --path tracer` with stable Rust alone (no nightly, no bpf-linker on PATH).
+    StableInstall,
+    /// Build the eBPF probes (pinned nightly, bpf-linker) into tracer/ebpf/, where tracer embeds them.
+    Ebpf(ebpf::EbpfArgs),
     /// Boot Debian's 5.10, 6.1 and 6.12 kernels in qemu (virtme-ng) and run the root-only tests.
     Vmtest(vmtest::VmtestArgs),
 }
@@ -56,6 +66,9 @@ fn main() -> ExitCode {
         Task::Fuzz(args) => fuzz::run(&args),
         Task::Soak(args) => soak::run(&args),
         Task::Vmtest(args) => vmtest::run(&args),
+        Task::Ebpf(args) => ebpf::run(&args),
+        Task::Dist(args) => dist::run(&args),
+        Task::StableInstall => stable_install::run(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow, bail};
 
-use crate::cmd;
+use crate::{cmd, toolchain};
 
 /// The bpf-linker release that aya-build 0.2 drives, and whose features name LLVM majors.
 const BPF_LINKER_VERSION: &str = "0.13.0";
@@ -55,6 +55,23 @@ const DEBIAN_PACKAGES: &[&str] = &[
 /// reads the kernel's version with file.
 const VMTEST_DEBIAN_PACKAGES: &[&str] = &["qemu-system-x86", "busybox-static", "kmod", "file"];
 
+/// Debian packages `cargo xtask dist` and its checks run: the shells and man-db that check the
+/// completions and man pages, umoci (builds the image without a daemon) and skopeo (inspects
+/// it), the aarch64 linker, and qemu-user to run the aarch64 binary.
+const DIST_DEBIAN_PACKAGES: &[&str] = &[
+    "zsh",
+    "fish",
+    "man-db",
+    "groff-base",
+    "umoci",
+    "skopeo",
+    "gcc-aarch64-linux-gnu",
+    "qemu-user",
+];
+
+/// The static (musl) targets `cargo xtask dist` builds tracer for.
+pub const MUSL_TARGETS: &[&str] = &["x86_64-unknown-linux-musl", "aarch64-unknown-linux-musl"];
+
 /// Where tracefs must be mounted for the `syscalls:*` tracepoints, the last-resort attach mode.
 const TRACEFS: &str = "/sys/kernel/tracing";
 
@@ -69,9 +86,13 @@ enum Outcome {
 /// Runs every step in order; the first failure stops setup with a message naming the step.
 pub fn run() -> anyhow::Result<()> {
     let started = Instant::now();
-    step("rust-src for nightly", rust_src)?;
+    let nightly = toolchain::ebpf_nightly()?;
+    step(&format!("{nightly}, rust-src"), || pinned_nightly(&nightly))?;
+    step("musl targets", musl_targets)?;
     step("debian packages", debian_packages)?;
-    step(&format!("bpf-linker {BPF_LINKER_VERSION}"), bpf_linker)?;
+    step(&format!("bpf-linker {BPF_LINKER_VERSION}"), || {
+        bpf_linker(&nightly)
+    })?;
     step("kubernetes-validate, PyYAML", kubernetes_validate)?;
     step(
         "schemathesis, openapi-spec-validator, prometheus-client",
@@ -82,6 +103,9 @@ pub fn run() -> anyhow::Result<()> {
     step(&format!("cargo-fuzz {CARGO_FUZZ_VERSION}"), cargo_fuzz)?;
     step("vmtest: qemu, busybox, kmod", || {
         install_debian_packages(VMTEST_DEBIAN_PACKAGES)
+    })?;
+    step("dist: shells, umoci, qemu", || {
+        install_debian_packages(DIST_DEBIAN_PACKAGES)
     })?;
     step(&format!("vmtest: virtme-ng {VIRTME_NG_VERSION}"), virtme_ng)?;
     step("tracefs", tracefs)?;
@@ -106,31 +130,52 @@ fn seconds(duration: Duration) -> String {
     format!("{:.1} s", duration.as_secs_f64())
 }
 
-fn rust_src() -> anyhow::Result<Outcome> {
-    if !cmd::succeeds(Command::new("rustc").args(["+nightly", "-vV"])) {
-        bail!(
-            "the nightly Rust toolchain is missing; tracer's eBPF probes are built with it: \
-             run `rustup toolchain install nightly --component rust-src`"
-        );
-    }
-    let installed = cmd::output(Command::new("rustup").args([
-        "component",
-        "list",
-        "--toolchain",
-        "nightly",
-        "--installed",
-    ]))?;
-    if installed.lines().any(|line| line.starts_with("rust-src")) {
-        return Ok(Outcome::Present);
+/// The dated nightly of tracer-ebpf/rust-toolchain.toml, with rust-src (the probes are built
+/// with `-Z build-std=core`).
+fn pinned_nightly(nightly: &str) -> anyhow::Result<Outcome> {
+    let plus = format!("+{nightly}");
+    if cmd::succeeds(Command::new("rustc").args([plus.as_str(), "-vV"])) {
+        let installed = cmd::output(Command::new("rustup").args([
+            "component",
+            "list",
+            "--toolchain",
+            nightly,
+            "--installed",
+        ]))?;
+        if installed.lines().any(|line| line.starts_with("rust-src")) {
+            return Ok(Outcome::Present);
+        }
     }
     cmd::run(Command::new("rustup").args([
-        "component",
-        "add",
+        "toolchain",
+        "install",
+        nightly,
+        "--profile",
+        "minimal",
+        "--component",
         "rust-src",
-        "--toolchain",
-        "nightly",
     ]))?;
-    Ok(Outcome::Installed("rust-src".into()))
+    Ok(Outcome::Installed(format!("{nightly} with rust-src")))
+}
+
+/// The standard libraries of the musl targets for the toolchain that runs xtask.
+fn musl_targets() -> anyhow::Result<Outcome> {
+    let sysroot = cmd::output(Command::new("rustc").args(["--print", "sysroot"]))?;
+    let rustlib = Path::new(sysroot.trim()).join("lib/rustlib");
+    let missing: Vec<&str> = MUSL_TARGETS
+        .iter()
+        .copied()
+        .filter(|target| !rustlib.join(target).join("lib").is_dir())
+        .collect();
+    if missing.is_empty() {
+        return Ok(Outcome::Present);
+    }
+    cmd::run(
+        Command::new("rustup")
+            .args(["target", "add"])
+            .args(&missing),
+    )?;
+    Ok(Outcome::Installed(missing.join(", ")))
 }
 
 fn debian_packages() -> anyhow::Result<Outcome> {
@@ -194,13 +239,14 @@ fn is_installed(listing: &str, package: &str) -> bool {
     })
 }
 
-fn bpf_linker() -> anyhow::Result<Outcome> {
+fn bpf_linker(nightly: &str) -> anyhow::Result<Outcome> {
+    let plus = format!("+{nightly}");
     let sysroot = PathBuf::from(
-        cmd::output(Command::new("rustc").args(["+nightly", "--print", "sysroot"]))?.trim(),
+        cmd::output(Command::new("rustc").args([plus.as_str(), "--print", "sysroot"]))?.trim(),
     );
-    let version = cmd::output(Command::new("rustc").args(["+nightly", "-vV"]))?;
+    let version = cmd::output(Command::new("rustc").args([plus.as_str(), "-vV"]))?;
     let llvm_major = llvm_major(&version)
-        .ok_or_else(|| anyhow!("`rustc +nightly -vV` does not name its LLVM version"))?;
+        .ok_or_else(|| anyhow!("`rustc {plus} -vV` does not name its LLVM version"))?;
     let sysroot_lib = sysroot.join("lib");
     let names = fs::read_dir(&sysroot_lib)
         .with_context(|| format!("could not list {}", sysroot_lib.display()))?
@@ -310,8 +356,17 @@ fn bpf_linker_uses(libllvm: &Path) -> bool {
         // A statically linked bpf-linker carries its own LLVM; it runs, so accept it.
         LoadedLlvm::Static => true,
         LoadedLlvm::NotFound => false,
-        LoadedLlvm::At(loaded) => same_file(&loaded, libllvm),
+        // The pinned nightly's library, or a byte-identical one (the undated `nightly` of the
+        // same day, which a bpf-linker built before the pin loads).
+        LoadedLlvm::At(loaded) => same_file(&loaded, libllvm) || same_contents(&loaded, libllvm),
     }
+}
+
+fn same_contents(a: &Path, b: &Path) -> bool {
+    let size = |path: &Path| fs::metadata(path).map(|metadata| metadata.len()).ok();
+    size(a).is_some()
+        && size(a) == size(b)
+        && matches!((fs::read(a), fs::read(b)), (Ok(a), Ok(b)) if a == b)
 }
 
 /// Which libLLVM `ldd` says a binary loads.

@@ -3,6 +3,7 @@
 //! `agent`) hold only domain code and never see clap: this is the only module that imports it.
 pub mod agent;
 pub mod compare;
+pub mod docs;
 mod inputs;
 pub mod output;
 pub mod record;
@@ -46,6 +47,12 @@ pub enum Command {
     /// Show what --pod, --container and --cgroup resolve to on this node (cgroups, PIDs, CPU).
     #[command(after_help = EXIT_CODES_HELP)]
     Targets(targets::TargetsArgs),
+    /// Print the completion script for a shell (bash, zsh, fish, elvish, powershell).
+    #[command(after_help = EXIT_CODES_HELP)]
+    Completions(docs::CompletionsArgs),
+    /// Print tracer's man page, or write one page per command into a folder (--dir).
+    #[command(after_help = EXIT_CODES_HELP)]
+    Man(docs::ManArgs),
 }
 
 /// Runs one command line.
@@ -56,6 +63,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Compare(args) => compare::run(&args),
         Command::Targets(args) => targets::run(&args),
         Command::Agent(args) => agent::run(&args),
+        Command::Completions(args) => docs::completions(&args),
+        Command::Man(args) => docs::man(&args),
     }
 }
 
