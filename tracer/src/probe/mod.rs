@@ -23,7 +23,9 @@ use aya::{
     maps::{HashMap, MapData, PerCpuArray, PerCpuHashMap},
     programs::{BtfTracePoint, FEntry, FExit, ProgramError, RawTracePoint, TracePoint},
 };
-use tracer_common::{ExitInfo, FdKey, FdStats, GlobalName, HistKey, globals, maps, syscalls};
+use tracer_common::{
+    ExitInfo, FdKey, FdStats, FileOffsets, GlobalName, HistKey, ThreadExit, globals, maps, syscalls,
+};
 
 use crate::error::{ErrorKind, user};
 
@@ -118,6 +120,8 @@ pub struct Probes {
     target_flags: target_flags::TargetFlags,
     /// Entries of the per-CPU maps on this machine.
     capacities: Capacities,
+    /// Thread exits read by the last [`Probes::take_thread_exits`] but not yet settled.
+    unsettled_exits: std::collections::BTreeSet<u32>,
 }
 
 /// Everything the maps hold, summed over CPUs.
@@ -136,6 +140,10 @@ pub struct Snapshot {
     /// Indexed by `tracer_common::counters`.
     pub losses: Vec<u64>,
 }
+
+/// The `sched:sched_switch` program: the waiting/on-CPU split and the final CPU time of
+/// exiting threads.
+const SWITCH_PROGRAM: &str = "tracer_switch";
 
 /// Kernel time spent in tracer's programs while the kernel timed them.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -206,7 +214,20 @@ impl Probes {
             btf,
             capacities,
             exits_recorded,
+            kernel_offsets,
         } = load(options, &btf_path, tracefs.as_ref().ok())?;
+        if kernel_offsets.runtime == 0 {
+            fallbacks.push(Fallback {
+                mechanism: "task_struct.se.sum_exec_runtime".into(),
+                reason: "the kernel BTF has no offset for a task's runtime: a thread that exits between two samples keeps the CPU time of its last sample".into(),
+            });
+        }
+        if kernel_offsets.files.task_files == 0 {
+            fallbacks.push(Fallback {
+                mechanism: "task_struct.files".into(),
+                reason: "the kernel BTF has no offsets from a task to its files' inodes: every fd's kind is unknown".into(),
+            });
+        }
         if !exits_recorded {
             fallbacks.push(Fallback {
                 mechanism: "sched:sched_process_exit".into(),
@@ -273,6 +294,17 @@ impl Probes {
             &mut attached,
             &mut fallbacks,
         );
+        if let Ok(tracefs) = &tracefs {
+            match attach_switch(&mut ebpf, tracefs) {
+                Ok(()) => attached.push(SWITCH_PROGRAM),
+                Err(reason) => fallbacks.push(Fallback {
+                    mechanism: "sched:sched_switch".into(),
+                    reason: format!(
+                        "syscall time is not split into waiting and on-CPU (all of it counts as on-CPU), and exiting threads' CPU is as of their exit: {reason}"
+                    ),
+                }),
+            }
+        }
 
         drop(btf);
         give_back_freed_memory();
@@ -288,7 +320,28 @@ impl Probes {
             cgroup_slots: 0,
             target_flags,
             capacities,
+            unsettled_exits: std::collections::BTreeSet::new(),
         })
+    }
+
+    /// Threads of targets that exited since the last call, by thread id, with their whole
+    /// life's on-CPU time. Entries the scheduler probe settled (read at the thread's last
+    /// switch-out) are removed from the map; an unsettled one is returned as it is and removed
+    /// the next time (its last switch-out is microseconds after its exit, so it rarely stays).
+    pub fn take_thread_exits(&mut self) -> anyhow::Result<BTreeMap<u32, ThreadExit>> {
+        let mut map: HashMap<&mut MapData, u32, ThreadExit> =
+            map_mut(&mut self.ebpf, maps::THREAD_EXITS)?;
+        let exits: BTreeMap<u32, ThreadExit> = map.iter().collect::<Result<_, _>>()?;
+        let mut unsettled = std::collections::BTreeSet::new();
+        for (&tid, exit) in &exits {
+            if exit.settled != 0 || self.unsettled_exits.contains(&tid) {
+                let _ = map.remove(&tid);
+            } else {
+                unsettled.insert(tid);
+            }
+        }
+        self.unsettled_exits = unsettled;
+        Ok(exits)
     }
 
     /// The mechanism the syscall probes run on.
@@ -552,6 +605,46 @@ struct Loaded {
     /// Whether the exit probe can tell a process's last thread (`group_dead`, or the BTF
     /// offsets of `signal->live`).
     exits_recorded: bool,
+    /// What the probes read of kernel structs, as found in the BTF (0 where not found).
+    kernel_offsets: KernelOffsets,
+}
+
+/// Offsets of the kernel struct members the probes read beyond their tracepoints' records.
+#[derive(Clone, Copy, Debug, Default)]
+struct KernelOffsets {
+    /// `task_struct.se` + `sched_entity.sum_exec_runtime`.
+    runtime: u32,
+    /// From a task to an fd's inode.
+    files: FileOffsets,
+}
+
+impl KernelOffsets {
+    fn read(btf_path: &Path) -> Self {
+        let Ok(bytes) = std::fs::read(btf_path) else {
+            return Self::default();
+        };
+        let Some(btf) = kernel_btf::KernelBtf::parse(&bytes) else {
+            return Self::default();
+        };
+        let runtime = btf
+            .member_offset("task_struct", "se")
+            .zip(btf.member_offset("sched_entity", "sum_exec_runtime"))
+            .map_or(0, |(se, runtime)| se + runtime);
+        let files = (|| {
+            Some(FileOffsets {
+                task_files: btf.member_offset("task_struct", "files")?,
+                files_fdt: btf.member_offset("files_struct", "fdt")?,
+                fdt_max_fds: btf.member_offset("fdtable", "max_fds")?,
+                fdt_fd: btf.member_offset("fdtable", "fd")?,
+                file_inode: btf.member_offset("file", "f_inode")?,
+                inode_mode: btf.member_offset("inode", "i_mode")?,
+                inode_ino: btf.member_offset("inode", "i_ino")?,
+                _pad: 0,
+            })
+        })()
+        .unwrap_or_default();
+        Self { runtime, files }
+    }
 }
 
 /// Loads the probes' object with this kernel's settings and maps the target flags.
@@ -576,7 +669,14 @@ fn load(
         (0, 0)
     };
     let filter_by_cgroup = u32::from(options.filter_by_cgroup);
+    let kernel_offsets = KernelOffsets::read(btf_path);
     loader.btf(btf.as_ref().ok());
+    set_global(
+        &mut loader,
+        globals::TASK_RUNTIME_OFFSET,
+        &kernel_offsets.runtime,
+    );
+    set_global(&mut loader, globals::FILE_OFFSETS, &kernel_offsets.files);
     set_global(&mut loader, globals::FILTER_BY_CGROUP, &filter_by_cgroup);
     set_global(&mut loader, globals::FORK_CHILD_PID_OFFSET, &fork_offset);
     set_global(&mut loader, globals::EXIT_GROUP_DEAD_OFFSET, &exit_offset);
@@ -595,6 +695,7 @@ fn load(
         btf,
         capacities,
         exits_recorded: exit_offset != 0 || signal_offset != 0,
+        kernel_offsets,
     })
 }
 
@@ -787,6 +888,26 @@ fn attach_lifecycle(
     }
 }
 
+/// The scheduler probe, where the `sched:sched_switch` record has the layout it reads.
+fn attach_switch(ebpf: &mut Ebpf, tracefs: &tracefs::Tracefs) -> Result<(), String> {
+    use tracer_common::sched_switch;
+    let event = "sched/sched_switch";
+    let found = (
+        tracefs.field_offset(event, "prev_state"),
+        tracefs.field_offset(event, "next_pid"),
+    );
+    let expected = (
+        u32::try_from(sched_switch::PREV_STATE).ok(),
+        u32::try_from(sched_switch::NEXT_PID).ok(),
+    );
+    if found != expected {
+        return Err(format!(
+            "its record has prev_state and next_pid at {found:?}, not at {expected:?} as the probe reads them"
+        ));
+    }
+    attach_tracepoint(ebpf, SWITCH_PROGRAM, "sched", "sched_switch")
+}
+
 fn attach_tracepoint(
     ebpf: &mut Ebpf,
     name: &str,
@@ -920,6 +1041,7 @@ mod contract {
             .chain(RAW_PROGRAMS.map(|(name, _)| name))
             .chain(TRACEPOINT_PROGRAMS.map(|(name, _)| name))
             .chain(LIFECYCLE_PROGRAMS.map(|(name, _, _)| name))
+            .chain([SWITCH_PROGRAM])
             .chain(FLOOR_PROGRAMS.map(|(name, _)| name));
         let missing: Vec<&str> = programs
             .filter(|name| !object.programs.contains_key(*name))
