@@ -67,6 +67,14 @@ pub enum Kind {
         #[arg(long, default_value_t = 3)]
         writes: u32,
     },
+    /// `children` children one after another, each burning `cpu_ms` of CPU and exiting (the
+    /// exact-CPU test: every process's CPU, however short its life).
+    BurnChildren {
+        #[arg(long, default_value_t = 50)]
+        children: u32,
+        #[arg(long, default_value_t = 20)]
+        cpu_ms: u64,
+    },
     /// One 1 B write on each of `fds` distinct fds (more than the per-fd map holds), spread
     /// over `processes` children.
     ManyFds {
@@ -152,6 +160,7 @@ pub fn run(args: &WorkloadArgs) -> anyhow::Result<ExitCode> {
         Kind::Threads { threads, writes } => stress::threads(threads, writes)?,
         Kind::ForkBomb { children, writes } => stress::fork_bomb(children, writes)?,
         Kind::ManyFds { fds, processes } => stress::many_fds(fds, processes)?,
+        Kind::BurnChildren { children, cpu_ms } => stress::burn_children(children, cpu_ms)?,
         Kind::Timed {
             kind,
             rounds,

@@ -3,7 +3,7 @@
 //! One test function on purpose: tests in one binary share fd numbers across threads.
 use std::{
     io::{Read as _, Write as _},
-    os::fd::AsRawFd as _,
+    os::fd::AsRawFd,
 };
 
 use tracer::probe::{CostSampling, Mechanism, ProbeOptions, Probes, Snapshot};
@@ -88,7 +88,6 @@ fn every_available_mechanism_counts_exactly_the_calls_made() {
         let blocked = pipe_reads_blocked_20ms();
         let zero = big_reads_from_dev_zero();
         let snapshot = probes.snapshot().unwrap();
-        let tgid = std::process::id();
         check_filter_and_cost(&mut probes, &snapshot, mechanism.name());
         drop(probes);
 
@@ -119,18 +118,11 @@ fn every_available_mechanism_counts_exactly_the_calls_made() {
             "{name}"
         );
 
-        let devnull_key = FdKey {
-            tgid,
-            fd: devnull.as_raw_fd(),
-            syscall: syscalls::WRITE,
-            kind: fd_kind::CHAR_DEVICE,
-            inode: inode_of(devnull.as_raw_fd()),
-        };
-        assert_eq!(
-            snapshot.fd_stats.get(&devnull_key).map(|s| s.calls),
-            Some(1000),
-            "{name}: /dev/null writes keyed as a character device"
-        );
+        let kinds: [((&dyn AsRawFd, u32), u32, u64); 2] = [
+            ((&devnull, syscalls::WRITE), fd_kind::CHAR_DEVICE, 1000),
+            ((&writer, syscalls::SENDTO), fd_kind::SOCKET, 100),
+        ];
+        check_kinds(&snapshot, &kinds, name);
         check_fd_reuse(&snapshot, &reuse, name);
         check_waiting(
             &snapshot,
@@ -140,19 +132,7 @@ fn every_available_mechanism_counts_exactly_the_calls_made() {
         );
         drop((reuse, blocked, zero));
 
-        let size_count = |size: u64| {
-            let key = tracer_common::HistKey {
-                tgid,
-                syscall: u8::try_from(syscalls::RECVFROM).unwrap(),
-                kind: hist_kind::SIZE,
-                bucket: buckets::SIZE.bucket(size),
-            };
-            snapshot.histograms.get(&key).copied().unwrap_or(0)
-        };
-        assert!(
-            size_count(180) >= 50 && size_count(178) >= 50,
-            "{name}: 180/178 B reads in the size histogram"
-        );
+        check_size_histogram(&snapshot, name);
         assert!(
             snapshot.losses.iter().all(|&n| n == 0),
             "{name}: losses {:?}",
@@ -166,6 +146,42 @@ fn every_available_mechanism_counts_exactly_the_calls_made() {
         worked.contains(&"raw_tracepoint"),
         "raw tracepoints work on every kernel tracer supports"
     );
+}
+
+/// 180 B and 178 B reads in the size histogram of recvfrom.
+fn check_size_histogram(snapshot: &Snapshot, name: &str) {
+    let tgid = std::process::id();
+    let size_count = |size: u64| {
+        let key = tracer_common::HistKey {
+            tgid,
+            syscall: u8::try_from(syscalls::RECVFROM).unwrap(),
+            kind: hist_kind::SIZE,
+            bucket: buckets::SIZE.bucket(size),
+        };
+        snapshot.histograms.get(&key).copied().unwrap_or(0)
+    };
+    assert!(
+        size_count(180) >= 50 && size_count(178) >= 50,
+        "{name}: 180/178 B reads in the size histogram"
+    );
+}
+
+/// The calls on each (file, syscall) were keyed by the file's kind and inode.
+fn check_kinds(snapshot: &Snapshot, expected: &[((&dyn AsRawFd, u32), u32, u64)], name: &str) {
+    for &((file, syscall), kind, calls) in expected {
+        let key = FdKey {
+            tgid: std::process::id(),
+            fd: file.as_raw_fd(),
+            syscall,
+            kind,
+            inode: inode_of(file.as_raw_fd()),
+        };
+        assert_eq!(
+            snapshot.fd_stats.get(&key).map(|s| s.calls),
+            Some(calls),
+            "{name}: calls keyed by the fd's kind {kind} and inode"
+        );
+    }
 }
 
 fn inode_of(fd: i32) -> u64 {
@@ -339,7 +355,7 @@ fn check_waiting(
     );
     // The first read also waits while the writer thread starts; sleeps overshoot.
     assert!(
-        waiting >= BLOCK_NS * 9 / 10 && waiting <= BLOCK_NS * 3,
+        (BLOCK_NS * 9 / 10..=BLOCK_NS * 3).contains(&waiting),
         "{name}: waiting {waiting} ns per blocked read"
     );
     assert!(

@@ -555,3 +555,101 @@ fn recording_oha_attaches_its_json_result_to_the_run() {
     let writes = oha.totals(tracer::run::Direction::Write).calls;
     assert!(writes > 200, "{writes} writes for 200 requests");
 }
+
+/// Every process has its exact CPU however short its life: a command forks 50 children one
+/// after another, each burning 20 ms of CPU and exiting within a fraction of an interval.
+/// Each child's CPU (from the kernel as its thread died) is 20 ms within 10%; the target's
+/// total, the sum of its processes, is wait4's rusage for the whole tree within 2%; and the
+/// target's per-interval series adds up to its total, with peak ≥ average.
+#[test]
+fn every_short_lived_child_has_its_exact_cpu_and_the_totals_add_up() {
+    const CHILDREN: usize = 50;
+    const CPU_NS: u64 = 20_000_000;
+    require_root();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("burn.json");
+    let output = Command::new(TRACER)
+        .args(["record", "--quiet", "--interval", "500ms", "-o"])
+        .arg(&out)
+        .args(["--", tracer_demo(), "workload", "burn-children"])
+        .args(["--children", "50", "--cpu-ms", "20"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let run = Run::read(&out).unwrap();
+    assert!(run.losses.is_complete(), "{:?}", run.losses);
+    let command_pid = run.targets[0].pids[0];
+    let children: Vec<(u32, u64)> = run
+        .processes
+        .iter()
+        .filter(|p| p.pid != command_pid)
+        .map(|p| (p.pid, p.cpu.as_ref().map_or(0, |c| c.on_cpu_ns)))
+        .collect();
+    let per_child: Vec<u64> = children.iter().map(|c| c.1 / 1000).collect();
+    eprintln!("CPU per child, us: {per_child:?}");
+    assert_eq!(children.len(), CHILDREN, "{children:?}");
+    for &(pid, ns) in &children {
+        assert!(
+            ns.abs_diff(CPU_NS) <= CPU_NS / 10,
+            "child {pid}: {ns} ns of CPU, not 20 ms within 10%"
+        );
+    }
+    let processes_sum: u64 = run
+        .processes
+        .iter()
+        .filter_map(|p| p.cpu.as_ref())
+        .map(|c| c.on_cpu_ns)
+        .sum();
+    let target = run.targets[0].cpu.as_ref().expect("the target's CPU");
+    let rusage = run.targets[0].rusage_cpu_ns.expect("wait4's rusage");
+    let children_sum: u64 = children.iter().map(|c| c.1).sum();
+    eprintln!(
+        "children {children_sum} ns, all processes {processes_sum} ns, target {} ns, rusage {rusage} ns",
+        target.on_cpu_ns
+    );
+    assert_eq!(target.on_cpu_ns, processes_sum, "target = its processes");
+    assert!(
+        processes_sum.abs_diff(rusage) <= rusage / 50,
+        "processes {processes_sum} ns vs rusage {rusage} ns"
+    );
+    // The series: each interval's cores times its true length add up to the total.
+    assert_eq!(target.cores.len(), run.intervals.len());
+    let from_series: f64 = target
+        .cores
+        .iter()
+        .zip(&run.intervals)
+        .map(|(cores, interval)| cores * interval.duration_ns as f64)
+        .sum();
+    let total = target.on_cpu_ns as f64;
+    assert!(
+        (from_series - total).abs() <= total / 100.0,
+        "series {from_series} ns vs total {total} ns"
+    );
+    let lengths: u64 = run.intervals.iter().map(|i| i.duration_ns).sum();
+    assert!(
+        lengths.abs_diff(run.duration_ns) <= 1_000,
+        "{lengths} vs {}",
+        run.duration_ns
+    );
+    let peak = target.cores.iter().copied().fold(0.0, f64::max);
+    eprintln!(
+        "average {:.3} cores, peak {:.3} cores, series {:?}",
+        target.average_cores, target.peak_cores, target.cores
+    );
+    assert!((peak - target.peak_cores).abs() < 1e-9);
+    assert!(
+        target.peak_cores >= target.average_cores,
+        "peak {} < average {}",
+        target.peak_cores,
+        target.average_cores
+    );
+    assert!(
+        (target.average_cores - total / run.duration_ns as f64).abs() < 1e-6,
+        "average {} vs total / duration",
+        target.average_cores
+    );
+}

@@ -92,6 +92,57 @@ pub fn fork_bomb(children: u32, writes: u32) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Forks `children` children one after another; each burns `cpu_ms` of its own CPU time
+/// (`CLOCK_PROCESS_CPUTIME_ID`, the kernel's accounting) and exits, and the parent reaps it
+/// before forking the next, so each lives about `cpu_ms`. No I/O syscalls.
+pub fn burn_children(children: u32, cpu_ms: u64) -> anyhow::Result<()> {
+    for index in 0..children {
+        // SAFETY: the child only burns CPU, reads its clock and _exits.
+        match unsafe { libc::fork() } {
+            -1 => {
+                return Err(user(
+                    ErrorKind::Busy,
+                    format!("fork failed after {index} of {children} children: ask for fewer"),
+                ));
+            }
+            0 => {
+                let mut x = 0u64;
+                while process_cpu_ns() < cpu_ms * 1_000_000 {
+                    for _ in 0..1_000 {
+                        x = std::hint::black_box(
+                            x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1),
+                        );
+                    }
+                }
+                // SAFETY: ends the child without running the parent's destructors.
+                unsafe { libc::_exit(0) }
+            }
+            child => {
+                let mut status = 0;
+                // SAFETY: waiting for our own child with a valid status pointer.
+                if unsafe { libc::waitpid(child, &raw mut status, 0) } != child
+                    || !libc::WIFEXITED(status)
+                    || libc::WEXITSTATUS(status) != 0
+                {
+                    anyhow::bail!("child {index} failed");
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// This process's CPU time so far, ns (0 if the clock cannot be read).
+fn process_cpu_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid timespec pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &raw mut ts) };
+    u64::try_from(ts.tv_sec).unwrap_or(0) * 1_000_000_000 + u64::try_from(ts.tv_nsec).unwrap_or(0)
+}
+
 /// Opens `fds` distinct fds on /dev/null (dup, not traced), spread over `processes` forked
 /// children so that no process needs more than its open-file limit allows, and writes 1 B to
 /// each once. The parent makes no I/O syscalls.

@@ -75,6 +75,19 @@ pub(super) fn add_totals(
     into.zero_returns = into.zero_returns.saturating_add(zero);
 }
 
+/// For rows without the kernel's inode (schema-1 runs, or kernels whose BTF lacks the
+/// offsets), whose kind is only as the fd was last seen: a read() on an fd number that also
+/// saw recv*() was most likely a file's, before the number became this socket's (recv*() only
+/// works on sockets; pread64 never does). Rows the kernel keyed by inode need no such guess.
+fn likely_a_files_reads(process: &crate::run::Process, fd: &crate::run::FdStats) -> bool {
+    let recv_family = |name: &str| name.starts_with("recv");
+    let has_recv = process
+        .fds
+        .iter()
+        .any(|other| other.fd == fd.fd && other.inode == 0 && recv_family(&other.syscall));
+    fd.syscall == "pread64" || (has_recv && !recv_family(&fd.syscall))
+}
+
 /// Whether an fd kind is a socket, where write coalescing shows.
 fn is_socket(kind: crate::run::FdKind) -> bool {
     use crate::run::FdKind;
@@ -129,7 +142,10 @@ pub(super) fn aggregate(run: &Run, scope: &Scope) -> Option<Aggregate> {
         // for another file is another row, so no row mixes a file's reads with a socket's.
         for fd in &process.fds {
             let direction = process.syscall(&fd.syscall).map(|s| s.direction);
-            if direction == Some(Direction::Read) && is_socket(fd.kind) {
+            if direction == Some(Direction::Read)
+                && is_socket(fd.kind)
+                && !(fd.inode == 0 && likely_a_files_reads(process, fd))
+            {
                 add_totals(
                     &mut aggregate.socket_reads,
                     [fd.calls, fd.bytes, fd.errors, fd.eagain, fd.zero_returns],

@@ -80,7 +80,7 @@ pub(super) fn build(grouped: &[(String, Vec<&Input>)], options: &Options) -> Com
     }
     notes.push(
         "socket reads and writes are told apart from file, pipe and eventfd ones by the kernel, from each fd's inode at the time of the call \
-         (runs recorded before schema 2 know an fd's kind only as it was last seen); waiting is the time a call spent switched out \
+         (in runs recorded before schema 2, which know an fd's kind only as it was last seen, read() calls on an fd number that also saw recv*() are left out of socket reads as most likely a file's); waiting is the time a call spent switched out \
          (for data, a lock or a CPU), on-CPU the rest"
             .to_owned(),
     );

@@ -216,24 +216,7 @@ impl Probes {
             exits_recorded,
             kernel_offsets,
         } = load(options, &btf_path, tracefs.as_ref().ok())?;
-        if kernel_offsets.runtime == 0 {
-            fallbacks.push(Fallback {
-                mechanism: "task_struct.se.sum_exec_runtime".into(),
-                reason: "the kernel BTF has no offset for a task's runtime: a thread that exits between two samples keeps the CPU time of its last sample".into(),
-            });
-        }
-        if kernel_offsets.files.task_files == 0 {
-            fallbacks.push(Fallback {
-                mechanism: "task_struct.files".into(),
-                reason: "the kernel BTF has no offsets from a task to its files' inodes: every fd's kind is unknown".into(),
-            });
-        }
-        if !exits_recorded {
-            fallbacks.push(Fallback {
-                mechanism: "sched:sched_process_exit".into(),
-                reason: "the exit tracepoint has no group_dead and the kernel BTF no signal_struct.live: exits of targets are not recorded, so a PID reused during the run is counted as its target".into(),
-            });
-        }
+        fallbacks.extend(kernel_offsets.fallbacks(exits_recorded));
 
         let mut chosen = None;
         let mut attached = Vec::new();
@@ -295,17 +278,8 @@ impl Probes {
             &mut fallbacks,
         );
         if let Ok(tracefs) = &tracefs {
-            match attach_switch(&mut ebpf, tracefs) {
-                Ok(()) => attached.push(SWITCH_PROGRAM),
-                Err(reason) => fallbacks.push(Fallback {
-                    mechanism: "sched:sched_switch".into(),
-                    reason: format!(
-                        "syscall time is not split into waiting and on-CPU (all of it counts as on-CPU), and exiting threads' CPU is as of their exit: {reason}"
-                    ),
-                }),
-            }
+            attach_switch(&mut ebpf, tracefs, &mut attached, &mut fallbacks);
         }
-
         drop(btf);
         give_back_freed_memory();
         let cost_timer = stats::CostTimer::start(options.cost_sampling);
@@ -619,6 +593,31 @@ struct KernelOffsets {
 }
 
 impl KernelOffsets {
+    /// What the run file says when an offset is missing (or, without `exits_recorded`, the
+    /// means to tell a process's last thread).
+    fn fallbacks(&self, exits_recorded: bool) -> Vec<Fallback> {
+        let mut fallbacks = Vec::new();
+        if !exits_recorded {
+            fallbacks.push(Fallback {
+                mechanism: "sched:sched_process_exit".into(),
+                reason: "the exit tracepoint has no group_dead and the kernel BTF no signal_struct.live: exits of targets are not recorded, so a PID reused during the run is counted as its target".into(),
+            });
+        }
+        if self.runtime == 0 {
+            fallbacks.push(Fallback {
+                mechanism: "task_struct.se.sum_exec_runtime".into(),
+                reason: "the kernel BTF has no offset for a task's runtime: a thread that exits between two samples keeps the CPU time of its last sample".into(),
+            });
+        }
+        if self.files.task_files == 0 {
+            fallbacks.push(Fallback {
+                mechanism: "task_struct.files".into(),
+                reason: "the kernel BTF has no offsets from a task to its files' inodes: every fd's kind is unknown".into(),
+            });
+        }
+        fallbacks
+    }
+
     fn read(btf_path: &Path) -> Self {
         let Ok(bytes) = std::fs::read(btf_path) else {
             return Self::default();
@@ -888,8 +887,27 @@ fn attach_lifecycle(
     }
 }
 
+/// The scheduler probe (the waiting/on-CPU split, exiting threads' final CPU), or a fallback
+/// saying what is missing without it.
+fn attach_switch(
+    ebpf: &mut Ebpf,
+    tracefs: &tracefs::Tracefs,
+    attached: &mut Vec<&'static str>,
+    fallbacks: &mut Vec<Fallback>,
+) {
+    match try_attach_switch(ebpf, tracefs) {
+        Ok(()) => attached.push(SWITCH_PROGRAM),
+        Err(reason) => fallbacks.push(Fallback {
+            mechanism: "sched:sched_switch".into(),
+            reason: format!(
+                "syscall time is not split into waiting and on-CPU (all of it counts as on-CPU), and exiting threads' CPU is as of their exit: {reason}"
+            ),
+        }),
+    }
+}
+
 /// The scheduler probe, where the `sched:sched_switch` record has the layout it reads.
-fn attach_switch(ebpf: &mut Ebpf, tracefs: &tracefs::Tracefs) -> Result<(), String> {
+fn try_attach_switch(ebpf: &mut Ebpf, tracefs: &tracefs::Tracefs) -> Result<(), String> {
     use tracer_common::sched_switch;
     let event = "sched/sched_switch";
     let found = (
@@ -1102,7 +1120,7 @@ mod tests {
                 let (key, value) = if name == maps::HISTOGRAMS {
                     (8, 8)
                 } else {
-                    (16, 56)
+                    (24, 64)
                 };
                 u64::from(entries) * (48 + key + u64::from(cpus) * value)
             })
@@ -1122,8 +1140,8 @@ mod tests {
                 ),
             ]
         );
-        // (From about 150 CPUs on, the 1,024-entry floor of the overflow map binds first.)
-        for cpus in [64, 128] {
+        // (From about 120 CPUs on, the 1,024-entry floor of the overflow map binds first: 24-byte keys and 64-byte values since the fd kind and the waiting time joined them.)
+        for cpus in [64, 112] {
             assert!(
                 bytes(cpus) <= PER_CPU_MAPS_BUDGET,
                 "{cpus} CPUs: {}",
@@ -1135,8 +1153,8 @@ mod tests {
             );
         }
         assert!(per_cpu_map_sizes(240)[0].1 < 3_000);
-        // 64 CPUs: 32 MiB / (48 + 16 + 64 × 56 B) per-fd keys.
-        assert_eq!(per_cpu_map_sizes(64)[0].1, 9_198);
+        // 64 CPUs: 32 MiB / (48 + 24 + 64 × 64 B) per-fd keys.
+        assert_eq!(per_cpu_map_sizes(64)[0].1, 8_050);
         // Never fewer than 1,024 entries, however many CPUs.
         assert!(per_cpu_map_sizes(100_000).iter().all(|&(_, n)| n == 1_024));
     }
