@@ -143,6 +143,9 @@ pub mod globals {
         /// [`FileOffsets`](crate::FileOffsets); all 0 if unknown (every fd is then of kind
         /// [`fd_kind::UNKNOWN`](crate::fd_kind::UNKNOWN)).
         FILE_OFFSETS: crate::FileOffsets,
+        /// 1 (the default) to split each call's time into waiting and on-CPU; 0 leaves the
+        /// split out (the benchmark's row for its cost; `record --no-waiting-split`).
+        WAITING_SPLIT: u32,
     }
 }
 

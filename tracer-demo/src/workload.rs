@@ -74,6 +74,9 @@ pub enum Kind {
         children: u32,
         #[arg(long, default_value_t = 20)]
         cpu_ms: u64,
+        /// File that receives each child's wait4 CPU time (`PID CPU_NS` lines).
+        #[arg(long, value_name = "FILE")]
+        rusage: Option<PathBuf>,
     },
     /// One 1 B write on each of `fds` distinct fds (more than the per-fd map holds), spread
     /// over `processes` children.
@@ -160,7 +163,11 @@ pub fn run(args: &WorkloadArgs) -> anyhow::Result<ExitCode> {
         Kind::Threads { threads, writes } => stress::threads(threads, writes)?,
         Kind::ForkBomb { children, writes } => stress::fork_bomb(children, writes)?,
         Kind::ManyFds { fds, processes } => stress::many_fds(fds, processes)?,
-        Kind::BurnChildren { children, cpu_ms } => stress::burn_children(children, cpu_ms)?,
+        Kind::BurnChildren {
+            children,
+            cpu_ms,
+            ref rusage,
+        } => stress::burn_children(children, cpu_ms, rusage.as_deref())?,
         Kind::Timed {
             kind,
             rounds,

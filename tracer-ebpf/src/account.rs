@@ -11,7 +11,8 @@ use tracer_common::{
 
 use crate::maps::{
     CGROUP_SLOT_TARGETS, FD_STATS, FILE_OFFSETS, FILTER_BY_CGROUP, HISTOGRAMS, IN_FLIGHT,
-    OVERFLOW_STATS, TARGET_CGROUPS, TARGET_TGIDS, add_target, bump, is_target, set_in_syscall,
+    OVERFLOW_STATS, TARGET_CGROUPS, TARGET_TGIDS, WAITING_SPLIT, add_target, bump, is_target,
+    set_in_syscall,
 };
 
 /// Whether `tgid`'s syscalls are counted. In tgid mode this is one array read (`TARGET_FLAGS`),
@@ -87,7 +88,7 @@ pub fn on_enter(syscall: u32, fd: u64) {
             (*slot).off_cpu_since_ns = 0;
             (*slot).waiting_ns = 0;
         }
-        set_in_syscall(tid, 1);
+        mark_in_syscall(tid);
         return;
     }
     let entry = InFlight {
@@ -104,7 +105,16 @@ pub fn on_enter(syscall: u32, fd: u64) {
         bump(counters::IN_FLIGHT_FULL);
         return;
     }
-    set_in_syscall(tid, 1);
+    mark_in_syscall(tid);
+}
+
+/// Lets the scheduler probe time this thread's switches until the call returns (unless the
+/// split is off: then no switch of it costs more than the array read).
+#[inline(always)]
+fn mark_in_syscall(tid: u32) {
+    if WAITING_SPLIT.load() != 0 {
+        set_in_syscall(tid, 1);
+    }
 }
 
 /// What file `fd` of the current task is now: its kind ([`fd_kind`]) from the inode's mode,
@@ -225,18 +235,20 @@ pub fn on_exit(ret: i64) {
         hist_kind::LATENCY,
         buckets::LATENCY.bucket(latency_ns),
     );
-    add_sample(
-        tgid,
-        syscall,
-        hist_kind::WAITING,
-        buckets::LATENCY.bucket(waiting_ns),
-    );
-    add_sample(
-        tgid,
-        syscall,
-        hist_kind::ON_CPU,
-        buckets::LATENCY.bucket(latency_ns - waiting_ns),
-    );
+    if WAITING_SPLIT.load() != 0 {
+        add_sample(
+            tgid,
+            syscall,
+            hist_kind::WAITING,
+            buckets::LATENCY.bucket(waiting_ns),
+        );
+        add_sample(
+            tgid,
+            syscall,
+            hist_kind::ON_CPU,
+            buckets::LATENCY.bucket(latency_ns - waiting_ns),
+        );
+    }
     if ret > 0 {
         add_sample(
             tgid,

@@ -80,6 +80,7 @@ globals! {
     TASK_SIGNAL_OFFSET: u32 = 0;
     SIGNAL_LIVE_OFFSET: u32 = 0;
     TASK_RUNTIME_OFFSET: u32 = 0;
+    WAITING_SPLIT: u32 = 1;
     FILE_OFFSETS: FileOffsets = FileOffsets {
         task_files: 0,
         files_fdt: 0,

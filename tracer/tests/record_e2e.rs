@@ -558,9 +558,10 @@ fn recording_oha_attaches_its_json_result_to_the_run() {
 
 /// Every process has its exact CPU however short its life: a command forks 50 children one
 /// after another, each burning 20 ms of CPU and exiting within a fraction of an interval.
-/// Each child's CPU (from the kernel as its thread died) is 20 ms within 10%; the target's
-/// total, the sum of its processes, is wait4's rusage for the whole tree within 2%; and the
-/// target's per-interval series adds up to its total, with peak ≥ average.
+/// Each child's CPU (from the kernel as its thread died) is its own wait4 rusage (fork and
+/// exit included) within 1% and at least the 20 ms it burned, their median 20 ms within 10%
+/// (50% in the kernel matrix's emulated guests, which spend more in fork and exit); the target's total, the sum of its processes, is wait4's rusage for the whole tree
+/// within 2%; and the target's per-interval series adds up to its total, with peak ≥ average.
 #[test]
 fn every_short_lived_child_has_its_exact_cpu_and_the_totals_add_up() {
     const CHILDREN: usize = 50;
@@ -568,11 +569,13 @@ fn every_short_lived_child_has_its_exact_cpu_and_the_totals_add_up() {
     require_root();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("burn.json");
+    let rusage_file = dir.path().join("children.txt");
     let output = Command::new(TRACER)
         .args(["record", "--quiet", "--interval", "500ms", "-o"])
         .arg(&out)
         .args(["--", tracer_demo(), "workload", "burn-children"])
-        .args(["--children", "50", "--cpu-ms", "20"])
+        .args(["--children", "50", "--cpu-ms", "20", "--rusage"])
+        .arg(&rusage_file)
         .output()
         .unwrap();
     assert!(
@@ -592,12 +595,44 @@ fn every_short_lived_child_has_its_exact_cpu_and_the_totals_add_up() {
     let per_child: Vec<u64> = children.iter().map(|c| c.1 / 1000).collect();
     eprintln!("CPU per child, us: {per_child:?}");
     assert_eq!(children.len(), CHILDREN, "{children:?}");
+    let rusage_of: std::collections::BTreeMap<u32, u64> = std::fs::read_to_string(&rusage_file)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let (pid, ns) = line.split_once(' ').unwrap();
+            (pid.parse().unwrap(), ns.parse().unwrap())
+        })
+        .collect();
     for &(pid, ns) in &children {
+        let rusage = rusage_of[&pid];
         assert!(
-            ns.abs_diff(CPU_NS) <= CPU_NS / 10,
-            "child {pid}: {ns} ns of CPU, not 20 ms within 10%"
+            ns.abs_diff(rusage) <= rusage / 100 + 10_000 && ns >= CPU_NS,
+            "child {pid}: {ns} ns of CPU, its wait4 rusage {rusage} ns"
         );
     }
+    let mut sorted: Vec<u64> = children.iter().map(|c| c.1).collect();
+    sorted.sort_unstable();
+    let median = sorted[CHILDREN / 2];
+    eprintln!(
+        "median child {median} ns; largest difference from its own rusage {} ns",
+        children
+            .iter()
+            .map(|&(pid, ns)| ns.abs_diff(rusage_of[&pid]))
+            .max()
+            .unwrap()
+    );
+    // Natively a child's fork and exit cost ~0.2 ms of CPU (20.1-20.3 ms per child here); in
+    // the kernel matrix's emulated guests on a busy host they cost 1-25 ms (the rusage check
+    // above holds there all the same).
+    let bound = if std::env::var_os("TRACER_EXPECT_MECHANISMS").is_none() {
+        CPU_NS / 10
+    } else {
+        CPU_NS / 2
+    };
+    assert!(
+        median.abs_diff(CPU_NS) <= bound,
+        "median child {median} ns, not 20 ms within {bound} ns"
+    );
     let processes_sum: u64 = run
         .processes
         .iter()
@@ -616,6 +651,13 @@ fn every_short_lived_child_has_its_exact_cpu_and_the_totals_add_up() {
         processes_sum.abs_diff(rusage) <= rusage / 50,
         "processes {processes_sum} ns vs rusage {rusage} ns"
     );
+    check_series(&run, target);
+}
+
+/// A target's per-interval series: each interval's cores times its true length add up to the
+/// total; the average is the total over the duration; the peak is the series' largest value
+/// and never below the average.
+fn check_series(run: &Run, target: &tracer::run::Cpu) {
     // The series: each interval's cores times its true length add up to the total.
     assert_eq!(target.cores.len(), run.intervals.len());
     let from_series: f64 = target

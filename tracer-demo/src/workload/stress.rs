@@ -1,7 +1,7 @@
 //! Stress shapes for the hardening tests: many threads, a burst of short-lived children, and
 //! more distinct fds than the per-fd map holds. Like the rest of `tracer-demo workload`, every I/O
 //! syscall made after the start signal is a raw libc call the caller can count in advance.
-use std::os::fd::AsRawFd as _;
+use std::{fmt::Write as _, os::fd::AsRawFd as _};
 
 use tracer::error::{ErrorKind, user};
 
@@ -94,8 +94,15 @@ pub fn fork_bomb(children: u32, writes: u32) -> anyhow::Result<()> {
 
 /// Forks `children` children one after another; each burns `cpu_ms` of its own CPU time
 /// (`CLOCK_PROCESS_CPUTIME_ID`, the kernel's accounting) and exits, and the parent reaps it
-/// before forking the next, so each lives about `cpu_ms`. No I/O syscalls.
-pub fn burn_children(children: u32, cpu_ms: u64) -> anyhow::Result<()> {
+/// with wait4 before forking the next, so each lives about `cpu_ms`. No I/O syscalls until
+/// the end, when `rusage` (if given) gets a line `PID CPU_NS` per child: wait4's user + system
+/// time of that child, the kernel's own total for its whole life (fork and exit included).
+pub fn burn_children(
+    children: u32,
+    cpu_ms: u64,
+    rusage: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    let mut lines = String::new();
     for index in 0..children {
         // SAFETY: the child only burns CPU, reads its clock and _exits.
         match unsafe { libc::fork() } {
@@ -119,15 +126,26 @@ pub fn burn_children(children: u32, cpu_ms: u64) -> anyhow::Result<()> {
             }
             child => {
                 let mut status = 0;
-                // SAFETY: waiting for our own child with a valid status pointer.
-                if unsafe { libc::waitpid(child, &raw mut status, 0) } != child
+                // SAFETY: plain data, filled by wait4.
+                let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+                // SAFETY: waiting for our own child with valid status and rusage pointers.
+                if unsafe { libc::wait4(child, &raw mut status, 0, &raw mut usage) } != child
                     || !libc::WIFEXITED(status)
                     || libc::WEXITSTATUS(status) != 0
                 {
                     anyhow::bail!("child {index} failed");
                 }
+                let micros = |t: libc::timeval| {
+                    u64::try_from(t.tv_sec).unwrap_or(0) * 1_000_000
+                        + u64::try_from(t.tv_usec).unwrap_or(0)
+                };
+                let child_ns = (micros(usage.ru_utime) + micros(usage.ru_stime)) * 1000;
+                let _ = writeln!(lines, "{child} {child_ns}");
             }
         }
+    }
+    if let Some(path) = rusage {
+        std::fs::write(path, lines)?;
     }
     Ok(())
 }

@@ -332,6 +332,7 @@ impl Recordings {
                 btf_path: None,
                 filter_by_cgroup: false,
                 cost_sampling: CostSampling::default(),
+                no_waiting_split: false,
             };
             let mut recorder = Recorder::start(options, work.label, work.targets)?;
             self.update(id, |r| {

@@ -23,6 +23,10 @@ use crate::{
 };
 
 #[derive(Debug, clap::Args)]
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "independent on/off flags of the command line"
+)]
 pub struct RecordArgs {
     /// Process to trace, with its threads and later children (repeatable). NAME=PID names it.
     #[arg(long = "pid", value_name = "[NAME=]PID")]
@@ -60,6 +64,11 @@ pub struct RecordArgs {
     /// which crashed test kernels; and the timing itself costs two clock reads per program run.
     #[arg(long, value_name = "PERCENT", default_value = "0", value_parser = parse_cost_sampling)]
     pub cost_sampling: CostSampling,
+    /// Leave out the split of syscall time into waiting and on-CPU (and the scheduler probe
+    /// behind it, which also makes exiting threads' CPU exact): for the benchmark's row of
+    /// what the split costs.
+    #[arg(long, hide = true)]
+    pub no_waiting_split: bool,
     /// Fortio or oha JSON result of the load that ran during the recording, attached to the run
     /// (enables latency and per-request values).
     #[arg(long = "load", value_name = "FILE")]
@@ -280,6 +289,7 @@ async fn record_async(args: &RecordArgs, targets: Vec<TargetSpec>) -> anyhow::Re
         btf_path: args.btf.clone(),
         cost_sampling: args.cost_sampling,
         filter_by_cgroup: false,
+        no_waiting_split: args.no_waiting_split,
     };
     let described = targets
         .iter()

@@ -3,7 +3,8 @@
 //! by them, so an fd number reused for another file is another row. This adds a description:
 //! a TCP/UDP/unix socket's addresses (from /proc/PID/net), a pipe, or a file's path, looked up
 //! once per (process, fd, inode) while that fd still holds that inode; fds closed before that
-//! keep the kernel's kind with a generic description.
+//! (or whose file /proc shows under another inode number, as overlayfs does) keep the
+//! kernel's kind with a generic description.
 use std::{
     collections::HashMap,
     net::{Ipv4Addr, Ipv6Addr, SocketAddr},
@@ -90,7 +91,7 @@ impl FdDescriber {
         (
             kind,
             format!(
-                "{what} (inode {}), closed before it was looked at",
+                "{what} (inode {}), not looked up while open (closed, or seen through another filesystem's inode)",
                 key.inode
             ),
         )
@@ -251,6 +252,6 @@ mod tests {
         };
         describer.describe_new([&other]);
         assert_eq!(describer.get(&other).0, FdKind::File);
-        assert!(describer.get(&other).1.contains("closed before"));
+        assert!(describer.get(&other).1.contains("not looked up while open"));
     }
 }

@@ -76,9 +76,9 @@ pub(super) fn add_totals(
 }
 
 /// For rows without the kernel's inode (schema-1 runs, or kernels whose BTF lacks the
-/// offsets), whose kind is only as the fd was last seen: a read() on an fd number that also
-/// saw recv*() was most likely a file's, before the number became this socket's (recv*() only
-/// works on sockets; pread64 never does). Rows the kernel keyed by inode need no such guess.
+/// offsets), whose kind is only as the fd was last seen: a `read()` on an fd number that also
+/// saw `recv*()` was most likely a file's, before the number became this socket's (`recv*()`
+/// only works on sockets; `pread64` never does). Rows the kernel keyed by inode need no such guess.
 fn likely_a_files_reads(process: &crate::run::Process, fd: &crate::run::FdStats) -> bool {
     let recv_family = |name: &str| name.starts_with("recv");
     let has_recv = process
@@ -379,6 +379,67 @@ mod tests {
             "{:?}",
             comparison.verdict
         );
+    }
+
+    /// Schema-2 rows carry the kernel's kind and inode: a file read on fd 7 before the number
+    /// became a socket is told apart without any guess, writes are split by what they went to
+    /// (1 socket write + 2 eventfd wake-ups per request), and the CPU inside I/O syscalls per
+    /// request is latency minus waiting.
+    #[test]
+    fn kernel_kinds_split_reads_and_writes_and_io_cpu_per_request() {
+        use crate::{
+            hist::Histogram,
+            run::{FdKind, FdStats},
+        };
+        use tracer_common::buckets::LATENCY;
+        let shape = |mut run: Run| {
+            let client = &mut run.processes[0];
+            let mut write = sample::syscall("write", Direction::Write, &[(8, 3000)], 0, 0, 1_000);
+            write.waiting_total_ns = 1_000_000;
+            write.on_cpu = Histogram::from_buckets(LATENCY, [(LATENCY.bucket(600), 3000)]);
+            client.syscalls.push(write);
+            let fd = |fd, syscall: &str, kind, inode, calls| FdStats {
+                fd,
+                syscall: syscall.into(),
+                kind,
+                inode,
+                latency_total_ns: 0,
+                waiting_total_ns: 0,
+                description: String::new(),
+                calls,
+                bytes: calls * 100,
+                errors: 0,
+                eagain: 0,
+                zero_returns: 0,
+            };
+            client.fds = vec![
+                fd(7, "read", FdKind::File, 20, 140),
+                fd(7, "read", FdKind::Tcp, 21, 2000),
+                fd(7, "write", FdKind::Tcp, 21, 1000),
+                fd(9, "write", FdKind::Anon, 22, 2000),
+            ];
+            input(run)
+        };
+        let inputs = [
+            shape(sample::direct("a", 1000, 1)),
+            shape(sample::direct("b", 1000, 1)),
+        ];
+        let options = Options {
+            group_by_label: false,
+            requests: Some(1000),
+        };
+        let comparison = compare(&inputs, &options).unwrap();
+        let client = &comparison.sections[0];
+        assert_eq!(mean(client, "socket_read_calls_per_request", 0), 2.0);
+        assert_eq!(mean(client, "socket_write_calls_per_request", 0), 1.0);
+        assert_eq!(mean(client, "anon_write_calls_per_request", 0), 2.0);
+        assert!(
+            client
+                .row("pipe_write_calls_per_request")
+                .is_none_or(|row| row.values[0].is_none())
+        );
+        // 3,000 writes x 1 us, 1 ms of it waiting: 2 ms on a CPU over 1,000 requests.
+        assert_eq!(mean(client, "io_on_cpu_us_per_request", 0), 2.0);
     }
 
     #[test]

@@ -100,6 +100,9 @@ pub struct ProbeOptions {
     pub filter_by_cgroup: bool,
     /// How much of the time the kernel times the probes (their self-cost figures).
     pub cost_sampling: CostSampling,
+    /// Leave out the waiting/on-CPU split and the scheduler probe (which also settles exiting
+    /// threads' CPU): the benchmark's measure of what they cost.
+    pub no_waiting_split: bool,
 }
 
 /// Loaded and attached probes.
@@ -277,7 +280,9 @@ impl Probes {
             &mut attached,
             &mut fallbacks,
         );
-        if let Ok(tracefs) = &tracefs {
+        if let Ok(tracefs) = &tracefs
+            && !options.no_waiting_split
+        {
             attach_switch(&mut ebpf, tracefs, &mut attached, &mut fallbacks);
         }
         drop(btf);
@@ -676,6 +681,8 @@ fn load(
         &kernel_offsets.runtime,
     );
     set_global(&mut loader, globals::FILE_OFFSETS, &kernel_offsets.files);
+    let waiting_split = u32::from(!options.no_waiting_split);
+    set_global(&mut loader, globals::WAITING_SPLIT, &waiting_split);
     set_global(&mut loader, globals::FILTER_BY_CGROUP, &filter_by_cgroup);
     set_global(&mut loader, globals::FORK_CHILD_PID_OFFSET, &fork_offset);
     set_global(&mut loader, globals::EXIT_GROUP_DEAD_OFFSET, &exit_offset);
