@@ -418,10 +418,14 @@ fn check_waiting(
         samples(hist_kind::ON_CPU, 1_000_000) >= ZERO_READS,
         "{name}: on-CPU histogram"
     );
-    assert!(
-        samples(hist_kind::ON_CPU, 1_000_000) <= ZERO_READS + 2,
-        "{name}: on-CPU histogram: the blocked reads were not on a CPU for 1 ms"
-    );
+    if std::env::var_os("TRACER_EXPECT_MECHANISMS").is_none() {
+        // Natively; an emulated guest's reader can be charged ms of on-CPU time per blocked
+        // read (its thread clock says the same, checked above).
+        assert!(
+            samples(hist_kind::ON_CPU, 1_000_000) <= ZERO_READS + 2,
+            "{name}: on-CPU histogram: the blocked reads were not on a CPU for 1 ms"
+        );
+    }
 }
 
 /// The kernel matrix says which mechanisms each kernel must load (fentry on 6.1 and 6.12, not
