@@ -570,20 +570,19 @@ fn every_short_lived_child_has_its_exact_cpu_and_the_totals_add_up() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("burn.json");
     let rusage_file = dir.path().join("children.txt");
-    let output = Command::new(TRACER)
-        .args(["record", "--quiet", "--interval", "500ms", "-o"])
-        .arg(&out)
-        .args(["--", tracer_demo(), "workload", "burn-children"])
-        .args(["--children", "50", "--cpu-ms", "20", "--rusage"])
-        .arg(&rusage_file)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    let run = record_demo(
+        &out,
+        &["--interval", "500ms"],
+        &[
+            "burn-children",
+            "--children",
+            "50",
+            "--cpu-ms",
+            "20",
+            "--rusage",
+            rusage_file.to_str().unwrap(),
+        ],
     );
-    let run = Run::read(&out).unwrap();
     assert!(run.losses.is_complete(), "{:?}", run.losses);
     let command_pid = run.targets[0].pids[0];
     let children: Vec<(u32, u64)> = run
@@ -694,4 +693,70 @@ fn check_series(run: &Run, target: &tracer::run::Cpu) {
         "average {} vs total / duration",
         target.average_cores
     );
+}
+
+/// One fd number, two files: the program reads its own file on fd N, closes it, and a TCP
+/// socket takes fd N and is read, all with read(2). The run file has a row for each, with the
+/// kind the kernel saw at the calls and exact counts, and socket reads count only the
+/// socket's.
+#[test]
+fn a_reused_fd_number_gives_a_row_per_file_with_the_kernels_kind() {
+    require_root();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("reuse.json");
+    let run = record_demo(&out, &[], &["fd-reuse"]);
+    let process = run
+        .processes
+        .iter()
+        .find(|p| p.syscall("read").is_some())
+        .expect("the workload's process");
+    let reads: Vec<&tracer::run::FdStats> =
+        process.fds.iter().filter(|f| f.syscall == "read").collect();
+    eprintln!(
+        "{:?}",
+        reads
+            .iter()
+            .map(|f| (f.fd, f.kind, f.inode, f.calls, f.description.as_str()))
+            .collect::<Vec<_>>()
+    );
+    let is_socket = |f: &&&tracer::run::FdStats| {
+        matches!(
+            f.kind,
+            tracer::run::FdKind::Tcp | tracer::run::FdKind::Socket
+        )
+    };
+    let socket: Vec<_> = reads.iter().filter(is_socket).collect();
+    assert_eq!(socket.len(), 1, "{reads:?}");
+    // The program's runtime reads other files on other fds; on the socket's fd number there
+    // are exactly the two files.
+    let same_fd: Vec<_> = reads.iter().filter(|f| f.fd == socket[0].fd).collect();
+    let file: Vec<_> = same_fd
+        .iter()
+        .filter(|f| f.kind == tracer::run::FdKind::File)
+        .collect();
+    assert_eq!((same_fd.len(), file.len()), (2, 1), "{reads:?}");
+    assert_ne!(file[0].inode, socket[0].inode);
+    assert_eq!((file[0].calls, file[0].bytes), (7, 7 * 16));
+    assert_eq!(socket[0].bytes, 5 * 20);
+    assert!(socket[0].calls >= 5);
+}
+
+/// `tracer record --quiet [options] -o OUT -- tracer-demo workload ARGS`, which must succeed;
+/// its run.
+fn record_demo(out: &Path, options: &[&str], workload: &[&str]) -> Run {
+    let output = Command::new(TRACER)
+        .args(["record", "--quiet"])
+        .args(options)
+        .arg("-o")
+        .arg(out)
+        .args(["--", tracer_demo(), "workload"])
+        .args(workload)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Run::read(out).unwrap()
 }
