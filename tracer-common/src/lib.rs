@@ -80,6 +80,15 @@ pub mod maps {
         /// gone before the collector reads `/proc`. A full map loses only such a name, never a
         /// count: the collector falls back to `/proc/PID/comm` then.
         EXEC_NAMES,
+        /// `Array<u64>`: one byte per thread id, 1 while that thread of a target is inside a
+        /// traced syscall (set at entry, cleared at exit and at thread exit; laid out as
+        /// `TARGET_FLAGS`). The scheduler probe's first test for both tasks of every context
+        /// switch: an array read, so only threads in a traced syscall pay for the
+        /// waiting/on-CPU split. Written only by the thread itself: no atomics needed.
+        IN_SYSCALL,
+        /// `HashMap<u32 tid, ThreadExit>`: CPU time of threads of targets that exited, read
+        /// from the kernel's own accounting as the thread dies; drained by the collector.
+        THREAD_EXITS,
     }
 }
 
@@ -134,7 +143,33 @@ pub mod globals {
         /// The syscalls counted (`record --syscalls`): bit `i` set for the syscall of index
         /// `i` ([`crate::syscalls::NAMES`]); the entry probes ignore the others.
         SYSCALL_MASK: u32,
+        /// Offset of the accumulated on-CPU time (`se.sum_exec_runtime`, ns) in
+        /// `struct task_struct` (from the kernel's BTF; 0 if unknown: exits carry no CPU).
+        TASK_RUNTIME_OFFSET: u32,
+        /// Where the probes find what file an fd is: offsets of `task_struct.files`,
+        /// `files_struct.fdt`, `fdtable.max_fds`, `fdtable.fd`, `file.f_inode`,
+        /// `inode.i_mode` and `inode.i_ino`, from the kernel's BTF, packed as
+        /// [`FileOffsets`](crate::FileOffsets); all 0 if unknown (every fd is then of kind
+        /// [`fd_kind::UNKNOWN`](crate::fd_kind::UNKNOWN)).
+        FILE_OFFSETS: crate::FileOffsets,
+        /// 1 (the default) to split each call's time into waiting and on-CPU; 0 leaves the
+        /// split out (the benchmark's row for its cost; `record --no-waiting-split`).
+        WAITING_SPLIT: u32,
     }
+}
+
+/// Where the `sched:sched_switch` record keeps the fields the scheduler probe reads: the same
+/// on every kernel tracer supports (`prev_comm[16]` at 8, `prev_pid`, `prev_prio`, `long
+/// prev_state` at 32, `next_comm[16]` at 40, `next_pid` at 56), so the probe loads them
+/// directly; the collector checks them against the kernel's format file and leaves the probe
+/// off where they differ.
+pub mod sched_switch {
+    /// Offset of `long prev_state`.
+    pub const PREV_STATE: usize = 32;
+    /// Offset of `pid_t next_pid`.
+    pub const NEXT_PID: usize = 56;
+    /// Size of the record up to `next_pid`'s end.
+    pub const LEN: usize = 60;
 }
 
 /// Where `pid`'s byte lives in `TARGET_FLAGS`: the word (map element) and the byte within it;
@@ -163,6 +198,10 @@ pub mod capacity {
     pub const EXITS: u32 = 65_536;
     /// Live targeted processes that exec'd (entries leave at exit).
     pub const EXEC_NAMES: u32 = 16_384;
+    /// Words of `IN_SYSCALL`: a byte for every possible thread id, as `TARGET_FLAG_WORDS`.
+    pub const IN_SYSCALL_WORDS: u32 = TARGET_FLAG_WORDS;
+    /// Thread exits between two drains by the collector (one interval, normally a second).
+    pub const THREAD_EXITS: u32 = 65_536;
 }
 
 /// Indices into the `COUNTERS` per-CPU array: events the probes could not record in full.
@@ -179,7 +218,10 @@ pub mod counters {
     pub const CHILDREN_NOT_TRACED: u32 = 4;
     /// A target's exit could not be recorded in `EXITS`.
     pub const EXITS_NOT_RECORDED: u32 = 5;
-    pub const COUNT: u32 = 6;
+    /// A thread's CPU time at exit could not be recorded in `THREAD_EXITS` (full): that
+    /// thread's CPU is only as the collector last sampled it.
+    pub const THREAD_EXITS_NOT_RECORDED: u32 = 6;
+    pub const COUNT: u32 = 7;
 }
 
 /// The fd value used in `OVERFLOW_STATS` keys (no real fd is negative).
@@ -198,8 +240,80 @@ pub struct InFlight {
     pub fd: i32,
     /// Index into [`syscalls::NAMES`].
     pub syscall: u32,
+    /// What the fd was at entry: one of [`fd_kind`], and its inode number.
+    pub kind: u32,
+    pub _pad: u32,
+    pub inode: u64,
+    /// When the scheduler last switched the thread out inside this call (0: on a CPU).
+    pub off_cpu_since_ns: u64,
+    /// Time spent switched out inside this call so far.
+    pub waiting_ns: u64,
 }
-const _: () = assert!(size_of::<InFlight>() == 16);
+const _: () = assert!(size_of::<InFlight>() == 48);
+
+/// What kind of file an fd is, as the probes tell it at the time of the call from the file's
+/// inode mode (`S_IFMT` bits).
+pub mod fd_kind {
+    /// Not known: no such fd, or this kernel's BTF lacks the offsets.
+    pub const UNKNOWN: u32 = 0;
+    /// `S_IFREG`.
+    pub const REGULAR: u32 = 1;
+    /// `S_IFSOCK`.
+    pub const SOCKET: u32 = 2;
+    /// `S_IFIFO`: pipes and FIFOs.
+    pub const PIPE: u32 = 3;
+    /// `S_IFCHR`: terminals, `/dev/null`, `/dev/zero`, ...
+    pub const CHAR_DEVICE: u32 = 4;
+    /// No file type bits: anonymous inodes (eventfd, timerfd, signalfd, epoll).
+    pub const ANON: u32 = 5;
+    /// Directories, block devices, symlinks.
+    pub const OTHER: u32 = 6;
+
+    /// The kind of an inode with mode `mode` (`i_mode`).
+    #[inline(always)]
+    #[must_use]
+    pub const fn of_mode(mode: u16) -> u32 {
+        match mode & 0o170_000 {
+            0o100_000 => REGULAR,
+            0o140_000 => SOCKET,
+            0o010_000 => PIPE,
+            0o020_000 => CHAR_DEVICE,
+            0 => ANON,
+            _ => OTHER,
+        }
+    }
+}
+
+/// Byte offsets of the kernel struct members the probes follow from a task to an fd's inode
+/// (see [`globals::FILE_OFFSETS`]).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FileOffsets {
+    pub task_files: u32,
+    pub files_fdt: u32,
+    pub fdt_max_fds: u32,
+    pub fdt_fd: u32,
+    pub file_inode: u32,
+    pub inode_mode: u32,
+    pub inode_ino: u32,
+    pub _pad: u32,
+}
+const _: () = assert!(size_of::<FileOffsets>() == 32);
+
+/// A thread of a target that exited: its process and its on-CPU time over its whole life.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ThreadExit {
+    /// The thread's process.
+    pub tgid: u32,
+    /// 1 once the value was read at the thread's last switch-out (final to the ns); 0 while it
+    /// is as read at `sched_process_exit` (short by the time since the scheduler's last
+    /// update, at most a tick).
+    pub settled: u32,
+    /// `se.sum_exec_runtime`: ns on a CPU since the thread started.
+    pub runtime_ns: u64,
+}
+const _: () = assert!(size_of::<ThreadExit>() == 16);
 
 /// Key of the per-fd counters.
 #[repr(C)]
@@ -208,9 +322,13 @@ pub struct FdKey {
     pub tgid: u32,
     pub fd: i32,
     pub syscall: u32,
-    pub _pad: u32,
+    /// What the fd was at the time of the call ([`fd_kind`]) ...
+    pub kind: u32,
+    /// ... and its inode number: an fd number closed and reused for another file is another
+    /// key, so per-fd counters never merge two files.
+    pub inode: u64,
 }
-const _: () = assert!(size_of::<FdKey>() == 16);
+const _: () = assert!(size_of::<FdKey>() == 24);
 
 /// Counters of one (tgid, syscall, fd), per CPU. Sums of `ret`, never payload contents.
 #[repr(C)]
@@ -230,15 +348,20 @@ pub struct FdStats {
     pub latency_total_ns: u64,
     /// Largest exit-minus-entry time.
     pub latency_max_ns: u64,
+    /// Sum of the time the calls spent switched out (waiting for data, a lock, or a CPU);
+    /// `latency_total_ns - waiting_total_ns` is their on-CPU time.
+    pub waiting_total_ns: u64,
 }
-const _: () = assert!(size_of::<FdStats>() == 56);
+const _: () = assert!(size_of::<FdStats>() == 64);
 
 impl FdStats {
-    /// Adds one completed call that returned `ret` after `latency_ns`.
+    /// Adds one completed call that returned `ret` after `latency_ns`, `waiting_ns` of which
+    /// switched out.
     #[inline(always)]
-    pub fn record(&mut self, ret: i64, latency_ns: u64) {
+    pub fn record(&mut self, ret: i64, latency_ns: u64, waiting_ns: u64) {
         self.calls += 1;
         self.latency_total_ns += latency_ns;
+        self.waiting_total_ns += waiting_ns;
         if latency_ns > self.latency_max_ns {
             self.latency_max_ns = latency_ns;
         }
@@ -262,6 +385,7 @@ impl FdStats {
         self.eagain += other.eagain;
         self.zero_returns += other.zero_returns;
         self.latency_total_ns += other.latency_total_ns;
+        self.waiting_total_ns += other.waiting_total_ns;
         self.latency_max_ns = self.latency_max_ns.max(other.latency_max_ns);
     }
 }
@@ -274,6 +398,10 @@ pub mod hist_kind {
     pub const LATENCY: u8 = 1;
     /// Error returns; the bucket is the errno itself.
     pub const ERRNO: u8 = 2;
+    /// Time switched out inside the call, ns, bucketed by [`crate::buckets::LATENCY`].
+    pub const WAITING: u8 = 3;
+    /// Time on a CPU inside the call (latency minus waiting), ns, as `LATENCY`.
+    pub const ON_CPU: u8 = 4;
 }
 
 /// Key of one histogram bucket of one (tgid, syscall).
@@ -315,4 +443,8 @@ mod pod {
     unsafe impl aya::Pod for super::HistKey {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::ExitInfo {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::ThreadExit {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::FileOffsets {}
 }

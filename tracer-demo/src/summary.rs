@@ -280,6 +280,9 @@ mod tests {
             errors: 0,
             eagain: 0,
             zero_returns: 0,
+            inode: 0,
+            latency_total_ns: 0,
+            waiting_total_ns: 0,
         }
     }
 
@@ -317,6 +320,7 @@ mod tests {
             cgroup: None,
             cpu: None,
             exit_code: None,
+            rusage_cpu_ns: None,
         }
     }
 

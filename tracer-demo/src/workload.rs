@@ -67,6 +67,21 @@ pub enum Kind {
         #[arg(long, default_value_t = 3)]
         writes: u32,
     },
+    /// `children` children one after another, each burning `cpu_ms` of CPU and exiting (the
+    /// exact-CPU test: every process's CPU, however short its life).
+    BurnChildren {
+        #[arg(long, default_value_t = 50)]
+        children: u32,
+        #[arg(long, default_value_t = 20)]
+        cpu_ms: u64,
+        /// File that receives each child's wait4 CPU time (`PID CPU_NS` lines).
+        #[arg(long, value_name = "FILE")]
+        rusage: Option<PathBuf>,
+    },
+    /// Reads this program's own file 7 times (16 B each) on fd N, closes it, connects a TCP
+    /// socket (which takes fd N) and reads it 5 times (20 B each), all with read(2): one fd
+    /// number, two files.
+    FdReuse,
     /// One 1 B write on each of `fds` distinct fds (more than the per-fd map holds), spread
     /// over `processes` children.
     ManyFds {
@@ -95,6 +110,38 @@ pub enum Kind {
         #[arg(long, value_name = "FILE")]
         result: PathBuf,
     },
+}
+
+/// `workload fd-reuse`.
+fn fd_reuse() -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let file = std::fs::File::open(std::env::current_exe()?)?;
+    let fd = file.as_raw_fd();
+    let mut buf = [0u8; 20];
+    for _ in 0..7 {
+        // SAFETY: valid fd and buffer.
+        check(
+            unsafe { libc::read(fd, buf.as_mut_ptr().cast(), 16) },
+            "read",
+        )?;
+    }
+    drop(file);
+    let client = std::net::TcpStream::connect(listener.local_addr()?)?;
+    anyhow::ensure!(client.as_raw_fd() == fd, "the socket did not take fd {fd}");
+    let (mut server, _) = listener.accept()?;
+    for _ in 0..5 {
+        server.write_all(&[1u8; 20])?;
+        let mut got = 0;
+        while got < 20 {
+            // SAFETY: valid fd and buffer.
+            got += check(
+                unsafe { libc::read(fd, buf[got..].as_mut_ptr().cast(), 20 - got) },
+                "read",
+            )?;
+        }
+    }
+    Ok(())
 }
 
 fn check(ret: isize, what: &str) -> anyhow::Result<usize> {
@@ -152,6 +199,12 @@ pub fn run(args: &WorkloadArgs) -> anyhow::Result<ExitCode> {
         Kind::Threads { threads, writes } => stress::threads(threads, writes)?,
         Kind::ForkBomb { children, writes } => stress::fork_bomb(children, writes)?,
         Kind::ManyFds { fds, processes } => stress::many_fds(fds, processes)?,
+        Kind::FdReuse => fd_reuse()?,
+        Kind::BurnChildren {
+            children,
+            cpu_ms,
+            ref rusage,
+        } => stress::burn_children(children, cpu_ms, rusage.as_deref())?,
         Kind::Timed {
             kind,
             rounds,

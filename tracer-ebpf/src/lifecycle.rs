@@ -15,14 +15,15 @@ use aya_ebpf::{
     macros::tracepoint,
     programs::TracePointContext,
 };
-use tracer_common::{ExitInfo, counters};
+use tracer_common::{ExitInfo, ThreadExit, counters, sched_switch};
 
 use crate::{
     account::target_of,
     maps::{
         EXEC_NAMES, EXIT_GROUP_DEAD_OFFSET, EXITS, FILTER_BY_CGROUP, FORK_CHILD_PID_OFFSET,
-        IN_FLIGHT, PENDING_EXEC, SIGNAL_LIVE_OFFSET, TARGET_TGIDS, TASK_SIGNAL_OFFSET, add_target,
-        bump, is_target, remove_target,
+        IN_FLIGHT, PENDING_EXEC, SIGNAL_LIVE_OFFSET, TARGET_TGIDS, TASK_RUNTIME_OFFSET,
+        TASK_SIGNAL_OFFSET, THREAD_EXITS, add_target, bump, in_syscall, is_target, remove_target,
+        set_in_syscall,
     },
 };
 
@@ -80,7 +81,11 @@ pub fn tracer_exit(ctx: TracePointContext) -> u32 {
     // process found by its cgroup that did not fit in the full target set.)
     let targeted = is_target(tgid);
     if targeted || FILTER_BY_CGROUP.load() != 0 {
-        let _ = IN_FLIGHT.remove(&pid_tgid);
+        let _ = IN_FLIGHT.remove(&tid);
+        set_in_syscall(tid, 0);
+    }
+    if targeted {
+        record_thread_exit(tid, tgid);
     }
     if targeted && tid != tgid {
         remove_target(tid);
@@ -103,6 +108,96 @@ pub fn tracer_exit(ctx: TracePointContext) -> u32 {
     }
     let _ = EXEC_NAMES.remove(&tgid);
     remove_target(tgid);
+    0
+}
+
+/// Records the exiting thread's on-CPU time as the kernel has it now; the scheduler probe
+/// settles it at the thread's last switch-out ([`tracer_switch`]).
+#[inline(always)]
+fn record_thread_exit(tid: u32, tgid: u32) {
+    let Some(runtime_ns) = current_runtime_ns() else {
+        return;
+    };
+    let exit = ThreadExit {
+        tgid,
+        settled: 0,
+        runtime_ns,
+    };
+    if THREAD_EXITS.insert(&tid, &exit, 0).is_err() {
+        bump(counters::THREAD_EXITS_NOT_RECORDED);
+    }
+}
+
+/// The current task's `se.sum_exec_runtime`: ns on a CPU over its life, as of the scheduler's
+/// last update of it (every tick and every switch). `None` if this kernel's offset is unknown.
+#[inline(always)]
+fn current_runtime_ns() -> Option<u64> {
+    let offset = TASK_RUNTIME_OFFSET.load();
+    if offset == 0 {
+        return None;
+    }
+    // SAFETY: the offset comes from this kernel's BTF; bpf_probe_read_kernel checks the address.
+    unsafe {
+        let task = bpf_get_current_task() as *const u8;
+        bpf_probe_read_kernel(task.add(offset as usize).cast::<u64>()).ok()
+    }
+}
+
+/// `EXIT_DEAD | EXIT_ZOMBIE` in `sched_switch`'s `prev_state`: the task's last switch-out.
+const EXITED_STATES: i64 = 0x10 | 0x20;
+
+/// `sched:sched_switch` runs on every context switch, in the task being switched out (`prev`,
+/// the current task). What tracer does with it:
+/// - a thread of a target inside a traced syscall that is switched out starts waiting, and
+///   one switched back in stops: the waiting/on-CPU split of each call;
+/// - an exiting thread of a target, at its last switch-out (when the scheduler has just
+///   brought its runtime up to date), gets its final CPU time.
+///
+/// Every other switch costs two array reads (`IN_SYSCALL`) and a load from the record.
+#[tracepoint]
+pub fn tracer_switch(ctx: TracePointContext) -> u32 {
+    let prev = bpf_get_current_pid_tgid() as u32;
+    let record = ctx.as_ptr().cast::<u8>();
+    // SAFETY: tracepoint programs may load from their record at constant offsets inside it;
+    // the collector attaches this program only where the format file has these offsets.
+    let (prev_state, next) = unsafe {
+        (
+            *record.add(sched_switch::PREV_STATE).cast::<i64>(),
+            *record.add(sched_switch::NEXT_PID).cast::<i32>(),
+        )
+    };
+    if in_syscall(prev)
+        && let Some(slot) = IN_FLIGHT.get_ptr_mut(&prev)
+    {
+        // SAFETY: pointer from a successful lookup; the thread is leaving this CPU, so it does
+        // not touch its slot until it is switched back in.
+        unsafe { (*slot).off_cpu_since_ns = bpf_ktime_get_ns() };
+    }
+    if prev_state & EXITED_STATES != 0
+        && let Some(exit) = THREAD_EXITS.get_ptr_mut(&prev)
+        && let Some(runtime_ns) = current_runtime_ns()
+    {
+        // SAFETY: pointer from a successful lookup; only this dying thread writes its entry.
+        unsafe {
+            (*exit).runtime_ns = runtime_ns;
+            (*exit).settled = 1;
+        }
+    }
+    let next = next.cast_unsigned();
+    if next != 0
+        && in_syscall(next)
+        && let Some(slot) = IN_FLIGHT.get_ptr_mut(&next)
+    {
+        // SAFETY: pointer from a successful lookup; the thread is not running until this
+        // switch completes.
+        unsafe {
+            let since = (*slot).off_cpu_since_ns;
+            if since != 0 {
+                (*slot).waiting_ns += bpf_ktime_get_ns().saturating_sub(since);
+                (*slot).off_cpu_since_ns = 0;
+            }
+        }
+    }
     0
 }
 

@@ -7,7 +7,10 @@ use aya_ebpf::{
     macros::map,
     maps::{Array, CgroupArray, HashMap, PerCpuArray, PerCpuHashMap},
 };
-use tracer_common::{ExitInfo, FdKey, FdStats, GlobalName, HistKey, InFlight, capacity, counters};
+use tracer_common::{
+    ExitInfo, FdKey, FdStats, FileOffsets, GlobalName, HistKey, InFlight, ThreadExit, capacity,
+    counters,
+};
 
 /// Declares the maps, each under its `tracer_common::maps` name: naming that constant here is
 /// what makes a map the collector does not know (or a misspelt one) fail to compile, and the
@@ -54,7 +57,7 @@ maps! {
     TARGET_CGROUPS: CgroupArray = CgroupArray::with_max_entries(capacity::TARGET_CGROUPS, 0);
     CGROUP_SLOT_TARGETS: Array<u32> = Array::with_max_entries(capacity::TARGET_CGROUPS, 0);
     PENDING_EXEC: HashMap<u32, u32> = HashMap::with_max_entries(capacity::PENDING_EXEC, 0);
-    IN_FLIGHT: HashMap<u64, InFlight> = HashMap::with_max_entries(capacity::IN_FLIGHT, 0);
+    IN_FLIGHT: HashMap<u32, InFlight> = HashMap::with_max_entries(capacity::IN_FLIGHT, 0);
     FD_STATS: PerCpuHashMap<FdKey, FdStats> =
         PerCpuHashMap::with_max_entries(capacity::FD_STATS, 0);
     OVERFLOW_STATS: PerCpuHashMap<FdKey, FdStats> =
@@ -64,6 +67,9 @@ maps! {
     EXITS: HashMap<u32, ExitInfo> = HashMap::with_max_entries(capacity::EXITS, 0);
     COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(counters::COUNT, 0);
     EXEC_NAMES: HashMap<u32, [u8; 16]> = HashMap::with_max_entries(capacity::EXEC_NAMES, 0);
+    IN_SYSCALL: Array<u64> = Array::with_max_entries(capacity::IN_SYSCALL_WORDS, 0);
+    THREAD_EXITS: HashMap<u32, ThreadExit> =
+        HashMap::with_max_entries(capacity::THREAD_EXITS, 0);
 }
 
 // What each setting means: `tracer_common::globals`. The defaults are what a kernel without
@@ -75,6 +81,18 @@ globals! {
     TASK_SIGNAL_OFFSET: u32 = 0;
     SIGNAL_LIVE_OFFSET: u32 = 0;
     SYSCALL_MASK: u32 = tracer_common::syscalls::ALL_MASK;
+    TASK_RUNTIME_OFFSET: u32 = 0;
+    WAITING_SPLIT: u32 = 1;
+    FILE_OFFSETS: FileOffsets = FileOffsets {
+        task_files: 0,
+        files_fdt: 0,
+        fdt_max_fds: 0,
+        fdt_fd: 0,
+        file_inode: 0,
+        inode_mode: 0,
+        inode_ino: 0,
+        _pad: 0,
+    };
 }
 
 /// Whether `pid` is in the target set: one array read, no hash lookup (`TARGET_FLAGS`).
@@ -88,11 +106,34 @@ pub fn is_target(pid: u32) -> bool {
     unsafe { flags.cast::<u8>().add(byte).read_volatile() != 0 }
 }
 
+/// Whether thread `tid` of a target is inside a traced syscall: one array read (`IN_SYSCALL`).
+#[inline(always)]
+pub fn in_syscall(tid: u32) -> bool {
+    let (word, byte) = tracer_common::target_flag(tid);
+    let Some(flags) = IN_SYSCALL.get_ptr(word) else {
+        return false;
+    };
+    // SAFETY: as in `is_target`.
+    unsafe { flags.cast::<u8>().add(byte).read_volatile() != 0 }
+}
+
+/// Marks the current thread `tid` as inside a traced syscall, or not: only the thread itself
+/// (or its exit, which it runs) writes its byte.
+#[inline(always)]
+pub fn set_in_syscall(tid: u32, value: u8) {
+    set_byte(&IN_SYSCALL, tid, value);
+}
+
 /// Sets or clears `pid`'s byte in `TARGET_FLAGS`: a store of that byte alone.
 #[inline(always)]
 fn set_flag(pid: u32, value: u8) {
+    set_byte(&TARGET_FLAGS, pid, value);
+}
+
+#[inline(always)]
+fn set_byte(map: &Array<u64>, pid: u32, value: u8) {
     let (word, byte) = tracer_common::target_flag(pid);
-    if let Some(flags) = TARGET_FLAGS.get_ptr_mut(word) {
+    if let Some(flags) = map.get_ptr_mut(word) {
         // SAFETY: as in `is_target`; no other writer stores to this byte concurrently except
         // for the same pid, and those stores are whole, so either one wins.
         unsafe { flags.cast::<u8>().add(byte).write_volatile(value) };

@@ -19,7 +19,7 @@ use crate::hist::Histogram;
 pub const MAX_RUN_FILE_BYTES: u64 = 64 << 20;
 
 /// Version of the run-file layout. Bump on any change a reader of the old layout would misread.
-pub const SCHEMA: u32 = 1;
+pub const SCHEMA: u32 = 2;
 /// Value of `kind`, so that other JSON files (a Fortio result, a comparison) are told apart.
 pub const KIND: &str = "tracer-run";
 
@@ -163,6 +163,10 @@ pub struct Target {
     pub cpu: Option<Cpu>,
     /// Exit status of the command, for `record -- CMD`.
     pub exit_code: Option<i32>,
+    /// For `record -- CMD`: the CPU time wait4 reported for the command and every descendant
+    /// it reaped (a cross-check of `cpu`, which is the sum of the target's processes).
+    #[serde(default)]
+    pub rusage_cpu_ns: Option<u64>,
 }
 
 /// One traced process (tgid).
@@ -207,6 +211,16 @@ pub struct SyscallStats {
     pub size: Histogram,
     /// Exit minus entry, ns.
     pub latency: Histogram,
+    /// Of `latency_total_ns`, the time the calls spent switched out (waiting for data, a lock
+    /// or a CPU); the rest, `latency_total_ns - waiting_total_ns`, is their on-CPU time.
+    #[serde(default)]
+    pub waiting_total_ns: u64,
+    /// Time switched out per call, ns (schema 2).
+    #[serde(default)]
+    pub waiting: Histogram,
+    /// Time on a CPU per call (latency minus waiting), ns (schema 2).
+    #[serde(default)]
+    pub on_cpu: Histogram,
 }
 
 #[derive(
@@ -233,8 +247,13 @@ pub struct FdStats {
     /// -1 stands for calls whose fd did not fit in the kernel's per-fd map (see `Losses`).
     pub fd: i32,
     pub syscall: String,
-    /// What the fd was when last looked at.
+    /// What the fd was at the time of the calls, as the kernel saw it (schema 1: when last
+    /// looked at); the socket family and addresses are from /proc.
     pub kind: FdKind,
+    /// The file's inode number as the kernel saw it at the calls (0: unknown): one row per
+    /// (fd, file), so an fd number reused for another file is another row (schema 2).
+    #[serde(default)]
+    pub inode: u64,
     /// E.g. `tcp 127.0.0.1:41234 -> 127.0.0.1:8080`, `pipe:[1234]`, `/dev/null`.
     pub description: String,
     pub calls: u64,
@@ -242,6 +261,11 @@ pub struct FdStats {
     pub errors: u64,
     pub eagain: u64,
     pub zero_returns: u64,
+    /// Sum of exit-minus-entry times, and of the time switched out (schema 2).
+    #[serde(default)]
+    pub latency_total_ns: u64,
+    #[serde(default)]
+    pub waiting_total_ns: u64,
 }
 
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -253,6 +277,10 @@ pub enum FdKind {
     Socket,
     Pipe,
     File,
+    /// A character device (`/dev/null`, a terminal).
+    Device,
+    /// An anonymous inode: eventfd, timerfd, signalfd, epoll.
+    Anon,
     Other,
     /// Closed or its process gone before it could be looked at.
     Unknown,
@@ -293,6 +321,9 @@ pub struct Losses {
     pub children_not_traced: u64,
     /// Exits of targets that could not be recorded.
     pub exits_not_recorded: u64,
+    /// Threads whose CPU time at exit could not be recorded: theirs is as last sampled.
+    #[serde(default)]
+    pub thread_exits_not_recorded: u64,
 }
 
 impl Losses {
@@ -307,6 +338,11 @@ impl Losses {
 pub struct Interval {
     /// End of the interval, ns after the start of the run.
     pub end_ns: u64,
+    /// Its true length, ns (the last one is usually shorter than the rest); per-second
+    /// figures of the interval are its counts divided by this (schema 2; 0 in older files:
+    /// the difference of consecutive `end_ns`).
+    #[serde(default)]
+    pub duration_ns: u64,
     pub read_calls: u64,
     pub write_calls: u64,
     pub read_bytes: u64,
@@ -625,6 +661,34 @@ mod tests {
             intervals: vec![],
             load: None,
         }
+    }
+
+    /// A schema-1 file (as tracer wrote before the waiting/on-CPU split, fd kinds from the
+    /// kernel and exact exit CPU) still reads, its new fields empty.
+    #[test]
+    fn reads_schema_1_files() {
+        let path = Path::new("tests/fixtures/real/oha-direct.run.json");
+        let text = fs::read_to_string(path).unwrap();
+        assert!(
+            text.contains("\"schema\": 1"),
+            "the fixture is a schema-1 file"
+        );
+        let run = Run::from_json(&text, path).unwrap();
+        assert_eq!(run.schema, 1);
+        assert!(!run.processes.is_empty());
+        let syscall = &run.processes[0].syscalls[0];
+        assert!(syscall.calls > 0);
+        assert_eq!(syscall.waiting_total_ns, 0);
+        assert!(syscall.waiting.buckets.is_empty());
+        assert!(run.intervals.iter().all(|i| i.duration_ns == 0));
+        // A schema-1 file without a field schema 1 required is still refused, naming it.
+        let mut damaged: serde_json::Value = serde_json::from_str(&text).unwrap();
+        damaged["processes"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("syscalls");
+        let error = Run::from_json(&damaged.to_string(), path).unwrap_err();
+        assert!(matches!(error, ReadError::Invalid { .. }), "{error}");
     }
 
     #[test]

@@ -156,9 +156,11 @@ fn a_pid_reused_by_an_unrelated_process_is_not_counted_as_the_exited_target() {
     // The collector does not mistake the impostor for the target either: not its name,
     // not its CPU, not its open files.
     assert_eq!(process.name, "tracer-demo", "{process:?}");
+    // The target's own CPU is exact to its exit (the kernel's figure as it died), which under
+    // emulation is a few hundred ms; the impostor burned 1.5 s.
     let cpu_ns = process.cpu.as_ref().map_or(0, |c| c.on_cpu_ns);
     assert!(
-        cpu_ns < 300_000_000,
+        cpu_ns < 1_000_000_000,
         "the target's CPU includes the impostor's burn: {cpu_ns} ns"
     );
     assert!(

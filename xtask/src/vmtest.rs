@@ -112,6 +112,17 @@ pub const GUEST_SUITE: &[GuestTest] = &[
         ci: true,
         limit_secs: 180,
     },
+    // Every process's exact CPU from the kernel at its exit (50 children of 20 ms each), the
+    // totals as sums of their parts, against wait4's rusage.
+    GuestTest {
+        binary: "record_e2e",
+        args: &[
+            "every_short_lived_child_has_its_exact_cpu_and_the_totals_add_up",
+            "--exact",
+        ],
+        ci: true,
+        limit_secs: 180,
+    },
     // A reused pid is not counted as the exited target.
     GuestTest {
         binary: "hardening_targets",

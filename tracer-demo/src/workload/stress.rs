@@ -1,7 +1,7 @@
 //! Stress shapes for the hardening tests: many threads, a burst of short-lived children, and
 //! more distinct fds than the per-fd map holds. Like the rest of `tracer-demo workload`, every I/O
 //! syscall made after the start signal is a raw libc call the caller can count in advance.
-use std::os::fd::AsRawFd as _;
+use std::{fmt::Write as _, os::fd::AsRawFd as _};
 
 use tracer::error::{ErrorKind, user};
 
@@ -90,6 +90,99 @@ pub fn fork_bomb(children: u32, writes: u32) -> anyhow::Result<()> {
         ));
     }
     Ok(())
+}
+
+/// Forks `children` children one after another; each burns `cpu_ms` of its own CPU time
+/// (`CLOCK_PROCESS_CPUTIME_ID`, the kernel's accounting) and exits, and the parent reaps it
+/// with wait4 before forking the next, so each lives about `cpu_ms`. No I/O syscalls until
+/// the end, when `rusage` (if given) gets a line `PID CPU_NS` per child: wait4's user + system
+/// time of that child, the kernel's own total for its whole life (fork and exit included).
+pub fn burn_children(
+    children: u32,
+    cpu_ms: u64,
+    rusage: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    wait_behind_children();
+    let mut lines = String::new();
+    for index in 0..children {
+        // SAFETY: the child only burns CPU, reads its clock and _exits.
+        match unsafe { libc::fork() } {
+            -1 => {
+                return Err(user(
+                    ErrorKind::Busy,
+                    format!("fork failed after {index} of {children} children: ask for fewer"),
+                ));
+            }
+            0 => {
+                let mut x = 0u64;
+                while process_cpu_ns() < cpu_ms * 1_000_000 {
+                    for _ in 0..1_000 {
+                        x = std::hint::black_box(
+                            x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1),
+                        );
+                    }
+                }
+                // SAFETY: ends the child without running the parent's destructors.
+                unsafe { libc::_exit(0) }
+            }
+            child => {
+                let mut status = 0;
+                // SAFETY: plain data, filled by wait4.
+                let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+                // SAFETY: waiting for our own child with valid status and rusage pointers.
+                if unsafe { libc::wait4(child, &raw mut status, 0, &raw mut usage) } != child
+                    || !libc::WIFEXITED(status)
+                    || libc::WEXITSTATUS(status) != 0
+                {
+                    anyhow::bail!("child {index} failed");
+                }
+                let micros = |t: libc::timeval| {
+                    u64::try_from(t.tv_sec).unwrap_or(0) * 1_000_000
+                        + u64::try_from(t.tv_usec).unwrap_or(0)
+                };
+                let child_ns = (micros(usage.ru_utime) + micros(usage.ru_stime)) * 1000;
+                let _ = writeln!(lines, "{child} {child_ns}");
+            }
+        }
+    }
+    if let Some(path) = rusage {
+        std::fs::write(path, lines)?;
+    }
+    Ok(())
+}
+
+/// Keeps this process off the CPU while a child of it can run: both on this CPU, this one in
+/// `SCHED_IDLE` (children back to the normal policy). A parent woken by its child's exit then
+/// reaps it only after the child's last switch-out, when the kernel has charged it all its
+/// CPU: otherwise wait4 can read a dying child's runtime before its last stretch is
+/// accounted (up to a tick natively; more in an emulated guest). Best effort.
+fn wait_behind_children() {
+    // SAFETY: plain scheduler settings of this process, with valid pointers to local data.
+    unsafe {
+        let cpu = libc::sched_getcpu();
+        if let Ok(cpu) = usize::try_from(cpu) {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_SET(cpu, &mut set);
+            libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &raw const set);
+        }
+        let param = libc::sched_param { sched_priority: 0 };
+        libc::sched_setscheduler(
+            0,
+            libc::SCHED_IDLE | libc::SCHED_RESET_ON_FORK,
+            &raw const param,
+        );
+    }
+}
+
+/// This process's CPU time so far, ns (0 if the clock cannot be read).
+fn process_cpu_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid timespec pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &raw mut ts) };
+    u64::try_from(ts.tv_sec).unwrap_or(0) * 1_000_000_000 + u64::try_from(ts.tv_nsec).unwrap_or(0)
 }
 
 /// Opens `fds` distinct fds on /dev/null (dup, not traced), spread over `processes` forked

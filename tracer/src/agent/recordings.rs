@@ -518,6 +518,7 @@ impl Recordings {
             filter_by_cgroup: false,
             cost_sampling: work.cost_sampling,
             syscall_mask: work.syscall_mask,
+            no_waiting_split: false,
         };
         let mut recorder = Recorder::start(options, work.label.clone(), targets)?;
         recorder.read_histograms_every_interval();

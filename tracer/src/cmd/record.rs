@@ -74,6 +74,11 @@ pub struct RecordArgs {
     /// lower cost. The run file lists them. Default: every I/O syscall tracer knows.
     #[arg(long, value_name = "NAME,...", value_delimiter = ',', value_parser = SyscallName)]
     pub syscalls: Option<Vec<String>>,
+    /// Leave out the split of syscall time into waiting and on-CPU (and the scheduler probe
+    /// behind it, which also makes exiting threads' CPU exact): for the benchmark's row of
+    /// what the split costs.
+    #[arg(long, hide = true)]
+    pub no_waiting_split: bool,
     /// Fortio or oha JSON result of the load that ran during the recording, attached to the run
     /// (enables latency and per-request values).
     #[arg(long = "load", value_name = "FILE")]
@@ -390,6 +395,7 @@ async fn record_async(args: &RecordArgs, targets: Vec<TargetSpec>) -> anyhow::Re
         cost_sampling: args.cost_sampling,
         filter_by_cgroup: false,
         syscall_mask: args.syscalls.as_deref().map(syscall_mask),
+        no_waiting_split: args.no_waiting_split,
     };
     let described = targets
         .iter()

@@ -1,7 +1,7 @@
 //! Turning what a recording gathered into its [`Run`]. Pure — no probes, no `/proc` — so the
 //! rules are unit-tested on snapshots built in code: which target and name a process gets,
 //! per-syscall totals as the sum of every fd and the overflow, CPU of a target as the sum of
-//! its processes (or its cgroup's counter, or its command's rusage when that saw more), and
+//! its processes (or its cgroup's counter; a command's rusage is kept beside it), and
 //! the loss counters.
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap},
@@ -74,21 +74,12 @@ pub fn assemble(gathered: Gathered<'_>) -> Run {
         .into_iter()
         .enumerate()
         .map(|(index, target)| {
-            let rusage_ns = target.command_exit.map(|(_, ns)| ns);
             let cpu = target
                 .cgroup_cpu
                 .and_then(|(first, last, cores)| {
                     Some(cgroup_cpu(first?, last?, cores, duration, count))
                 })
-                .or_else(|| target_cpu(&processes, index, duration, count))
-                .map(|cpu| with_rusage(cpu, rusage_ns, duration))
-                .or_else(|| {
-                    let empty = run::Cpu {
-                        cores: vec![0.0; count],
-                        ..run::Cpu::default()
-                    };
-                    Some(with_rusage(empty, Some(rusage_ns?), duration))
-                });
+                .or_else(|| target_cpu(&processes, index, duration, count));
             // A target named after its process (`--pid PID`, a command) is named as that
             // process ends up: `bash` that exec'd `sleep` is `sleep`. The kernel keeps 15
             // bytes of a name: a longer program name it merely cut stays whole.
@@ -110,6 +101,7 @@ pub fn assemble(gathered: Gathered<'_>) -> Run {
                 cgroup: target.spec.cgroup.map(|c| c.cgroup_path),
                 cpu,
                 exit_code: target.command_exit.map(|(code, _)| code),
+                rusage_cpu_ns: target.command_exit.map(|(_, ns)| ns),
             }
         })
         .collect();
@@ -188,12 +180,14 @@ fn syscall_stats(snapshot: &Snapshot, pid: u32) -> Vec<run::SyscallStats> {
         tgid: pid,
         fd: i32::MIN,
         syscall: 0,
-        _pad: 0,
+        kind: 0,
+        inode: 0,
     }..=FdKey {
         tgid: pid,
         fd: i32::MAX,
         syscall: u32::MAX,
-        _pad: u32::MAX,
+        kind: u32::MAX,
+        inode: u64::MAX,
     };
     for (key, stats) in snapshot
         .fd_stats
@@ -244,6 +238,9 @@ fn syscall_stats(snapshot: &Snapshot, pid: u32) -> Vec<run::SyscallStats> {
                     latency.percentiles.max = stats.latency_max_ns;
                     latency
                 },
+                waiting_total_ns: stats.waiting_total_ns,
+                waiting: Histogram::from_buckets(buckets::LATENCY, hist(hist_kind::WAITING)),
+                on_cpu: Histogram::from_buckets(buckets::LATENCY, hist(hist_kind::ON_CPU)),
             }
         })
         .collect()
@@ -257,35 +254,30 @@ fn fd_stats(snapshot: &Snapshot, pid: u32, fds: &FdDescriber) -> Vec<run::FdStat
         .chain(&snapshot.overflow_stats)
         .filter(|(key, _)| key.tgid == pid)
         .map(|(key, stats)| {
-            let (kind, description) = fds.get(pid, key.fd, key.syscall);
+            let (kind, description) = fds.get(key);
             run::FdStats {
                 fd: key.fd,
                 syscall: syscalls::NAMES[key.syscall as usize].into(),
                 kind,
+                inode: key.inode,
                 description,
                 calls: stats.calls,
                 bytes: stats.bytes,
                 errors: stats.errors,
                 eagain: stats.eagain,
                 zero_returns: stats.zero_returns,
+                latency_total_ns: stats.latency_total_ns,
+                waiting_total_ns: stats.waiting_total_ns,
             }
         })
         .collect();
-    out.sort_by(|a, b| b.calls.cmp(&a.calls).then(a.fd.cmp(&b.fd)));
+    out.sort_by(|a, b| {
+        b.calls
+            .cmp(&a.calls)
+            .then(a.fd.cmp(&b.fd))
+            .then(a.inode.cmp(&b.inode))
+    });
     out
-}
-
-/// A command target's CPU: wait4's total for it and its reaped descendants when that is more
-/// than the per-second samples saw (processes that lived between two samples); the series
-/// stays as sampled.
-fn with_rusage(mut cpu: run::Cpu, rusage_ns: Option<u64>, duration: Duration) -> run::Cpu {
-    if let Some(rusage_ns) = rusage_ns.filter(|&ns| ns > cpu.on_cpu_ns) {
-        cpu.source = "rusage".into();
-        cpu.on_cpu_ns = rusage_ns;
-        cpu.average_cores = rusage_ns as f64 / 1e9 / duration.as_secs_f64().max(1e-9);
-        cpu.peak_cores = cpu.peak_cores.max(cpu.average_cores);
-    }
-    cpu
 }
 
 /// A cgroup target's CPU from its cgroup's own counter.
@@ -351,6 +343,7 @@ pub(super) fn losses(counts: &[u64]) -> run::Losses {
         in_flight_full: at(counters::IN_FLIGHT_FULL),
         children_not_traced: at(counters::CHILDREN_NOT_TRACED),
         exits_not_recorded: at(counters::EXITS_NOT_RECORDED),
+        thread_exits_not_recorded: at(counters::THREAD_EXITS_NOT_RECORDED),
     }
 }
 
@@ -431,7 +424,7 @@ mod tests {
     fn calls(rets: &[i64]) -> FdStats {
         let mut stats = FdStats::default();
         for &ret in rets {
-            stats.record(ret, 1_000);
+            stats.record(ret, 1_000, 0);
         }
         stats
     }
@@ -441,7 +434,8 @@ mod tests {
             tgid,
             fd,
             syscall,
-            _pad: 0,
+            kind: 0,
+            inode: 0,
         }
     }
 
@@ -645,11 +639,11 @@ mod tests {
         assert_eq!(names, ["sleep", "client", "kubernetes-validate"]);
     }
 
-    /// A target's CPU is the sum of its processes, interval by interval; a command's wait4
-    /// total replaces it when larger (short-lived children the samples missed), and the peak
-    /// is never below the average.
+    /// A target's CPU is the sum of its processes, interval by interval, whatever a command's
+    /// wait4 total says (kept beside it as a cross-check), and the peak is never below the
+    /// average.
     #[test]
-    fn a_targets_cpu_is_its_processes_sum_or_its_commands_rusage() {
+    fn a_targets_cpu_is_its_processes_sum_with_its_commands_rusage_beside_it() {
         let snapshot = Snapshot::default();
         let fds = FdDescriber::default();
         let mut command = target("cmd", vec![10]);
@@ -668,8 +662,9 @@ mod tests {
         let cmd = run.targets[1].cpu.as_ref().unwrap();
         assert_eq!(
             (cmd.source.as_str(), cmd.on_cpu_ns),
-            ("rusage", 3_000_000_000)
+            ("schedstat", 500_000_000)
         );
+        assert_eq!(run.targets[1].rusage_cpu_ns, Some(3_000_000_000));
         assert!(cmd.peak_cores >= cmd.average_cores, "{cmd:?}");
         assert_eq!(run.targets[1].exit_code, Some(0));
     }

@@ -1,7 +1,9 @@
 //! On-CPU time of traced processes: the sum over their threads of the first field of
-//! `/proc/PID/task/TID/schedstat` (ns, exact), with user/system time from `/proc/PID/stat`
-//! (clock ticks). Threads that exit between samples keep the time of their last sample, so a
-//! process's total can miss at most one interval of an exited thread.
+//! `/proc/PID/task/TID/schedstat` (ns, exact) for live threads, and for threads that exited
+//! the kernel's own total as the thread died (`se.sum_exec_runtime`, which the probes read at
+//! its last switch-out: see [`ProcessCpu::thread_exited`]), so a process that lived less than
+//! an interval has all of its CPU. User/system time is from `/proc/PID/stat` (clock ticks),
+//! while the process lives.
 use std::collections::HashMap;
 
 /// CPU bookkeeping of one process.
@@ -71,6 +73,13 @@ impl ProcessCpu {
             self.ticks_latest = ticks;
         }
         true
+    }
+
+    /// Thread `tid` exited having run `runtime_ns` over its whole life (the kernel's figure):
+    /// that is its final value, whether or not a sample saw it alive.
+    pub fn thread_exited(&mut self, tid: u32, runtime_ns: u64) {
+        let entry = self.threads.entry(tid).or_insert((0, runtime_ns));
+        entry.1 = entry.1.max(runtime_ns);
     }
 
     /// On-CPU ns since the start of the recording (or of the process).

@@ -1,65 +1,100 @@
-//! What each fd of a traced process is: a TCP/UDP/unix socket (with addresses from
-//! /proc/PID/net), a pipe, or a file path. Looked up once per (process, fd), the first time the
-//! fd shows up in the counts, while the process is still alive; fds closed before that are
-//! reported as unknown.
+//! What each fd of a traced process is. The probes tell its kind (socket, pipe, regular file,
+//! device, anonymous inode) and its inode number at the time of each call, and key the counters
+//! by them, so an fd number reused for another file is another row. This adds a description:
+//! a TCP/UDP/unix socket's addresses (from /proc/PID/net), a pipe, or a file's path, looked up
+//! once per (process, fd, inode) while that fd still holds that inode; fds closed before that
+//! (or whose file /proc shows under another inode number, as overlayfs does) keep the
+//! kernel's kind with a generic description.
 use std::{
     collections::HashMap,
     net::{Ipv4Addr, Ipv6Addr, SocketAddr},
+    os::unix::fs::MetadataExt as _,
 };
+
+use tracer_common::{FdKey, fd_kind};
 
 use crate::run::FdKind;
 
 /// Cache of fd descriptions.
 #[derive(Debug, Default)]
 pub struct FdDescriber {
-    /// Keyed by (pid, fd, syscall): an fd number can be a file for `read` early on and, once
-    /// closed and reused, a socket for `recvfrom`; each key is described when it first shows up.
-    known: HashMap<(u32, i32, u32), (FdKind, String)>,
+    /// Keyed by (pid, fd, inode): an fd number can be a file for `read` early on and, once
+    /// closed and reused, a socket; each is described while it is the fd's file.
+    known: HashMap<(u32, i32, u64), (FdKind, String)>,
 }
 
 impl FdDescriber {
-    /// Describes every `(pid, fd, syscall)` not yet known. Reads the socket tables at most once per
-    /// process per call.
-    pub fn describe_new(&mut self, fds: impl IntoIterator<Item = (u32, i32, u32)>) {
+    /// Describes every counted fd not yet known that its process still holds. Reads the socket
+    /// tables at most once per process per call.
+    pub fn describe_new<'k>(&mut self, keys: impl IntoIterator<Item = &'k FdKey>) {
         let mut tables: HashMap<u32, SocketTables> = HashMap::new();
-        for (pid, fd, syscall) in fds {
-            if self.known.contains_key(&(pid, fd, syscall)) || fd < 0 {
+        for key in keys {
+            let id = (key.tgid, key.fd, key.inode);
+            if self.known.contains_key(&id) || key.fd < 0 {
                 continue;
             }
-            let Ok(link) = std::fs::read_link(format!("/proc/{pid}/fd/{fd}")) else {
+            let path = format!("/proc/{}/fd/{}", key.tgid, key.fd);
+            let Ok(link) = std::fs::read_link(&path) else {
                 continue;
             };
+            // The fd must still hold the file the kernel counted (when the kernel knew it).
+            if key.kind != fd_kind::UNKNOWN
+                && std::fs::metadata(&path).map(|m| m.ino()).ok() != Some(key.inode)
+            {
+                continue;
+            }
             let link = link.to_string_lossy().into_owned();
             let description = if let Some(inode) = link
                 .strip_prefix("socket:[")
                 .and_then(|s| s.strip_suffix(']'))
             {
-                let tables = tables.entry(pid).or_insert_with(|| SocketTables::read(pid));
+                let tables = tables
+                    .entry(key.tgid)
+                    .or_insert_with(|| SocketTables::read(key.tgid));
                 tables.describe(inode.parse().unwrap_or(0))
             } else if link.starts_with("pipe:") {
                 (FdKind::Pipe, link)
-            } else if link.starts_with('/') {
+            } else if link.starts_with("anon_inode:") {
+                (FdKind::Anon, link)
+            } else if key.kind == fd_kind::CHAR_DEVICE {
+                (FdKind::Device, link)
+            } else if link.starts_with('/') && key.kind != fd_kind::OTHER {
                 (FdKind::File, link)
             } else {
                 (FdKind::Other, link)
             };
-            self.known.insert((pid, fd, syscall), description);
+            self.known.insert(id, description);
         }
     }
 
-    /// The description of an fd, or unknown.
+    /// The description of a counted fd: as looked up, or else the kind the kernel saw.
     #[must_use]
-    pub fn get(&self, pid: u32, fd: i32, syscall: u32) -> (FdKind, String) {
-        if fd == tracer_common::FD_OVERFLOW {
+    pub fn get(&self, key: &FdKey) -> (FdKind, String) {
+        if key.fd == tracer_common::FD_OVERFLOW {
             return (
                 FdKind::Overflow,
                 "fds beyond the per-fd map's capacity".into(),
             );
         }
-        self.known
-            .get(&(pid, fd, syscall))
-            .cloned()
-            .unwrap_or((FdKind::Unknown, "closed before it was looked at".into()))
+        if let Some(known) = self.known.get(&(key.tgid, key.fd, key.inode)) {
+            return known.clone();
+        }
+        let (kind, what) = match key.kind {
+            fd_kind::REGULAR => (FdKind::File, "a regular file"),
+            fd_kind::SOCKET => (FdKind::Socket, "a socket"),
+            fd_kind::PIPE => (FdKind::Pipe, "a pipe"),
+            fd_kind::CHAR_DEVICE => (FdKind::Device, "a character device"),
+            fd_kind::ANON => (FdKind::Anon, "an anonymous inode (eventfd, timerfd, ...)"),
+            fd_kind::OTHER => (FdKind::Other, "a directory or block device"),
+            _ => return (FdKind::Unknown, "closed before it was looked at".into()),
+        };
+        (
+            kind,
+            format!(
+                "{what} (inode {}), not looked up while open (closed, or seen through another filesystem's inode)",
+                key.inode
+            ),
+        )
     }
 }
 
@@ -193,13 +228,30 @@ mod tests {
         let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let fd = std::os::fd::AsRawFd::as_raw_fd(&client);
         let mut describer = FdDescriber::default();
-        let pid = std::process::id();
-        describer.describe_new([(pid, fd, 0)]);
-        let (kind, text) = describer.get(pid, fd, 0);
+        let key = FdKey {
+            tgid: std::process::id(),
+            fd,
+            syscall: 0,
+            kind: fd_kind::SOCKET,
+            inode: std::fs::metadata(format!("/proc/self/fd/{fd}"))
+                .unwrap()
+                .ino(),
+        };
+        describer.describe_new([&key]);
+        let (kind, text) = describer.get(&key);
         assert_eq!(kind, FdKind::Tcp);
         assert!(
             text.ends_with(&format!("-> {}", listener.local_addr().unwrap())),
             "{text}"
         );
+        // Another file on the same fd number is another row, never this one's description.
+        let other = FdKey {
+            inode: key.inode + 1,
+            kind: fd_kind::REGULAR,
+            ..key
+        };
+        describer.describe_new([&other]);
+        assert_eq!(describer.get(&other).0, FdKind::File);
+        assert!(describer.get(&other).1.contains("not looked up while open"));
     }
 }

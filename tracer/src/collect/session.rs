@@ -277,6 +277,19 @@ impl Session {
         Ok(())
     }
 
+    /// Threads of targets that exited since the last call: their whole CPU time, from the
+    /// kernel, goes to their process (made known here if no sample saw it alive).
+    fn add_thread_exits(&mut self) -> anyhow::Result<()> {
+        for (tid, exit) in self.probes.take_thread_exits()? {
+            self.processes
+                .entry(exit.tgid)
+                .or_insert_with(|| Tracked::new(ProcessCpu::new(false)))
+                .cpu
+                .thread_exited(tid, exit.runtime_ns);
+        }
+        Ok(())
+    }
+
     /// Samples the maps and CPU once; call once per interval.
     pub fn tick(&mut self) -> anyhow::Result<Tick> {
         self.sample(false)
@@ -327,6 +340,7 @@ impl Session {
 
         let interval_index = self.intervals.len();
         self.sample_cgroup_targets(dt, interval_index)?;
+        self.add_thread_exits()?;
 
         // New processes (children) and their names and CPU.
         for &pid in snapshot
@@ -371,6 +385,7 @@ impl Session {
         let last = &self.last.totals;
         let interval = Interval {
             end_ns: duration_ns(now.duration_since(self.start)),
+            duration_ns: duration_ns(now.duration_since(self.last.tick)),
             read_calls: totals.read_calls.saturating_sub(last.read_calls),
             write_calls: totals.write_calls.saturating_sub(last.write_calls),
             read_bytes: totals.read_bytes.saturating_sub(last.read_bytes),
@@ -622,15 +637,9 @@ impl Session {
 /// Describes new fds, but not those of a process the kernel saw exit: its PID may already
 /// name another process.
 fn describe_live_fds(fds: &mut FdDescriber, snapshot: &Snapshot) {
-    fds.describe_new(
-        snapshot
-            .fd_stats
-            .keys()
-            .filter(|k| {
-                !snapshot.exits.contains_key(&k.tgid) || snapshot.targets.contains_key(&k.tgid)
-            })
-            .map(|k| (k.tgid, k.fd, k.syscall)),
-    );
+    fds.describe_new(snapshot.fd_stats.keys().filter(|k| {
+        !snapshot.exits.contains_key(&k.tgid) || snapshot.targets.contains_key(&k.tgid)
+    }));
 }
 
 fn process_cpu(cpu: &ProcessCpu, duration: Duration, cores: Vec<f64>) -> run::Cpu {

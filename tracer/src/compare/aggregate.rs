@@ -28,8 +28,38 @@ pub(super) struct Aggregate {
     pub(super) syscalls: BTreeMap<String, SyscallStats>,
     pub(super) on_cpu_ns: Option<u64>,
     pub(super) peak_cores: Option<f64>,
-    /// Read-like calls on fds known to be sockets (from the per-fd breakdown).
+    /// Read-like calls on fds the kernel saw to be sockets at the call (the per-fd breakdown).
     pub(super) socket_reads: crate::run::DirectionTotals,
+    /// Write-like calls by what the fd was at the call: sockets, pipes, anonymous inodes
+    /// (eventfd wake-ups, ...), files and the rest.
+    pub(super) writes_by_kind: BTreeMap<WriteTarget, u64>,
+    /// Time inside I/O syscalls on a CPU (latency minus time switched out), when the run has
+    /// the split (schema 2).
+    pub(super) io_on_cpu_ns: Option<u64>,
+}
+
+/// What a write went to, for the split of writes per request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum WriteTarget {
+    Socket,
+    Pipe,
+    Anon,
+    File,
+    Other,
+}
+
+impl WriteTarget {
+    fn of(kind: crate::run::FdKind) -> Option<Self> {
+        use crate::run::FdKind;
+        Some(match kind {
+            FdKind::Tcp | FdKind::Udp | FdKind::Unix | FdKind::Socket => Self::Socket,
+            FdKind::Pipe => Self::Pipe,
+            FdKind::Anon => Self::Anon,
+            FdKind::File => Self::File,
+            FdKind::Device | FdKind::Other => Self::Other,
+            FdKind::Unknown | FdKind::Overflow => return None,
+        })
+    }
 }
 
 /// Adds `[calls, bytes, errors, eagain, zero_returns]`; saturating, as a damaged run file must
@@ -43,6 +73,19 @@ pub(super) fn add_totals(
     into.errors = into.errors.saturating_add(errors);
     into.eagain = into.eagain.saturating_add(eagain);
     into.zero_returns = into.zero_returns.saturating_add(zero);
+}
+
+/// For rows without the kernel's inode (schema-1 runs, or kernels whose BTF lacks the
+/// offsets), whose kind is only as the fd was last seen: a `read()` on an fd number that also
+/// saw `recv*()` was most likely a file's, before the number became this socket's (`recv*()`
+/// only works on sockets; `pread64` never does). Rows the kernel keyed by inode need no such guess.
+fn likely_a_files_reads(process: &crate::run::Process, fd: &crate::run::FdStats) -> bool {
+    let recv_family = |name: &str| name.starts_with("recv");
+    let has_recv = process
+        .fds
+        .iter()
+        .any(|other| other.fd == fd.fd && other.inode == 0 && recv_family(&other.syscall));
+    fd.syscall == "pread64" || (has_recv && !recv_family(&fd.syscall))
 }
 
 /// Whether an fd kind is a socket, where write coalescing shows.
@@ -66,8 +109,11 @@ fn merge_stats(into: &mut SyscallStats, from: &SyscallStats) {
     into.zero_returns = into.zero_returns.saturating_add(from.zero_returns);
     into.latency_total_ns = into.latency_total_ns.saturating_add(from.latency_total_ns);
     into.latency_max_ns = into.latency_max_ns.max(from.latency_max_ns);
+    into.waiting_total_ns = into.waiting_total_ns.saturating_add(from.waiting_total_ns);
     into.size = into.size.merged(&from.size);
     into.latency = into.latency.merged(&from.latency);
+    into.waiting = into.waiting.merged(&from.waiting);
+    into.on_cpu = into.on_cpu.merged(&from.on_cpu);
 }
 
 /// The processes of a run that a scope covers.
@@ -92,26 +138,24 @@ pub(super) fn aggregate(run: &Run, scope: &Scope) -> Option<Aggregate> {
     let mut cores_series: Vec<f64> = Vec::new();
     for process in &processes {
         aggregate.pids.push(process.pid);
-        for fd in process.fds.iter().filter(|fd| is_socket(fd.kind)) {
-            // An fd's kind is as last seen, and fd numbers are reused: a read() on an fd that
-            // also saw recv*() was most likely a file's, before the number became this
-            // socket's. recv*() only works on sockets; pread64 never does.
-            let recv_family = |name: &str| name.starts_with("recv");
-            let has_recv = process
-                .fds
-                .iter()
-                .any(|other| other.fd == fd.fd && recv_family(&other.syscall));
-            if fd.syscall == "pread64" || (has_recv && !recv_family(&fd.syscall)) {
-                continue;
-            }
-            if process
-                .syscall(&fd.syscall)
-                .is_some_and(|s| s.direction == Direction::Read)
+        // The kernel tells each fd's kind at the time of the call, and an fd number reused
+        // for another file is another row, so no row mixes a file's reads with a socket's.
+        for fd in &process.fds {
+            let direction = process.syscall(&fd.syscall).map(|s| s.direction);
+            if direction == Some(Direction::Read)
+                && is_socket(fd.kind)
+                && !(fd.inode == 0 && likely_a_files_reads(process, fd))
             {
                 add_totals(
                     &mut aggregate.socket_reads,
                     [fd.calls, fd.bytes, fd.errors, fd.eagain, fd.zero_returns],
                 );
+            }
+            if direction == Some(Direction::Write)
+                && let Some(target) = WriteTarget::of(fd.kind)
+            {
+                let count = aggregate.writes_by_kind.entry(target).or_default();
+                *count = count.saturating_add(fd.calls);
             }
         }
         for stats in &process.syscalls {
@@ -119,6 +163,15 @@ pub(super) fn aggregate(run: &Run, scope: &Scope) -> Option<Aggregate> {
                 aggregate.syscalls.entry(stats.syscall.clone()).or_default(),
                 stats,
             );
+            // Runs with the waiting/on-CPU split have an on-CPU histogram for every call.
+            if stats.on_cpu.count > 0 {
+                let sum = aggregate.io_on_cpu_ns.get_or_insert(0);
+                *sum = sum.saturating_add(
+                    stats
+                        .latency_total_ns
+                        .saturating_sub(stats.waiting_total_ns),
+                );
+            }
         }
         if let Some(cpu) = &process.cpu {
             let sum = aggregate.on_cpu_ns.get_or_insert(0);
@@ -283,6 +336,9 @@ mod tests {
                 fd,
                 syscall: "read".into(),
                 kind,
+                inode: 0,
+                latency_total_ns: 0,
+                waiting_total_ns: 0,
                 description: String::new(),
                 calls,
                 bytes,
@@ -324,6 +380,68 @@ mod tests {
             "{:?}",
             comparison.verdict
         );
+    }
+
+    /// Schema-2 rows carry the kernel's kind and inode: a file read on fd 7 before the number
+    /// became a socket is told apart without any guess, writes are split by what they went to
+    /// (1 socket write + 2 eventfd wake-ups per request), and the CPU inside I/O syscalls per
+    /// request is latency minus waiting.
+    #[test]
+    fn kernel_kinds_split_reads_and_writes_and_io_cpu_per_request() {
+        use crate::{
+            hist::Histogram,
+            run::{FdKind, FdStats},
+        };
+        use tracer_common::buckets::LATENCY;
+        let shape = |mut run: Run| {
+            let client = &mut run.processes[0];
+            let mut write = sample::syscall("write", Direction::Write, &[(8, 3000)], 0, 0, 1_000);
+            write.waiting_total_ns = 1_000_000;
+            write.on_cpu = Histogram::from_buckets(LATENCY, [(LATENCY.bucket(600), 3000)]);
+            client.syscalls.push(write);
+            let fd = |fd, syscall: &str, kind, inode, calls| FdStats {
+                fd,
+                syscall: syscall.into(),
+                kind,
+                inode,
+                latency_total_ns: 0,
+                waiting_total_ns: 0,
+                description: String::new(),
+                calls,
+                bytes: calls * 100,
+                errors: 0,
+                eagain: 0,
+                zero_returns: 0,
+            };
+            client.fds = vec![
+                fd(7, "read", FdKind::File, 20, 140),
+                fd(7, "read", FdKind::Tcp, 21, 2000),
+                fd(7, "write", FdKind::Tcp, 21, 1000),
+                fd(9, "write", FdKind::Anon, 22, 2000),
+            ];
+            input(run)
+        };
+        let inputs = [
+            shape(sample::direct("a", 1000, 1)),
+            shape(sample::direct("b", 1000, 1)),
+        ];
+        let options = Options {
+            group_by_label: false,
+            requests: Some(1000),
+            focus: None,
+        };
+        let comparison = compare(&inputs, &options).unwrap();
+        let client = &comparison.sections[0];
+        assert_eq!(mean(client, "socket_read_calls_per_request", 0), 2.0);
+        assert_eq!(mean(client, "socket_write_calls_per_request", 0), 1.0);
+        assert_eq!(mean(client, "anon_write_calls_per_request", 0), 2.0);
+        assert!(
+            client
+                .row("pipe_write_calls_per_request")
+                .is_none_or(|row| row.values[0].is_none())
+        );
+        // 3,000 writes x 1 us, 1 ms of it waiting: 2 ms on a CPU over 1,000 requests.
+        assert_eq!(mean(client, "io_on_cpu_us_per_request", 0), 2.0);
     }
 
     #[test]

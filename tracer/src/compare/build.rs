@@ -90,9 +90,9 @@ pub(super) fn build(grouped: &[(String, Vec<&Input>)], options: &Options) -> Com
         }
     }
     notes.push(
-        "socket reads are told from the per-fd breakdown, which knows an fd's kind as it was last seen; \
-         read() calls on an fd number that also saw recv*() are left out of them as most likely a file's, \
-         before the number was reused for the socket"
+        "socket reads and writes are told apart from file, pipe and eventfd ones by the kernel, from each fd's inode at the time of the call \
+         (in runs recorded before schema 2, which know an fd's kind only as it was last seen, read() calls on an fd number that also saw recv*() are left out of socket reads as most likely a file's); waiting is the time a call spent switched out \
+         (for data, a lock or a CPU), on-CPU the rest"
             .to_owned(),
     );
     notes.push(
@@ -134,8 +134,14 @@ fn run_info(input: &Input, options: &Options) -> RunInfo {
         .iter()
         .map(|interval| {
             let start_ns = previous_end_ns;
-            // Each interval's true length, the last (partial) one's too.
-            let seconds = interval.end_ns.saturating_sub(start_ns) as f64 / 1e9;
+            // Each interval's true length, the last (partial) one's too: recorded since
+            // schema 2, the difference of consecutive ends before.
+            let length_ns = if interval.duration_ns > 0 {
+                interval.duration_ns
+            } else {
+                interval.end_ns.saturating_sub(start_ns)
+            };
+            let seconds = length_ns as f64 / 1e9;
             previous_end_ns = interval.end_ns;
             let calls = interval.read_calls.saturating_add(interval.write_calls) as f64;
             IntervalPoint {
@@ -143,10 +149,13 @@ fn run_info(input: &Input, options: &Options) -> RunInfo {
                 end_s: interval.end_ns as f64 / 1e9,
                 syscalls_per_s: if seconds > 0.0 { calls / seconds } else { 0.0 },
                 cores: interval.cores,
-                exits: run.processes.iter().any(|p| {
-                    p.exited_after_ns
-                        .is_some_and(|at| at > start_ns && at <= interval.end_ns)
-                }),
+                // Schema 2 takes each exiting thread's CPU from the kernel as it exits;
+                // before, CPU after a process's last sample was missing.
+                exits: run.schema < 2
+                    && run.processes.iter().any(|p| {
+                        p.exited_after_ns
+                            .is_some_and(|at| at > start_ns && at <= interval.end_ns)
+                    }),
             }
         })
         .collect();

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::{
-    aggregate::{Aggregate, add_totals},
+    aggregate::{Aggregate, WriteTarget, add_totals},
     model::{Better, Stat, Table, Unit},
 };
 use crate::run::{Direction, Run, SyscallStats};
@@ -157,6 +157,34 @@ pub(super) const SECTION_SPECS: &[Spec] = &[
         Better::Higher,
     )
     .on("write_calls"),
+    spec(
+        "socket_write_calls_per_request",
+        "socket writes per request",
+        Unit::PerRequest,
+        Better::Lower,
+    )
+    .on("socket_write_calls"),
+    spec(
+        "anon_write_calls_per_request",
+        "eventfd/anon-inode writes per request (wake-ups)",
+        Unit::PerRequest,
+        Better::Lower,
+    )
+    .on("anon_write_calls"),
+    spec(
+        "pipe_write_calls_per_request",
+        "pipe writes per request",
+        Unit::PerRequest,
+        Better::Lower,
+    )
+    .on("pipe_write_calls"),
+    spec(
+        "file_write_calls_per_request",
+        "file and device writes per request",
+        Unit::PerRequest,
+        Better::Lower,
+    )
+    .on("file_write_calls"),
     spec("errors", "errors", Unit::Count, Better::Lower).on("io_calls"),
     spec(
         "eagain_share",
@@ -189,6 +217,13 @@ pub(super) const SECTION_SPECS: &[Spec] = &[
         Unit::MicrosecondsPerRequest,
         Better::Lower,
     ),
+    spec(
+        "io_on_cpu_us_per_request",
+        "CPU inside I/O syscalls per request",
+        Unit::MicrosecondsPerRequest,
+        Better::Lower,
+    )
+    .on("io_calls"),
 ];
 
 pub(super) const SYSCALL_SPECS: &[Spec] = &[
@@ -228,6 +263,62 @@ pub(super) const SYSCALL_SPECS: &[Spec] = &[
         "latency p99",
         Unit::Nanoseconds,
         Better::Lower,
+    )
+    .on("calls"),
+    spec(
+        "on_cpu_p50_ns",
+        "on-CPU p50",
+        Unit::Nanoseconds,
+        Better::Lower,
+    )
+    .on("calls"),
+    spec(
+        "on_cpu_p90_ns",
+        "on-CPU p90",
+        Unit::Nanoseconds,
+        Better::Lower,
+    )
+    .on("calls"),
+    spec(
+        "on_cpu_p99_ns",
+        "on-CPU p99",
+        Unit::Nanoseconds,
+        Better::Lower,
+    )
+    .on("calls"),
+    spec(
+        "on_cpu_total_ns",
+        "on-CPU total",
+        Unit::Nanoseconds,
+        Better::Lower,
+    )
+    .on("calls"),
+    spec(
+        "waiting_p50_ns",
+        "waiting p50 (switched out)",
+        Unit::Nanoseconds,
+        Better::Neutral,
+    )
+    .on("calls"),
+    spec(
+        "waiting_p90_ns",
+        "waiting p90",
+        Unit::Nanoseconds,
+        Better::Neutral,
+    )
+    .on("calls"),
+    spec(
+        "waiting_p99_ns",
+        "waiting p99",
+        Unit::Nanoseconds,
+        Better::Neutral,
+    )
+    .on("calls"),
+    spec(
+        "waiting_total_ns",
+        "waiting total",
+        Unit::Nanoseconds,
+        Better::Neutral,
     )
     .on("calls"),
 ];
@@ -335,6 +426,50 @@ pub(super) fn section_values(aggregate: &Aggregate, d: &Denominators) -> Values 
             bytes_per_call(sockets),
         );
     }
+    for (target, count_key, key) in [
+        (
+            WriteTarget::Socket,
+            "socket_write_calls",
+            "socket_write_calls_per_request",
+        ),
+        (
+            WriteTarget::Anon,
+            "anon_write_calls",
+            "anon_write_calls_per_request",
+        ),
+        (
+            WriteTarget::Pipe,
+            "pipe_write_calls",
+            "pipe_write_calls_per_request",
+        ),
+        (
+            WriteTarget::File,
+            "file_write_calls",
+            "file_write_calls_per_request",
+        ),
+    ] {
+        let mut calls = aggregate.writes_by_kind.get(&target).copied().unwrap_or(0);
+        if target == WriteTarget::File {
+            calls = calls.saturating_add(
+                aggregate
+                    .writes_by_kind
+                    .get(&WriteTarget::Other)
+                    .copied()
+                    .unwrap_or(0),
+            );
+        }
+        if calls > 0 {
+            values.insert(count_key, calls as f64);
+            put(&mut values, key, per_request(calls as f64, d));
+        }
+    }
+    if let Some(io_on_cpu_ns) = aggregate.io_on_cpu_ns {
+        put(
+            &mut values,
+            "io_on_cpu_us_per_request",
+            per_request(io_on_cpu_ns as f64 / 1e3, d),
+        );
+    }
     if let Some(on_cpu_ns) = aggregate.on_cpu_ns {
         let core_seconds = on_cpu_ns as f64 / 1e9;
         values.insert("cpu_core_seconds", core_seconds);
@@ -372,6 +507,23 @@ pub(super) fn syscall_values(stats: &SyscallStats, d: &Denominators) -> Values {
         values.insert("latency_p50_ns", stats.latency.percentiles.p50 as f64);
         values.insert("latency_p90_ns", stats.latency.percentiles.p90 as f64);
         values.insert("latency_p99_ns", stats.latency.percentiles.p99 as f64);
+    }
+    if stats.on_cpu.count > 0 {
+        let on_cpu = &stats.on_cpu.percentiles;
+        let waiting = &stats.waiting.percentiles;
+        values.insert("on_cpu_p50_ns", on_cpu.p50 as f64);
+        values.insert("on_cpu_p90_ns", on_cpu.p90 as f64);
+        values.insert("on_cpu_p99_ns", on_cpu.p99 as f64);
+        values.insert(
+            "on_cpu_total_ns",
+            stats
+                .latency_total_ns
+                .saturating_sub(stats.waiting_total_ns) as f64,
+        );
+        values.insert("waiting_p50_ns", waiting.p50 as f64);
+        values.insert("waiting_p90_ns", waiting.p90 as f64);
+        values.insert("waiting_p99_ns", waiting.p99 as f64);
+        values.insert("waiting_total_ns", stats.waiting_total_ns as f64);
     }
     values
 }

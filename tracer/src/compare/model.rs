@@ -96,8 +96,9 @@ pub struct IntervalPoint {
     /// Calls over the interval's true length.
     pub syscalls_per_s: f64,
     pub cores: f64,
-    /// Whether a traced process exited during the interval: its CPU after its last sample
-    /// is missing from `cores`.
+    /// Whether a traced process exited during the interval in a schema-1 run file: its CPU
+    /// after its last sample is missing from `cores` (schema 2 has every exiting thread's CPU
+    /// from the kernel).
     pub exits: bool,
 }
 

@@ -38,6 +38,7 @@ pub fn syscall(
         errnos: vec![],
         size: Histogram::from_buckets(SIZE, sizes.iter().map(|&(size, n)| (SIZE.bucket(size), n))),
         latency: Histogram::from_buckets(LATENCY, [(LATENCY.bucket(latency_ns), calls)]),
+        ..SyscallStats::default()
     }
 }
 
@@ -142,6 +143,7 @@ pub fn run(
                 cgroup: None,
                 cpu: None,
                 exit_code: None,
+                rusage_cpu_ns: None,
             })
             .collect(),
         processes,
@@ -149,6 +151,7 @@ pub fn run(
         intervals: (1..=10u64)
             .map(|s| Interval {
                 end_ns: s * 1_000_000_000,
+                duration_ns: 1_000_000_000,
                 read_calls: reads / 10,
                 write_calls: writes / 10,
                 read_bytes: 0,

@@ -23,7 +23,9 @@ use aya::{
     maps::{HashMap, MapData, PerCpuArray, PerCpuHashMap},
     programs::{BtfTracePoint, FEntry, FExit, ProgramError, RawTracePoint, TracePoint},
 };
-use tracer_common::{ExitInfo, FdKey, FdStats, GlobalName, HistKey, globals, maps, syscalls};
+use tracer_common::{
+    ExitInfo, FdKey, FdStats, FileOffsets, GlobalName, HistKey, ThreadExit, globals, maps, syscalls,
+};
 
 use crate::error::{ErrorKind, user};
 
@@ -102,6 +104,9 @@ pub struct ProbeOptions {
     /// fentry and the syscall tracepoints attach only to these; `sys_enter` programs skip the
     /// others first thing.
     pub syscall_mask: Option<u32>,
+    /// Leave out the waiting/on-CPU split and the scheduler probe (which also settles exiting
+    /// threads' CPU): the benchmark's measure of what they cost.
+    pub no_waiting_split: bool,
 }
 
 /// Loaded and attached probes.
@@ -124,6 +129,8 @@ pub struct Probes {
     capacities: Capacities,
     /// `ProbeOptions::syscall_mask`.
     syscall_mask: Option<u32>,
+    /// Thread exits read by the last [`Probes::take_thread_exits`] but not yet settled.
+    unsettled_exits: std::collections::BTreeSet<u32>,
 }
 
 /// Everything the maps hold, summed over CPUs.
@@ -146,6 +153,10 @@ pub struct Snapshot {
     /// [`Probes::snapshot`] only.
     pub exec_names: BTreeMap<u32, [u8; 16]>,
 }
+
+/// The `sched:sched_switch` program: the waiting/on-CPU split and the final CPU time of
+/// exiting threads.
+const SWITCH_PROGRAM: &str = "tracer_switch";
 
 /// Kernel time spent in tracer's programs while the kernel timed them.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -217,13 +228,9 @@ impl Probes {
             btf,
             capacities,
             exits_recorded,
+            kernel_offsets,
         } = load(options, &btf_path, tracefs.as_ref().ok())?;
-        if !exits_recorded {
-            fallbacks.push(Fallback {
-                mechanism: "sched:sched_process_exit".into(),
-                reason: "the exit tracepoint has no group_dead and the kernel BTF no signal_struct.live: exits of targets are not recorded, so a PID reused during the run is counted as its target".into(),
-            });
-        }
+        fallbacks.extend(kernel_offsets.fallbacks(exits_recorded));
 
         let mut chosen = None;
         let mut attached = Vec::new();
@@ -284,7 +291,11 @@ impl Probes {
             &mut attached,
             &mut fallbacks,
         );
-
+        if let Ok(tracefs) = &tracefs
+            && !options.no_waiting_split
+        {
+            attach_switch(&mut ebpf, tracefs, &mut attached, &mut fallbacks);
+        }
         drop(btf);
         give_back_freed_memory();
         let cost_timer = stats::CostTimer::start(options.cost_sampling);
@@ -300,6 +311,7 @@ impl Probes {
             target_flags,
             capacities,
             syscall_mask: options.syscall_mask,
+            unsettled_exits: std::collections::BTreeSet::new(),
         })
     }
 
@@ -313,6 +325,26 @@ impl Probes {
                 .map(|i| syscalls::NAMES[i])
                 .collect(),
         )
+    }
+
+    /// Threads of targets that exited since the last call, by thread id, with their whole
+    /// life's on-CPU time. Entries the scheduler probe settled (read at the thread's last
+    /// switch-out) are removed from the map; an unsettled one is returned as it is and removed
+    /// the next time (its last switch-out is microseconds after its exit, so it rarely stays).
+    pub fn take_thread_exits(&mut self) -> anyhow::Result<BTreeMap<u32, ThreadExit>> {
+        let mut map: HashMap<&mut MapData, u32, ThreadExit> =
+            map_mut(&mut self.ebpf, maps::THREAD_EXITS)?;
+        let exits: BTreeMap<u32, ThreadExit> = map.iter().collect::<Result<_, _>>()?;
+        let mut unsettled = std::collections::BTreeSet::new();
+        for (&tid, exit) in &exits {
+            if exit.settled != 0 || self.unsettled_exits.contains(&tid) {
+                let _ = map.remove(&tid);
+            } else {
+                unsettled.insert(tid);
+            }
+        }
+        self.unsettled_exits = unsettled;
+        Ok(exits)
     }
 
     /// The mechanism the syscall probes run on.
@@ -580,6 +612,71 @@ struct Loaded {
     /// Whether the exit probe can tell a process's last thread (`group_dead`, or the BTF
     /// offsets of `signal->live`).
     exits_recorded: bool,
+    /// What the probes read of kernel structs, as found in the BTF (0 where not found).
+    kernel_offsets: KernelOffsets,
+}
+
+/// Offsets of the kernel struct members the probes read beyond their tracepoints' records.
+#[derive(Clone, Copy, Debug, Default)]
+struct KernelOffsets {
+    /// `task_struct.se` + `sched_entity.sum_exec_runtime`.
+    runtime: u32,
+    /// From a task to an fd's inode.
+    files: FileOffsets,
+}
+
+impl KernelOffsets {
+    /// What the run file says when an offset is missing (or, without `exits_recorded`, the
+    /// means to tell a process's last thread).
+    fn fallbacks(&self, exits_recorded: bool) -> Vec<Fallback> {
+        let mut fallbacks = Vec::new();
+        if !exits_recorded {
+            fallbacks.push(Fallback {
+                mechanism: "sched:sched_process_exit".into(),
+                reason: "the exit tracepoint has no group_dead and the kernel BTF no signal_struct.live: exits of targets are not recorded, so a PID reused during the run is counted as its target".into(),
+            });
+        }
+        if self.runtime == 0 {
+            fallbacks.push(Fallback {
+                mechanism: "task_struct.se.sum_exec_runtime".into(),
+                reason: "the kernel BTF has no offset for a task's runtime: a thread that exits between two samples keeps the CPU time of its last sample".into(),
+            });
+        }
+        if self.files.task_files == 0 {
+            fallbacks.push(Fallback {
+                mechanism: "task_struct.files".into(),
+                reason: "the kernel BTF has no offsets from a task to its files' inodes: every fd's kind is unknown".into(),
+            });
+        }
+        fallbacks
+    }
+
+    fn read(btf_path: &Path) -> Self {
+        let Ok(bytes) = std::fs::read(btf_path) else {
+            return Self::default();
+        };
+        let Some(btf) = kernel_btf::KernelBtf::parse(&bytes) else {
+            return Self::default();
+        };
+        let runtime = btf
+            .member_offset("task_struct", "se")
+            .zip(btf.member_offset("sched_entity", "sum_exec_runtime"))
+            .map_or(0, |(se, runtime)| se + runtime);
+        let files = (|| {
+            Some(FileOffsets {
+                task_files: btf.member_offset("task_struct", "files")?,
+                files_fdt: btf.member_offset("files_struct", "fdt")?,
+                fdt_max_fds: btf.member_offset("fdtable", "max_fds")?,
+                fdt_fd: btf.member_offset("fdtable", "fd")?,
+                file_inode: btf.member_offset("file", "f_inode")?,
+                inode_mode: btf.member_offset("inode", "i_mode")?,
+                inode_ino: btf.member_offset("inode", "i_ino")?,
+                _pad: 0,
+            })
+        })()
+        .unwrap_or_default();
+        Self { runtime, files }
+    }
 }
 
 /// Loads the probes' object with this kernel's settings and maps the target flags.
@@ -605,7 +702,16 @@ fn load(
     };
     let filter_by_cgroup = u32::from(options.filter_by_cgroup);
     let syscall_mask = options.syscall_mask.unwrap_or(syscalls::ALL_MASK);
+    let kernel_offsets = KernelOffsets::read(btf_path);
     loader.btf(btf.as_ref().ok());
+    set_global(
+        &mut loader,
+        globals::TASK_RUNTIME_OFFSET,
+        &kernel_offsets.runtime,
+    );
+    set_global(&mut loader, globals::FILE_OFFSETS, &kernel_offsets.files);
+    let waiting_split = u32::from(!options.no_waiting_split);
+    set_global(&mut loader, globals::WAITING_SPLIT, &waiting_split);
     set_global(&mut loader, globals::FILTER_BY_CGROUP, &filter_by_cgroup);
     set_global(&mut loader, globals::FORK_CHILD_PID_OFFSET, &fork_offset);
     set_global(&mut loader, globals::EXIT_GROUP_DEAD_OFFSET, &exit_offset);
@@ -625,6 +731,7 @@ fn load(
         btf,
         capacities,
         exits_recorded: exit_offset != 0 || signal_offset != 0,
+        kernel_offsets,
     })
 }
 
@@ -824,6 +931,45 @@ fn attach_lifecycle(
     }
 }
 
+/// The scheduler probe (the waiting/on-CPU split, exiting threads' final CPU), or a fallback
+/// saying what is missing without it.
+fn attach_switch(
+    ebpf: &mut Ebpf,
+    tracefs: &tracefs::Tracefs,
+    attached: &mut Vec<&'static str>,
+    fallbacks: &mut Vec<Fallback>,
+) {
+    match try_attach_switch(ebpf, tracefs) {
+        Ok(()) => attached.push(SWITCH_PROGRAM),
+        Err(reason) => fallbacks.push(Fallback {
+            mechanism: "sched:sched_switch".into(),
+            reason: format!(
+                "syscall time is not split into waiting and on-CPU (all of it counts as on-CPU), and exiting threads' CPU is as of their exit: {reason}"
+            ),
+        }),
+    }
+}
+
+/// The scheduler probe, where the `sched:sched_switch` record has the layout it reads.
+fn try_attach_switch(ebpf: &mut Ebpf, tracefs: &tracefs::Tracefs) -> Result<(), String> {
+    use tracer_common::sched_switch;
+    let event = "sched/sched_switch";
+    let found = (
+        tracefs.field_offset(event, "prev_state"),
+        tracefs.field_offset(event, "next_pid"),
+    );
+    let expected = (
+        u32::try_from(sched_switch::PREV_STATE).ok(),
+        u32::try_from(sched_switch::NEXT_PID).ok(),
+    );
+    if found != expected {
+        return Err(format!(
+            "its record has prev_state and next_pid at {found:?}, not at {expected:?} as the probe reads them"
+        ));
+    }
+    attach_tracepoint(ebpf, SWITCH_PROGRAM, "sched", "sched_switch")
+}
+
 fn attach_tracepoint(
     ebpf: &mut Ebpf,
     name: &str,
@@ -957,6 +1103,7 @@ mod contract {
             .chain(RAW_PROGRAMS.map(|(name, _)| name))
             .chain(TRACEPOINT_PROGRAMS.map(|(name, _)| name))
             .chain(LIFECYCLE_PROGRAMS.map(|(name, _, _)| name))
+            .chain([SWITCH_PROGRAM])
             .chain(FLOOR_PROGRAMS.map(|(name, _)| name));
         let missing: Vec<&str> = programs
             .filter(|name| !object.programs.contains_key(*name))
@@ -1017,7 +1164,7 @@ mod tests {
                 let (key, value) = if name == maps::HISTOGRAMS {
                     (8, 8)
                 } else {
-                    (16, 56)
+                    (24, 64)
                 };
                 u64::from(entries) * (48 + key + u64::from(cpus) * value)
             })
@@ -1037,8 +1184,8 @@ mod tests {
                 ),
             ]
         );
-        // (From about 150 CPUs on, the 1,024-entry floor of the overflow map binds first.)
-        for cpus in [64, 128] {
+        // (From about 120 CPUs on, the 1,024-entry floor of the overflow map binds first: 24-byte keys and 64-byte values since the fd kind and the waiting time joined them.)
+        for cpus in [64, 112] {
             assert!(
                 bytes(cpus) <= PER_CPU_MAPS_BUDGET,
                 "{cpus} CPUs: {}",
@@ -1050,8 +1197,8 @@ mod tests {
             );
         }
         assert!(per_cpu_map_sizes(240)[0].1 < 3_000);
-        // 64 CPUs: 32 MiB / (48 + 16 + 64 × 56 B) per-fd keys.
-        assert_eq!(per_cpu_map_sizes(64)[0].1, 9_198);
+        // 64 CPUs: 32 MiB / (48 + 24 + 64 × 64 B) per-fd keys.
+        assert_eq!(per_cpu_map_sizes(64)[0].1, 8_050);
         // Never fewer than 1,024 entries, however many CPUs.
         assert!(per_cpu_map_sizes(100_000).iter().all(|&(_, n)| n == 1_024));
     }

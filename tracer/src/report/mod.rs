@@ -412,10 +412,13 @@ mod tests {
     fn the_last_interval_does_not_draw_a_dive() {
         // The client exits 9.5 s into a 10.2 s run: the last interval is 0.2 s long and its
         // CPU is missing the exited client's.
+        // A schema-1 file: no interval lengths, no CPU from the kernel at exits.
         let shorten = |mut run: crate::run::Run| {
+            run.schema = 1;
             run.duration_ns = 10_200_000_000;
             run.intervals.push(crate::run::Interval {
                 end_ns: 10_200_000_000,
+                duration_ns: 0,
                 read_calls: 10,
                 write_calls: 0,
                 read_bytes: 0,
@@ -451,5 +454,32 @@ mod tests {
         let polyline = &cpu[cpu.find("points=\"").unwrap() + 8..];
         let points = &polyline[..polyline.find('"').unwrap()];
         assert_eq!(points.split(' ').count(), 10, "{points}");
+
+        // Schema 2: exiting threads' CPU comes from the kernel, so the last interval's CPU is
+        // whole and stays in the chart, over the length the run file gives it.
+        let exact = |input: Input| {
+            let mut run = input.run;
+            run.schema = crate::run::SCHEMA;
+            let last = run.intervals.last_mut().unwrap();
+            last.duration_ns = 200_000_000;
+            Input { run, ..input }
+        };
+        let comparison = compare(
+            &[
+                exact(shorten(sample::direct("direct", 1000, 1))),
+                exact(shorten(sample::proxied("proxy", 1000, 1))),
+            ],
+            &Options::default(),
+        )
+        .unwrap();
+        let last = comparison.groups[0].runs[0].intervals.last().unwrap();
+        assert!(!last.exits);
+        assert!((last.syscalls_per_s - 50.0).abs() < 1e-9);
+        let html = render(&comparison, Format::Html, false);
+        assert!(!html.contains("in which a traced process exited"));
+        let cpu = &html[html.find("CPU (cores used by the targets)</h3>").unwrap()..];
+        let polyline = &cpu[cpu.find("points=\"").unwrap() + 8..];
+        let points = &polyline[..polyline.find('"').unwrap()];
+        assert_eq!(points.split(' ').count(), 11, "{points}");
     }
 }

@@ -201,6 +201,13 @@ fn tracer_tools(
             &args.tracer_ready,
         ));
     }
+    // The same as `--probe auto` without the waiting/on-CPU split (no scheduler probe, no
+    // waiting and on-CPU histograms): the split's cost is the auto row minus this one.
+    tools.push(tracer_record(
+        &[binary.clone().into_os_string()],
+        &["--probe".into(), "auto".into(), "--no-waiting-split".into()],
+        &args.tracer_ready,
+    ));
     // What everything else on the machine pays while tracer records someone else: the
     // workload is not a target (tracer traces PID 1), but every syscall still passes the
     // probes' first checks.
