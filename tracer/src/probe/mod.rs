@@ -266,23 +266,7 @@ impl Probes {
             }
         }
         let Some(mechanism) = chosen else {
-            let tried = fallbacks
-                .iter()
-                .map(|f| format!("{} ({})", f.mechanism, f.reason))
-                .collect::<Vec<_>>()
-                .join("; ");
-            let kind = if fallbacks
-                .iter()
-                .all(|f| f.reason.contains("Operation not permitted"))
-            {
-                ErrorKind::Permission
-            } else {
-                ErrorKind::KernelUnsupported
-            };
-            return Err(user(
-                kind,
-                format!("no way to attach the syscall probes on this kernel: {tried}"),
-            ));
+            return Err(no_mechanism(&fallbacks));
         };
 
         attach_lifecycle(
@@ -523,6 +507,28 @@ impl EmptyProbes {
         }
         Ok(Self { _ebpf: ebpf })
     }
+}
+
+/// Why no mechanism attached: a permission error when every one was refused for lack of
+/// privilege, else the kernel's lack, naming each mechanism tried and its reason.
+fn no_mechanism(fallbacks: &[Fallback]) -> anyhow::Error {
+    let tried = fallbacks
+        .iter()
+        .map(|f| format!("{} ({})", f.mechanism, f.reason))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let kind = if fallbacks
+        .iter()
+        .all(|f| f.reason.contains("Operation not permitted"))
+    {
+        ErrorKind::Permission
+    } else {
+        ErrorKind::KernelUnsupported
+    };
+    user(
+        kind,
+        format!("no way to attach the syscall probes on this kernel: {tried}"),
+    )
 }
 
 /// Returns the heap glibc keeps after the kernel BTF is parsed and dropped (~15 MB), so that a
