@@ -153,7 +153,7 @@ pub mod globals {
         /// [`fd_kind::UNKNOWN`](crate::fd_kind::UNKNOWN)).
         FILE_OFFSETS: crate::FileOffsets,
         /// 1 (the default) to split each call's time into waiting and on-CPU; 0 leaves the
-        /// split out (the benchmark's row for its cost; `record --no-waiting-split`).
+        /// split out (the default: `record --waiting-split` sets 1).
         WAITING_SPLIT: u32,
     }
 }

@@ -740,7 +740,7 @@ fn every_short_lived_child_has_its_exact_cpu_and_the_totals_add_up() {
     let rusage_file = dir.path().join("children.txt");
     let run = record_demo(
         &out,
-        &["--interval", "500ms"],
+        &["--interval", "500ms", "--waiting-split"],
         &[
             "burn-children",
             "--children",

@@ -518,7 +518,9 @@ impl Recordings {
             filter_by_cgroup: false,
             cost_sampling: work.cost_sampling,
             syscall_mask: work.syscall_mask,
-            no_waiting_split: false,
+            // The scheduler probe is opt-in on the command line (`--waiting-split`) and
+            // left out here: an agent runs unattended on shared nodes.
+            no_waiting_split: true,
         };
         let mut recorder = Recorder::start(options, work.label.clone(), targets)?;
         recorder.read_histograms_every_interval();

@@ -74,11 +74,14 @@ pub struct RecordArgs {
     /// lower cost. The run file lists them. Default: every I/O syscall tracer knows.
     #[arg(long, value_name = "NAME,...", value_delimiter = ',', value_parser = SyscallName)]
     pub syscalls: Option<Vec<String>>,
-    /// Leave out the split of syscall time into waiting and on-CPU (and the scheduler probe
-    /// behind it, which also makes exiting threads' CPU exact): for the benchmark's row of
-    /// what the split costs.
-    #[arg(long, hide = true)]
-    pub no_waiting_split: bool,
+    /// Split each syscall's time into waiting (switched out) and on-CPU, and take exiting
+    /// threads' CPU at their last switch-out (exact; without it, as of their exit, short by at
+    /// most one scheduler tick each). Attaches a probe to sched_switch, the kernel's hottest
+    /// tracepoint: off by default because enabling and disabling it patches the scheduler's
+    /// code, and a Debian 6.12 guest under qemu's emulation once panicked (int3 in
+    /// __schedule) as tracer detached it. Costs ~70-260 ns per traced syscall (BENCHMARKS.md).
+    #[arg(long)]
+    pub waiting_split: bool,
     /// Fortio or oha JSON result of the load that ran during the recording, attached to the run
     /// (enables latency and per-request values).
     #[arg(long = "load", value_name = "FILE")]
@@ -395,7 +398,7 @@ async fn record_async(args: &RecordArgs, targets: Vec<TargetSpec>) -> anyhow::Re
         cost_sampling: args.cost_sampling,
         filter_by_cgroup: false,
         syscall_mask: args.syscalls.as_deref().map(syscall_mask),
-        no_waiting_split: args.no_waiting_split,
+        no_waiting_split: !args.waiting_split,
     };
     let described = targets
         .iter()

@@ -201,11 +201,12 @@ fn tracer_tools(
             &args.tracer_ready,
         ));
     }
-    // The same as `--probe auto` without the waiting/on-CPU split (no scheduler probe, no
-    // waiting and on-CPU histograms): the split's cost is the auto row minus this one.
+    // The same as `--probe auto` with the waiting/on-CPU split (`--waiting-split`: the
+    // scheduler probe, waiting and on-CPU histograms): the split's cost is this row minus
+    // the auto one.
     tools.push(tracer_record(
         &[binary.clone().into_os_string()],
-        &["--probe".into(), "auto".into(), "--no-waiting-split".into()],
+        &["--probe".into(), "auto".into(), "--waiting-split".into()],
         &args.tracer_ready,
     ));
     // What everything else on the machine pays while tracer records someone else: the
