@@ -295,8 +295,14 @@ const BLOCK_NS: u64 = 20_000_000;
 /// time over the reads (`CLOCK_THREAD_CPUTIME_ID`).
 fn pipe_reads_blocked_20ms() -> (std::io::PipeReader, u64) {
     let (mut reader, mut writer) = std::io::pipe().unwrap();
+    // SAFETY: gettid has no preconditions.
+    let reader_tid = unsafe { libc::gettid() };
     let writing = std::thread::spawn(move || {
         for _ in 0..BLOCKED_READS {
+            // Each byte is written 20 ms after the reader is seen asleep in read(2), so every
+            // read waits at least 20 ms however slowly the reader gets there (an emulated
+            // guest can be slower than 20 ms between two reads).
+            wait_until_blocked_in_read(reader_tid);
             std::thread::sleep(std::time::Duration::from_nanos(BLOCK_NS));
             writer.write_all(&[1]).unwrap();
         }
@@ -309,6 +315,30 @@ fn pipe_reads_blocked_20ms() -> (std::io::PipeReader, u64) {
     let cpu_ns = thread_cpu_ns() - before;
     writing.join().unwrap();
     (reader, cpu_ns)
+}
+
+/// Waits (up to a minute) until thread `tid` of this process sleeps inside read(2): its
+/// state is S and /proc's syscall file names read's number.
+fn wait_until_blocked_in_read(tid: libc::pid_t) {
+    let task = format!("/proc/self/task/{tid}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_mins(1);
+    loop {
+        let stat = std::fs::read_to_string(format!("{task}/stat")).unwrap_or_default();
+        let state = stat.rsplit_once(") ").map(|(_, rest)| rest.chars().next());
+        let syscall = std::fs::read_to_string(format!("{task}/syscall")).unwrap_or_default();
+        let number = syscall
+            .split_whitespace()
+            .next()
+            .and_then(|n| n.parse::<i64>().ok());
+        if state == Some(Some('S')) && number == Some(libc::SYS_read) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the reader never blocked in read(2): {stat} / {syscall}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
 }
 
 const ZERO_READS: u64 = 4;

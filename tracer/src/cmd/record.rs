@@ -76,10 +76,10 @@ pub struct RecordArgs {
     pub syscalls: Option<Vec<String>>,
     /// Split each syscall's time into waiting (switched out) and on-CPU, and take exiting
     /// threads' CPU at their last switch-out (exact; without it, as of their exit, short by at
-    /// most one scheduler tick each). Attaches a probe to sched_switch, the kernel's hottest
+    /// most one scheduler tick each). Attaches a probe to `sched_switch`, the kernel's hottest
     /// tracepoint: off by default because enabling and disabling it patches the scheduler's
     /// code, and a Debian 6.12 guest under qemu's emulation once panicked (int3 in
-    /// __schedule) as tracer detached it. Costs ~70-260 ns per traced syscall (BENCHMARKS.md).
+    /// `__schedule`) as tracer detached it. Costs ~70-260 ns per traced syscall (BENCHMARKS.md).
     #[arg(long)]
     pub waiting_split: bool,
     /// Fortio or oha JSON result of the load that ran during the recording, attached to the run

@@ -172,9 +172,30 @@ pub fn wait_at_most(child: &mut Child, limit: Duration, what: &str) -> std::proc
             return status;
         }
         if std::time::Instant::now() > deadline {
+            // Where each thread waits, for the failure message (root reads kernel stacks).
+            let threads = std::fs::read_dir(format!("/proc/{}/task", child.id()))
+                .map(|tasks| {
+                    tasks
+                        .flatten()
+                        .map(|task| {
+                            let read = |name: &str| {
+                                std::fs::read_to_string(task.path().join(name)).unwrap_or_default()
+                            };
+                            format!(
+                                "thread {} ({}) wchan {}:\n{}",
+                                task.file_name().to_string_lossy(),
+                                read("comm").trim(),
+                                read("wchan"),
+                                read("stack")
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                })
+                .unwrap_or_default();
             let _ = child.kill();
             let _ = child.wait();
-            panic!("{what} hung: still running after {limit:?}");
+            panic!("{what} hung: still running after {limit:?}\n{threads}");
         }
         std::thread::sleep(Duration::from_millis(20));
     }
