@@ -248,25 +248,7 @@ pub fn check(comparison: &Comparison, gates: &[Gate]) -> Result<Vec<String>, Str
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compare::{Input, Options, compare, sample};
-
-    fn blog_like() -> Comparison {
-        let mut direct = sample::direct("no-mesh", 1000, 400_000_000);
-        direct.load = Some(sample::load(1000, 0.89, 0.85));
-        let mut proxy = sample::proxied("ambient", 1000, 300_000_000);
-        proxy.load = Some(sample::load(1000, 0.80, 0.81));
-        let inputs = [
-            Input {
-                file: "no-mesh.json".into(),
-                run: direct,
-            },
-            Input {
-                file: "ambient.json".into(),
-                run: proxy,
-            },
-        ];
-        compare(&inputs, &Options::default()).unwrap()
-    }
+    use crate::compare::sample;
 
     fn gates(texts: &[&str]) -> Vec<Gate> {
         texts.iter().map(|t| t.parse().unwrap()).collect()
@@ -306,7 +288,7 @@ mod tests {
 
     #[test]
     fn a_gate_fails_only_past_its_threshold() {
-        let comparison = blog_like();
+        let comparison = sample::blog_like();
         // The client: 3.0 → 2.0 I/O syscalls per request (−33%); ambient's latency 0.80 ms.
         let passing = gates(&[
             "client:io_calls_per_request>+5%",
@@ -326,7 +308,7 @@ mod tests {
 
     #[test]
     fn an_unknown_metric_or_scope_is_named_with_what_is_known() {
-        let comparison = blog_like();
+        let comparison = sample::blog_like();
         let error = check(&comparison, &gates(&["io_calls_per_requests>+5%"])).unwrap_err();
         assert!(
             error.starts_with("--fail-if io_calls_per_requests>+5%: unknown metric 'io_calls_per_requests'; known metrics here: io_calls, io_calls_per_s, io_calls_per_request,"),

@@ -342,3 +342,23 @@ pub fn ruby_and_python(
     }
     run
 }
+
+/// The blog's runs with load results: no mesh (two reads per response, 0.89 ms average)
+/// against ambient (one read, 0.80 ms), compared.
+pub fn blog_like() -> Comparison {
+    let mut direct = direct("no-mesh", 1000, 400_000_000);
+    direct.load = Some(load(1000, 0.89, 0.85));
+    let mut proxy = proxied("ambient", 1000, 300_000_000);
+    proxy.load = Some(load(1000, 0.80, 0.81));
+    let inputs = [
+        Input {
+            file: "no-mesh.json".into(),
+            run: direct,
+        },
+        Input {
+            file: "ambient.json".into(),
+            run: proxy,
+        },
+    ];
+    compare(&inputs, &Options::default()).unwrap()
+}

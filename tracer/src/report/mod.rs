@@ -86,27 +86,9 @@ mod tests {
     use super::*;
     use crate::compare::{Input, Options, analyze, compare, sample};
 
-    fn blog_like() -> Comparison {
-        let mut direct = sample::direct("no-mesh", 1000, 400_000_000);
-        direct.load = Some(sample::load(1000, 0.89, 0.85));
-        let mut proxy = sample::proxied("ambient", 1000, 300_000_000);
-        proxy.load = Some(sample::load(1000, 0.80, 0.81));
-        let inputs = [
-            Input {
-                file: "no-mesh.json".into(),
-                run: direct,
-            },
-            Input {
-                file: "ambient.json".into(),
-                run: proxy,
-            },
-        ];
-        compare(&inputs, &Options::default()).unwrap()
-    }
-
     #[test]
     fn text_aligns_columns_and_colours_only_when_asked() {
-        let comparison = blog_like();
+        let comparison = sample::blog_like();
         let plain = render(&comparison, Format::Text, false);
         assert!(!plain.contains('\x1b'));
         let width = |start: &str| {
@@ -148,7 +130,7 @@ mod tests {
 
     #[test]
     fn markdown_has_the_blog_table_and_sizes_side_by_side() {
-        let markdown = render(&blog_like(), Format::Markdown, false);
+        let markdown = render(&sample::blog_like(), Format::Markdown, false);
         assert!(markdown.contains(
             "| fortio run | Average | P50 | P75 | P90 | P99 | P99.9 | QPS | Errors | Differences |"
         ));
@@ -163,7 +145,7 @@ mod tests {
     #[test]
     fn json_is_versioned_and_carries_the_numbers() {
         let value: serde_json::Value =
-            serde_json::from_str(&render(&blog_like(), Format::Json, false)).unwrap();
+            serde_json::from_str(&render(&sample::blog_like(), Format::Json, false)).unwrap();
         assert_eq!(value["kind"], "tracer-comparison");
         assert_eq!(value["schema"], 1);
         assert_eq!(
@@ -187,7 +169,7 @@ mod tests {
 
     #[test]
     fn html_is_self_contained_with_svg_charts() {
-        let html = render(&blog_like(), Format::Html, false);
+        let html = render(&sample::blog_like(), Format::Html, false);
         assert!(html.starts_with("<!DOCTYPE html>") && html.trim_end().ends_with("</html>"));
         // Request CDF, syscalls over time, CPU over time; per section read and write sizes and a latency CDF.
         let charts = html.matches("<svg").count();
