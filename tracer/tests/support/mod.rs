@@ -193,9 +193,16 @@ pub fn wait_at_most(child: &mut Child, limit: Duration, what: &str) -> std::proc
                         .join("\n")
                 })
                 .unwrap_or_default();
+            // Which signals are pending, blocked, ignored and caught.
+            let signals: String = std::fs::read_to_string(format!("/proc/{}/status", child.id()))
+                .unwrap_or_default()
+                .lines()
+                .filter(|line| line.starts_with("Sig") || line.starts_with("ShdPnd"))
+                .flat_map(|line| [line, "\n"])
+                .collect();
             let _ = child.kill();
             let _ = child.wait();
-            panic!("{what} hung: still running after {limit:?}\n{threads}");
+            panic!("{what} hung: still running after {limit:?}\n{signals}{threads}");
         }
         std::thread::sleep(Duration::from_millis(20));
     }
